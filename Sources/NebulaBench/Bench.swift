@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct NebulaBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nebula-bench",
+        abstract: "Nebula's benchmarks.",
+        subcommands: []
+    )
+}

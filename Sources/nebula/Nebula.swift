@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `nebula` command: one subcommand group per stage of the system.
+@main
+struct Nebula: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nebula",
+        abstract: "Latent diffusion language models on the CPU: tokenizers, language models, autoencoders, denoisers.",
+        subcommands: [
+            Inspect.self,
+        ]
+    )
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import NebulaModels
+
+final class NebulaModelsSmokeTests: XCTestCase {
+    func testBuilds() { XCTAssertTrue(true) }
+}

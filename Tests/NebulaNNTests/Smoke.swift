@@ -1,0 +1,6 @@
+import XCTest
+@testable import NebulaNN
+
+final class NebulaNNSmokeTests: XCTestCase {
+    func testBuilds() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import NebulaText
+
+final class NebulaTextSmokeTests: XCTestCase {
+    func testBuilds() { XCTAssertTrue(true) }
+}
