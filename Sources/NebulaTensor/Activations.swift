@@ -1,0 +1,159 @@
+import Foundation
+
+// Fused activations and normalized exponentials, each with a hand-written backward pass.
+
+/// tanh by a rational approximation (odd degree-13 numerator, even degree-6 denominator, the minimax
+/// fit Eigen uses for float), accurate to a few ulp and, unlike libm's `tanhf`, vectorizable.
+@inline(__always)
+func fastTanh(_ input: Float) -> Float {
+    let x = Swift.min(Swift.max(input, -7.90531110763549805), 7.90531110763549805)
+    if Swift.abs(x) < 0.0004 { return x }
+    let x2 = x * x
+    var p: Float = -2.76076847742355e-16
+    p = p * x2 + 2.00018790482477e-13
+    p = p * x2 - 8.60467152213735e-11
+    p = p * x2 + 5.12229709037114e-08
+    p = p * x2 + 1.48572235717979e-05
+    p = p * x2 + 6.37261928875436e-04
+    p = p * x2 + 4.89352455891786e-03
+    p *= x
+    var q: Float = 1.19825839466702e-06
+    q = q * x2 + 1.18534705686654e-04
+    q = q * x2 + 2.26843463243900e-03
+    q = q * x2 + 4.89352518554385e-03
+    return p / q
+}
+
+private let geluC: Float = 0.7978845608028654 // √(2/π)
+private let geluA: Float = 0.044715
+
+extension Tensor {
+    /// Applies `forward` to every element, in parallel; the backward pass multiplies the incoming gradient by
+    /// `derivative(x)`. Both closures are specialized at the call site (no per-element indirect call).
+    @inline(__always)
+    private func pointwise(_ forward: (Float) -> Float, _ derivative: @escaping (Float) -> Float) -> Tensor {
+        let n = count
+        let out = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            data.withUnsafeBufferPointer { px in
+                let (px, po) = (px.baseAddress!, buffer.baseAddress!)
+                Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in for i in r { po[i] = forward(px[i]) } }
+            }
+            initialized = n
+        }
+        let x = self
+        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
+            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in
+                let (pgo, px) = (pgo.baseAddress!, px.baseAddress!)
+                x.accumulateGrad { pg in
+                    let pg = pg.baseAddress!
+                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in for i in r { pg[i] += pgo[i] * derivative(px[i]) } }
+                }
+            } }
+        }
+    }
+
+    /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    public func gelu() -> Tensor {
+        pointwise({ x in
+            0.5 * x * (1 + fastTanh(geluC * (x + geluA * x * x * x)))
+        }, { x in
+            let t = fastTanh(geluC * (x + geluA * x * x * x))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * geluC * (1 + 3 * geluA * x * x)
+        })
+    }
+
+    /// SiLU (swish): `x·σ(x)`.
+    public func silu() -> Tensor {
+        pointwise({ x in x / (1 + Foundation.exp(-x)) }, { x in
+            let s = 1 / (1 + Foundation.exp(-x))
+            return s * (1 + x * (1 - s))
+        })
+    }
+
+    /// Softmax over the last dimension.
+    public func softmax() -> Tensor {
+        let width = shape.last ?? 1
+        let rows = count / Swift.max(width, 1)
+        let out = rowwiseSoftmax(data, rows: rows, width: width, log: false)
+        let x = self
+        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
+            let (go, y) = (o.gradData!, o.data)
+            x.accumulateGrad { pg in // dx = y ∘ (dy − Σ dy∘y)
+                let pg = pg.baseAddress!
+                Parallel.forRanges(rows, grain: 64) { r in
+                    for row in r {
+                        let base = row * width
+                        var dot: Float = 0
+                        for j in 0..<width { dot += go[base + j] * y[base + j] }
+                        for j in 0..<width { pg[base + j] += y[base + j] * (go[base + j] - dot) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Log-softmax over the last dimension.
+    public func logSoftmax() -> Tensor {
+        let width = shape.last ?? 1
+        let rows = count / Swift.max(width, 1)
+        let out = rowwiseSoftmax(data, rows: rows, width: width, log: true)
+        let x = self
+        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
+            let (go, y) = (o.gradData!, o.data)
+            x.accumulateGrad { pg in // dx = dy − softmax · Σ dy
+                let pg = pg.baseAddress!
+                Parallel.forRanges(rows, grain: 64) { r in
+                    for row in r {
+                        let base = row * width
+                        var total: Float = 0
+                        for j in 0..<width { total += go[base + j] }
+                        for j in 0..<width { pg[base + j] += go[base + j] - Foundation.exp(y[base + j]) * total }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inverted dropout: zeroes each element with probability `p` and scales the rest by `1/(1-p)`.
+    public func dropout(_ p: Float, generator: inout SeededGenerator) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
+        if p == 0 { return self }
+        let keep = 1 / (1 - p)
+        var mask = [Float](repeating: 0, count: count)
+        for i in 0..<count where generator.nextUniform() >= p { mask[i] = keep }
+        return self * Tensor(shape: shape, data: mask)
+    }
+}
+
+/// Numerically stable softmax (or log-softmax) of each row of a `[rows, width]` buffer.
+func rowwiseSoftmax(_ x: [Float], rows: Int, width: Int, log: Bool) -> [Float] {
+    [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+        x.withUnsafeBufferPointer { px in
+            let (px, po) = (px.baseAddress!, buffer.baseAddress!)
+            Parallel.forRanges(rows, grain: 64) { r in
+                for row in r { softmaxRow(px + row * width, po + row * width, width, log: log) }
+            }
+        }
+        initialized = x.count
+    }
+}
+
+/// Softmax of one row of `width` values from `x` into `y`.
+@inline(__always)
+func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ width: Int, log: Bool) {
+    var m = -Float.infinity
+    for j in 0..<width { m = Swift.max(m, x[j]) }
+    var total: Float = 0
+    for j in 0..<width {
+        let e = Foundation.exp(x[j] - m)
+        y[j] = e
+        total += e
+    }
+    if log {
+        let logTotal = Foundation.log(total) + m
+        for j in 0..<width { y[j] = x[j] - logTotal }
+    } else {
+        let inv = 1 / total
+        for j in 0..<width { y[j] *= inv }
+    }
+}

@@ -1,0 +1,91 @@
+/// Whether operations record the graph for backpropagation.
+///
+/// Inference code runs inside `withNoGrad { ... }` so no graph (and no cached activation) is kept.
+public enum GradMode {
+    nonisolated(unsafe) public private(set) static var isEnabled = true
+
+    /// Runs `body` with graph recording off, restoring the previous mode afterwards.
+    public static func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = isEnabled
+        isEnabled = false
+        defer { isEnabled = previous }
+        return try body()
+    }
+}
+
+/// Runs `body` without recording the autodiff graph (inference, evaluation, EMA updates).
+public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R { try GradMode.withNoGrad(body) }
+
+extension Tensor {
+    /// Builds an op's result: attaches `backward` (which reads `out.gradData` and accumulates into the
+    /// inputs' gradients) only when recording is on and some input needs a gradient.
+    @inline(__always)
+    static func result(shape: [Int], data: [Float], inputs: [Tensor], backward: @escaping (Tensor) -> Void) -> Tensor {
+        let out = Tensor(shape: shape, data: data)
+        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
+            out.requiresGrad = true
+            out.inputs = inputs
+            out.backwardFn = backward
+        }
+        return out
+    }
+
+    /// Whether this tensor is a leaf: created directly rather than computed by an op.
+    public var isLeaf: Bool { backwardFn == nil }
+
+    /// Backpropagates from this tensor: seeds its gradient with `seed` (ones for a scalar loss), walks
+    /// the graph in reverse topological order and accumulates gradients into every leaf that requires
+    /// them. The graph is released afterwards (intermediate gradients and closures are dropped).
+    public func backward(seed: [Float]? = nil) {
+        precondition(requiresGrad, "Tensor.backward: this tensor does not require grad (no parameter upstream, or computed under withNoGrad)")
+        precondition(seed != nil || count == 1, "Tensor.backward: a non-scalar tensor of shape \(shape) needs an explicit seed gradient")
+        let order = topologicalOrder()
+        withGradBuffer { g in
+            if let seed {
+                precondition(seed.count == count, "Tensor.backward: seed has \(seed.count) values, expected \(count)")
+                for i in 0..<count { g[i] += seed[i] }
+            } else {
+                g[0] += 1
+            }
+        }
+        for node in order.reversed() {
+            guard let fn = node.backwardFn else { continue }
+            if node.gradData != nil { fn(node) }
+            // Free the graph as we go: the closure holds the activations it cached.
+            node.backwardFn = nil
+            node.inputs = []
+            node.gradData = nil
+        }
+    }
+
+    /// Nodes reachable from self, inputs before outputs (iterative DFS: graphs can be deep).
+    private func topologicalOrder() -> [Tensor] {
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Bool)] = [(self, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append((node, true))
+            for input in node.inputs where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+                stack.append((input, false))
+            }
+        }
+        return order
+    }
+
+    /// Runs `body` on the gradient buffer when this tensor needs a gradient, else on a throwaway buffer
+    /// (for fused ops whose backward writes every input's gradient in one pass).
+    func withGradOrScratch(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        if requiresGrad { withGradBuffer(body); return }
+        var scratch = [Float](repeating: 0, count: count)
+        scratch.withUnsafeMutableBufferPointer { body($0) }
+    }
+
+    /// Accumulates `values` into this tensor's gradient (no-op when it needs none).
+    @inline(__always)
+    func accumulateGrad(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        guard requiresGrad else { return }
+        withGradBuffer(body)
+    }
+}

@@ -1,0 +1,100 @@
+import XCTest
+@testable import NebulaTensor
+
+/// Every differentiable op against finite differences.
+final class GradientTests: XCTestCase {
+    func testBroadcastArithmetic() {
+        let a = randomTensor([2, 3, 4], seed: 1), bias = randomTensor([4], seed: 2), col = randomTensor([2, 1, 4], seed: 3)
+        checkGradients([a, bias]) { $0[0] + $0[1] }
+        checkGradients([a, col]) { $0[0] - $0[1] }
+        checkGradients([a, col]) { $0[0] * $0[1] }
+        let positive = randomTensor([3, 1], seed: 4).abs() + 0.5
+        checkGradients([randomTensor([3, 4], seed: 5), positive]) { $0[0] / $0[1] }
+        checkGradients([a]) { $0[0] * 3 + 1 }
+    }
+
+    func testUnaryFunctions() {
+        let x = randomTensor([3, 5], seed: 11)
+        let positive = x.abs() + 0.3
+        checkGradients([x]) { $0[0].exp() }
+        checkGradients([positive]) { $0[0].log() }
+        checkGradients([positive]) { $0[0].sqrt() }
+        checkGradients([positive]) { $0[0].pow(1.5) }
+        checkGradients([x]) { $0[0].tanh() }
+        checkGradients([x]) { $0[0].sigmoid() }
+        checkGradients([x]) { $0[0].squared() }
+        checkGradients([x]) { $0[0].sin() }
+        checkGradients([x]) { $0[0].gelu() }
+        checkGradients([x]) { $0[0].silu() }
+    }
+
+    func testReductions() {
+        let x = randomTensor([2, 3, 4], seed: 21)
+        checkGradients([x]) { $0[0].sum() }
+        checkGradients([x]) { $0[0].mean() }
+        checkGradients([x]) { $0[0].sum(axis: 1) }
+        checkGradients([x]) { $0[0].mean(axis: -1, keepDims: true) }
+        checkGradients([x]) { $0[0].variance(axis: 0) }
+        checkGradients([x]) { $0[0].max(axis: 2) }
+    }
+
+    func testShapeOps() {
+        let x = randomTensor([2, 3, 4], seed: 31), y = randomTensor([2, 2, 4], seed: 32)
+        checkGradients([x]) { $0[0].reshaped([6, -1]) }
+        checkGradients([x]) { $0[0].transposed(0, 2) }
+        checkGradients([x]) { $0[0].permuted([1, 2, 0]) }
+        checkGradients([x]) { $0[0].slice(axis: 1, 1..<3) }
+        checkGradients([x]) { $0[0].split(axis: 2, sizes: [1, 3])[1] }
+        checkGradients([x, y]) { Tensor.concatenate([$0[0], $0[1]], axis: 1) }
+        checkGradients([y, y.detached()]) { Tensor.stack([$0[0], $0[1]], axis: 1) }
+        let table = randomTensor([5, 3], seed: 33)
+        checkGradients([table]) { $0[0].gatherRows([4, 0, 4, 2], indexShape: [2, 2]) }
+        checkGradients([randomTensor([4, 3], seed: 34)]) { $0[0].scatterAddRows(indices: [1, 1, 0, 3], rows: 5) }
+    }
+
+    func testMatmul() {
+        let a = randomTensor([3, 4], seed: 41), b = randomTensor([4, 5], seed: 42)
+        checkGradients([a, b]) { $0[0].matmul($0[1]) }
+        checkGradients([a.transposed().detached(), b]) { $0[0].matmul($0[1], transposeA: true) }
+        checkGradients([a, b.transposed().detached()]) { $0[0].matmul($0[1], transposeB: true) }
+        let batched = randomTensor([2, 3, 4], seed: 43), rhs = randomTensor([2, 4, 5], seed: 44)
+        checkGradients([batched, rhs]) { $0[0].matmul($0[1]) }
+        checkGradients([batched, b]) { $0[0].matmul($0[1]) }                          // shared right side
+        checkGradients([batched.transposed().detached(), b]) { $0[0].matmul($0[1], transposeA: true) }
+        checkGradients([batched, rhs.transposed().detached()]) { $0[0].matmul($0[1], transposeB: true) }
+    }
+
+    func testLinear() {
+        let x = randomTensor([2, 3, 4], seed: 51), w = randomTensor([5, 4], seed: 52), b = randomTensor([5], seed: 53)
+        checkGradients([x, w, b]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+        checkGradients([x, w]) { linear($0[0], weight: $0[1]) }
+    }
+
+    func testNorms() {
+        let x = randomTensor([3, 2, 6], seed: 61), w = randomTensor([6], seed: 62), b = randomTensor([6], seed: 63)
+        checkGradients([x, w, b]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
+        checkGradients([x]) { layerNorm($0[0], weight: nil, bias: nil) }
+        checkGradients([x, w]) { rmsNorm($0[0], weight: $0[1]) }
+    }
+
+    func testSoftmaxAndCrossEntropy() {
+        let x = randomTensor([3, 7], seed: 71)
+        checkGradients([x]) { $0[0].softmax() }
+        checkGradients([x]) { $0[0].logSoftmax() }
+        checkGradients([randomTensor([2, 3, 7], seed: 72)]) { crossEntropy($0[0], targets: [1, 6, -1, 0, 3, 3]) }
+    }
+
+    func testAttention() {
+        let q = randomTensor([2, 5, 8], seed: 81), k = randomTensor([2, 5, 8], seed: 82), v = randomTensor([2, 5, 8], seed: 83)
+        checkGradients([q, k, v]) { scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 2, causal: true) }
+        let kx = randomTensor([2, 6, 8], seed: 84), vx = randomTensor([2, 6, 8], seed: 85)
+        let mask: [Float] = [1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 0]
+        checkGradients([randomTensor([2, 3, 8], seed: 86), kx, vx]) {
+            scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 2, keyMask: mask)
+        }
+        // Causal with fewer queries than keys (a KV-cache step): aligned at the end.
+        checkGradients([randomTensor([1, 2, 4], seed: 87), randomTensor([1, 4, 4], seed: 88), randomTensor([1, 4, 4], seed: 89)]) {
+            scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 1, causal: true)
+        }
+    }
+}
