@@ -24,15 +24,15 @@ extension Tensor {
             // Fold the batch into M: one large GEMM.
             a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
                 sgemm(transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k,
-                      a: pa.baseAddress!, lda: ac, b: pb.baseAddress!, ldb: bc, c: po.baseAddress!, ldc: n)
+                      a: pa.baseAddress!, lda: ac, b: pb.baseAddress!, ldb: bc, c: po.baseAddress!, ldc: n, parallel: true)
             } } }
         } else {
             a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
                 let (pa, pb, po) = (pa.baseAddress!, pb.baseAddress!, po.baseAddress!)
-                Parallel.forEach(batch) { i in
+                forEachBatchItem(batch) { i, parallel in
                     sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                           a: pa + i * ar * ac, lda: ac, b: pb + (shared ? 0 : i * br * bc), ldb: bc,
-                          c: po + i * m * n, ldc: n)
+                          c: po + i * m * n, ldc: n, parallel: parallel)
                 }
             } } }
         }
@@ -44,15 +44,15 @@ extension Tensor {
                 a.accumulateGrad { pga in
                     b.data.withUnsafeBufferPointer { pb in
                         let (pga, pb) = (pga.baseAddress!, pb.baseAddress!)
-                        Parallel.forEach(shared && !transposeA ? 1 : batch) { i in
+                        forEachBatchItem(shared && !transposeA ? 1 : batch) { i, parallel in
                             let rows = shared && !transposeA ? batch * m : m
                             let gc = pgo + i * m * n, bi = pb + (shared ? 0 : i * br * bc), ga = pga + i * ar * ac
                             if transposeA { // A is K×M: dA = op(B) · dCᵀ
                                 sgemm(transposeA: transposeB, transposeB: true, m: k, n: m, k: n,
-                                      a: bi, lda: bc, b: gc, ldb: n, beta: 1, c: ga, ldc: ac)
+                                      a: bi, lda: bc, b: gc, ldb: n, beta: 1, c: ga, ldc: ac, parallel: parallel)
                             } else {
                                 sgemm(transposeA: false, transposeB: !transposeB, m: rows, n: k, k: n,
-                                      a: gc, lda: n, b: bi, ldb: bc, beta: 1, c: ga, ldc: ac)
+                                      a: gc, lda: n, b: bi, ldb: bc, beta: 1, c: ga, ldc: ac, parallel: parallel)
                             }
                         }
                     }
@@ -67,12 +67,13 @@ extension Tensor {
                                 let rows = folded ? batch * m : m
                                 let ai = pa + i * ar * ac, gc = pgo + i * m * n
                                 accumulateRightGrad(ai, lda: ac, transposeA: transposeA, gc, m: rows, n: n, k: k,
-                                                    into: pgb, ldb: bc, transposeB: transposeB)
+                                                    into: pgb, ldb: bc, transposeB: transposeB, parallel: true)
                             }
                         } else {
-                            Parallel.forEach(batch) { i in
+                            forEachBatchItem(batch) { i, parallel in
                                 accumulateRightGrad(pa + i * ar * ac, lda: ac, transposeA: transposeA, pgo + i * m * n,
-                                                    m: m, n: n, k: k, into: pgb + i * br * bc, ldb: bc, transposeB: transposeB)
+                                                    m: m, n: n, k: k, into: pgb + i * br * bc, ldb: bc, transposeB: transposeB,
+                                                    parallel: parallel)
                             }
                         }
                     }
@@ -82,16 +83,27 @@ extension Tensor {
     }
 }
 
+/// Runs one GEMM per batch item: items spread over the workers when there are enough of them, otherwise
+/// one after another with each GEMM split across the workers (`parallel` tells the body which).
+@inline(__always)
+private func forEachBatchItem(_ batch: Int, _ body: (Int, Bool) -> Void) {
+    if batch >= Parallel.workerCount && batch > 1 {
+        Parallel.forEach(batch) { body($0, false) }
+    } else {
+        for i in 0..<batch { body(i, true) }
+    }
+}
+
 /// dB += op(A)ᵀ · dC, written in B's own layout (transposed when B was used transposed).
 @inline(__always)
 private func accumulateRightGrad(
     _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool, _ gc: UnsafePointer<Float>, m: Int, n: Int, k: Int,
-    into gb: UnsafeMutablePointer<Float>, ldb: Int, transposeB: Bool
+    into gb: UnsafeMutablePointer<Float>, ldb: Int, transposeB: Bool, parallel: Bool
 ) {
     if transposeB { // B is N×K: dB = dCᵀ · op(A)
-        sgemm(transposeA: true, transposeB: transposeA, m: n, n: k, k: m, a: gc, lda: n, b: a, ldb: lda, beta: 1, c: gb, ldc: ldb)
+        sgemm(transposeA: true, transposeB: transposeA, m: n, n: k, k: m, a: gc, lda: n, b: a, ldb: lda, beta: 1, c: gb, ldc: ldb, parallel: parallel)
     } else {        // B is K×N: dB = op(A)ᵀ · dC
-        sgemm(transposeA: !transposeA, transposeB: false, m: k, n: n, k: m, a: a, lda: lda, b: gc, ldb: n, beta: 1, c: gb, ldc: ldb)
+        sgemm(transposeA: !transposeA, transposeB: false, m: k, n: n, k: m, a: a, lda: lda, b: gc, ldb: n, beta: 1, c: gb, ldc: ldb, parallel: parallel)
     }
 }
 
@@ -115,7 +127,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
         sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
               a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-              beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outFeatures)
+              beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outFeatures, parallel: true)
     } } }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.result(shape: Array(x.shape.dropLast()) + [outFeatures], data: out, inputs: inputs) { o in
@@ -123,11 +135,13 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
             let gy = pgo.baseAddress!
             x.accumulateGrad { pgx in weight.data.withUnsafeBufferPointer { pw in   // dx = dy · W
                 sgemm(transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures,
-                      a: gy, lda: outFeatures, b: pw.baseAddress!, ldb: inFeatures, beta: 1, c: pgx.baseAddress!, ldc: inFeatures)
+                      a: gy, lda: outFeatures, b: pw.baseAddress!, ldb: inFeatures, beta: 1, c: pgx.baseAddress!, ldc: inFeatures,
+                      parallel: true)
             } }
             weight.accumulateGrad { pgw in x.data.withUnsafeBufferPointer { px in  // dW = dyᵀ · x
                 sgemm(transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
-                      a: gy, lda: outFeatures, b: px.baseAddress!, ldb: inFeatures, beta: 1, c: pgw.baseAddress!, ldc: inFeatures)
+                      a: gy, lda: outFeatures, b: px.baseAddress!, ldb: inFeatures, beta: 1, c: pgw.baseAddress!, ldc: inFeatures,
+                      parallel: true)
             } }
             bias?.accumulateGrad { pgb in                                           // db = Σ_rows dy
                 for r in 0..<rows { for j in 0..<outFeatures { pgb[j] += gy[r * outFeatures + j] } }

@@ -1,0 +1,91 @@
+import NebulaTensor
+
+/// Keys and values of the tokens seen so far, for incremental (one token at a time) decoding.
+public final class KVCache {
+    /// `[B, T, C]` each, growing along T.
+    public private(set) var keys: Tensor?
+    public private(set) var values: Tensor?
+    public init() {}
+
+    /// Number of cached positions.
+    public var count: Int { keys?.shape[1] ?? 0 }
+
+    func append(keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
+        keys = keys.map { Tensor.concatenate([$0, k], axis: 1) } ?? k
+        values = values.map { Tensor.concatenate([$0, v], axis: 1) } ?? v
+        return (keys!, values!)
+    }
+}
+
+/// Multi-head self-attention with a fused q|k|v projection (`qkv`) and an output projection (`proj`).
+public final class SelfAttention: Module {
+    public let qkv: Linear
+    public let proj: Linear
+    public let heads: Int
+    public let causal: Bool
+
+    public init(_ dimension: Int, heads: Int, causal: Bool, projectionStd: Float = 0.02, generator: inout SeededGenerator) {
+        precondition(dimension % heads == 0, "SelfAttention: width \(dimension) is not divisible by \(heads) heads")
+        qkv = Linear(dimension, 3 * dimension, generator: &generator)
+        proj = Linear(dimension, dimension, std: projectionStd, generator: &generator)
+        self.heads = heads
+        self.causal = causal
+    }
+
+    /// `x: [B, T, C]` → `[B, T, C]`. With a cache, `x` holds only the new positions and attends to the
+    /// cached ones too; `keyMask` is `[B, T]` (1 = real token).
+    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil) -> Tensor {
+        let c = x.shape[2]
+        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, T, C]
+        var (k, v) = (parts[1], parts[2])
+        if let cache { (k, v) = cache.append(keys: k, values: v) }   // [B, T_cached + T, C]
+        let y = scaledDotProductAttention(query: parts[0], key: k, value: v, heads: heads, causal: causal, keyMask: keyMask)
+        return proj(y)
+    }
+}
+
+/// Multi-head cross-attention: queries from `x`, keys and values from a `context` sequence.
+public final class CrossAttention: Module {
+    public let q: Linear
+    public let kv: Linear
+    public let proj: Linear
+    public let heads: Int
+
+    public init(_ dimension: Int, contextDimension: Int, heads: Int, projectionStd: Float = 0.02, generator: inout SeededGenerator) {
+        precondition(dimension % heads == 0, "CrossAttention: width \(dimension) is not divisible by \(heads) heads")
+        q = Linear(dimension, dimension, generator: &generator)
+        kv = Linear(contextDimension, 2 * dimension, generator: &generator)
+        proj = Linear(dimension, dimension, std: projectionStd, generator: &generator)
+        self.heads = heads
+    }
+
+    /// `x: [B, Tq, C]`, `context: [B, Tk, Cc]`, `contextMask: [B, Tk]` → `[B, Tq, C]`.
+    public func callAsFunction(_ x: Tensor, context: Tensor, contextMask: [Float]? = nil) -> Tensor {
+        let c = x.shape[2]
+        let kvParts = kv(context).split(axis: 2, sizes: [c, c])
+        let y = scaledDotProductAttention(query: q(x), key: kvParts[0], value: kvParts[1], heads: heads, keyMask: contextMask)
+        return proj(y)
+    }
+}
+
+/// A pre-LayerNorm transformer block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+public final class TransformerBlock: Module {
+    public let ln1: LayerNorm
+    public let attn: SelfAttention
+    public let ln2: LayerNorm
+    public let mlp: MLP
+
+    /// - Parameter projectionStd: init std of the two residual projections (GPT-2: 0.02/√(2·layers)).
+    public init(_ dimension: Int, heads: Int, causal: Bool, mlpRatio: Int = 4, projectionStd: Float = 0.02,
+                generator: inout SeededGenerator) {
+        ln1 = LayerNorm(dimension)
+        attn = SelfAttention(dimension, heads: heads, causal: causal, projectionStd: projectionStd, generator: &generator)
+        ln2 = LayerNorm(dimension)
+        mlp = MLP(dimension, hidden: mlpRatio * dimension, projectionStd: projectionStd, generator: &generator)
+    }
+
+    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil) -> Tensor {
+        let h = x + attn(ln1(x), keyMask: keyMask, cache: cache)
+        return h + mlp(ln2(h))
+    }
+}

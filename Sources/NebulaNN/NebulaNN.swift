@@ -1,1 +1,0 @@
-// Neural-network modules, optimizers, checkpoints.
