@@ -1,1 +1,5 @@
 #include <cblas.h>
+#ifdef __linux__
+// mallopt: the engine tunes glibc's allocator to reuse freed activation buffers (see BLAS.swift).
+#include <malloc.h>
+#endif

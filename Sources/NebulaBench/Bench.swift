@@ -7,6 +7,7 @@ struct NebulaBench: ParsableCommand {
         abstract: "Nebula's benchmarks.",
         subcommands: [
             EngineBench.self,
+            TrainingBench.self,
         ]
     )
 }

@@ -4,12 +4,19 @@ import Accelerate
 import CBLAS
 #endif
 
-/// Nebula owns the threading: BLAS runs single-threaded and large products are split across workers
-/// here, so a GEMM issued inside a parallel loop (one attention head per worker) never oversubscribes
-/// the cores or contends for BLAS's own thread pool.
+/// One-time engine set-up, run before the first GEMM:
+/// - Nebula owns the threading: BLAS runs single-threaded and large products are split across workers
+///   here, so a GEMM issued inside a parallel loop (one attention head per worker) never oversubscribes
+///   the cores or contends for BLAS's own thread pool.
+/// - glibc's allocator keeps freed activation buffers for reuse instead of returning them to the kernel
+///   with `munmap` and taking page faults to map them again on the next step.
 private let singleThreadedBLAS: Void = {
     #if !canImport(Accelerate)
     openblas_set_num_threads(1)
+    #endif
+    #if os(Linux)
+    _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
     #endif
 }()
 
