@@ -272,7 +272,12 @@ private struct HeaderReader {
         var header = Header(dataOffset: 8 + headerLength)
         let dataSize = data.count - header.dataOffset
         var positions: [String: Int] = [:]  // file offset of each entry's "data_offsets", for messages
+        var names = Set<String>()
         for member in members {
+            guard names.insert(member.key).inserted else {
+                throw SafeTensorsError(.duplicateName, source: source, offset: 8 + member.keyPosition,
+                                       "expected unique tensor names, found \"\(member.key)\" twice")
+            }
             if member.key == "__metadata__" {
                 header.metadata = try metadata(member.value)
             } else {
@@ -316,6 +321,10 @@ private struct HeaderReader {
         }
         var result: [String: String] = [:]
         for member in members {
+            guard result[member.key] == nil else {
+                throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.keyPosition,
+                                       "\"__metadata__\": expected unique keys, found \"\(member.key)\" twice")
+            }
             guard case .string(let value) = member.value.value else {
                 throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.value.position,
                                        "\"__metadata__\" key \"\(member.key)\": expected a string, found \(member.value.typeName)")
@@ -335,10 +344,11 @@ private struct HeaderReader {
             throw fail(.invalidEntry, node, "expected an object with dtype, shape and data_offsets, found \(node.typeName)")
         }
         func field(_ key: String) throws -> JSONNode {
-            guard let found = fields.first(where: { $0.key == key }) else {
-                throw fail(.invalidEntry, node, "expected a \"\(key)\" field, found none")
+            let found = fields.filter { $0.key == key }
+            guard found.count == 1 else {
+                throw fail(.invalidEntry, found.last?.value ?? node, "expected one \"\(key)\" field, found \(found.count)")
             }
-            return found.value
+            return found[0].value
         }
         func integers(_ key: String, _ kind: SafeTensorsError.Kind) throws -> (JSONNode, [Int]) {
             let array = try field(key)

@@ -3,6 +3,7 @@
 // Foundation's JSONSerialization silently keeps one of two duplicate keys, does not say where a
 // problem is, and turns every number into a Double. A safetensors header needs all three: duplicate
 // tensor names must be refused, errors must name a byte offset, and sizes must be exact integers.
+// Objects therefore keep every member, in order, with positions; callers decide about duplicates.
 // Everything here is internal; `SafeTensorsFile` turns it into tensors and metadata.
 
 /// A parsed JSON value with the position (index into the header bytes) where it starts.
@@ -39,7 +40,7 @@ struct JSONSyntaxError: Error {
     let message: String
 }
 
-/// Recursive-descent parser over UTF-8 bytes (RFC 8259). Duplicate keys in one object are an error.
+/// Recursive-descent parser over UTF-8 bytes (RFC 8259).
 struct JSONParser {
     /// A safetensors header nests three levels (header → entry → shape); anything much deeper is
     /// hostile, and the limit keeps recursion off the end of the stack.
@@ -89,7 +90,6 @@ struct JSONParser {
     private mutating func parseObject(depth: Int) throws -> JSONNode.Value {
         index += 1  // {
         var members: [(key: String, keyPosition: Int, value: JSONNode)] = []
-        var seen = Set<String>()
         skipWhitespace()
         if consume(UInt8(ascii: "}")) { return .object(members) }
         while true {
@@ -99,9 +99,6 @@ struct JSONParser {
                 throw error("expected a string key, found \(describeCurrent())")
             }
             let key = try parseString()
-            guard seen.insert(key).inserted else {
-                throw JSONSyntaxError(position: keyPosition, message: "duplicate key \"\(key)\"")
-            }
             skipWhitespace()
             guard consume(UInt8(ascii: ":")) else { throw error("expected ':' after key, found \(describeCurrent())") }
             skipWhitespace()
