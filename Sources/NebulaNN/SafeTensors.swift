@@ -162,6 +162,13 @@ public struct SafeTensorsFile: Sendable {
 
     /// Opens and validates a file, memory-mapping it rather than reading it into memory.
     public init(contentsOf url: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw SafeTensorsError(.io, source: url.relativePath, "expected a file, found nothing at this path")
+        }
+        guard !isDirectory.boolValue else {
+            throw SafeTensorsError(.io, source: url.relativePath, "expected a file, found a directory")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
@@ -212,14 +219,14 @@ public struct SafeTensorsFile: Sendable {
     private func requireTensor(_ name: String) throws -> SafeTensorsInfo {
         guard let tensor = info(name) else {
             throw SafeTensorsError(.missingTensor, source: source,
-                                   "expected a tensor named \"\(name)\", found none among \(tensors.count) tensors")
+                                   "expected a tensor named \(quoted(name)), found none among \(tensors.count) tensors")
         }
         return tensor
     }
 
     private func mismatch(_ tensor: SafeTensorsInfo, expected: String) -> SafeTensorsError {
         SafeTensorsError(.dtypeMismatch, source: source, offset: dataOffset + tensor.byteRange.lowerBound,
-                         "tensor \"\(tensor.name)\": expected dtype \(expected), found \(tensor.dtype.rawValue)")
+                         "tensor \(quoted(tensor.name)): expected dtype \(expected), found \(tensor.dtype.rawValue)")
     }
 
     /// Decodes every element of `tensor` with `element(bytes, index)`, `bytes` being the tensor's own.
@@ -276,7 +283,7 @@ private struct HeaderReader {
         for member in members {
             guard names.insert(member.key).inserted else {
                 throw SafeTensorsError(.duplicateName, source: source, offset: 8 + member.keyPosition,
-                                       "expected unique tensor names, found \"\(member.key)\" twice")
+                                       "expected unique tensor names, found \(quoted(member.key)) twice")
             }
             if member.key == "__metadata__" {
                 header.metadata = try metadata(member.value)
@@ -293,14 +300,14 @@ private struct HeaderReader {
         var previous: String?
         for tensor in header.tensors {
             let begin = tensor.byteRange.lowerBound
-            let after = previous.map { " (the end of \"\($0)\")" } ?? " (the start of the data section)"
+            let after = previous.map { " (the end of \(quoted($0)))" } ?? " (the start of the data section)"
             if begin < covered {
                 throw SafeTensorsError(.invalidOffsets, source: source, offset: positions[tensor.name],
-                                       "tensor \"\(tensor.name)\" overlaps \"\(previous!)\": expected it to begin at data offset \(covered)\(after), found \(begin)")
+                                       "tensor \(quoted(tensor.name)) overlaps \(quoted(previous!)): expected it to begin at data offset \(covered)\(after), found \(begin)")
             }
             if begin > covered {
                 throw SafeTensorsError(.invalidOffsets, source: source, offset: positions[tensor.name],
-                                       "tensor \"\(tensor.name)\" leaves a gap: expected it to begin at data offset \(covered)\(after), found \(begin)")
+                                       "tensor \(quoted(tensor.name)) leaves a gap: expected it to begin at data offset \(covered)\(after), found \(begin)")
             }
             covered = tensor.byteRange.upperBound
             previous = tensor.name
@@ -323,11 +330,11 @@ private struct HeaderReader {
         for member in members {
             guard result[member.key] == nil else {
                 throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.keyPosition,
-                                       "\"__metadata__\": expected unique keys, found \"\(member.key)\" twice")
+                                       "\"__metadata__\": expected unique keys, found \(quoted(member.key)) twice")
             }
             guard case .string(let value) = member.value.value else {
                 throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.value.position,
-                                       "\"__metadata__\" key \"\(member.key)\": expected a string, found \(member.value.typeName)")
+                                       "\"__metadata__\" key \(quoted(member.key)): expected a string, found \(member.value.typeName)")
             }
             result[member.key] = value
         }
@@ -338,7 +345,7 @@ private struct HeaderReader {
     /// file offset of its `data_offsets`.
     private func entry(_ name: String, _ node: JSONNode, dataSize: Int) throws -> (SafeTensorsInfo, Int) {
         func fail(_ kind: SafeTensorsError.Kind, _ at: JSONNode, _ problem: String) -> SafeTensorsError {
-            SafeTensorsError(kind, source: source, offset: 8 + at.position, "tensor \"\(name)\": \(problem)")
+            SafeTensorsError(kind, source: source, offset: 8 + at.position, "tensor \(quoted(name)): \(problem)")
         }
         guard case .object(let fields) = node.value else {
             throw fail(.invalidEntry, node, "expected an object with dtype, shape and data_offsets, found \(node.typeName)")
@@ -360,7 +367,7 @@ private struct HeaderReader {
                     throw fail(.invalidEntry, element, "expected \"\(key)\" to hold integers, found \(element.typeName)")
                 }
                 guard let value = Int(text), value >= 0 else {
-                    throw fail(kind, element, "expected \"\(key)\" to hold non-negative integers below 2^63, found \(text)")
+                    throw fail(kind, element, "expected \"\(key)\" to hold non-negative integers below 2^63, found \(displayed(text))")
                 }
                 return value
             }
@@ -373,14 +380,14 @@ private struct HeaderReader {
         }
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
             let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
-            throw fail(.unknownDType, dtypeNode, "expected a dtype among \(known), found \"\(dtypeName)\"")
+            throw fail(.unknownDType, dtypeNode, "expected a dtype among \(known), found \(quoted(dtypeName))")
         }
         let (shapeNode, shape) = try integers("shape", .invalidShape)
         var byteCount = dtype.byteSize
         for dimension in shape {
             let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
             guard !overflow else {
-                throw fail(.invalidShape, shapeNode, "expected a shape whose size in bytes fits in 63 bits, found \(shape) of \(dtypeName)")
+                throw fail(.invalidShape, shapeNode, "expected a shape whose size in bytes fits in 63 bits, found \(displayed("\(shape)")) of \(dtypeName)")
             }
             byteCount = product
         }
@@ -397,7 +404,7 @@ private struct HeaderReader {
         }
         guard end - begin == byteCount else {
             throw fail(.byteCountMismatch, offsetsNode,
-                       "expected \(byteCount) bytes (\(dtypeName) × shape \(shape)), found \(end - begin) (data_offsets [\(begin), \(end)])")
+                       "expected \(byteCount) bytes (\(dtypeName) × shape \(displayed("\(shape)"))), found \(end - begin) (data_offsets [\(begin), \(end)])")
         }
         return (SafeTensorsInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end), 8 + offsetsNode.position)
     }
@@ -501,13 +508,13 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
             throw fail(.invalidEntryToWrite, "expected a tensor name other than \"__metadata__\" (reserved), found it")
         }
         guard names.insert(entry.name).inserted else {
-            throw fail(.duplicateName, "expected unique tensor names, found \"\(entry.name)\" twice")
+            throw fail(.duplicateName, "expected unique tensor names, found \(quoted(entry.name)) twice")
         }
         var count = 1
         for dimension in entry.shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard dimension >= 0, !overflow else {
-                throw fail(.invalidShape, "tensor \"\(entry.name)\": expected non-negative dimensions with a 63-bit product, found shape \(entry.shape)")
+                throw fail(.invalidShape, "tensor \(quoted(entry.name)): expected non-negative dimensions with a 63-bit product, found shape \(entry.shape)")
             }
             count = product
         }
@@ -519,16 +526,16 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
             valueCount = values.count
         case (.integers(let values), .i32):
             if let outOfRange = values.first(where: { Int32(exactly: $0) == nil }) {
-                throw fail(.dtypeMismatch, "tensor \"\(entry.name)\": expected I32 values, found \(outOfRange)")
+                throw fail(.dtypeMismatch, "tensor \(quoted(entry.name)): expected I32 values, found \(outOfRange)")
             }
             valueCount = values.count
         case (.floats, _):
-            throw fail(.dtypeMismatch, "tensor \"\(entry.name)\": expected dtype F32, F16 or BF16 for float values, found \(entry.dtype.rawValue)")
+            throw fail(.dtypeMismatch, "tensor \(quoted(entry.name)): expected dtype F32, F16 or BF16 for float values, found \(entry.dtype.rawValue)")
         case (.integers, _):
-            throw fail(.dtypeMismatch, "tensor \"\(entry.name)\": expected dtype I64 or I32 for integer values, found \(entry.dtype.rawValue)")
+            throw fail(.dtypeMismatch, "tensor \(quoted(entry.name)): expected dtype I64 or I32 for integer values, found \(entry.dtype.rawValue)")
         }
         guard valueCount == count else {
-            throw fail(.invalidEntryToWrite, "tensor \"\(entry.name)\": expected \(count) values for shape \(entry.shape), found \(valueCount)")
+            throw fail(.invalidEntryToWrite, "tensor \(quoted(entry.name)): expected \(count) values for shape \(entry.shape), found \(valueCount)")
         }
         let end = offset + count * entry.dtype.byteSize
         let shape = entry.shape.map(String.init).joined(separator: ",")

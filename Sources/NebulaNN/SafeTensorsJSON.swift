@@ -27,7 +27,7 @@ struct JSONNode {
         case .object: return "an object"
         case .array: return "an array"
         case .string: return "a string"
-        case .number(let text): return "the number \(text)"
+        case .number(let text): return "the number \(displayed(text))"
         case .bool(let flag): return flag ? "true" : "false"
         case .null: return "null"
         }
@@ -272,4 +272,21 @@ struct JSONParser {
 private func hex<T: BinaryInteger>(_ value: T) -> String {
     let digits = String(value, radix: 16, uppercase: true)
     return String(repeating: "0", count: max(0, (value is UInt8 ? 2 : 4) - digits.count)) + digits
+}
+
+/// Text from a file made safe for a one-line message: control characters escaped, and cut to
+/// 64 characters so a hostile header cannot produce a huge message.
+func displayed(_ text: String) -> String {
+    let limit = 64
+    var result = ""
+    for (count, scalar) in text.unicodeScalars.enumerated() {
+        guard count < limit else { return result + "…" }
+        result += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: false) : String(scalar)
+    }
+    return result
+}
+
+/// `displayed(text)` in double quotes.
+func quoted(_ text: String) -> String {
+    "\"\(displayed(text))\""
 }

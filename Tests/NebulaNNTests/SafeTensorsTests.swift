@@ -376,6 +376,16 @@ final class SafeTensorsTests: XCTestCase {
         assertRejects(file(#"{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
                       .unknownDType, offset: 8 + 14, mentioning: "\"F33\"")
         assertRejects(file(#"{"a":{"dtype":"f32","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), .unknownDType)
+        // Names and values from the file are escaped and shortened in messages.
+        let longName = String(repeating: "x\\n", count: 10_000)
+        assertRejects(file("{\"\(longName)\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]),
+                      .unknownDType, mentioning: "x\\nx\\n")
+        do {
+            _ = try SafeTensorsFile(data: file("{\"a\":{\"dtype\":\"F32\",\"shape\":[\(String(repeating: "7", count: 100_000))],\"data_offsets\":[0,4]}}"))
+            XCTFail("a 100000-digit dimension was accepted")
+        } catch {
+            XCTAssertLessThan(error.localizedDescription.count, 300, error.localizedDescription)
+        }
     }
 
     func testBadShapes() {
