@@ -97,6 +97,7 @@ public struct SafeTensorsError: Error, LocalizedError, Sendable {
         case invalidEntryToWrite
     }
 
+    /// What went wrong, broadly.
     public let kind: Kind
     /// The file (or `"<memory>"`) the error is about.
     public let source: String
@@ -105,6 +106,7 @@ public struct SafeTensorsError: Error, LocalizedError, Sendable {
     /// What was expected and what was found.
     public let problem: String
 
+    /// An error about `source`; `problem` reads "expected …, found …".
     public init(_ kind: Kind, source: String, offset: Int? = nil, _ problem: String) {
         self.kind = kind
         self.source = source
@@ -440,6 +442,7 @@ public struct SafeTensorsEntry: Sendable {
         self.init(name: name, dtype: dtype, shape: shape, payload: .integers(integers))
     }
 
+    /// Any dtype and payload; ``writeSafeTensors(_:metadata:to:)`` checks that they agree.
     public init(name: String, dtype: SafeTensorsDType, shape: [Int], payload: Payload) {
         self.name = name
         self.dtype = dtype
@@ -468,7 +471,8 @@ public func writeSafeTensors(_ entries: [SafeTensorsEntry], metadata: [String: S
 
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw SafeTensorsError(.io, source: source, "expected a writable directory, cannot create \(temporary.relativePath)")
+        throw SafeTensorsError(.io, source: source,
+                               "expected an existing, writable directory \(url.deletingLastPathComponent().relativePath), cannot create a file in it")
     }
     do {
         let handle = try FileHandle(forWritingTo: temporary)
