@@ -25,8 +25,9 @@ Ops (shapes in the report / printed by this script):
                             causal; padded keys get -inf scores before softmax; out [2,3,8];
                             gradients for q, k, v (not mask)
     matmul_batched  a [2,3,4], b [2,4,5]; out = a @ b [2,3,5]
-__metadata__ holds the scalar settings (eps, heads) as strings.
+__metadata__["settings"] holds the scalar settings (eps, heads) as one JSON string.
 """
+import json
 import math
 import os
 
@@ -109,9 +110,10 @@ def main():
     record(s, "matmul_batched", dict(a=a, b=bb), a @ bb)
 
     out = {k: (t.contiguous() if t.dtype == torch.int64 else t.float().contiguous()) for k, t in s.items()}
-    meta = {"layer_norm.eps": "1e-5", "rms_norm.eps": "1e-6", "gelu.approximate": "tanh",
-            "cross_entropy.ignore_index": "-1", "attention_causal.heads": "2",
-            "attention_cross_masked.heads": "2"}
+    # one metadata entry: safetensors writes several in random (hash) order, breaking byte-identical reruns
+    meta = {"settings": json.dumps({"layer_norm.eps": 1e-5, "rms_norm.eps": 1e-6, "gelu.approximate": "tanh",
+                                    "cross_entropy.ignore_index": -1, "attention_causal.heads": 2,
+                                    "attention_cross_masked.heads": 2})}
     save_file(out, OUT, metadata=meta)
     for k in sorted(out):
         print(f"{k:36s} {str(out[k].dtype)[6:]:8s} {list(out[k].shape)}")
