@@ -27,6 +27,8 @@ class GPTConfig:
 
 
 class CausalSelfAttention(nn.Module):
+    fused = False  # True: F.scaled_dot_product_attention (train_gpt.py); False: explicit math (goldens)
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         assert cfg.n_embd % cfg.n_head == 0
@@ -41,10 +43,13 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, t, H, D).transpose(1, 2)             # [B, H, t, D]
         k = k.view(B, t, H, D).transpose(1, 2)             # [B, H, t, D]
         v = v.view(B, t, H, D).transpose(1, 2)             # [B, H, t, D]
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(D)     # [B, H, t, t]
-        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-        y = att @ v                                        # [B, H, t, D]
+        if self.fused:  # PyTorch's fused kernel: same math, used for the speed comparison
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, H, t, D]
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(D)  # [B, H, t, t]
+            mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+            att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            y = att @ v                                     # [B, H, t, D]
         y = y.transpose(1, 2).reshape(B, t, C)             # [B, t, C] (heads concatenated)
         return self.proj(y)                                # [B, t, C]
 
