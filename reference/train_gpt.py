@@ -8,7 +8,8 @@ Data: ../shared/data/shakespeare/input.txt (override with --data); vocab = sorte
 first 90% train, last 10% val (as nanoGPT).  Batches: random windows, seeded.  Optimizer: AdamW
 betas (0.9, 0.99), weight decay 0.1 on >=2-dim params, clip 1.0, lr 1e-3 with linear warmup over 100
 steps then cosine decay to 1e-4 at the last step.  No dropout.
-Prints ms/step (mean over all steps after the first 5, evaluation excluded), tokens/s, peak RSS
+Prints ms/step (mean and median over the steps after the first 5, evaluation excluded), tokens/s
+(from the mean), peak RSS
 (getrusage ru_maxrss) and the final validation loss (mean over 20 random val batches, seeded).
 """
 import argparse
@@ -96,7 +97,7 @@ def main():
           f"torch {torch.__version__}", file=log)
 
     gen = torch.Generator().manual_seed(args.seed)
-    timed, t_start = 0.0, time.perf_counter()
+    times, t_start = [], time.perf_counter()
     for step in range(steps):
         t0 = time.perf_counter()
         for g in opt.param_groups:
@@ -110,23 +111,26 @@ def main():
         loss_value = loss.item()
         dt = time.perf_counter() - t0
         if step >= WARMUP_IGNORED:
-            timed += dt
+            times.append(dt)
         if step % args.log_every == 0 or step == steps - 1:
             print(f"step {step:5d} | loss {loss_value:.4f} | {dt * 1000:7.1f} ms", file=log, flush=True)
     wall = time.perf_counter() - t_start
 
-    ms = 1000 * timed / max(1, steps - WARMUP_IGNORED)
+    times = times or [dt]
+    ms = 1000 * sum(times) / len(times)
+    ms_median = 1000 * sorted(times)[len(times) // 2]  # robust to load spikes on a shared machine
     figures = dict(framework="pytorch", torch=torch.__version__, config=args.config, steps=steps,
                    sdpa=not args.no_sdpa,
                    batch_size=B, block_size=T, params=n_params, threads=torch.get_num_threads(),
-                   ms_per_step=round(ms, 3), tokens_per_s=round(B * T / (ms / 1000), 1),
+                   ms_per_step=round(ms, 3), ms_per_step_median=round(ms_median, 3),
+                   tokens_per_s=round(B * T / (ms / 1000), 1),
                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                    train_loss=round(loss_value, 4),
                    val_loss=round(estimate_loss(model, val, B, T), 4), train_wall_s=round(wall, 2))
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"ms/step {figures['ms_per_step']:.1f} | tokens/s {figures['tokens_per_s']:.0f} | "
+        print(f"ms/step {figures['ms_per_step']:.1f} (median {ms_median:.1f}) | tokens/s {figures['tokens_per_s']:.0f} | "
               f"peak RSS {figures['peak_rss_mb']:.0f} MB | val loss {figures['val_loss']:.4f} "
               f"| train wall {wall:.1f} s")
 
