@@ -1,0 +1,75 @@
+import Foundation
+import NebulaNN
+import NebulaTensor
+
+/// A problem with a model folder, in one line naming the file.
+public struct ModelFolderError: Error, LocalizedError, Sendable {
+    public let file: String
+    public let problem: String
+    public init(_ file: URL, _ problem: String) {
+        self.file = file.path
+        self.problem = problem
+    }
+    public var errorDescription: String? { "\(file): \(problem)" }
+}
+
+/// The file names of a model folder (readable by Python tools too: JSON config, safetensors weights).
+public enum ModelFolder {
+    public static let config = "config.json"
+    public static let weights = "model.safetensors"
+    public static let trainingState = "training_state.safetensors"
+    public static let log = "log.jsonl"
+    public static let plot = "loss.svg"
+
+    /// Decodes `config.json` of a folder, with a one-line error for a missing or malformed file.
+    public static func readConfig<C: Decodable>(_ type: C.Type, in directory: URL) throws -> C {
+        let url = directory.appendingPathComponent(config)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelFolderError(url, "missing (is \(directory.path) a model folder?)") }
+        do {
+            return try JSONDecoder().decode(C.self, from: Data(contentsOf: url))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ModelFolderError(url, "expected the key \"\(key.stringValue)\", found none")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ModelFolderError(url, "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
+        } catch {
+            throw ModelFolderError(url, "not a valid JSON config (\(error.localizedDescription))")
+        }
+    }
+
+    /// Writes `config.json` atomically, keys sorted, pretty-printed.
+    public static func writeConfig<C: Encodable>(_ value: C, in directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(value).write(to: directory.appendingPathComponent(config), options: .atomic)
+    }
+
+    /// Loads a module's weights from the folder's `model.safetensors`, naming the file on failure.
+    public static func loadWeights(_ module: Module, from directory: URL, prefix: String = "") throws {
+        let url = directory.appendingPathComponent(weights)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelFolderError(url, "missing") }
+        try module.load(safetensors: url, prefix: prefix)
+    }
+}
+
+extension GPT {
+    /// Loads a GPT from a model folder (`config.json` + `model.safetensors`).
+    public static func load(from directory: URL) throws -> GPT {
+        let config = try ModelFolder.readConfig(GPTConfig.self, in: directory)
+        let url = directory.appendingPathComponent(ModelFolder.config)
+        guard config.vocabSize > 0, config.contextLength > 0, config.layers > 0, config.heads > 0,
+              config.width > 0, config.width % config.heads == 0 else {
+            throw ModelFolderError(url, "invalid sizes \(config): all must be positive and n_embd divisible by n_head")
+        }
+        var rng = SeededGenerator(seed: 0)
+        let gpt = GPT(config, generator: &rng)
+        try ModelFolder.loadWeights(gpt, from: directory)
+        return gpt
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `directory` (created if needed), atomically.
+    public func save(to directory: URL, dtype: SafeTensorsDType = .f32) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try ModelFolder.writeConfig(config, in: directory)
+        try save(safetensors: directory.appendingPathComponent(ModelFolder.weights), dtype: dtype, metadata: ["format": "pt"])
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import NebulaNN
+import NebulaTensor
+
+/// How the next token is drawn from the model's logits.
+public struct SamplingOptions: Sendable {
+    /// 0 = greedy (argmax).
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens (0 = off).
+    public var topK: Int = 0
+    /// Keep the smallest set of tokens whose probability reaches p (1 = off).
+    public var topP: Float = 1
+    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+    }
+}
+
+/// Draws a token index from one row of logits.
+public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions, generator: inout SeededGenerator) -> Int {
+    let base = logits.startIndex
+    if options.temperature <= 0 {
+        var best = base
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        return best - base
+    }
+    var order = Array(0..<logits.count)
+    let scaled = logits.map { $0 / options.temperature }
+    order.sort { scaled[$0] > scaled[$1] }
+    if options.topK > 0 { order = Array(order.prefix(options.topK)) }
+    let m = scaled[order[0]]
+    var probs = order.map { Foundation.exp(scaled[$0] - m) }
+    let total = probs.reduce(0, +)
+    probs = probs.map { $0 / total }
+    if options.topP < 1 {
+        var cumulative: Float = 0
+        var keep = 0
+        while keep < probs.count { cumulative += probs[keep]; keep += 1; if cumulative >= options.topP { break } }
+        order = Array(order.prefix(keep))
+        probs = Array(probs.prefix(keep))
+    }
+    let r = generator.nextUniform() * probs.reduce(0, +)
+    var acc: Float = 0
+    for (i, p) in probs.enumerated() {
+        acc += p
+        if r < acc { return order[i] }
+    }
+    return order[order.count - 1]
+}
+
+extension GPT {
+    /// Continues `prompt` token by token through the KV cache, calling `onToken` as each arrives (return
+    /// false to stop). A prompt longer than the context keeps its last tokens; generation stops at the
+    /// context length or at `stopToken`.
+    @discardableResult
+    public func generate(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
+                         generator: inout SeededGenerator, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
+        precondition(!prompt.isEmpty, "generate: the prompt needs at least one token")
+        let context = Array(prompt.suffix(config.contextLength - 1))
+        let caches = makeCaches()
+        var output: [Int] = []
+        withNoGrad {
+            var logits = self(context.map(Int32.init), batch: 1, length: context.count, caches: caches)   // [1, T, V]
+            let v = config.vocabSize
+            for _ in 0..<maxTokens {
+                let last = logits.data[(logits.count - v)...]
+                let token = sampleToken(last, options, generator: &generator)
+                output.append(token)
+                if token == stopToken || !onToken(token) || caches[0].count >= config.contextLength { break }
+                logits = self([Int32(token)], batch: 1, length: 1, caches: caches)
+            }
+        }
+        return output
+    }
+}
