@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+import NebulaNN
+import NebulaTensor
+@testable import NebulaModels
+
+final class TrainerTests: XCTestCase {
+    var directory: URL!
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-train-\(UUID().uuidString)")
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    let config = GPTConfig(vocabSize: 12, contextLength: 8, layers: 1, heads: 2, width: 16)
+    var tokens: [Int32] { (0..<400).map { Int32(($0 * 7 + $0 / 5) % 12) } }
+
+    func makeTrainer(steps: Int, in folder: URL) -> LanguageModelTrainer {
+        var options = LMTrainingOptions()
+        options.batchSize = 4
+        options.steps = steps
+        options.warmupSteps = 2
+        options.evalEvery = 3
+        options.evalBatches = 2
+        options.checkpointEvery = 100
+        options.learningRate = 3e-3
+        var rng = SeededGenerator(seed: 9)
+        let trainer = LanguageModelTrainer(model: GPT(config, generator: &rng), train: tokens, validation: tokens,
+                                           options: options, directory: folder)
+        trainer.showProgress = false
+        return trainer
+    }
+
+    /// A run of 2N steps and a run of N steps resumed for N more give identical losses and weights.
+    func testResumeIsExact() throws {
+        let straight = try makeTrainer(steps: 8, in: directory.appendingPathComponent("a")).run()
+
+        let folder = directory.appendingPathComponent("b")
+        let first = makeTrainer(steps: 8, in: folder)
+        first.stopAfterSteps = 4                       // as if interrupted after step 4
+        let partial = try first.run()
+        XCTAssertTrue(partial.interrupted)
+        let resumed = try makeTrainer(steps: 8, in: folder).run(resume: true)
+
+        XCTAssertEqual(partial.losses + resumed.losses, straight.losses)
+        let a = try GPT.load(from: directory.appendingPathComponent("a")), b = try GPT.load(from: folder)
+        for ((name, p), (_, q)) in zip(a.namedParameters(), b.namedParameters()) { XCTAssertEqual(p.data, q.data, name) }
+        let log = try MetricsLog.read(folder.appendingPathComponent(ModelFolder.log))
+        XCTAssertEqual(log.map { $0["step"]! }, (1...8).map(Double.init), "the resumed log continues the first")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(ModelFolder.plot).path))
+    }
+
+    func testBrokenModelFolderGivesOneLineErrors() throws {
+        let folder = directory.appendingPathComponent("broken")
+        try makeTrainer(steps: 1, in: folder).run()
+        let weights = folder.appendingPathComponent(ModelFolder.weights)
+        let config = folder.appendingPathComponent(ModelFolder.config)
+        let goodConfig = try Data(contentsOf: config)
+
+        try Data(try Data(contentsOf: weights).prefix(100)).write(to: weights)      // truncated weights
+        assertOneLineError(try GPT.load(from: folder), mentions: "model.safetensors")
+
+        try Data("{\"vocab_size\": 12".utf8).write(to: config)                       // malformed config
+        assertOneLineError(try GPT.load(from: folder), mentions: "config.json")
+
+        var json = try JSONSerialization.jsonObject(with: goodConfig) as! [String: Any]
+        json["n_embd"] = 32                                                          // config ≠ weights
+        try JSONSerialization.data(withJSONObject: json).write(to: config)
+        try makeTrainer(steps: 1, in: directory.appendingPathComponent("fresh")).model.save(safetensors: weights)
+        assertOneLineError(try GPT.load(from: folder), mentions: "shape mismatch")
+
+        try FileManager.default.removeItem(at: config)                               // missing config
+        assertOneLineError(try GPT.load(from: folder), mentions: "config.json")
+    }
+
+    func assertOneLineError<T>(_ body: @autoclosure () throws -> T, mentions: String, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            let message = error.localizedDescription
+            XCTAssertFalse(message.contains("\n"), message, line: line)
+            XCTAssertTrue(message.contains(mentions), message, line: line)
+        }
+    }
+}
+
