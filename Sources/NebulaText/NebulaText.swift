@@ -1,1 +1,0 @@
-// The text layer: tokenizers, corpora, batches.

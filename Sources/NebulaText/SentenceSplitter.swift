@@ -1,0 +1,47 @@
+/// Cuts text into sentences: after `.`, `!` or `?` (and any closing quotes or brackets) where white
+/// space follows, and at every line break. The white space goes with the next sentence, so the
+/// sentences joined give the text back and, for GPT-2's pre-tokenizer, encoding each sentence gives
+/// the same ids as encoding the whole text (a piece never spans a non-space/space boundary).
+///
+/// ```swift
+/// SentenceSplitter.sentences(in: "Hi. Bye!\nOk") // ["Hi.", " Bye!", "\nOk"]
+/// ```
+public enum SentenceSplitter {
+    public static func sentences(in text: String) -> [Substring] {
+        let scalars = text.unicodeScalars
+        var result: [Substring] = []
+        var start = scalars.startIndex
+        var index = scalars.startIndex
+        var afterTerminal = false  // the non-space run before `index` ends with . ! ? (and closers)
+        while index < scalars.endIndex {
+            let scalar = scalars[index]
+            if scalar.properties.isWhitespace {
+                // A non-space/space boundary: cut when a sentence ended or the white space breaks a line.
+                var end = index
+                var breaksLine = false
+                while end < scalars.endIndex && scalars[end].properties.isWhitespace {
+                    if scalars[end] == "\n" { breaksLine = true }
+                    end = scalars.index(after: end)
+                }
+                if (afterTerminal || breaksLine) && start < index {
+                    result.append(Substring(scalars[start..<index]))
+                    start = index
+                }
+                afterTerminal = false
+                index = end
+                continue
+            }
+            if ".!?".unicodeScalars.contains(scalar) {
+                afterTerminal = true
+            } else if !(afterTerminal && closers.contains(scalar)) {
+                afterTerminal = false
+            }
+            index = scalars.index(after: index)
+        }
+        if start < scalars.endIndex { result.append(Substring(scalars[start..<scalars.endIndex])) }
+        return result
+    }
+
+    /// Closing quotes and brackets that may follow a sentence's final punctuation.
+    private static let closers: Set<Unicode.Scalar> = ["\"", "'", ")", "]", "\u{201D}", "\u{2019}", "\u{BB}"]
+}
