@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NebulaNN", targets: ["NebulaNN"]),
         .library(name: "NebulaText", targets: ["NebulaText"]),
         .library(name: "NebulaModels", targets: ["NebulaModels"]),
+        .library(name: "NebulaEval", targets: ["NebulaEval"]),
         .executable(name: "nebula", targets: ["nebula"]),
         .executable(name: "nebula-bench", targets: ["NebulaBench"]),
     ],
@@ -31,10 +32,11 @@ let package = Package(
         .target(name: "NebulaNN", dependencies: ["NebulaTensor"]),
         .target(name: "NebulaText"),
         .target(name: "NebulaModels", dependencies: ["NebulaNN", "NebulaText"]),
+        .target(name: "NebulaEval", dependencies: ["NebulaModels"]),
         .executableTarget(
             name: "nebula",
             dependencies: [
-                "NebulaModels",
+                "NebulaEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "NebulaNNTests", dependencies: ["NebulaNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaTextTests", dependencies: ["NebulaText"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -51,24 +51,31 @@ public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions,
 
 extension GPT {
     /// Continues `prompt` token by token through the KV cache, calling `onToken` as each arrives (return
-    /// false to stop). A prompt longer than the context keeps its last tokens; generation stops at the
-    /// context length or at `stopToken`.
+    /// false to stop). A prompt longer than the context keeps its last tokens; when the cache fills up, it
+    /// is rebuilt over the last three quarters of the context (a sliding window), so generation can run
+    /// past the context length. Stops after `maxTokens` or at `stopToken`.
     @discardableResult
     public func generate(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
                          generator: inout SeededGenerator, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
         precondition(!prompt.isEmpty, "generate: the prompt needs at least one token")
-        let context = Array(prompt.suffix(config.contextLength - 1))
-        let caches = makeCaches()
+        var history = Array(prompt.suffix(config.contextLength))
+        var caches = makeCaches()
         var output: [Int] = []
+        let v = config.vocabSize
         withNoGrad {
-            var logits = self(context.map(Int32.init), batch: 1, length: context.count, caches: caches)   // [1, T, V]
-            let v = config.vocabSize
+            var logits = self(history.map(Int32.init), batch: 1, length: history.count, caches: caches)   // [1, T, V]
             for _ in 0..<maxTokens {
-                let last = logits.data[(logits.count - v)...]
-                let token = sampleToken(last, options, generator: &generator)
+                let token = sampleToken(logits.data[(logits.count - v)...], options, generator: &generator)
                 output.append(token)
-                if token == stopToken || !onToken(token) || caches[0].count >= config.contextLength { break }
-                logits = self([Int32(token)], batch: 1, length: 1, caches: caches)
+                history.append(token)
+                if token == stopToken || !onToken(token) { break }
+                if caches[0].count < config.contextLength {
+                    logits = self([Int32(token)], batch: 1, length: 1, caches: caches)
+                } else {
+                    history = Array(history.suffix(config.contextLength * 3 / 4))
+                    caches = makeCaches()
+                    logits = self(history.map(Int32.init), batch: 1, length: history.count, caches: caches)
+                }
             }
         }
         return output

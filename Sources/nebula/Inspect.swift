@@ -14,13 +14,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        let checkpoint: SafeTensorsFile
-        do {
-            checkpoint = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: file))
-        } catch {
-            FileHandle.standardError.write(Data("nebula: error: \(error.localizedDescription)\n".utf8))
-            throw ExitCode.failure
-        }
+        let checkpoint = try reportingErrors { try SafeTensorsFile(contentsOf: fileURL(file)) }
         let report = Report(checkpoint, file: file)
         print(json ? try report.json() : report.table())
     }

@@ -7,6 +7,9 @@ struct Nebula: ParsableCommand {
         commandName: "nebula",
         abstract: "Latent diffusion language models on the CPU: tokenizers, language models, autoencoders, denoisers.",
         subcommands: [
+            Train.self,
+            Eval.self,
+            Sample.self,
             Inspect.self,
         ]
     )

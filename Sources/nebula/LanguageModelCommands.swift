@@ -1,0 +1,255 @@
+import ArgumentParser
+import Foundation
+import NebulaEval
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+import NebulaText
+
+/// Where the training text comes from and how it is split.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Corpus: a .txt file, a .jsonl file with a \"text\" field, or a folder of them.") var data: String
+    @Option(help: "Document separator in .txt files: endOfText (<|endoftext|> lines) or blankLines.") var separator: CorpusOptions.Separator = .endOfText
+    @Option(help: "Validation split: documents (seeded subset of documents) or tail (last part of the token stream, as nanoGPT).") var split: DataSpec.SplitKind = .documents
+    @Option(help: "Fraction of the data held out for validation.") var valFraction = 0.05
+    @Option(help: "Seed of the document split.") var splitSeed: UInt64 = 1337
+
+    var spec: DataSpec {
+        DataSpec(path: fileURL(data).path, separator: separator, split: split, validationFraction: valFraction, seed: splitSeed)
+    }
+
+    func validate() throws {
+        guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1, got \(valFraction)") }
+    }
+}
+
+extension CorpusOptions.Separator: ExpressibleByArgument {}
+extension DataSpec.SplitKind: ExpressibleByArgument {}
+
+/// `nebula train lm`: trains a GPT on next-token prediction.
+struct TrainLanguageModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Train a GPT language model on a corpus.",
+        discussion: """
+        Writes a model folder: config.json, model.safetensors, tokenizer files, data.json, training.json, \
+        training_state.safetensors, log.jsonl and loss.svg. Ctrl-C saves a checkpoint; --resume continues \
+        it exactly, with the settings saved in the folder.
+        Example (nanoGPT's CPU run): nebula train lm --data input.txt --char --split tail --val-fraction 0.1 \
+        --preset mini --out runs/shakespeare
+        """
+    )
+
+    @OptionGroup var dataOptions: DataOptions
+    @Option(help: "Tokenizer folder (GPT-2 or Nebula BPE files).") var tokenizer: String?
+    @Flag(help: "Use a character tokenizer built from the corpus.") var char = false
+    @Option(help: "Model size: \(GPTConfig.presetNames.joined(separator: ", ")).") var preset = "mini"
+    @Option(help: "Transformer blocks (overrides the preset).") var layers: Int?
+    @Option(help: "Attention heads (overrides the preset).") var heads: Int?
+    @Option(help: "Model width (overrides the preset).") var width: Int?
+    @Option(help: "Context length in tokens (overrides the preset).") var context: Int?
+    @Option(help: "Sequences per micro-batch.") var batchSize = 12
+    @Option(help: "Optimizer steps.") var steps = 2000
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
+    @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine decay.") var minLearningRate: Float = 1e-4
+    @Option(help: "Linear warm-up steps.") var warmup = 100
+    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
+    @Option(help: "AdamW β2.") var beta2: Float = 0.99
+    @Option(help: "Gradient clipping: maximum global norm.") var clip: Float = 1
+    @Option(help: "Micro-batches accumulated per step.") var accumulate = 1
+    @Option(help: "Seed of the initialisation and the batch sampler.") var seed: UInt64 = 1337
+    @Option(help: "Evaluate every N steps.") var evalEvery = 250
+    @Option(help: "Validation batches per evaluation.") var evalBatches = 20
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
+    @Option(help: "Output model folder.") var out: String
+    @Flag(help: "Continue the run saved in --out.") var resume = false
+    @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
+
+    func validate() throws {
+        if !resume && (tokenizer == nil) == !char { throw ValidationError("give exactly one of --tokenizer DIR or --char") }
+        if GPTConfig.preset(preset, vocabSize: 1) == nil { throw ValidationError("unknown --preset \(preset): use \(GPTConfig.presetNames.joined(separator: ", "))") }
+        for (name, value) in [("--batch-size", batchSize), ("--steps", steps), ("--accumulate", accumulate), ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)] where value <= 0 {
+            throw ValidationError("\(name) must be positive, got \(value)")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(out)
+            let spec: DataSpec, tok: any Tokenizer, model: GPT, options: LMTrainingOptions
+            if resume {
+                spec = try readJSON(DataSpec.self, directory.appendingPathComponent("data.json"))
+                options = try readJSON(LMTrainingOptions.self, directory.appendingPathComponent("training.json"))
+                tok = try loadTokenizer(directory: directory)
+                model = try GPT.load(from: directory)
+            } else {
+                spec = dataOptions.spec
+                if let tokenizer {
+                    tok = try loadTokenizer(directory: fileURL(tokenizer))
+                } else {
+                    tok = CharTokenizer(corpus: try Corpus(contentsOf: spec.url, options: spec.corpusOptions).documents.joined())
+                }
+                var config = GPTConfig.preset(preset, vocabSize: tok.vocabularySize, contextLength: context)!
+                config.layers = layers ?? config.layers
+                config.heads = heads ?? config.heads
+                config.width = width ?? config.width
+                guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
+                var rng = SeededGenerator(seed: seed)
+                model = GPT(config, generator: &rng)
+                options = trainingOptions
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try writeJSON(spec, directory.appendingPathComponent("data.json"))
+                try saveTokenizer(tok, to: directory)
+            }
+            printStatus("tokenizing \(spec.path) …")
+            let data = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
+            printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
+            let trainer = LanguageModelTrainer(model: model, train: data.train, validation: data.validation, options: options, directory: directory)
+            trainer.stopAfterSteps = stopAfter
+            let summary = try trainer.run(resume: resume)
+            let validation = summary.validationLoss.map { String(format: "%.4f", $0) } ?? "–"
+            print(String(format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
+                         summary.stepsDone, summary.trainLoss, validation, summary.tokensPerSecond, formatDuration(summary.seconds)))
+        }
+    }
+
+    var trainingOptions: LMTrainingOptions {
+        var o = LMTrainingOptions()
+        o.batchSize = batchSize
+        o.steps = steps
+        o.learningRate = learningRate
+        o.minLearningRate = minLearningRate
+        o.warmupSteps = warmup
+        o.weightDecay = weightDecay
+        o.beta2 = beta2
+        o.gradientClip = clip
+        o.accumulationSteps = accumulate
+        o.seed = seed
+        o.evalEvery = evalEvery
+        o.evalBatches = evalBatches
+        o.checkpointEvery = checkpointEvery
+        return o
+    }
+}
+
+/// `nebula eval lm`: held-out loss, perplexity, next-token accuracy and the next-word test.
+struct EvaluateLanguageModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Evaluate a language model: perplexity, next-token accuracy and the next-word test.",
+        discussion: "Without --data, the validation split recorded in the model folder is used."
+    )
+
+    @Option(help: "Model folder.") var model: String
+    @Option(help: "Held-out text (a corpus file); default: the model's own validation split.") var data: String?
+    @Option(help: "Next-word prompts: a file of `prompt<TAB>expected word` lines; default: cut from the held-out text.") var prompts: String?
+    @Option(help: "Number of next-word prompts cut from the held-out text.") var promptCount = 500
+    @Option(help: "Most held-out tokens scored for perplexity and accuracy.") var maxTokens = 200_000
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "List every next-word prompt with the model's word.") var verbose = false
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(model)
+            let gpt = try GPT.load(from: directory)
+            let tok = try loadTokenizer(directory: directory)
+            let heldOut: [Int32], documents: [String]
+            if let data {
+                let corpus = try Corpus(contentsOf: fileURL(data))
+                documents = corpus.documents
+                heldOut = try documents.flatMap { try tok.encode($0).map(Int32.init) }
+            } else {
+                let spec = try readJSON(DataSpec.self, directory.appendingPathComponent("data.json"))
+                let splits = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
+                heldOut = splits.validation
+                documents = splits.validationDocuments
+            }
+            let metrics = LanguageModelMetrics(model: gpt, heldOut: heldOut, maxTokens: maxTokens)
+            let cases = try prompts.map { try NextWordTest.cases(fromFile: fileURL($0)) }
+                ?? NextWordTest.cases(from: documents, count: promptCount)
+            let outcomes = try NextWordTest(cases: cases).run(model: gpt, tokenizer: tok)
+            let accuracy = NextWordTest.accuracy(outcomes)
+            if verbose {
+                for o in outcomes {
+                    print("\(o.correct ? "✓" : "✗") …\(o.testCase.prompt.suffix(50).replacingOccurrences(of: "\n", with: " ")) → \(o.predicted) (expected \(o.testCase.expected))")
+                }
+            }
+            if json {
+                print(String(format: "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"top1\": %.6f, \"top5\": %.6f, \"next_word_accuracy\": %.6f, \"tokens\": %d, \"prompts\": %d}",
+                             metrics.validationLoss, metrics.perplexity, metrics.top1, metrics.top5, accuracy, metrics.tokens, outcomes.count))
+            } else {
+                print("model           \(directory.lastPathComponent) (\(gpt.parameterCount.formatted()) parameters)")
+                print(String(format: "val loss        %.4f  (%d tokens)", metrics.validationLoss, metrics.tokens))
+                print(String(format: "perplexity      %.3f", metrics.perplexity))
+                print(String(format: "top-1 accuracy  %.2f%%", 100 * metrics.top1))
+                print(String(format: "top-5 accuracy  %.2f%%", 100 * metrics.top5))
+                print(String(format: "next-word test  %.2f%%  (%d prompts)", 100 * accuracy, outcomes.count))
+            }
+        }
+    }
+}
+
+/// `nebula sample`: continues a prompt with a trained GPT, streaming tokens as they arrive.
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate text with a language model (KV cache, temperature, top-k, top-p).")
+
+    @Option(help: "Model folder.") var model: String
+    @Option(help: "Text to continue.") var prompt = ""
+    @Option(help: "Tokens to generate.") var maxTokens = 200
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.8
+    @Option(help: "Keep the k most likely tokens (0 = all).") var topK = 0
+    @Option(help: "Nucleus sampling threshold (1 = off).") var topP: Float = 0.95
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Number of samples.") var samples = 1
+
+    func validate() throws {
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(model)
+            let gpt = try GPT.load(from: directory)
+            let tok = try loadTokenizer(directory: directory)
+            var ids = try tok.encode(prompt)
+            if ids.isEmpty {
+                guard let eot = tok.endOfTextID else { throw ValidationError("this tokenizer has no <|endoftext|>: give a --prompt") }
+                ids = [eot]
+            }
+            if ids.count >= gpt.config.contextLength {
+                warn("the prompt has \(ids.count) tokens; keeping the last \(gpt.config.contextLength - 1) (the context length is \(gpt.config.contextLength))")
+            }
+            var generator = SeededGenerator(seed: seed)
+            let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
+            for n in 0..<samples {
+                if samples > 1 { print("── sample \(n + 1) ──") }
+                FileHandle.standardOutput.write(Data(prompt.utf8))
+                var pending: [Int] = []
+                gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator) { token in
+                    // Stream whole characters: hold back bytes until they decode without replacement.
+                    pending.append(token)
+                    if token != tok.endOfTextID, let text = try? tok.decode(pending), !text.hasSuffix("\u{FFFD}") {
+                        FileHandle.standardOutput.write(Data(text.utf8))
+                        pending = []
+                    }
+                    return true
+                }
+                print("")
+            }
+        }
+    }
+}
+
+func readJSON<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
+    guard let data = FileManager.default.contents(atPath: url.path) else { throw ModelFolderError(url, "missing") }
+    do { return try JSONDecoder().decode(T.self, from: data) } catch {
+        throw ModelFolderError(url, "not valid: \(error.localizedDescription)")
+    }
+}
+
+func writeJSON<T: Encodable>(_ value: T, _ url: URL) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try encoder.encode(value).write(to: url, options: .atomic)
+}
