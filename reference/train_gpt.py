@@ -67,6 +67,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
+    ap.add_argument("--eval-batches", type=int, default=20, help="random val batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--no-sdpa", action="store_true",
                     help="explicit attention math instead of F.scaled_dot_product_attention")
@@ -126,7 +127,8 @@ def main():
                    tokens_per_s=round(B * T / (ms / 1000), 1),
                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                    train_loss=round(loss_value, 4),
-                   val_loss=round(estimate_loss(model, val, B, T), 4), train_wall_s=round(wall, 2))
+                   val_loss=round(estimate_loss(model, val, B, T, args.eval_batches), 4),
+                   train_wall_s=round(wall, 2))
     if args.json:
         print(json.dumps(figures))
     else:
