@@ -67,6 +67,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
+    ap.add_argument("--eval-batches", type=int, default=20, help="random val batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--no-sdpa", action="store_true",
                     help="explicit attention math instead of F.scaled_dot_product_attention")
@@ -97,6 +98,7 @@ def main():
           f"torch {torch.__version__}", file=log)
 
     gen = torch.Generator().manual_seed(args.seed)
+    load_before = os.getloadavg()[0]
     times, t_start = [], time.perf_counter()
     for step in range(steps):
         t0 = time.perf_counter()
@@ -126,13 +128,15 @@ def main():
                    tokens_per_s=round(B * T / (ms / 1000), 1),
                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                    train_loss=round(loss_value, 4),
-                   val_loss=round(estimate_loss(model, val, B, T), 4), train_wall_s=round(wall, 2))
+                   val_loss=round(estimate_loss(model, val, B, T, args.eval_batches), 4),
+                   train_wall_s=round(wall, 2),
+                   load_avg_1m=[round(load_before, 2), round(os.getloadavg()[0], 2)])  # >cores: contended
     if args.json:
         print(json.dumps(figures))
     else:
         print(f"ms/step {figures['ms_per_step']:.1f} (median {ms_median:.1f}) | tokens/s {figures['tokens_per_s']:.0f} | "
               f"peak RSS {figures['peak_rss_mb']:.0f} MB | val loss {figures['val_loss']:.4f} "
-              f"| train wall {wall:.1f} s")
+              f"| train wall {wall:.1f} s | load avg {figures['load_avg_1m']}")
 
 
 if __name__ == "__main__":
