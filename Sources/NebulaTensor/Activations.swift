@@ -24,75 +24,8 @@ func fastTanh(_ input: Float) -> Float {
     return p / q
 }
 
-private let geluC: Float = 0.7978845608028654 // √(2/π)
-private let geluA: Float = 0.044715
 
 extension Tensor {
-    /// Applies `forward` to every element, in parallel; the backward pass multiplies the incoming gradient by
-    /// `derivative(x)`. Both closures are specialized at the call site (no per-element indirect call).
-    @inline(__always)
-    private func pointwise(_ forward: (Float) -> Float, _ derivative: @escaping (Float) -> Float) -> Tensor {
-        let n = count
-        let out = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
-            data.withUnsafeBufferPointer { px in
-                let (px, po) = (px.baseAddress!, buffer.baseAddress!)
-                Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in for i in r { po[i] = forward(px[i]) } }
-            }
-            initialized = n
-        }
-        let x = self
-        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
-            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in
-                let (pgo, px) = (pgo.baseAddress!, px.baseAddress!)
-                x.accumulateGrad { pg in
-                    let pg = pg.baseAddress!
-                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in for i in r { pg[i] += pgo[i] * derivative(px[i]) } }
-                }
-            } }
-        }
-    }
-
-    /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-    public func gelu() -> Tensor {
-        let n = count
-        let out = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
-            data.withUnsafeBufferPointer { px in
-                let (px, po) = (px.baseAddress!, buffer.baseAddress!)
-                Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
-                    for i in r {
-                        let x = px[i]
-                        po[i] = 0.5 * x * (1 + fastTanh(geluC * (x + geluA * x * x * x)))
-                    }
-                }
-            }
-            initialized = n
-        }
-        let input = self
-        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
-            o.gradData!.withUnsafeBufferPointer { pgo in input.data.withUnsafeBufferPointer { px in
-                let (pgo, px) = (pgo.baseAddress!, px.baseAddress!)
-                input.accumulateGrad { pg in
-                    let pg = pg.baseAddress!
-                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
-                        for i in r {
-                            let x = px[i]
-                            let t = fastTanh(geluC * (x + geluA * x * x * x))
-                            pg[i] += pgo[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * geluC * (1 + 3 * geluA * x * x))
-                        }
-                    }
-                }
-            } }
-        }
-    }
-
-    /// SiLU (swish): `x·σ(x)`.
-    public func silu() -> Tensor {
-        pointwise({ x in x / (1 + Foundation.exp(-x)) }, { x in
-            let s = 1 / (1 + Foundation.exp(-x))
-            return s * (1 + x * (1 - s))
-        })
-    }
-
     /// Softmax over the last dimension.
     public func softmax() -> Tensor {
         let width = shape.last ?? 1

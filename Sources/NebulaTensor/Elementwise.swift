@@ -2,33 +2,159 @@ import Foundation
 
 // Elementwise arithmetic with NumPy broadcasting, unary math functions, comparisons and `where`.
 
+// MARK: - Kernels
+
+// Each elementwise op is a small kernel type. The loops below are generic over it, so the compiler
+// specializes them per op and the per-element function inlines and vectorizes (a closure would cost an
+// indirect call per element, about 25 times slower).
+
+/// A binary elementwise function with its partial derivatives.
+protocol BinaryKernel {
+    func forward(_ a: Float, _ b: Float) -> Float
+    func gradA(_ a: Float, _ b: Float) -> Float
+    func gradB(_ a: Float, _ b: Float) -> Float
+}
+
+struct AddKernel: BinaryKernel {
+    func forward(_ a: Float, _ b: Float) -> Float { a + b }
+    func gradA(_ a: Float, _ b: Float) -> Float { 1 }
+    func gradB(_ a: Float, _ b: Float) -> Float { 1 }
+}
+struct SubtractKernel: BinaryKernel {
+    func forward(_ a: Float, _ b: Float) -> Float { a - b }
+    func gradA(_ a: Float, _ b: Float) -> Float { 1 }
+    func gradB(_ a: Float, _ b: Float) -> Float { -1 }
+}
+struct MultiplyKernel: BinaryKernel {
+    func forward(_ a: Float, _ b: Float) -> Float { a * b }
+    func gradA(_ a: Float, _ b: Float) -> Float { b }
+    func gradB(_ a: Float, _ b: Float) -> Float { a }
+}
+struct DivideKernel: BinaryKernel {
+    func forward(_ a: Float, _ b: Float) -> Float { a / b }
+    func gradA(_ a: Float, _ b: Float) -> Float { 1 / b }
+    func gradB(_ a: Float, _ b: Float) -> Float { -a / (b * b) }
+}
+/// Comparisons (no gradient).
+struct CompareKernel: BinaryKernel {
+    let predicate: (Float, Float) -> Bool
+    func forward(_ a: Float, _ b: Float) -> Float { predicate(a, b) ? 1 : 0 }
+    func gradA(_ a: Float, _ b: Float) -> Float { 0 }
+    func gradB(_ a: Float, _ b: Float) -> Float { 0 }
+}
+
+/// A unary elementwise function; `derivative(x, y)` gives dy/dx from input and output.
+protocol UnaryKernel {
+    func forward(_ x: Float) -> Float
+    func derivative(_ x: Float, _ y: Float) -> Float
+}
+
+struct ExpKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Foundation.exp(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { y }
+}
+struct LogKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Foundation.log(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { 1 / x }
+}
+struct TanhKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { fastTanh(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { 1 - y * y }
+}
+struct SqrtKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { x.squareRoot() }
+    func derivative(_ x: Float, _ y: Float) -> Float { 0.5 / y }
+}
+struct SquareKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { x * x }
+    func derivative(_ x: Float, _ y: Float) -> Float { 2 * x }
+}
+struct AbsKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Swift.abs(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) }
+}
+struct SigmoidKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    func derivative(_ x: Float, _ y: Float) -> Float { y * (1 - y) }
+}
+struct SinKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Foundation.sin(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { Foundation.cos(x) }
+}
+struct CosKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Foundation.cos(x) }
+    func derivative(_ x: Float, _ y: Float) -> Float { -Foundation.sin(x) }
+}
+struct ReluKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { Swift.max(x, 0) }
+    func derivative(_ x: Float, _ y: Float) -> Float { x > 0 ? 1 : 0 }
+}
+struct SiluKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
+    func derivative(_ x: Float, _ y: Float) -> Float {
+        let s = 1 / (1 + Foundation.exp(-x))
+        return s * (1 + x * (1 - s))
+    }
+}
+struct GeluKernel: UnaryKernel {
+    static let c: Float = 0.7978845608028654 // √(2/π)
+    static let a: Float = 0.044715
+    func forward(_ x: Float) -> Float { 0.5 * x * (1 + fastTanh(Self.c * (x + Self.a * x * x * x))) }
+    func derivative(_ x: Float, _ y: Float) -> Float {
+        let t = fastTanh(Self.c * (x + Self.a * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Self.c * (1 + 3 * Self.a * x * x)
+    }
+}
+struct AffineKernel: UnaryKernel {
+    let scale: Float, shift: Float
+    func forward(_ x: Float) -> Float { x * scale + shift }
+    func derivative(_ x: Float, _ y: Float) -> Float { scale }
+}
+struct PowKernel: UnaryKernel {
+    let p: Float
+    func forward(_ x: Float) -> Float { Foundation.pow(x, p) }
+    func derivative(_ x: Float, _ y: Float) -> Float { p * Foundation.pow(x, p - 1) }
+}
+struct ClampKernel: UnaryKernel {
+    let low: Float, high: Float
+    func forward(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+    func derivative(_ x: Float, _ y: Float) -> Float { x >= low && x <= high ? 1 : 0 }
+}
+
 // MARK: - Broadcasting machinery
 
-/// Applies `op` elementwise over the broadcast of `a` and `b`, with fast paths for equal shapes and for
-/// an operand that repeats along leading dimensions (bias, positions, scalars).
-@inline(__always)
-private func broadcastMap(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> ([Int], [Float]) {
+/// Applies `kernel` elementwise over the broadcast of `a` and `b`, with fast paths for equal shapes and
+/// for an operand that repeats along leading dimensions (bias, positions, scalars).
+private func broadcastMap<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ kernel: K) -> ([Int], [Float]) {
     let outShape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
     let n = outShape.reduce(1, *)
     let out = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in
-                let po = buffer.baseAddress!
+                let (pa, pb, po) = (pa.baseAddress!, pb.baseAddress!, buffer.baseAddress!)
                 if a.count == n && b.count == n {
-                    Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { po[i] = op(pa[i], pb[i]) } }
+                    Parallel.forRanges(n, grain: elementwiseGrain) { r in
+                        for i in r { po[i] = kernel.forward(pa[i], pb[i]) }
+                    }
                 } else if a.count == n && isSuffixBroadcast(b.shape, of: outShape) {
                     let m = b.count
                     Parallel.forRanges(n / m, grain: max(1, elementwiseGrain / m)) { rows in
-                        for row in rows { let base = row * m; for j in 0..<m { po[base + j] = op(pa[base + j], pb[j]) } }
+                        for row in rows {
+                            let (o, x) = (po + row * m, pa + row * m)
+                            for j in 0..<m { o[j] = kernel.forward(x[j], pb[j]) }
+                        }
                     }
                 } else if b.count == n && isSuffixBroadcast(a.shape, of: outShape) {
                     let m = a.count
                     Parallel.forRanges(n / m, grain: max(1, elementwiseGrain / m)) { rows in
-                        for row in rows { let base = row * m; for j in 0..<m { po[base + j] = op(pa[j], pb[base + j]) } }
+                        for row in rows {
+                            let (o, y) = (po + row * m, pb + row * m)
+                            for j in 0..<m { o[j] = kernel.forward(pa[j], y[j]) }
+                        }
                     }
                 } else {
                     let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
-                    forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in po[i] = op(pa[ia], pb[ib]) }
+                    forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in po[i] = kernel.forward(pa[ia], pb[ib]) }
                 }
             }
         }
@@ -37,76 +163,62 @@ private func broadcastMap(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Floa
     return (outShape, out)
 }
 
-/// Accumulates `grad` (of the broadcast output shape) into `input`'s gradient, summing over the
-/// dimensions along which `input` was broadcast. `scale(i, ia, ib)` gives the local derivative for
-/// output element i (offsets ia, ib into the two operands).
-@inline(__always)
-private func accumulateBroadcastGrad(
-    into input: Tensor, isFirst: Bool, outShape: [Int], other: Tensor, grad: [Float],
-    _ local: (Int, Int, Int) -> Float
-) {
-    guard input.requiresGrad else { return }
+/// Accumulates the gradient of a broadcast binary op into `a` and `b`, summing over the dimensions along
+/// which each was broadcast.
+private func binaryBackward<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ kernel: K, outShape: [Int], grad: [Float]) {
     let n = grad.count
-    let (a, b) = isFirst ? (input, other) : (other, input)
-    input.withGradBuffer { g in
-        grad.withUnsafeBufferPointer { go in
-            if a.count == n && b.count == n {
-                let pg = g.baseAddress!
-                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { pg[i] += go[i] * local(i, i, i) } }
-            } else {
-                let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
-                forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in
-                    g[isFirst ? ia : ib] += go[i] * local(i, ia, ib)
+    a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in grad.withUnsafeBufferPointer { pg in
+        let (pa, pb, go) = (pa.baseAddress!, pb.baseAddress!, pg.baseAddress!)
+        if a.count == n && b.count == n {
+            a.accumulateGrad { ga in
+                let ga = ga.baseAddress!
+                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i]) } }
+            }
+            b.accumulateGrad { gb in
+                let gb = gb.baseAddress!
+                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { gb[i] += go[i] * kernel.gradB(pa[i], pb[i]) } }
+            }
+        } else if a.count == n && isSuffixBroadcast(b.shape, of: outShape) {
+            let m = b.count
+            a.accumulateGrad { ga in
+                let ga = ga.baseAddress!
+                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i % m]) } }
+            }
+            b.accumulateGrad { gb in // rows summed serially: every row writes the same m entries
+                let gb = gb.baseAddress!
+                for row in 0..<(n / m) {
+                    let (g, x) = (go + row * m, pa + row * m)
+                    for j in 0..<m { gb[j] += g[j] * kernel.gradB(x[j], pb[j]) }
                 }
             }
+        } else {
+            let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
+            a.accumulateGrad { ga in
+                forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in ga[ia] += go[i] * kernel.gradA(pa[ia], pb[ib]) }
+            }
+            b.accumulateGrad { gb in
+                forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in gb[ib] += go[i] * kernel.gradB(pa[ia], pb[ib]) }
+            }
         }
-    }
+    } } }
 }
 
 extension Tensor {
+    private static func binary<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ kernel: K) -> Tensor {
+        let (shape, out) = broadcastMap(a, b, kernel)
+        return result(shape: shape, data: out, inputs: [a, b]) { o in
+            binaryBackward(a, b, kernel, outShape: shape, grad: o.gradData!)
+        }
+    }
+
     /// Sum with broadcasting.
-    public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastMap(a, b, +)
-        return result(shape: shape, data: out, inputs: [a, b]) { o in
-            let g = o.gradData!
-            reduceGradToShape(g, from: shape, into: a)
-            reduceGradToShape(g, from: shape, into: b)
-        }
-    }
-
+    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(a, b, AddKernel()) }
     /// Difference with broadcasting.
-    public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastMap(a, b, -)
-        return result(shape: shape, data: out, inputs: [a, b]) { o in
-            let g = o.gradData!
-            reduceGradToShape(g, from: shape, into: a)
-            reduceGradToShape(g, from: shape, into: b, scale: -1)
-        }
-    }
-
+    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(a, b, SubtractKernel()) }
     /// Product with broadcasting.
-    public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastMap(a, b, *)
-        return result(shape: shape, data: out, inputs: [a, b]) { o in
-            let g = o.gradData!
-            let ad = a.data, bd = b.data
-            accumulateBroadcastGrad(into: a, isFirst: true, outShape: shape, other: b, grad: g) { _, _, ib in bd[ib] }
-            accumulateBroadcastGrad(into: b, isFirst: false, outShape: shape, other: a, grad: g) { _, ia, _ in ad[ia] }
-        }
-    }
-
+    public static func * (a: Tensor, b: Tensor) -> Tensor { binary(a, b, MultiplyKernel()) }
     /// Quotient with broadcasting.
-    public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastMap(a, b, /)
-        return result(shape: shape, data: out, inputs: [a, b]) { o in
-            let g = o.gradData!
-            let ad = a.data, bd = b.data
-            accumulateBroadcastGrad(into: a, isFirst: true, outShape: shape, other: b, grad: g) { _, _, ib in 1 / bd[ib] }
-            accumulateBroadcastGrad(into: b, isFirst: false, outShape: shape, other: a, grad: g) { _, ia, ib in
-                -ad[ia] / (bd[ib] * bd[ib])
-            }
-        }
-    }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { binary(a, b, DivideKernel()) }
 
     public static prefix func - (a: Tensor) -> Tensor { a * -1 }
 
@@ -119,9 +231,7 @@ extension Tensor {
     public static func - (s: Float, a: Tensor) -> Tensor { a.affine(scale: -1, shift: s) }
 
     /// `x * scale + shift`, elementwise.
-    public func affine(scale: Float, shift: Float) -> Tensor {
-        unary({ $0 * scale + shift }, derivative: { _, _ in scale })
-    }
+    public func affine(scale: Float, shift: Float) -> Tensor { unary(AffineKernel(scale: scale, shift: shift)) }
 }
 
 /// Accumulates `grad` into `input`'s gradient, summing over broadcast dimensions.
@@ -130,14 +240,14 @@ func reduceGradToShape(_ grad: [Float], from shape: [Int], into input: Tensor, s
     let n = grad.count
     input.withGradBuffer { g in
         grad.withUnsafeBufferPointer { go in
-            let pg = g.baseAddress!
+            let (pg, go) = (g.baseAddress!, go.baseAddress!)
             if input.count == n {
                 Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { pg[i] += scale * go[i] } }
             } else if isSuffixBroadcast(input.shape, of: shape) {
                 let m = input.count
                 for row in 0..<(n / m) {
-                    let base = row * m
-                    for j in 0..<m { pg[j] += scale * go[base + j] }
+                    let src = go + row * m
+                    for j in 0..<m { pg[j] += scale * src[j] }
                 }
             } else {
                 let s = broadcastStrides(input.shape, to: shape)
@@ -150,62 +260,57 @@ func reduceGradToShape(_ grad: [Float], from shape: [Int], into input: Tensor, s
 // MARK: - Unary functions
 
 extension Tensor {
-    /// Applies `f` elementwise; `derivative(x, y)` gives dy/dx from the input and output values.
-    @inline(__always)
-    func unary(_ f: (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
+    /// Applies a kernel elementwise, in parallel, with its backward pass.
+    func unary<K: UnaryKernel>(_ kernel: K) -> Tensor {
         let n = count
         let out = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
             data.withUnsafeBufferPointer { px in
-                let po = buffer.baseAddress!
-                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { po[i] = f(px[i]) } }
+                let (px, po) = (px.baseAddress!, buffer.baseAddress!)
+                Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in for i in r { po[i] = kernel.forward(px[i]) } }
             }
             initialized = n
         }
         let x = self
         return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
-            let go = o.gradData!, yd = o.data, xd = x.data
-            x.accumulateGrad { g in
-                let pg = g.baseAddress!
-                go.withUnsafeBufferPointer { pgo in
-                    xd.withUnsafeBufferPointer { px in
-                        yd.withUnsafeBufferPointer { py in
-                            Parallel.forRanges(n, grain: elementwiseGrain) { r in
-                                for i in r { pg[i] += pgo[i] * derivative(px[i], py[i]) }
-                            }
-                        }
+            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in o.data.withUnsafeBufferPointer { py in
+                let (pgo, px, py) = (pgo.baseAddress!, px.baseAddress!, py.baseAddress!)
+                x.accumulateGrad { pg in
+                    let pg = pg.baseAddress!
+                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
+                        for i in r { pg[i] += pgo[i] * kernel.derivative(px[i], py[i]) }
                     }
                 }
-            }
+            } } }
         }
     }
 
-    public func exp() -> Tensor { unary({ Foundation.exp($0) }, derivative: { _, y in y }) }
-    public func log() -> Tensor { unary({ Foundation.log($0) }, derivative: { x, _ in 1 / x }) }
-    public func tanh() -> Tensor { unary({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
-    public func sqrt() -> Tensor { unary({ Foundation.sqrt($0) }, derivative: { _, y in 0.5 / y }) }
-    public func squared() -> Tensor { unary({ $0 * $0 }, derivative: { x, _ in 2 * x }) }
-    public func abs() -> Tensor { unary({ Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }) }
-    public func sigmoid() -> Tensor { unary({ 1 / (1 + Foundation.exp(-$0)) }, derivative: { _, y in y * (1 - y) }) }
-    public func sin() -> Tensor { unary({ Foundation.sin($0) }, derivative: { x, _ in Foundation.cos(x) }) }
-    public func cos() -> Tensor { unary({ Foundation.cos($0) }, derivative: { x, _ in -Foundation.sin(x) }) }
-    public func relu() -> Tensor { unary({ Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    public func exp() -> Tensor { unary(ExpKernel()) }
+    public func log() -> Tensor { unary(LogKernel()) }
+    public func tanh() -> Tensor { unary(TanhKernel()) }
+    public func sqrt() -> Tensor { unary(SqrtKernel()) }
+    public func squared() -> Tensor { unary(SquareKernel()) }
+    public func abs() -> Tensor { unary(AbsKernel()) }
+    public func sigmoid() -> Tensor { unary(SigmoidKernel()) }
+    public func sin() -> Tensor { unary(SinKernel()) }
+    public func cos() -> Tensor { unary(CosKernel()) }
+    public func relu() -> Tensor { unary(ReluKernel()) }
+    /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    public func gelu() -> Tensor { unary(GeluKernel()) }
+    /// SiLU (swish): `x·σ(x)`.
+    public func silu() -> Tensor { unary(SiluKernel()) }
 
     /// `x^p` elementwise.
-    public func pow(_ p: Float) -> Tensor {
-        unary({ Foundation.pow($0, p) }, derivative: { x, _ in p * Foundation.pow(x, p - 1) })
-    }
+    public func pow(_ p: Float) -> Tensor { unary(PowKernel(p: p)) }
 
     /// Values limited to `[low, high]`; the gradient passes only inside the interval.
-    public func clamped(min low: Float, max high: Float) -> Tensor {
-        unary({ Swift.min(Swift.max($0, low), high) }, derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
-    }
+    public func clamped(min low: Float, max high: Float) -> Tensor { unary(ClampKernel(low: low, high: high)) }
 }
 
 // MARK: - Comparisons and selection (no gradient through the mask)
 
 extension Tensor {
-    private func compare(_ other: Tensor, _ predicate: (Float, Float) -> Bool) -> Tensor {
-        let (shape, out) = broadcastMap(self, other) { predicate($0, $1) ? 1 : 0 }
+    private func compare(_ other: Tensor, _ predicate: @escaping (Float, Float) -> Bool) -> Tensor {
+        let (shape, out) = broadcastMap(self, other, CompareKernel(predicate: predicate))
         return Tensor(shape: shape, data: out)
     }
 

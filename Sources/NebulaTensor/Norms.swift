@@ -9,12 +9,13 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
     let rows = x.count / width
     if let weight { precondition(weight.shape == [width], "layerNorm: weight \(weight.shape) should be [\(width)]") }
     if let bias { precondition(bias.shape == [width], "layerNorm: bias \(bias.shape) should be [\(width)]") }
+    // Absent affine parts act as ones and zeros, so the loops below stay branch-free.
+    let w = weight?.data ?? [Float](repeating: 1, count: width), b = bias?.data ?? [Float](repeating: 0, count: width)
     var mean = [Float](repeating: 0, count: rows), rstd = [Float](repeating: 0, count: rows)
-    let w = weight?.data, b = bias?.data
-    var out = [Float](repeating: 0, count: x.count)
-    x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
+    let out = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+        x.data.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
         mean.withUnsafeMutableBufferPointer { pm in rstd.withUnsafeMutableBufferPointer { pr in
-            let (px, po, pm, pr) = (px.baseAddress!, po.baseAddress!, pm.baseAddress!, pr.baseAddress!)
+            let (px, po, pw, pb, pm, pr) = (px.baseAddress!, buffer.baseAddress!, pw.baseAddress!, pb.baseAddress!, pm.baseAddress!, pr.baseAddress!)
             Parallel.forRanges(rows, grain: 128) { range in
                 for row in range {
                     let xr = px + row * width, yr = po + row * width
@@ -23,46 +24,53 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
                     let m = s / Float(width)
                     var v: Float = 0
                     for j in 0..<width { let d = xr[j] - m; v += d * d }
-                    let r = 1 / sqrtf(v / Float(width) + eps)
+                    let r = 1 / (v / Float(width) + eps).squareRoot()
                     pm[row] = m
                     pr[row] = r
-                    for j in 0..<width { yr[j] = (xr[j] - m) * r * (w?[j] ?? 1) + (b?[j] ?? 0) }
+                    for j in 0..<width { yr[j] = (xr[j] - m) * r * pw[j] + pb[j] }
                 }
             }
-        } }
-    } }
+        } } } } }
+        initialized = x.count
+    }
     let inputs = [x] + [weight, bias].compactMap { $0 }
     return Tensor.result(shape: x.shape, data: out, inputs: inputs) { o in
-        let go = o.gradData!, xd = x.data
-        x.accumulateGrad { pg in
-            let pg = pg.baseAddress!
-            Parallel.forRanges(rows, grain: 128) { range in
-                for row in range {
-                    let base = row * width, m = mean[row], r = rstd[row]
-                    var meanG: Float = 0, meanGX: Float = 0
-                    for j in 0..<width {
-                        let g = go[base + j] * (w?[j] ?? 1)
-                        meanG += g
-                        meanGX += g * (xd[base + j] - m) * r
-                    }
-                    meanG /= Float(width)
-                    meanGX /= Float(width)
-                    for j in 0..<width {
-                        let g = go[base + j] * (w?[j] ?? 1), xhat = (xd[base + j] - m) * r
-                        pg[base + j] += r * (g - meanG - xhat * meanGX)
+        o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in
+        mean.withUnsafeBufferPointer { pm in rstd.withUnsafeBufferPointer { pr in
+            let (go, xd, pw, pm, pr) = (pgo.baseAddress!, px.baseAddress!, pw.baseAddress!, pm.baseAddress!, pr.baseAddress!)
+            x.accumulateGrad { pg in
+                let pg = pg.baseAddress!
+                Parallel.forRanges(rows, grain: 128) { range in
+                    for row in range {
+                        let (g, xr, dx) = (go + row * width, xd + row * width, pg + row * width)
+                        let (m, r) = (pm[row], pr[row])
+                        var meanG: Float = 0, meanGX: Float = 0
+                        for j in 0..<width {
+                            let gw = g[j] * pw[j]
+                            meanG += gw
+                            meanGX += gw * (xr[j] - m)
+                        }
+                        meanG /= Float(width)
+                        meanGX *= r / Float(width)
+                        for j in 0..<width { dx[j] += r * (g[j] * pw[j] - meanG - (xr[j] - m) * r * meanGX) }
                     }
                 }
             }
-        }
-        weight?.accumulateGrad { pw in
-            for row in 0..<rows {
-                let base = row * width, m = mean[row], r = rstd[row]
-                for j in 0..<width { pw[j] += go[base + j] * (xd[base + j] - m) * r }
+            weight?.accumulateGrad { gw in
+                let gw = gw.baseAddress!
+                for row in 0..<rows {
+                    let (g, xr, m, r) = (go + row * width, xd + row * width, pm[row], pr[row])
+                    for j in 0..<width { gw[j] += g[j] * (xr[j] - m) * r }
+                }
             }
-        }
-        bias?.accumulateGrad { pb in
-            for row in 0..<rows { for j in 0..<width { pb[j] += go[row * width + j] } }
-        }
+            bias?.accumulateGrad { gb in
+                let gb = gb.baseAddress!
+                for row in 0..<rows {
+                    let g = go + row * width
+                    for j in 0..<width { gb[j] += g[j] }
+                }
+            }
+        } } } } }
     }
 }
 
@@ -71,42 +79,48 @@ public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float = 1e-6) -> Tensor {
     let width = x.shape.last!
     let rows = x.count / width
     if let weight { precondition(weight.shape == [width], "rmsNorm: weight \(weight.shape) should be [\(width)]") }
-    let w = weight?.data
+    let w = weight?.data ?? [Float](repeating: 1, count: width)
     var rms = [Float](repeating: 0, count: rows)
-    var out = [Float](repeating: 0, count: x.count)
-    x.data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in rms.withUnsafeMutableBufferPointer { pr in
-        let (px, po, pr) = (px.baseAddress!, po.baseAddress!, pr.baseAddress!)
-        Parallel.forRanges(rows, grain: 128) { range in
-            for row in range {
-                let xr = px + row * width
-                var s: Float = 0
-                for j in 0..<width { s += xr[j] * xr[j] }
-                let r = 1 / sqrtf(s / Float(width) + eps)
-                pr[row] = r
-                for j in 0..<width { po[row * width + j] = xr[j] * r * (w?[j] ?? 1) }
-            }
-        }
-    } } }
-    let inputs = [x] + [weight].compactMap { $0 }
-    return Tensor.result(shape: x.shape, data: out, inputs: inputs) { o in
-        let go = o.gradData!, xd = x.data
-        x.accumulateGrad { pg in
-            let pg = pg.baseAddress!
+    let out = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+        x.data.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in rms.withUnsafeMutableBufferPointer { pr in
+            let (px, po, pw, pr) = (px.baseAddress!, buffer.baseAddress!, pw.baseAddress!, pr.baseAddress!)
             Parallel.forRanges(rows, grain: 128) { range in
                 for row in range {
-                    let base = row * width, r = rms[row]
-                    var dot: Float = 0
-                    for j in 0..<width { dot += go[base + j] * (w?[j] ?? 1) * xd[base + j] }
-                    let k = r * r * r * dot / Float(width)
-                    for j in 0..<width { pg[base + j] += r * go[base + j] * (w?[j] ?? 1) - xd[base + j] * k }
+                    let (xr, yr) = (px + row * width, po + row * width)
+                    var s: Float = 0
+                    for j in 0..<width { s += xr[j] * xr[j] }
+                    let r = 1 / (s / Float(width) + eps).squareRoot()
+                    pr[row] = r
+                    for j in 0..<width { yr[j] = xr[j] * r * pw[j] }
                 }
             }
-        }
-        weight?.accumulateGrad { pw in
-            for row in 0..<rows {
-                let base = row * width, r = rms[row]
-                for j in 0..<width { pw[j] += go[base + j] * xd[base + j] * r }
+        } } }
+        initialized = x.count
+    }
+    let inputs = [x] + [weight].compactMap { $0 }
+    return Tensor.result(shape: x.shape, data: out, inputs: inputs) { o in
+        o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in
+        rms.withUnsafeBufferPointer { pr in
+            let (go, xd, pw, pr) = (pgo.baseAddress!, px.baseAddress!, pw.baseAddress!, pr.baseAddress!)
+            x.accumulateGrad { pg in
+                let pg = pg.baseAddress!
+                Parallel.forRanges(rows, grain: 128) { range in
+                    for row in range {
+                        let (g, xr, dx, r) = (go + row * width, xd + row * width, pg + row * width, pr[row])
+                        var dot: Float = 0
+                        for j in 0..<width { dot += g[j] * pw[j] * xr[j] }
+                        let k = r * r * r * dot / Float(width)
+                        for j in 0..<width { dx[j] += r * g[j] * pw[j] - xr[j] * k }
+                    }
+                }
             }
-        }
+            weight?.accumulateGrad { gw in
+                let gw = gw.baseAddress!
+                for row in 0..<rows {
+                    let (g, xr, r) = (go + row * width, xd + row * width, pr[row])
+                    for j in 0..<width { gw[j] += g[j] * xr[j] * r }
+                }
+            }
+        } } } }
     }
 }
