@@ -60,12 +60,16 @@ public final class AdamW: Optimizer {
         var m = firstMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: n)
         var v = secondMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: n)
         precondition(m.count == n, "AdamW: state for \(name) has \(m.count) values, parameter has \(n)")
-        let g = parameter.gradData!
         parameter.withMutableData { p in m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-            for i in 0..<n {
-                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                p[i] = p[i] * decay - stepSize * m[i] / (sqrtf(v[i]) / rootCorrection2 + eps)
+            parameter.gradData!.withUnsafeBufferPointer { g in
+                let (p, m, v, g) = (p.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!)
+                Parallel.forRanges(n, grain: 1 << 14) { range in
+                    for i in range {
+                        m[i] = b1 * m[i] + (1 - b1) * g[i]
+                        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                        p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                    }
+                }
             }
         } } }
         firstMoments[name] = m
@@ -95,11 +99,16 @@ public func cosineSchedule(peak: Float, warmup: Int, total: Int, minimum: Float)
 @discardableResult
 public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
     var total: Double = 0
-    for p in parameters { if let g = p.gradData { for x in g { total += Double(x) * Double(x) } } }
+    for p in parameters {
+        guard let g = p.gradData else { continue }
+        var partial: Float = 0 // per-tensor sums in Float (vectorizes), accumulated in Double
+        g.withUnsafeBufferPointer { g in for x in g { partial += x * x } }
+        total += Double(partial)
+    }
     let norm = Float(total.squareRoot())
     let scale = maxNorm / (norm + 1e-6)
     if scale < 1 {
-        for p in parameters where p.gradData != nil { p.withGradBuffer { g in for i in 0..<g.count { g[i] *= scale } } }
+        for p in parameters where p.gradData != nil { p.withGradBuffer { g in for i in g.indices { g[i] *= scale } } }
     }
     return norm
 }

@@ -144,7 +144,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
                       parallel: true)
             } }
             bias?.accumulateGrad { pgb in                                           // db = Σ_rows dy
-                for r in 0..<rows { for j in 0..<outFeatures { pgb[j] += gy[r * outFeatures + j] } }
+                let pgb = pgb.baseAddress!
+                for r in 0..<rows {
+                    let row = gy + r * outFeatures
+                    for j in 0..<outFeatures { pgb[j] += row[j] }
+                }
             }
         }
     }
