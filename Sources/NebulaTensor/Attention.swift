@@ -53,11 +53,15 @@ public func scaledDotProductAttention(
                 for j in 0..<visible where keyMask == nil || keyMask![i * tk + j] != 0 { m = Swift.max(m, s[j]) }
                 if m == -Float.infinity { for j in 0..<tk { s[j] = 0 }; continue }
                 var total: Float = 0
-                for j in 0..<tk {
-                    let allowed = j < visible && (keyMask == nil || keyMask![i * tk + j] != 0)
-                    let e = allowed ? expf(s[j] - m) : 0
-                    s[j] = e
-                    total += e
+                if let keyMask {
+                    for j in 0..<tk {
+                        let e = j < visible && keyMask[i * tk + j] != 0 ? fastExp(s[j] - m) : 0
+                        s[j] = e
+                        total += e
+                    }
+                } else {
+                    for j in 0..<visible { s[j] = fastExp(s[j] - m); total += s[j] }
+                    for j in visible..<tk { s[j] = 0 }
                 }
                 let inv = 1 / total
                 for j in 0..<tk { s[j] *= inv }

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import NebulaTensor
 
@@ -96,5 +97,21 @@ final class GradientTests: XCTestCase {
         checkGradients([randomTensor([1, 2, 4], seed: 87), randomTensor([1, 4, 4], seed: 88), randomTensor([1, 4, 4], seed: 89)]) {
             scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 1, causal: true)
         }
+    }
+}
+
+final class FastMathTests: XCTestCase {
+    func testFastExpAndTanhMatchLibm() {
+        var worstExp: Float = 0, worstTanh: Float = 0
+        for i in 0...20000 {
+            let x = -87 + Float(i) * (175.0 / 20000)
+            let exact = Foundation.exp(Double(x))
+            worstExp = max(worstExp, Float(abs(Double(fastExp(x)) - exact) / exact))
+            let t = -10 + Float(i) * (20.0 / 20000)
+            worstTanh = max(worstTanh, abs(fastTanh(t) - Float(Foundation.tanh(Double(t)))))
+        }
+        XCTAssertLessThan(worstExp, 1e-6)
+        XCTAssertLessThan(worstTanh, 1e-6)
+        XCTAssertEqual(fastExp(-200), 0, accuracy: 1e-37)
     }
 }
