@@ -5,6 +5,8 @@ struct NebulaBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nebula-bench",
         abstract: "Nebula's benchmarks.",
-        subcommands: []
+        subcommands: [
+            TokenizerBench.self,
+        ]
     )
 }

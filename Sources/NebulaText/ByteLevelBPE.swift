@@ -151,7 +151,10 @@ public struct ByteLevelBPE: Tokenizer {
 
     // MARK: Encoding
 
-    public func encode(_ text: String, allowedSpecial: AllowedSpecial = .none) -> [Int] {
+    /// The ids of `text`, with no special tokens recognised.
+    public func encode(_ text: String) -> [Int] { encode(text, allowedSpecial: .none) }
+
+    public func encode(_ text: String, allowedSpecial: AllowedSpecial) -> [Int] {
         var session = Session(storage)
         return session.encode(text, allowedSpecial: allowedSpecial)
     }
@@ -229,8 +232,12 @@ public struct ByteLevelBPE: Tokenizer {
     /// Merges `parts` (token ids, initially one per byte) in place, lowest rank first and, among
     /// equal ranks, leftmost first.
     static func merge(_ parts: inout [Int32], pairs: PairTable) {
+        if parts.count > 64 { mergeLong(&parts, pairs: pairs) } else { mergeShort(&parts, pairs: pairs) }
+    }
+
+    /// The merge loop for short pieces: an array of pair ranks, rescanned for the minimum each step.
+    static func mergeShort(_ parts: inout [Int32], pairs: PairTable) {
         if parts.count < 2 { return }
-        if parts.count > 64 { return mergeLong(&parts, pairs: pairs) }
         var ranks = [Int32](repeating: .max, count: parts.count)  // ranks[i]: the pair (i, i + 1)
         var merged = [Int32](repeating: 0, count: parts.count)
         func update(_ i: Int) {
@@ -258,13 +265,14 @@ public struct ByteLevelBPE: Tokenizer {
 
     /// The same merge order for long pieces in O(n log n): a linked list of parts and a heap of
     /// candidate pairs ordered by (rank, position); stale candidates are skipped when popped.
-    private static func mergeLong(_ parts: inout [Int32], pairs: PairTable) {
+    static func mergeLong(_ parts: inout [Int32], pairs: PairTable) {
         struct Candidate: Comparable {
             var rank: Int32, position: Int32, left: Int32, right: Int32, merged: Int32
             static func < (a: Candidate, b: Candidate) -> Bool { (a.rank, a.position) < (b.rank, b.position) }
             static func == (a: Candidate, b: Candidate) -> Bool { (a.rank, a.position) == (b.rank, b.position) }
         }
         let count = parts.count
+        if count < 2 { return }
         var tokens = parts
         var next = Array(1...count)
         var previous = Array(-1..<count - 1)

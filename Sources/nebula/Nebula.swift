@@ -8,6 +8,7 @@ struct Nebula: ParsableCommand {
         abstract: "Latent diffusion language models on the CPU: tokenizers, language models, autoencoders, denoisers.",
         subcommands: [
             Inspect.self,
+            TokenizerCommand.self,
         ]
     )
 }
