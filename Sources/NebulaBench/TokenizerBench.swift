@@ -14,11 +14,14 @@ struct TokenizerBench: ParsableCommand {
     func run() throws {
         let root = URL(fileURLWithPath: data)
         let gpt2Folder = root.appendingPathComponent("gpt2")
+        let loadStart = DispatchTime.now().uptimeNanoseconds
         let gpt2 = try ByteLevelBPE(vocabulary: gpt2Folder.appendingPathComponent("encoder.json"),
                                     merges: gpt2Folder.appendingPathComponent("vocab.bpe"))
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
         let files = ["tinystories/tinystories_v2_10k.txt", "tinystories/tinystories_v1_train_head.txt", "shakespeare/input.txt"]
         let cores = ProcessInfo.processInfo.activeProcessorCount
         print("Nebula tokenizer benchmark (\(cores) cores, best of \(repeats))")
+        print("GPT-2 files loaded in \(format(loadSeconds, digits: 3)) s")
         print("")
         print("| file | MB | encode 1 thread MB/s | encode \(cores) threads MB/s | tokens |")
         print("|---|---:|---:|---:|---:|")

@@ -162,13 +162,14 @@ public struct ByteLevelBPE: Tokenizer {
     /// Encodes many texts on all cores; each worker keeps one word cache across its texts.
     public func encodeBatch(_ texts: [String], allowedSpecial: AllowedSpecial) -> [[Int]] {
         let storage = storage
+        // `try!`: the body never throws.
         return try! parallelMap(count: texts.count, makeState: { Session(storage) }) { session, index in
             session.encode(texts[index], allowedSpecial: allowedSpecial)
         }
     }
 
     /// Encodes one large text on `threads` cores: the text is cut into chunks where a piece boundary
-    /// is certain (before a non-space character that starts a line), and the chunks are encoded in
+    /// is certain (see `safeCut`), and the chunks are encoded in
     /// parallel. The ids are the same as `encode`'s.
     public func encodeParallel(_ text: String, allowedSpecial: AllowedSpecial = .none,
                                threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int] {
@@ -188,6 +189,7 @@ public struct ByteLevelBPE: Tokenizer {
                 chunks.append((start..<segment.range.upperBound, nil))
             }
             let storage = storage
+            // `try!`: the body never throws.
             let pieces = try! parallelMap(count: chunks.count, workers: threads, makeState: { Session(storage) }) { session, index -> [Int] in
                 if let special = chunks[index].special { return [special] }
                 var ids: [Int] = []
@@ -198,12 +200,15 @@ public struct ByteLevelBPE: Tokenizer {
         }
     }
 
-    /// The first position at or after `from` that follows a newline and holds a printable ASCII
-    /// character: no piece of the pre-tokenizer crosses it.
+    /// The first position at or after `from` that holds a printable ASCII character after a single
+    /// newline after a printable ASCII character (`x\ny`, cut before `y`). No piece crosses it, and
+    /// the newline is a piece of its own whether or not the text goes on after it, so encoding the
+    /// two sides apart gives the same ids.
     private static func safeCut(in bytes: UnsafeBufferPointer<UInt8>, from: Int, before end: Int) -> Int? {
-        var i = max(from, 1)
+        func printable(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
+        var i = max(from, 2)
         while i < end {
-            if bytes[i - 1] == 0x0A && bytes[i] > 0x20 && bytes[i] < 0x7F { return i }
+            if bytes[i - 1] == 0x0A && printable(bytes[i]) && printable(bytes[i - 2]) { return i }
             i += 1
         }
         return nil

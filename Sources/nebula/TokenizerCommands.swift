@@ -46,17 +46,15 @@ struct TrainTokenizer: ParsableCommand {
         try reportingErrors {
             let options = CorpusOptions(separator: separator, replaceInvalidUTF8: replaceInvalidUtf8)
             let progress = ProgressLine()
-            var documents: [String] = []
-            var bytes = 0
-            try Corpus.forEachDocument(at: URL(fileURLWithPath: data), options: options) { document in
-                documents.append(document)
-                bytes += document.utf8.count
-                progress.show("reading \(megabytes(bytes)), \(documents.count) documents")
-            }
             let specials = specials.isEmpty ? [SpecialToken.endOfText, SpecialToken.pad] : specials
             let output = URL(fileURLWithPath: out)
             if char {
-                let tokenizer = CharTokenizer(corpus: documents.joined(separator: "\n"), specialTokens: specials)
+                var characters = Set<Unicode.Scalar>()
+                try Corpus.forEachDocument(at: URL(fileURLWithPath: data), options: options) { document in
+                    characters.formUnion(document.unicodeScalars)
+                }
+                characters.insert("\n")  // documents are joined by line breaks
+                let tokenizer = CharTokenizer(characters: characters.sorted(), specialTokens: specials)
                 try tokenizer.save(to: output)
                 progress.finish("\(tokenizer.vocabularySize) tokens (characters + specials) → \(output.appendingPathComponent(CharTokenizer.fileName).path)")
                 return
@@ -65,14 +63,16 @@ struct TrainTokenizer: ParsableCommand {
             let trainer = BPETrainer(vocabularySize: vocabSize, specialTokens: specials, minimumFrequency: minFrequency) { step in
                 switch step {
                 case .counting(let done, let total):
-                    progress.show("counting words \(megabytes(done)) / \(megabytes(total))")
+                    let elapsed = Date().timeIntervalSince(start)
+                    let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+                    progress.show("reading and counting words \(megabytes(done)) / \(megabytes(total)), ETA \(String(format: "%.1f", eta)) s")
                 case .merging(let done, let total):
                     let elapsed = Date().timeIntervalSince(start)
                     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
                     progress.show("merges \(done) / \(total), \(String(format: "%.1f", elapsed)) s, ETA \(String(format: "%.1f", eta)) s")
                 }
             }
-            let tokenizer = try trainer.train(documents: documents)
+            let tokenizer = try trainer.train(corpus: URL(fileURLWithPath: data), options: options)
             try tokenizer.save(to: output)
             progress.finish("\(tokenizer.vocabularySize) tokens, \(tokenizer.merges.count) merges in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(output.path)/{vocab.json, merges.txt, tokenizer.json}")
         }

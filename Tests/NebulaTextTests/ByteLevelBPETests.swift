@@ -23,6 +23,20 @@ final class ByteLevelBPETests: XCTestCase {
         }
     }
 
+    /// Large random texts of words, spaces and line breaks: cutting for parallel encoding never changes the ids.
+    func testParallelEncodingOfRandomLargeTexts() throws {
+        let gpt2 = try SharedData.gpt2()
+        var random = SeededRandom(seed: 4)
+        let parts = ["a", "word", " ", "  ", "\n", "\n\n", " \n", "\t", "'s", "!", "é", "東", "42", "\u{A0}", "\r\n", "<|endoftext|>"]
+        for _ in 0..<3 {
+            var text = ""
+            while text.utf8.count < 300_000 { text += parts[random.next(below: parts.count)] }
+            let serial = gpt2.encode(text)
+            XCTAssertEqual(gpt2.encodeParallel(text, threads: 3), serial)
+            XCTAssertEqual(gpt2.encodeParallel(text, allowedSpecial: .all, threads: 2), gpt2.encode(text, allowedSpecial: .all))
+        }
+    }
+
     func testRandomBytesNeverCrash() throws {
         let gpt2 = try SharedData.gpt2()
         var random = SeededRandom(seed: 2)

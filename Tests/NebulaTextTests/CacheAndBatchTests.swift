@@ -21,6 +21,10 @@ final class TokenCacheTests: XCTestCase {
         XCTAssertEqual(Array(cache.tokens[cache.documentRange(1)]), try tokenizer.encode("three four five").map(Int32.init) + [eot])
         XCTAssertEqual(cache.tokens.count, "one two".count + "three four five".count + "six".count + 3)
         XCTAssertEqual(cache.tokens(ofDocuments: [2, 0]), try (tokenizer.encode("six") + [Int(eot)] + tokenizer.encode("one two") + [Int(eot)]).map(Int32.init))
+        // The mapped tokens feed the LM batcher directly.
+        var batcher = try LMBatcher(tokens: cache.tokens, batchSize: 2, contextLength: 4, seed: 0)
+        let batch = batcher.next()
+        XCTAssertEqual(Array(batch.x[1..<4]), Array(batch.y[0..<3]))
         // Opening again reuses the file.
         let modified = try FileManager.default.attributesOfItem(atPath: cacheURL.path)[.modificationDate] as! Date
         Thread.sleep(forTimeInterval: 0.01)

@@ -42,8 +42,9 @@ final class FixtureTests: XCTestCase {
 
     /// Training is deterministic: the same corpus and settings give the committed files again.
     func testTrainingReproducesTheFixture() throws {
-        let documents = try Corpus(contentsOf: SharedData.url("tinystories/tinystories_v2_10k.txt")).documents
-        let trained = try BPETrainer(vocabularySize: 1024).train(documents: documents)
+        let url = try SharedData.url("tinystories/tinystories_v2_10k.txt")
+        let trained = try BPETrainer(vocabularySize: 1024).train(documents: Corpus(contentsOf: url).documents)
+        XCTAssertEqual(try BPETrainer(vocabularySize: 1024).train(corpus: url).fingerprint, trained.fingerprint)  // streamed
         let folder = try temporaryFolder(self)
         try trained.save(to: folder)
         for name in ["vocab.json", "merges.txt", "tokenizer.json"] {

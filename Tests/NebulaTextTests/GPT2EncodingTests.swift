@@ -18,6 +18,18 @@ final class GPT2EncodingTests: XCTestCase {
         }
     }
 
+    /// Parallel encoding cuts large texts into chunks; the ids must not change.
+    func testParallelEncodingOfWholeFilesMatchesSerial() throws {
+        let gpt2 = try SharedData.gpt2()
+        for file in ["shakespeare/input.txt", "tinystories/tinystories_v2_10k.txt"] {
+            let text = try String(contentsOf: SharedData.url(file), encoding: .utf8)
+            let serial = gpt2.encode(text)
+            XCTAssertEqual(gpt2.encodeParallel(text, threads: 4), serial, file)
+            XCTAssertEqual(gpt2.encodeParallel(text, allowedSpecial: .all, threads: 3).filter { $0 == 50256 }.count,
+                           text.components(separatedBy: SpecialToken.endOfText).count - 1)
+        }
+    }
+
     func testKnownEncodings() throws {
         let gpt2 = try SharedData.gpt2()
         XCTAssertEqual(gpt2.vocabularySize, 50257)
