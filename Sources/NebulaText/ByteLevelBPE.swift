@@ -168,9 +168,9 @@ public struct ByteLevelBPE: Tokenizer {
         }
     }
 
-    /// Encodes one large text on `threads` cores: the text is cut into chunks where a piece boundary
-    /// is certain (see `safeCut`), and the chunks are encoded in
-    /// parallel. The ids are the same as `encode`'s.
+    /// Encodes one large text on `threads` cores: the text is cut into chunks at line breaks where
+    /// the pre-tokenizer is certain to cut too (see `safeCut`), and the chunks are encoded in
+    /// parallel. The ids are exactly `encode`'s.
     public func encodeParallel(_ text: String, allowedSpecial: AllowedSpecial = .none,
                                threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int] {
         var text = text

@@ -158,7 +158,8 @@ private struct DocumentReader {
             let isSeparator: Bool
             switch options.separator {
             case .endOfText:
-                isSeparator = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
+                isSeparator = text.count < 64 && text.contains(UInt8(ascii: "<"))
+                    && String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
             case .blankLines:
                 isSeparator = text.allSatisfy { $0 == 0x20 || $0 == 0x09 }
             }
