@@ -60,21 +60,25 @@ struct TrainTokenizer: ParsableCommand {
                 return
             }
             let start = Date()
+            let mergeStart = Box(start)
             let trainer = BPETrainer(vocabularySize: vocabSize, specialTokens: specials, minimumFrequency: minFrequency) { step in
                 switch step {
                 case .counting(let done, let total):
+                    mergeStart.value = Date()
                     let elapsed = Date().timeIntervalSince(start)
                     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
                     progress.show("reading and counting words \(megabytes(done)) / \(megabytes(total)), ETA \(String(format: "%.1f", eta)) s")
                 case .merging(let done, let total):
-                    let elapsed = Date().timeIntervalSince(start)
+                    let elapsed = Date().timeIntervalSince(mergeStart.value)
                     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
                     progress.show("merges \(done) / \(total), \(String(format: "%.1f", elapsed)) s, ETA \(String(format: "%.1f", eta)) s")
                 }
             }
             let tokenizer = try trainer.train(corpus: URL(fileURLWithPath: data), options: options)
             try tokenizer.save(to: output)
-            progress.finish("\(tokenizer.vocabularySize) tokens, \(tokenizer.merges.count) merges in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(output.path)/{vocab.json, merges.txt, tokenizer.json}")
+            let shortfall = tokenizer.vocabularySize < vocabSize
+                ? " (fewer than \(vocabSize): no more pairs occur --min-frequency \(minFrequency) times)" : ""
+            progress.finish("\(tokenizer.vocabularySize) tokens\(shortfall), \(tokenizer.merges.count) merges in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(output.path)/{vocab.json, merges.txt, tokenizer.json}")
         }
     }
 }
@@ -163,6 +167,12 @@ final class ProgressLine: @unchecked Sendable {
     func finish(_ message: String) {
         FileHandle.standardError.write(Data(((enabled ? "\r\u{1B}[K" : "") + message + "\n").utf8))
     }
+}
+
+/// A mutable value shared with a progress closure.
+private final class Box<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 private func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
