@@ -8,6 +8,7 @@ struct NebulaBench: ParsableCommand {
         subcommands: [
             EngineBench.self,
             TrainingBench.self,
+            TokenizerBench.self,
         ]
     )
 }

@@ -14,6 +14,7 @@ import Foundation
 /// ```swift
 /// var trainer = BPETrainer(vocabularySize: 4096)
 /// let tokenizer = try trainer.train(documents: corpus.documents)
+/// let big = try trainer.train(corpus: URL(fileURLWithPath: "stories.txt"))   // streamed
 /// try tokenizer.save(to: URL(fileURLWithPath: "tok"))    // vocab.json, merges.txt, tokenizer.json
 /// ```
 public struct BPETrainer {
@@ -44,13 +45,46 @@ public struct BPETrainer {
 
     /// Trains on `documents`, each pre-tokenized separately.
     public func train(documents: [String]) throws -> ByteLevelBPE {
+        var counter = WordCounter()
+        counter.add(documents)
+        let bytes = documents.reduce(0) { $0 + $1.utf8.count }
+        progress?(.counting(bytes: bytes, of: bytes))
+        return try train(counter)
+    }
+
+    /// Trains on the corpus at `url` (a file or folder, see ``Corpus``), streaming it: documents are
+    /// read and counted a few megabytes at a time, so memory holds the distinct words, not the corpus.
+    public func train(corpus url: URL, options: CorpusOptions = CorpusOptions()) throws -> ByteLevelBPE {
+        let total = try Corpus.files(at: url).reduce(0) { sum, file in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0)
+        }
+        var counter = WordCounter()
+        var batch: [String] = []
+        var batchBytes = 0, done = 0
+        func countBatch() {
+            counter.add(batch)
+            done += batchBytes
+            progress?(.counting(bytes: min(done, total), of: total))
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+        }
+        try Corpus.forEachDocument(at: url, options: options) { document in
+            batch.append(document)
+            batchBytes += document.utf8.count + 1
+            if batchBytes >= 1 << 23 { countBatch() }
+        }
+        countBatch()
+        return try train(counter)
+    }
+
+    private func train(_ counter: WordCounter) throws -> ByteLevelBPE {
         let specials = specialTokens.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         let mergeCount = vocabularySize - 256 - specials.count
         guard mergeCount >= 0 else {
             throw TokenizerError.invalidTraining("vocabulary size \(vocabularySize) is below 256 bytes + \(specials.count) special tokens")
         }
-        var (words, counts) = countWords(documents)
-        let merges = mergeWords(&words, counts: counts, limit: mergeCount)
+        var words = counter.words()
+        let merges = mergeWords(&words, counts: counter.counts, limit: mergeCount)
 
         var tokens: [[UInt8]?] = ByteLevelAlphabet.order.map { [$0] }
         for merge in merges { tokens.append(tokens[merge.left]! + tokens[merge.right]!) }
@@ -64,43 +98,45 @@ public struct BPETrainer {
 
     // MARK: Counting words
 
-    /// The distinct words of the corpus as byte-token ids, and how often each occurs.
-    private func countWords(_ documents: [String]) -> (words: [[Int32]], counts: [Int]) {
-        let totalBytes = documents.reduce(0) { $0 + $1.utf8.count }
-        let workers = ProcessInfo.processInfo.activeProcessorCount
-        let shardCount = min(documents.count, workers * 4)
-        let progress = progress
-        let shards = try! parallelMap(count: shardCount, workers: workers, makeState: {}) { _, shard -> (ByteStringMap, [Int]) in
-            var map = ByteStringMap(minimumCapacity: 1 << 14)
-            var counts: [Int] = []
-            var bytesDone = 0
-            for index in stride(from: shard, to: documents.count, by: shardCount) {
-                var text = documents[index]
-                text.withUTF8 { bytes in
-                    var splitter = PreTokenizer(bytes)
-                    while let range = splitter.next() {
-                        let (entry, inserted) = map.insert(UnsafeBufferPointer(rebasing: bytes[range]))
-                        if inserted { counts.append(1) } else { counts[entry] += 1 }
+    /// The distinct pre-tokenized words seen so far and how often each occurred.
+    private struct WordCounter {
+        private var map = ByteStringMap(minimumCapacity: 1 << 16)
+        private(set) var counts: [Int] = []
+
+        /// Counts the words of `documents` on all cores (a table per shard, then merged).
+        mutating func add(_ documents: [String]) {
+            guard !documents.isEmpty else { return }
+            let shardCount = min(documents.count, ProcessInfo.processInfo.activeProcessorCount * 4)
+            // `try!`: the body never throws.
+            let shards = try! parallelMap(count: shardCount, makeState: {}) { _, shard -> (ByteStringMap, [Int]) in
+                var map = ByteStringMap(minimumCapacity: 1 << 14)
+                var counts: [Int] = []
+                for index in stride(from: shard, to: documents.count, by: shardCount) {
+                    var text = documents[index]
+                    text.withUTF8 { bytes in
+                        var splitter = PreTokenizer(bytes)
+                        while let range = splitter.next() {
+                            let (entry, inserted) = map.insert(UnsafeBufferPointer(rebasing: bytes[range]))
+                            if inserted { counts.append(1) } else { counts[entry] += 1 }
+                        }
                     }
                 }
-                bytesDone += text.utf8.count
-                if shard == 0 && index % (shardCount * 64) == 0 { progress?(.counting(bytes: bytesDone * shardCount, of: totalBytes)) }
+                return (map, counts)
             }
-            return (map, counts)
-        }
-        var all = ByteStringMap(minimumCapacity: 1 << 16)
-        var counts: [Int] = []
-        for (map, shardCounts) in shards {
-            for entry in 0..<map.count {
-                let (index, inserted) = all.insert(Array(map.key(entry)))
-                if inserted { counts.append(shardCounts[entry]) } else { counts[index] += shardCounts[entry] }
+            for (shardMap, shardCounts) in shards {
+                for entry in 0..<shardMap.count {
+                    let (index, inserted) = shardMap.key(entry).withUnsafeBufferPointer { map.insert($0) }
+                    if inserted { counts.append(shardCounts[entry]) } else { counts[index] += shardCounts[entry] }
+                }
             }
         }
-        progress?(.counting(bytes: totalBytes, of: totalBytes))
-        var idOfByte = [Int32](repeating: 0, count: 256)
-        for (id, byte) in ByteLevelAlphabet.order.enumerated() { idOfByte[Int(byte)] = Int32(id) }
-        let words = (0..<all.count).map { all.key($0).map { idOfByte[Int($0)] } }
-        return (words, counts)
+
+        /// Each word as the ids of its bytes.
+        func words() -> [[Int32]] {
+            var idOfByte = [Int32](repeating: 0, count: 256)
+            for (id, byte) in ByteLevelAlphabet.order.enumerated() { idOfByte[Int(byte)] = Int32(id) }
+            return (0..<map.count).map { map.key($0).map { idOfByte[Int($0)] } }
+        }
     }
 
     // MARK: Merging

@@ -151,7 +151,10 @@ public struct ByteLevelBPE: Tokenizer {
 
     // MARK: Encoding
 
-    public func encode(_ text: String, allowedSpecial: AllowedSpecial = .none) -> [Int] {
+    /// The ids of `text`, with no special tokens recognised.
+    public func encode(_ text: String) -> [Int] { encode(text, allowedSpecial: .none) }
+
+    public func encode(_ text: String, allowedSpecial: AllowedSpecial) -> [Int] {
         var session = Session(storage)
         return session.encode(text, allowedSpecial: allowedSpecial)
     }
@@ -159,14 +162,15 @@ public struct ByteLevelBPE: Tokenizer {
     /// Encodes many texts on all cores; each worker keeps one word cache across its texts.
     public func encodeBatch(_ texts: [String], allowedSpecial: AllowedSpecial) -> [[Int]] {
         let storage = storage
+        // `try!`: the body never throws.
         return try! parallelMap(count: texts.count, makeState: { Session(storage) }) { session, index in
             session.encode(texts[index], allowedSpecial: allowedSpecial)
         }
     }
 
-    /// Encodes one large text on `threads` cores: the text is cut into chunks where a piece boundary
-    /// is certain (before a non-space character that starts a line), and the chunks are encoded in
-    /// parallel. The ids are the same as `encode`'s.
+    /// Encodes one large text on `threads` cores: the text is cut into chunks at line breaks where
+    /// the pre-tokenizer is certain to cut too (see `safeCut`), and the chunks are encoded in
+    /// parallel. The ids are exactly `encode`'s.
     public func encodeParallel(_ text: String, allowedSpecial: AllowedSpecial = .none,
                                threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int] {
         var text = text
@@ -185,6 +189,7 @@ public struct ByteLevelBPE: Tokenizer {
                 chunks.append((start..<segment.range.upperBound, nil))
             }
             let storage = storage
+            // `try!`: the body never throws.
             let pieces = try! parallelMap(count: chunks.count, workers: threads, makeState: { Session(storage) }) { session, index -> [Int] in
                 if let special = chunks[index].special { return [special] }
                 var ids: [Int] = []
@@ -195,12 +200,15 @@ public struct ByteLevelBPE: Tokenizer {
         }
     }
 
-    /// The first position at or after `from` that follows a newline and holds a printable ASCII
-    /// character: no piece of the pre-tokenizer crosses it.
+    /// The first position at or after `from` that holds a printable ASCII character after a single
+    /// newline after a printable ASCII character (`x\ny`, cut before `y`). No piece crosses it, and
+    /// the newline is a piece of its own whether or not the text goes on after it, so encoding the
+    /// two sides apart gives the same ids.
     private static func safeCut(in bytes: UnsafeBufferPointer<UInt8>, from: Int, before end: Int) -> Int? {
-        var i = max(from, 1)
+        func printable(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
+        var i = max(from, 2)
         while i < end {
-            if bytes[i - 1] == 0x0A && bytes[i] > 0x20 && bytes[i] < 0x7F { return i }
+            if bytes[i - 1] == 0x0A && printable(bytes[i]) && printable(bytes[i - 2]) { return i }
             i += 1
         }
         return nil
@@ -229,8 +237,12 @@ public struct ByteLevelBPE: Tokenizer {
     /// Merges `parts` (token ids, initially one per byte) in place, lowest rank first and, among
     /// equal ranks, leftmost first.
     static func merge(_ parts: inout [Int32], pairs: PairTable) {
+        if parts.count > 64 { mergeLong(&parts, pairs: pairs) } else { mergeShort(&parts, pairs: pairs) }
+    }
+
+    /// The merge loop for short pieces: an array of pair ranks, rescanned for the minimum each step.
+    static func mergeShort(_ parts: inout [Int32], pairs: PairTable) {
         if parts.count < 2 { return }
-        if parts.count > 64 { return mergeLong(&parts, pairs: pairs) }
         var ranks = [Int32](repeating: .max, count: parts.count)  // ranks[i]: the pair (i, i + 1)
         var merged = [Int32](repeating: 0, count: parts.count)
         func update(_ i: Int) {
@@ -258,13 +270,14 @@ public struct ByteLevelBPE: Tokenizer {
 
     /// The same merge order for long pieces in O(n log n): a linked list of parts and a heap of
     /// candidate pairs ordered by (rank, position); stale candidates are skipped when popped.
-    private static func mergeLong(_ parts: inout [Int32], pairs: PairTable) {
+    static func mergeLong(_ parts: inout [Int32], pairs: PairTable) {
         struct Candidate: Comparable {
             var rank: Int32, position: Int32, left: Int32, right: Int32, merged: Int32
             static func < (a: Candidate, b: Candidate) -> Bool { (a.rank, a.position) < (b.rank, b.position) }
             static func == (a: Candidate, b: Candidate) -> Bool { (a.rank, a.position) == (b.rank, b.position) }
         }
         let count = parts.count
+        if count < 2 { return }
         var tokens = parts
         var next = Array(1...count)
         var previous = Array(-1..<count - 1)

@@ -88,6 +88,16 @@ public struct Corpus: Sendable {
         return hash.value
     }
 
+    /// `data` as a string; throws ``CorpusError/invalidUTF8(path:offset:)`` naming `source` and the
+    /// first bad byte, or replaces bad bytes by U+FFFD when `replaceInvalid` is set.
+    public static func decodeUTF8(_ data: Data, source: String, replaceInvalid: Bool = false) throws -> String {
+        let bytes = [UInt8](data)
+        if !replaceInvalid, let bad = UTF8Validation.firstInvalidOffset(in: bytes[...]) {
+            throw CorpusError.invalidUTF8(path: source, offset: bad)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Calls `body` with each document of `url` in order, reading `chunkSize` bytes at a time, so
     /// memory stays bounded by the longest document. Throws ``CorpusError/empty(path:)`` when no
     /// document has text.
@@ -148,7 +158,8 @@ private struct DocumentReader {
             let isSeparator: Bool
             switch options.separator {
             case .endOfText:
-                isSeparator = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
+                isSeparator = text.count < 64 && text.contains(UInt8(ascii: "<"))
+                    && String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
             case .blankLines:
                 isSeparator = text.allSatisfy { $0 == 0x20 || $0 == 0x09 }
             }

@@ -20,7 +20,9 @@ import Darwin
 /// cache.documentRange(3)      // where document 3's tokens are
 /// ```
 public final class TokenCache: @unchecked Sendable {  // immutable after init
+    /// The first 8 bytes of every cache file.
     public static let magic = Array("NBTOKENS".utf8)
+    /// The format version this code reads and writes.
     public static let version: UInt32 = 1
     static let headerSize = 64
 
@@ -38,8 +40,9 @@ public final class TokenCache: @unchecked Sendable {  // immutable after init
     private let base: UnsafeRawPointer
     private let mappedSize: Int
 
-    /// The tokens of a cache, as a random-access collection of `Int32`.
-    public struct Tokens: RandomAccessCollection {
+    /// The tokens of a cache, as a random-access collection of `Int32` (read-only, so safe to share
+    /// across threads; it keeps the mapping alive).
+    public struct Tokens: RandomAccessCollection, @unchecked Sendable {
         let base: UnsafeRawPointer
         let width: Int
         public let count: Int

@@ -11,6 +11,7 @@ struct Nebula: ParsableCommand {
             Eval.self,
             Sample.self,
             Inspect.self,
+            TokenizerCommand.self,
         ]
     )
 }

@@ -12,9 +12,21 @@ final class GPT2EncodingTests: XCTestCase {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             let text = object["text"] as! String
             let expected = (object["ids"] as! [NSNumber]).map(\.intValue)
-            XCTAssertEqual(try gpt2.encode(text), expected, "case \(index): \(text.prefix(60).debugDescription)")
+            XCTAssertEqual(gpt2.encode(text), expected, "case \(index): \(text.prefix(60).debugDescription)")
             XCTAssertEqual(gpt2.encodeParallel(text, threads: 2), expected, "case \(index), parallel")
             XCTAssertEqual(try gpt2.decode(expected), text, "case \(index) decode")
+        }
+    }
+
+    /// Parallel encoding cuts large texts into chunks; the ids must not change.
+    func testParallelEncodingOfWholeFilesMatchesSerial() throws {
+        let gpt2 = try SharedData.gpt2()
+        for file in ["shakespeare/input.txt", "tinystories/tinystories_v2_10k.txt"] {
+            let text = try String(contentsOf: SharedData.url(file), encoding: .utf8)
+            let serial = gpt2.encode(text)
+            XCTAssertEqual(gpt2.encodeParallel(text, threads: 4), serial, file)
+            XCTAssertEqual(gpt2.encodeParallel(text, allowedSpecial: .all, threads: 3).filter { $0 == 50256 }.count,
+                           text.components(separatedBy: SpecialToken.endOfText).count - 1)
         }
     }
 
@@ -22,8 +34,8 @@ final class GPT2EncodingTests: XCTestCase {
         let gpt2 = try SharedData.gpt2()
         XCTAssertEqual(gpt2.vocabularySize, 50257)
         XCTAssertEqual(gpt2.endOfTextID, 50256)
-        XCTAssertEqual(try gpt2.encode("Hello world"), [15496, 995])
-        XCTAssertEqual(try gpt2.encode(""), [])
+        XCTAssertEqual(gpt2.encode("Hello world"), [15496, 995])
+        XCTAssertEqual(gpt2.encode(""), [])
     }
 
     func testPreTokenizerPieces() {
