@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NebulaNN", targets: ["NebulaNN"]),
         .library(name: "NebulaText", targets: ["NebulaText"]),
         .library(name: "NebulaModels", targets: ["NebulaModels"]),
+        .library(name: "NebulaDiffusion", targets: ["NebulaDiffusion"]),
         .library(name: "NebulaEval", targets: ["NebulaEval"]),
         .executable(name: "nebula", targets: ["nebula"]),
         .executable(name: "nebula-bench", targets: ["NebulaBench"]),
@@ -32,7 +33,8 @@ let package = Package(
         .target(name: "NebulaNN", dependencies: ["NebulaTensor"]),
         .target(name: "NebulaText"),
         .target(name: "NebulaModels", dependencies: ["NebulaNN", "NebulaText"]),
-        .target(name: "NebulaEval", dependencies: ["NebulaModels"]),
+        .target(name: "NebulaDiffusion", dependencies: ["NebulaModels"]),
+        .target(name: "NebulaEval", dependencies: ["NebulaDiffusion"]),
         .executableTarget(
             name: "nebula",
             dependencies: [
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "NebulaNNTests", dependencies: ["NebulaNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaTextTests", dependencies: ["NebulaText"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NebulaDiffusionTests", dependencies: ["NebulaDiffusion"]),
         .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"]),
     ],
     swiftLanguageModes: [.v5]

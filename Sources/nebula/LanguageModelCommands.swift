@@ -23,7 +23,7 @@ struct DataOptions: ParsableArguments {
     }
 }
 
-extension CorpusOptions.Separator: ExpressibleByArgument {}
+
 extension DataSpec.SplitKind: ExpressibleByArgument {}
 
 /// `nebula train lm`: trains a GPT on next-token prediction.

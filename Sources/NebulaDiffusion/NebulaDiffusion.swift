@@ -1,0 +1,1 @@
+// Latent diffusion: noise schedules, objectives, samplers, the generation pipeline.

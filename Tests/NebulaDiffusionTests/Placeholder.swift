@@ -1,0 +1,1 @@
+// Tests of the diffusion layer live here (schedules, objectives, samplers).
