@@ -6,7 +6,7 @@ import NebulaText
 struct TokenizerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer",
-        abstract: "Encoder MB/s (GPT-2 vocabulary, 1 thread and all cores) and 4096-token BPE training time.")
+        abstract: "Encoder MB/s (GPT-2 vocabulary, 1 thread and all cores), 4096-token BPE training time, token cache build.")
 
     @Option(help: "The shared data folder.") var data = "../shared/data"
     @Option(help: "Timed repetitions; the best is reported.") var repeats = 5
@@ -44,6 +44,22 @@ struct TokenizerBench: ParsableCommand {
         print("| training | corpus MB | vocabulary | seconds |")
         print("|---|---:|---:|---:|")
         print("| byte-level BPE, both TinyStories files | \(format(megabytes)) | \(vocabulary) | \(format(seconds, digits: 3)) |")
+
+        // Token cache: stream a corpus, encode it on all cores, write the binary file, map it back.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let corpus = root.appendingPathComponent(files[0])
+        var cacheTokens = 0
+        let cacheSeconds = best {
+            let cache = try? TokenCache.build(corpus: corpus, tokenizer: gpt2, cacheURL: scratch.appendingPathComponent("c.tokens"))
+            cacheTokens = cache?.tokens.count ?? 0
+        }
+        let corpusMegabytes = Double(try FileManager.default.attributesOfItem(atPath: corpus.path)[.size] as! Int) / 1e6
+        print("")
+        print("| token cache build (GPT-2, \(cores) threads) | corpus MB | tokens | seconds | MB/s |")
+        print("|---|---:|---:|---:|---:|")
+        print("| \(files[0]) | \(format(corpusMegabytes)) | \(cacheTokens) | \(format(cacheSeconds, digits: 3)) | \(format(corpusMegabytes / cacheSeconds)) |")
     }
 
     private func best(_ body: () -> Void) -> Double {

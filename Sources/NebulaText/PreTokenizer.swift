@@ -17,7 +17,7 @@ public struct PreTokenizer {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
-    /// A pre-tokenizer over `bytes`, which must be valid UTF-8.
+    /// A pre-tokenizer over `bytes`, which should be valid UTF-8 (as a `String`'s are).
     public init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
@@ -100,7 +100,10 @@ public struct PreTokenizer {
     private func classify(at index: Int) -> (CharacterKind, Int) {
         let byte = bytes[index]
         if byte < 0x80 { return (CharacterKind.ascii[Int(byte)], 1) }
-        // Decode one UTF-8 scalar (the input is valid UTF-8).
+        // Decode one UTF-8 scalar. Invalid UTF-8 (which `String` never holds) cannot read past the
+        // end: a stray or truncated byte counts as a one-byte symbol.
+        let needed = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
+        if byte < 0xC0 || index + needed > bytes.count { return (.other, 1) }
         let scalar: UInt32
         let length: Int
         if byte < 0xE0 {

@@ -169,20 +169,18 @@ public final class TokenCache: @unchecked Sendable {  // immutable after init
 
         func writeBatch() throws {
             let encoded = try tokenizer.encodeBatch(batch, allowedSpecial: .none)
-            var buffer = Data()
+            var narrow: [UInt16] = [], wide: [UInt32] = []
             for ids in encoded {
-                let all = endOfText.map { ids + [$0] } ?? ids
-                buffer.reserveCapacity(buffer.count + all.count * width)
-                for id in all {
-                    if width == 2 {
-                        withUnsafeBytes(of: UInt16(id).littleEndian) { buffer.append(contentsOf: $0) }
-                    } else {
-                        withUnsafeBytes(of: UInt32(id).littleEndian) { buffer.append(contentsOf: $0) }
-                    }
+                for id in ids {
+                    if width == 2 { narrow.append(UInt16(id).littleEndian) } else { wide.append(UInt32(id).littleEndian) }
                 }
-                count += all.count
+                if let endOfText {
+                    if width == 2 { narrow.append(UInt16(endOfText).littleEndian) } else { wide.append(UInt32(endOfText).littleEndian) }
+                }
+                count += ids.count + (endOfText == nil ? 0 : 1)
                 offsets.append(UInt64(count))
             }
+            let buffer = width == 2 ? narrow.withUnsafeBytes { Data($0) } : wide.withUnsafeBytes { Data($0) }
             try write(buffer, to: handle, path: temporary.path)
             bytesRead += batchBytes
             progress?(bytesRead)
