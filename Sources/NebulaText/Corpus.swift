@@ -8,6 +8,9 @@ public struct CorpusOptions: Sendable, Equatable {
         case endOfText
         /// One or more blank lines.
         case blankLines
+        /// Per file: `<|endoftext|>` lines when the file's first 4 MB hold one, else blank lines (a folder
+        /// mixing TinyStories V2 and V1 files reads each the right way).
+        case auto
     }
 
     public var separator: Separator
@@ -105,7 +108,9 @@ public struct Corpus: Sendable {
                                        _ body: (String) throws -> Void) throws {
         var count = 0
         for file in try files(at: url) {
-            let reader = DocumentReader(path: file.path, options: options, isJSONLines: file.pathExtension == "jsonl")
+            var fileOptions = options
+            if options.separator == .auto { fileOptions.separator = try detectSeparator(file) }
+            let reader = DocumentReader(path: file.path, options: fileOptions, isJSONLines: file.pathExtension == "jsonl")
             try reader.read(chunkSize: chunkSize) { document in
                 count += 1
                 try body(document)
@@ -113,6 +118,17 @@ public struct Corpus: Sendable {
         }
         if count == 0 { throw CorpusError.empty(path: url.path) }
     }
+}
+
+/// `.endOfText` when the first 4 MB of `file` hold a line reading `<|endoftext|>`, else `.blankLines`.
+private func detectSeparator(_ file: URL) throws -> CorpusOptions.Separator {
+    guard let handle = FileHandle(forReadingAtPath: file.path) else {
+        throw CorpusError.unreadable(path: file.path, reason: "cannot open the file")
+    }
+    defer { try? handle.close() }
+    let head = (try? handle.read(upToCount: 1 << 22)) ?? Data()
+    let text = String(decoding: head, as: UTF8.self)
+    return text.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText } ? .endOfText : .blankLines
 }
 
 /// Cuts one file into documents, line by line.
@@ -160,7 +176,7 @@ private struct DocumentReader {
             case .endOfText:
                 isSeparator = text.count < 64 && text.contains(UInt8(ascii: "<"))
                     && String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
-            case .blankLines:
+            case .blankLines, .auto: // .auto is resolved per file before reading
                 isSeparator = text.allSatisfy { $0 == 0x20 || $0 == 0x09 }
             }
             if isSeparator {

@@ -9,7 +9,7 @@ import NebulaText
 /// Where the training text comes from and how it is split.
 struct DataOptions: ParsableArguments {
     @Option(help: "Corpus: a .txt file, a .jsonl file with a \"text\" field, or a folder of them.") var data: String
-    @Option(help: "Document separator in .txt files: endOfText (<|endoftext|> lines) or blankLines.") var separator: CorpusOptions.Separator = .endOfText
+    @Option(help: "Document separator in .txt files: endOfText (<|endoftext|> lines), blankLines, or auto (per file).") var separator: CorpusOptions.Separator = .auto
     @Option(help: "Validation split: documents (seeded subset of documents) or tail (last part of the token stream, as nanoGPT).") var split: DataSpec.SplitKind = .documents
     @Option(help: "Fraction of the data held out for validation.") var valFraction = 0.05
     @Option(help: "Seed of the document split.") var splitSeed: UInt64 = 1337

@@ -12,16 +12,6 @@ struct TokenizerCommand: ParsableCommand {
 
 extension CorpusOptions.Separator: ExpressibleByArgument {}
 
-/// Runs `body`; any error becomes one line on standard error and exit code 1.
-private func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let exit as ExitCode {
-        throw exit
-    } catch {
-        FileHandle.standardError.write(Data("nebula: error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
 struct TrainTokenizer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -31,7 +21,7 @@ struct TrainTokenizer: ParsableCommand {
     @Option(help: "A .txt or .jsonl file, or a folder of them.") var data: String
     @Option(help: "Vocabulary size, special tokens included.") var vocabSize: Int = 4096
     @Option(help: "The output folder.") var out: String
-    @Option(help: "How .txt documents are separated: endOfText or blankLines.") var separator: CorpusOptions.Separator = .endOfText
+    @Option(help: "How .txt documents are separated: endOfText, blankLines, or auto (per file).") var separator: CorpusOptions.Separator = .auto
     @Option(name: .customLong("special"), help: "A special token (repeatable); default <|endoftext|> and <|pad|>.")
     var specials: [String] = []
     @Option(help: "Never merge a pair seen fewer times.") var minFrequency = 2

@@ -107,3 +107,15 @@ final class CorpusTests: XCTestCase {
         XCTAssertEqual(sentences.flatMap { gpt2.encode(String($0)) }, gpt2.encode(text))
     }
 }
+
+final class AutoSeparatorTests: XCTestCase {
+    func testAutoPicksTheSeparatorPerFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-auto-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "One story.\n\nStill the first story.\n<|endoftext|>\nTwo.\n".write(to: folder.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try "Paragraph one.\n\nParagraph two.\n".write(to: folder.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        let corpus = try Corpus(contentsOf: folder, options: CorpusOptions(separator: .auto))
+        XCTAssertEqual(corpus.documents, ["One story.\n\nStill the first story.", "Two.", "Paragraph one.", "Paragraph two."])
+    }
+}
