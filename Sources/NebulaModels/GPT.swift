@@ -66,26 +66,31 @@ public final class GPT: Module {
 
     /// The final hidden states `[B, T, C]` (after `lnf`) and, when `collectLayers` is set, the residual
     /// stream after each block (`layers` tensors `[B, T, C]`), which the latent autoencoder reads.
-    /// With a cache, `ids` are the new positions only and continue after the cached ones.
+    /// With a cache, `ids` are the new positions only and continue after the cached ones. `prefixes`
+    /// (one per block) add conditioning keys and values that every position attends to; `keyMask` then
+    /// covers the prefix too (`[B, P + T]`).
     public func hiddenStates(_ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil,
-                             caches: [KVCache]? = nil, collectLayers: Bool = false) -> (final: Tensor, layers: [Tensor]) {
+                             caches: [KVCache]? = nil, prefixes: [KeyValuePrefix]? = nil,
+                             collectLayers: Bool = false) -> (final: Tensor, layers: [Tensor]) {
         precondition(ids.count == batch * length, "GPT: \(ids.count) ids for batch \(batch) × length \(length)")
-        let start = caches?.first?.count ?? 0
+        if let prefixes { precondition(prefixes.count == blocks.count, "GPT: \(prefixes.count) prefixes for \(blocks.count) blocks") }
+        let start = caches?.first?.positions ?? 0
         precondition(start + length <= config.contextLength,
                      "GPT: positions up to \(start + length) exceed the context length \(config.contextLength)")
         let positions = wpe.weight.slice(axis: 0, start..<(start + length))   // [T, C]
         var x = wte(ids, shape: [batch, length]) + positions                 // [B, T, C]
         var layers: [Tensor] = []
         for (i, block) in blocks.enumerated() {
-            x = block(x, keyMask: keyMask, cache: caches?[i])
+            x = block(x, keyMask: keyMask, cache: caches?[i], prefix: prefixes?[i])
             if collectLayers { layers.append(x) }
         }
         return (lnf(x), layers)
     }
 
     /// Next-token logits `[B, T, V]` for `ids` (`[B, T]` flattened row-major).
-    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil) -> Tensor {
-        logits(hiddenStates(ids, batch: batch, length: length, caches: caches).final)
+    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil,
+                               prefixes: [KeyValuePrefix]? = nil, keyMask: [Float]? = nil) -> Tensor {
+        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, prefixes: prefixes).final)
     }
 
     /// The tied output head: `h · wteᵀ`, `[B, T, C]` → `[B, T, V]`.

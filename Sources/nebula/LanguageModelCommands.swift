@@ -76,10 +76,10 @@ struct TrainLanguageModel: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let directory = fileURL(out)
-            let spec: DataSpec, tok: any Tokenizer, model: GPT, options: LMTrainingOptions
+            let spec: DataSpec, tok: any Tokenizer, model: GPT, options: TrainingOptions
             if resume {
                 spec = try readJSON(DataSpec.self, directory.appendingPathComponent("data.json"))
-                options = try readJSON(LMTrainingOptions.self, directory.appendingPathComponent("training.json"))
+                options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
                 tok = try loadTokenizer(directory: directory)
                 model = try GPT.load(from: directory)
             } else {
@@ -104,17 +104,19 @@ struct TrainLanguageModel: ParsableCommand {
             printStatus("tokenizing \(spec.path) …")
             let data = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
             printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
-            let trainer = LanguageModelTrainer(model: model, train: data.train, validation: data.validation, options: options, directory: directory)
+            let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
+            let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.label = "train lm"
             trainer.stopAfterSteps = stopAfter
             let summary = try trainer.run(resume: resume)
-            let validation = summary.validationLoss.map { String(format: "%.4f", $0) } ?? "–"
+            let validation = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
             print(String(format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
-                         summary.stepsDone, summary.trainLoss, validation, summary.tokensPerSecond, formatDuration(summary.seconds)))
+                         summary.stepsDone, summary.trainLoss, validation, summary.throughput, formatDuration(summary.seconds)))
         }
     }
 
-    var trainingOptions: LMTrainingOptions {
-        var o = LMTrainingOptions()
+    var trainingOptions: TrainingOptions {
+        var o = TrainingOptions()
         o.batchSize = batchSize
         o.steps = steps
         o.learningRate = learningRate

@@ -14,8 +14,8 @@ final class TrainerTests: XCTestCase {
     let config = GPTConfig(vocabSize: 12, contextLength: 8, layers: 1, heads: 2, width: 16)
     var tokens: [Int32] { (0..<400).map { Int32(($0 * 7 + $0 / 5) % 12) } }
 
-    func makeTrainer(steps: Int, in folder: URL) -> LanguageModelTrainer {
-        var options = LMTrainingOptions()
+    func makeTrainer(steps: Int, in folder: URL) -> Trainer {
+        var options = TrainingOptions()
         options.batchSize = 4
         options.steps = steps
         options.warmupSteps = 2
@@ -24,8 +24,8 @@ final class TrainerTests: XCTestCase {
         options.checkpointEvery = 100
         options.learningRate = 3e-3
         var rng = SeededGenerator(seed: 9)
-        let trainer = LanguageModelTrainer(model: GPT(config, generator: &rng), train: tokens, validation: tokens,
-                                           options: options, directory: folder)
+        let task = LanguageModelTask(model: GPT(config, generator: &rng), train: tokens, validation: tokens)
+        let trainer = Trainer(task: task, options: options, directory: folder)
         trainer.showProgress = false
         return trainer
     }
@@ -65,7 +65,7 @@ final class TrainerTests: XCTestCase {
         var json = try JSONSerialization.jsonObject(with: goodConfig) as! [String: Any]
         json["n_embd"] = 32                                                          // config ≠ weights
         try JSONSerialization.data(withJSONObject: json).write(to: config)
-        try makeTrainer(steps: 1, in: directory.appendingPathComponent("fresh")).model.save(safetensors: weights)
+        try (makeTrainer(steps: 1, in: directory.appendingPathComponent("fresh")).task.trainable as! GPT).save(safetensors: weights)
         assertOneLineError(try GPT.load(from: folder), mentions: "shape mismatch")
 
         try FileManager.default.removeItem(at: config)                               // missing config

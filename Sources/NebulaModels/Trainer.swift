@@ -2,8 +2,8 @@ import Foundation
 import NebulaNN
 import NebulaTensor
 
-/// Hyperparameters of a language-model training run (saved beside the model as `training.json`).
-public struct LMTrainingOptions: Codable, Sendable, Equatable {
+/// Hyperparameters of a training run (saved beside the model as `training.json`).
+public struct TrainingOptions: Codable, Sendable, Equatable {
     public var batchSize = 12
     public var steps = 2000
     public var learningRate: Float = 1e-3
@@ -30,15 +30,39 @@ public struct LMTrainingOptions: Codable, Sendable, Equatable {
     }
 }
 
-/// What a finished (or interrupted) run reports.
-public struct LMTrainingSummary: Sendable {
+/// What a stage's training needs to provide: its trainable module, the loss of one micro-batch, an
+/// evaluation, and how its folder is written and read back.
+public protocol TrainingTask: AnyObject {
+    /// The module whose trainable parameters the optimizer updates.
+    var trainable: Module { get }
+    /// Items (tokens, passages) in a micro-batch of `batchSize`, for the throughput figure.
+    func items(inBatchOf batchSize: Int) -> Int
+    /// The loss of one micro-batch drawn with `generator` (its state is checkpointed, so resume is exact).
+    func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor
+    /// Held-out figures over `batches` batches, e.g. `["val_loss": 2.1]`; empty without held-out data.
+    func evaluate(batches: Int, batchSize: Int) -> [String: Double]
+    /// Called after every optimizer step (e.g. to update an EMA of the weights).
+    func afterStep(_ step: Int)
+    /// Writes the model (config and weights) into `directory`.
+    func save(to directory: URL) throws
+    /// Reads the weights (and any averaged weights) back from `directory`.
+    func restore(from directory: URL) throws
+}
+
+extension TrainingTask {
+    public func afterStep(_ step: Int) {}
+}
+
+/// What a finished (or stopped) run reports.
+public struct TrainingSummary: Sendable {
     public var stepsDone: Int
     public var trainLoss: Float
-    public var validationLoss: Float?
+    public var evaluation: [String: Double]
     public var seconds: Double
-    public var tokensPerSecond: Double
+    /// Items (tokens, passages) per second over this invocation.
+    public var throughput: Double
     public var interrupted: Bool
-    /// Training losses of the steps run in this call, in order (for tests and reports).
+    /// Training losses of the steps run in this call, in order.
     public var losses: [Float]
 }
 
@@ -51,85 +75,86 @@ public struct TrainingDiverged: Error, LocalizedError {
     }
 }
 
-/// Trains a GPT on next-token prediction from a token stream, with the habits of a training tool: a
-/// progress bar, a JSONL log, a loss plot, periodic checkpoints, exact `resume`, Ctrl-C saving a checkpoint,
-/// and a clear stop on NaN/Inf.
+/// The training loop every stage shares, with the habits of a training tool: AdamW with warmup + cosine
+/// decay, gradient accumulation and clipping, a progress bar, a JSONL log of every figure, a loss plot,
+/// periodic checkpoints, exact `resume`, Ctrl-C saving a checkpoint, and a clear stop on NaN/Inf.
 ///
-/// The output folder holds `config.json`, `model.safetensors`, `training_state.safetensors`,
-/// `training.json`, `log.jsonl` and `loss.svg`.
-public final class LanguageModelTrainer {
-    public let model: GPT
-    public let options: LMTrainingOptions
+/// The folder gets the task's files plus `training.json`, `training_state.safetensors`, `log.jsonl`
+/// and `loss.svg`.
+///
+/// ```swift
+/// let trainer = Trainer(task: LanguageModelTask(model: gpt, train: x, validation: v), options: options, directory: out)
+/// try trainer.run()
+/// ```
+public final class Trainer {
+    public let task: TrainingTask
+    public let options: TrainingOptions
     public let directory: URL
-    private let train: [Int32]
-    private let validation: [Int32]
-    /// Called after each checkpoint is written (e.g. to add tokenizer files to the folder).
-    public var onCheckpoint: ((URL) throws -> Void)?
+    /// The label shown before the progress bar.
+    public var label = "train"
     /// Show a progress bar on standard error.
     public var showProgress = true
     /// End this invocation after this many steps, with a checkpoint, as Ctrl-C would: the schedule still
     /// runs to `options.steps`, so `--resume` continues it (time-boxed training in several sittings).
     public var stopAfterSteps: Int?
 
-    public init(model: GPT, train: [Int32], validation: [Int32], options: LMTrainingOptions, directory: URL) {
-        let needed = model.config.contextLength + 1
-        precondition(train.count > needed, "LanguageModelTrainer: \(train.count) training tokens, need more than \(needed)")
-        self.model = model
-        self.train = train
-        self.validation = validation.count > needed ? validation : []
+    public init(task: TrainingTask, options: TrainingOptions, directory: URL) {
+        self.task = task
         self.options = options
         self.directory = directory
     }
 
-    /// Runs until `options.steps` (continuing a saved run when `resume` is set) or Ctrl-C.
+    /// Runs until `options.steps` (continuing a saved run when `resume` is set), `stopAfterSteps`, or Ctrl-C.
     @discardableResult
-    public func run(resume: Bool = false) throws -> LMTrainingSummary {
+    public func run(resume: Bool = false) throws -> TrainingSummary {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let optimizer = AdamW(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, weightDecay: options.weightDecay)
         var state = TrainingState(step: 0, generator: SeededGenerator(seed: options.seed))
         if resume {
-            try ModelFolder.loadWeights(model, from: directory)
+            try task.restore(from: directory)
             state = try TrainingState.load(from: directory.appendingPathComponent(ModelFolder.trainingState), into: optimizer)
         }
         let log = try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), truncate: !resume)
         let schedule = cosineSchedule(peak: options.learningRate, warmup: options.warmupSteps, total: options.steps, minimum: options.minLearningRate)
-        let (batch, length) = (options.batchSize, model.config.contextLength)
-        let tokensPerStep = batch * length * options.accumulationSteps
-        let bar = showProgress ? ProgressBar(total: options.steps, label: "train lm", startStep: state.step) : nil
+        let itemsPerStep = task.items(inBatchOf: options.batchSize) * options.accumulationSteps
+        let bar = showProgress ? ProgressBar(total: options.steps, label: label, startStep: state.step) : nil
         let start = Date()
         var losses: [Float] = []
-        var validationLoss: Float?
+        var evaluation: [String: Double] = [:]
         var interrupted = false
         let stopStep = stopAfterSteps.map { state.step + $0 }
+        let parameters = task.trainable.trainableParameters()
         Interrupt.install()
         defer { Interrupt.uninstall() }
-        model.train()
+        task.trainable.train()
 
         while state.step < options.steps {
             let stepStart = Date()
             optimizer.learningRate = schedule(state.step)
             var loss: Float = 0
             for _ in 0..<options.accumulationSteps {
-                let (x, y) = sampleWindows(train, batch: batch, length: length, generator: &state.generator)
-                let micro = model.loss(x, targets: y, batch: batch, length: length)
+                let micro = task.loss(batchSize: options.batchSize, generator: &state.generator)
                 loss += micro.item / Float(options.accumulationSteps)
                 (options.accumulationSteps > 1 ? micro * (1 / Float(options.accumulationSteps)) : micro).backward()
             }
             guard loss.isFinite else {
-                model.zeroGrad()
+                task.trainable.zeroGrad()
                 throw TrainingDiverged(step: state.step + 1, loss: loss)
             }
-            let norm = clipGradientNorm(model.parameters(), maxNorm: options.gradientClip)
-            optimizer.step(model)
+            let norm = clipGradientNorm(parameters.map(\.1), maxNorm: options.gradientClip)
+            optimizer.step(parameters)
             state.step += 1
+            task.afterStep(state.step)
             losses.append(loss)
-            let tokensPerSecond = Double(tokensPerStep) / Date().timeIntervalSince(stepStart)
+            let throughput = Double(itemsPerStep) / Date().timeIntervalSince(stepStart)
             var record: [String: Double] = ["step": Double(state.step), "train_loss": Double(loss),
                                             "lr": Double(optimizer.learningRate), "grad_norm": Double(norm),
-                                            "tokens_per_s": tokensPerSecond]
+                                            "items_per_s": throughput]
             if state.step % options.evalEvery == 0 || state.step == options.steps {
-                validationLoss = evaluate()
-                if let validationLoss { record["val_loss"] = Double(validationLoss) }
+                task.trainable.eval()
+                evaluation = withNoGrad { task.evaluate(batches: options.evalBatches, batchSize: options.batchSize) }
+                task.trainable.train()
+                record.merge(evaluation) { $1 }
             }
             log.append(record)
             interrupted = Interrupt.requested || state.step == stopStep
@@ -138,58 +163,28 @@ public final class LanguageModelTrainer {
             }
             bar?.update(step: state.step, [
                 "loss": String(format: "%.4f", loss),
-                "val": validationLoss.map { String(format: "%.4f", $0) } ?? "–",
+                "val": evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–",
                 "lr": String(format: "%.2e", optimizer.learningRate),
-                "tok/s": String(format: "%.0f", tokensPerSecond),
+                "items/s": String(format: "%.0f", throughput),
             ])
             if interrupted { break }
         }
         bar?.finish()
         if interrupted && showProgress { printStatus("stopped: checkpoint saved at step \(state.step) in \(directory.path) (continue with --resume)") }
         let seconds = Date().timeIntervalSince(start)
-        return LMTrainingSummary(stepsDone: state.step, trainLoss: losses.last ?? .nan, validationLoss: validationLoss,
-                                 seconds: seconds, tokensPerSecond: Double(losses.count * tokensPerStep) / max(seconds, 1e-9),
-                                 interrupted: interrupted, losses: losses)
-    }
-
-    /// Mean loss over `evalBatches` validation batches drawn with a fixed seed (comparable across steps and
-    /// independent of the training stream); nil without validation data.
-    public func evaluate() -> Float? {
-        guard !validation.isEmpty else { return nil }
-        var generator = SeededGenerator(seed: 0x5EED)
-        let (batch, length) = (options.batchSize, model.config.contextLength)
-        return withNoGrad {
-            var total: Float = 0
-            for _ in 0..<options.evalBatches {
-                let (x, y) = sampleWindows(validation, batch: batch, length: length, generator: &generator)
-                total += model.loss(x, targets: y, batch: batch, length: length).item
-            }
-            return total / Float(options.evalBatches)
-        }
+        return TrainingSummary(stepsDone: state.step, trainLoss: losses.last ?? .nan, evaluation: evaluation, seconds: seconds,
+                               throughput: Double(losses.count * itemsPerStep) / max(seconds, 1e-9),
+                               interrupted: interrupted, losses: losses)
     }
 
     private func checkpoint(_ state: TrainingState, _ optimizer: AdamW) throws {
-        try model.save(to: directory)
+        try task.save(to: directory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(options).write(to: directory.appendingPathComponent("training.json"), options: .atomic)
         try state.save(optimizer: optimizer, to: directory.appendingPathComponent(ModelFolder.trainingState))
-        try onCheckpoint?(directory)
         try writeLossPlot(log: directory.appendingPathComponent(ModelFolder.log), to: directory.appendingPathComponent(ModelFolder.plot))
     }
-}
-
-/// `batch` random windows of `length + 1` tokens: inputs and the targets shifted by one, each `[B·T]`.
-public func sampleWindows(_ tokens: [Int32], batch: Int, length: Int, generator: inout SeededGenerator) -> (x: [Int32], y: [Int32]) {
-    var x: [Int32] = [], y: [Int32] = []
-    x.reserveCapacity(batch * length)
-    y.reserveCapacity(batch * length)
-    for _ in 0..<batch {
-        let start = generator.nextInt(below: tokens.count - length)
-        x += tokens[start..<(start + length)]
-        y += tokens[(start + 1)...(start + length)]
-    }
-    return (x, y)
 }
 
 /// Plots `train_loss` and `val_loss` of a JSONL log as an SVG.
