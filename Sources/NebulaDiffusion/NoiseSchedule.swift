@@ -14,7 +14,8 @@ import NebulaTensor
 ///
 /// **The clip.** λ(t) runs from +∞ (t = 0) to −∞ (t = 1), where σ/α and 1/α blow up (ε-prediction
 /// and the DDPM posterior divide by α). The base λ is therefore clamped to
-/// [`logSNRMin`, `logSNRMax`] = [−15, 15] by default (as in Hoogeboom et al. 2023, "simple diffusion").
+/// [`logSNRMin`, `logSNRMax`] = [−15, 15] by default (the limits of Hoogeboom et al. 2023, "simple
+/// diffusion", which remaps t instead; a clamp keeps the schedule exactly cosine in between).
 /// With the defaults this changes the cosine schedule only for t < 3.5·10⁻⁴ and t > 0.99965: at t = 1,
 /// α ≈ 5.5·10⁻⁴ (σ/α ≈ 1.8·10³) and at t = 0, σ ≈ 5.5·10⁻⁴.
 ///

@@ -131,23 +131,38 @@ func timeGrid(_ count: Int, startTime: Float) -> [Float] {
 /// forward process' posterior q(z_s | z_t, x = x0̂) (Kingma et al. 2021, "Variational Diffusion
 /// Models", §3.2 and appendix A), with x0̂ the model's prediction. The last step returns x0̂.
 ///
+/// The noise variance is the posterior's, σ_Q² (`.posterior`, the default, as VDM and LD4LG), or the
+/// forward step's, σ²_{t|s} (`.forward`): Ho et al. 2020 §3.2's two choices β̃_t and β_t, optimal for a
+/// deterministic x0 and for x0 ~ N(0, I) respectively. With few steps `.posterior` gives too little
+/// variance and `.forward` too much; both converge as the steps grow.
+///
 /// ```swift
 /// var sampler = DDPMSampler(schedule: .cosine, objective: .v)
 /// sampler.setTimesteps(250)
 /// let x0 = sampler.sample(from: noise, generator: &rng) { z, t, x0Prev in model(z, t, x0Prev) }
 /// ```
 public struct DDPMSampler: DiffusionSampler {
+    /// Which variance the ancestral step draws its noise with.
+    public enum Variance: String, Codable, Sendable, CaseIterable {
+        /// σ_Q² = σ²_{t|s}·σ_s²/σ_t² (Ho et al.'s β̃_t): the posterior of q(z_s | z_t, x0).
+        case posterior
+        /// σ²_{t|s} = σ_t² − α²_{t|s}·σ_s² (Ho et al.'s β_t): the forward step's variance.
+        case forward
+    }
+
     public var schedule: NoiseSchedule
     public var objective: Objective
+    public var variance: Variance
     public var clipX0: Float?
     public var normalizeX0: ((Tensor) -> Tensor)?
     public private(set) var timesteps: [Float] = []
 
-    public init(schedule: NoiseSchedule = .cosine, objective: Objective = .v,
+    public init(schedule: NoiseSchedule = .cosine, objective: Objective = .v, variance: Variance = .posterior,
                 clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil)
     {
         self.schedule = schedule
         self.objective = objective
+        self.variance = variance
         self.clipX0 = clipX0
         self.normalizeX0 = normalizeX0
     }
@@ -180,9 +195,11 @@ public struct DDPMSampler: DiffusionSampler {
         let c = -Foundation.expm1(schedule.logSNR(t) - schedule.logSNR(s))
         let fromZ = Float((alphaT / alphaS) * (sigmaS * sigmaS) / (sigmaT * sigmaT))   // α_{t|s}·σ_s²/σ_t²
         let fromX0 = Float(alphaS * c)                                                 // α_s·σ²_{t|s}/σ_t²
-        let noiseStd = Float((c * sigmaS * sigmaS).squareRoot())                       // σ_Q
+        let noiseVariance = variance == .posterior ? c * sigmaS * sigmaS               // σ_Q²
+                                                   : c * sigmaT * sigmaT               // σ²_{t|s}
+        let noiseStd = Float(noiseVariance.squareRoot())
 
-        // 5. z_s = μ_Q + σ_Q·n,  n ~ N(0, I)
+        // 5. z_s = μ_Q + σ·n,  n ~ N(0, I)
         let z = sample.data
         var next = [Float](repeating: 0, count: z.count)
         for i in 0..<z.count {

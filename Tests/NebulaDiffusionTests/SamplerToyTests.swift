@@ -77,18 +77,21 @@ final class SamplerToyTests: XCTestCase {
     let count = 4000
 
     enum Kind: CustomStringConvertible {
-        case ddpm, ddim(Double)
+        case ddpm, ddpmForward, ddim(Double)
         var description: String {
             switch self {
             case .ddpm: return "DDPM"
+            case .ddpmForward: return "DDPM (forward variance)"
             case .ddim(let eta): return "DDIM η=\(eta)"
             }
         }
+        var isForward: Bool { if case .ddpmForward = self { return true } else { return false } }
     }
 
     func toySampler(_ kind: Kind, schedule: NoiseSchedule, objective: Objective) -> any DiffusionSampler {
         switch kind {
         case .ddpm: return DDPMSampler(schedule: schedule, objective: objective)
+        case .ddpmForward: return DDPMSampler(schedule: schedule, objective: objective, variance: .forward)
         case .ddim(let eta): return DDIMSampler(schedule: schedule, objective: objective, eta: eta)
         }
     }
@@ -121,11 +124,11 @@ final class SamplerToyTests: XCTestCase {
             if i == steps - 1 { return (xA * m + xB, xA * xA * v) }   // the last step returns x0̂
             var (a, b, noise) = (0.0, 0.0, 0.0)
             switch kind {
-            case .ddpm:   // VDM posterior: μ = (α_{t|s}σ_s²/σ_t²)·z + (α_s σ²_{t|s}/σ_t²)·x0̂, var = σ²_{t|s}σ_s²/σ_t²
+            case .ddpm, .ddpmForward:   // VDM posterior: μ = (α_{t|s}σ_s²/σ_t²)·z + (α_s σ²_{t|s}/σ_t²)·x0̂, var = σ²_{t|s}σ_s²/σ_t²
                 let ats = at / as_, var_ts = st * st - ats * ats * ss * ss
                 a = ats * ss * ss / (st * st) + as_ * var_ts / (st * st) * xA
                 b = as_ * var_ts / (st * st) * xB
-                noise = var_ts * ss * ss / (st * st)
+                noise = kind.isForward ? var_ts : var_ts * ss * ss / (st * st)
             case .ddim(let eta):   // eq. 12 with ε̂ = (z − α_t x0̂)/σ_t, eq. 16 for σ(η)
                 let sigmaEta = eta * (ss / st) * (1 - at * at / (as_ * as_)).squareRoot()
                 let dir = (ss * ss - sigmaEta * sigmaEta).squareRoot()
@@ -150,7 +153,7 @@ final class SamplerToyTests: XCTestCase {
         let budgets: [(Int, Double, Double)] = [(10, 0.03, 0.45), (50, 0.03, 0.16), (250, 0.03, 0.06)]
         let target = gaussian.std * gaussian.std
         var report: [String] = []
-        for kind in [Kind.ddpm, .ddim(0), .ddim(1)] {
+        for kind in [Kind.ddpm, .ddpmForward, .ddim(0), .ddim(1)] {
             for (steps, meanTol, varTol) in budgets {
                 let (m, v) = moments(run(kind, steps: steps, data: gaussian))
                 let exact = expectedMoments(kind, steps: steps)
@@ -165,7 +168,7 @@ final class SamplerToyTests: XCTestCase {
         }
         print("Gaussian toy N(0.7, 0.5²), n = \(count):\n" + report.joined(separator: "\n"))
         // the exact chains converge: the variance error shrinks with the steps and is small at 1000
-        for kind in [Kind.ddpm, .ddim(0)] {
+        for kind in [Kind.ddpm, .ddpmForward, .ddim(0)] {
             let errors = [10, 50, 250, 1000].map { Swift.abs(expectedMoments(kind, steps: $0).variance / target - 1) }
             for i in 1..<errors.count { XCTAssertLessThan(errors[i], errors[i - 1], "\(kind)") }
             XCTAssertLessThan(errors[3], 0.01, "\(kind) at 1000 steps")
