@@ -1,1 +1,0 @@
-// Latent diffusion: noise schedules, objectives, samplers, the generation pipeline.

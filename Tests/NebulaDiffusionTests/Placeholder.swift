@@ -1,1 +1,0 @@
-// Tests of the diffusion layer live here (schedules, objectives, samplers).
