@@ -8,7 +8,7 @@ Data: ../shared/data/shakespeare/input.txt (override with --data); vocab = sorte
 first 90% train, last 10% val (as nanoGPT).  Batches: random windows, seeded.  Optimizer: AdamW
 betas (0.9, 0.99), weight decay 0.1 on >=2-dim params, clip 1.0, lr 1e-3 with linear warmup over 100
 steps then cosine decay to 1e-4 at the last step.  No dropout.
-Prints ms/step (mean and median over the steps after the first 5, evaluation excluded), tokens/s
+Prints ms/step (mean, median and min over the steps after the first 5, evaluation excluded), tokens/s
 (from the mean), peak RSS
 (getrusage ru_maxrss) and the final validation loss (mean over 20 random val batches, seeded).
 """
@@ -125,6 +125,7 @@ def main():
                    sdpa=not args.no_sdpa,
                    batch_size=B, block_size=T, params=n_params, threads=torch.get_num_threads(),
                    ms_per_step=round(ms, 3), ms_per_step_median=round(ms_median, 3),
+                   ms_per_step_min=round(1000 * min(times), 3),
                    tokens_per_s=round(B * T / (ms / 1000), 1),
                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                    train_loss=round(loss_value, 4),
