@@ -55,6 +55,12 @@ public struct Passage: Sendable, Equatable {
     public let document: Int
     /// Its position among that document's passages.
     public let index: Int
+
+    public init(tokens: [Int32], document: Int = 0, index: Int = 0) {
+        self.tokens = tokens
+        self.document = document
+        self.index = index
+    }
 }
 
 /// Passages in a batch: `tokens` padded to `length` with the pad id, `mask` 1 on real tokens and 0
