@@ -39,7 +39,7 @@ public enum ModelFolder {
     /// Writes `config.json` atomically, keys sorted, pretty-printed.
     public static func writeConfig<C: Encodable>(_ value: C, in directory: URL) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(value).write(to: directory.appendingPathComponent(config), options: .atomic)
     }
 

@@ -24,3 +24,10 @@ func warn(_ message: String) {
 
 /// A path argument as a file URL.
 func fileURL(_ path: String) -> URL { URL(fileURLWithPath: (path as NSString).expandingTildeInPath) }
+
+/// A failure found while running a command (not a usage error): reported as one line, exit status 1.
+struct CommandError: LocalizedError {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var errorDescription: String? { message }
+}

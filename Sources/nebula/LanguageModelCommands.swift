@@ -48,29 +48,13 @@ struct TrainLanguageModel: ParsableCommand {
     @Option(help: "Attention heads (overrides the preset).") var heads: Int?
     @Option(help: "Model width (overrides the preset).") var width: Int?
     @Option(help: "Context length in tokens (overrides the preset).") var context: Int?
-    @Option(help: "Sequences per micro-batch.") var batchSize = 12
-    @Option(help: "Optimizer steps.") var steps = 2000
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
-    @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine decay.") var minLearningRate: Float = 1e-4
-    @Option(help: "Linear warm-up steps.") var warmup = 100
-    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "AdamW β2.") var beta2: Float = 0.99
-    @Option(help: "Gradient clipping: maximum global norm.") var clip: Float = 1
-    @Option(help: "Micro-batches accumulated per step.") var accumulate = 1
-    @Option(help: "Seed of the initialisation and the batch sampler.") var seed: UInt64 = 1337
-    @Option(help: "Evaluate every N steps.") var evalEvery = 250
-    @Option(help: "Validation batches per evaluation.") var evalBatches = 20
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
+    @OptionGroup var training: TrainingArguments
     @Option(help: "Output model folder.") var out: String
     @Flag(help: "Continue the run saved in --out.") var resume = false
-    @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
 
     func validate() throws {
         if !resume && (tokenizer == nil) == !char { throw ValidationError("give exactly one of --tokenizer DIR or --char") }
         if GPTConfig.preset(preset, vocabSize: 1) == nil { throw ValidationError("unknown --preset \(preset): use \(GPTConfig.presetNames.joined(separator: ", "))") }
-        for (name, value) in [("--batch-size", batchSize), ("--steps", steps), ("--accumulate", accumulate), ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)] where value <= 0 {
-            throw ValidationError("\(name) must be positive, got \(value)")
-        }
     }
 
     func run() throws {
@@ -87,16 +71,16 @@ struct TrainLanguageModel: ParsableCommand {
                 if let tokenizer {
                     tok = try loadTokenizer(directory: fileURL(tokenizer))
                 } else {
-                    tok = CharTokenizer(corpus: try Corpus(contentsOf: spec.url, options: spec.corpusOptions).documents.joined())
+                    tok = CharTokenizer(corpus: try Corpus(contentsOf: spec.url, options: spec.corpusOptions).documents.joined(), specialTokens: [SpecialToken.endOfText])
                 }
                 var config = GPTConfig.preset(preset, vocabSize: tok.vocabularySize, contextLength: context)!
                 config.layers = layers ?? config.layers
                 config.heads = heads ?? config.heads
                 config.width = width ?? config.width
                 guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
-                var rng = SeededGenerator(seed: seed)
+                var rng = SeededGenerator(seed: training.seed)
                 model = GPT(config, generator: &rng)
-                options = trainingOptions
+                options = training.options(defaultBatchSize: 12)
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
                 try saveTokenizer(tok, to: directory)
@@ -107,30 +91,12 @@ struct TrainLanguageModel: ParsableCommand {
             let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
             let trainer = Trainer(task: task, options: options, directory: directory)
             trainer.label = "train lm"
-            trainer.stopAfterSteps = stopAfter
+            trainer.stopAfterSteps = training.stopAfter
             let summary = try trainer.run(resume: resume)
             let validation = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
             print(String(format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
                          summary.stepsDone, summary.trainLoss, validation, summary.throughput, formatDuration(summary.seconds)))
         }
-    }
-
-    var trainingOptions: TrainingOptions {
-        var o = TrainingOptions()
-        o.batchSize = batchSize
-        o.steps = steps
-        o.learningRate = learningRate
-        o.minLearningRate = minLearningRate
-        o.warmupSteps = warmup
-        o.weightDecay = weightDecay
-        o.beta2 = beta2
-        o.gradientClip = clip
-        o.accumulationSteps = accumulate
-        o.seed = seed
-        o.evalEvery = evalEvery
-        o.evalBatches = evalBatches
-        o.checkpointEvery = checkpointEvery
-        return o
     }
 }
 

@@ -10,6 +10,9 @@ struct Nebula: ParsableCommand {
             Train.self,
             Eval.self,
             Sample.self,
+            Encode.self,
+            Decode.self,
+            Interpolate.self,
             Inspect.self,
             TokenizerCommand.self,
         ]

@@ -1,0 +1,228 @@
+import ArgumentParser
+import Foundation
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+import NebulaText
+
+/// `nebula train autoencoder`: stage 2 on the language model's own corpus and split.
+struct TrainAutoencoder: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autoencoder",
+        abstract: "Train a latent autoencoder around a frozen language model.",
+        discussion: """
+        Passages of the LM's training documents (cut at sentence boundaries, at most --max-length tokens) are \
+        compressed to K × d latents and decoded by the frozen LM through per-layer key/value prefixes. \
+        Writes an autoencoder folder (config.json naming the LM folder, model.safetensors, logs and plot).
+        """
+    )
+
+    @Option(help: "The language-model folder (stays frozen).") var lm: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "K: latent vectors per passage.") var latents = 16
+    @Option(help: "d: width of each latent vector.") var latentWidth = 64
+    @Option(help: "Width of the compression and reconstruction networks (default: the LM's).") var width: Int?
+    @Option(help: "Attention heads of those networks (default: the LM's).") var heads: Int?
+    @Option(help: "Perceiver layers of the compressor.") var compressorLayers = 3
+    @Option(help: "Transformer layers of the reconstruction network.") var reconstructionLayers = 2
+    @Option(help: "Longest passage in tokens.") var maxLength = 64
+    @Option(help: "Std of the Gaussian noise added to latents in training.") var latentNoise: Float = 0.1
+    @OptionGroup var training: TrainingArguments
+    @Flag(help: "Continue the run saved in --out.") var resume = false
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(out)
+            let lmDirectory = fileURL(lm)
+            let autoencoder: LatentAutoencoder, options: TrainingOptions
+            if resume {
+                autoencoder = try LatentAutoencoder.load(from: directory)
+                options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
+            } else {
+                let gpt = try GPT.load(from: lmDirectory)
+                var config = AutoencoderConfig()
+                config.latents = latents
+                config.latentWidth = latentWidth
+                config.width = width ?? gpt.config.width
+                config.heads = heads ?? gpt.config.heads
+                config.compressorLayers = compressorLayers
+                config.reconstructionLayers = reconstructionLayers
+                config.maxLength = maxLength
+                config.latentNoise = latentNoise
+                config.languageModel = relativePath(from: directory, to: lmDirectory)
+                guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
+                guard maxLength + 1 <= gpt.config.contextLength else {
+                    throw ValidationError("--max-length \(maxLength) + 1 exceeds the LM's context length \(gpt.config.contextLength)")
+                }
+                var rng = SeededGenerator(seed: training.seed)
+                autoencoder = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+                options = training.options(defaultBatchSize: 32)
+            }
+            let tokenizer = try loadTokenizer(directory: lmDirectory)
+            let (train, validation) = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength)
+            guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
+            printStatus("\(autoencoder.parameterCount.formatted()) trainable parameters (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
+            let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
+                                       padID: Int32(tokenizer.padID ?? eot), endOfText: Int32(eot))
+            let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.label = "train autoencoder"
+            trainer.stopAfterSteps = training.stopAfter
+            let summary = try trainer.run(resume: resume)
+            print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f passages/s, %@", summary.stepsDone, summary.trainLoss,
+                         summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
+        }
+    }
+}
+
+/// The passages of a language model's training and validation documents.
+func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int) throws -> (train: [Passage], validation: [Passage]) {
+    let spec = try readJSON(DataSpec.self, lmDirectory.appendingPathComponent("data.json"))
+    let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
+    let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
+    let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
+    return (train.passages, validation.passages)
+}
+
+/// The training options every trainer shares.
+struct TrainingArguments: ParsableArguments {
+    @Option(help: "Items per micro-batch (default: 12 for LMs, 32 for autoencoders and denoisers).") var batchSize: Int?
+    @Option(help: "Optimizer steps.") var steps = 2000
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
+    @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine decay.") var minLearningRate: Float = 1e-4
+    @Option(help: "Linear warm-up steps.") var warmup = 100
+    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
+    @Option(help: "AdamW β2.") var beta2: Float = 0.99
+    @Option(help: "Gradient clipping: maximum global norm.") var clip: Float = 1
+    @Option(help: "Micro-batches accumulated per step.") var accumulate = 1
+    @Option(help: "Seed of the initialisation and the batch sampler.") var seed: UInt64 = 1337
+    @Option(help: "Evaluate every N steps.") var evalEvery = 250
+    @Option(help: "Validation batches per evaluation.") var evalBatches = 20
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
+    @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
+
+    func validate() throws {
+        for (name, value) in [("--batch-size", batchSize ?? 1), ("--steps", steps), ("--accumulate", accumulate),
+                              ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)] where value <= 0 {
+            throw ValidationError("\(name) must be positive, got \(value)")
+        }
+    }
+
+    func options(defaultBatchSize: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.batchSize = batchSize ?? defaultBatchSize
+        o.steps = steps
+        o.learningRate = learningRate
+        o.minLearningRate = minLearningRate
+        o.warmupSteps = warmup
+        o.weightDecay = weightDecay
+        o.beta2 = beta2
+        o.gradientClip = clip
+        o.accumulationSteps = accumulate
+        o.seed = seed
+        o.evalEvery = evalEvery
+        o.evalBatches = evalBatches
+        o.checkpointEvery = checkpointEvery
+        return o
+    }
+}
+
+/// `to` relative to the folder `from` (so a bundle can move as a whole).
+func relativePath(from: URL, to: URL) -> String {
+    let a = from.standardizedFileURL.pathComponents, b = to.standardizedFileURL.pathComponents
+    var common = 0
+    while common < min(a.count, b.count) && a[common] == b[common] { common += 1 }
+    return (Array(repeating: "..", count: a.count - common) + b[common...]).joined(separator: "/")
+}
+
+/// The autoencoder and tokenizer a latent command works with.
+struct AutoencoderOptions: ParsableArguments {
+    @Option(help: "Autoencoder folder.") var autoencoder: String
+
+    func load() throws -> (LatentAutoencoder, any Tokenizer) {
+        let ae = try LatentAutoencoder.load(from: fileURL(autoencoder))
+        let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(autoencoder)).standardizedFileURL
+        return (ae, try loadTokenizer(directory: lmDirectory))
+    }
+}
+
+/// Token ids of a passage, cut to the autoencoder's limit with a warning.
+func passageTokens(_ text: String, tokenizer: any Tokenizer, limit: Int) throws -> [Int32] {
+    let ids = try tokenizer.encode(text)
+    if ids.count > limit { warn("a passage of \(ids.count) tokens is cut to \(limit): \"\(text.prefix(40))…\"") }
+    return ids.prefix(limit).map(Int32.init)
+}
+
+/// `nebula encode TEXT`: the latent of a passage.
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Encode passages into latents (K × d each).")
+    @OptionGroup var model: AutoencoderOptions
+    @Argument(help: "Passages to encode.") var texts: [String]
+    @Option(help: "Write the latents to this safetensors file (tensor \"latents\" [N, K, d]) instead of printing JSON.") var out: String?
+
+    func run() throws {
+        try reportingErrors {
+            let (ae, tokenizer) = try model.load()
+            let ids = try texts.map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
+            let z = ae.encode(ids, padID: Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0))
+            if let out {
+                try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)],
+                                     metadata: ["texts": String(decoding: try JSONEncoder().encode(texts), as: UTF8.self)], to: fileURL(out))
+            } else {
+                let per = ae.config.latents * ae.config.latentWidth
+                let rows = (0..<texts.count).map { i in
+                    "[" + z.data[(i * per)..<((i + 1) * per)].map { String(format: "%.5g", $0) }.joined(separator: ",") + "]"
+                }
+                print("[" + rows.joined(separator: ",\n") + "]")
+            }
+        }
+    }
+}
+
+/// `nebula decode LATENT_FILE`: text from latents.
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Decode latents (a safetensors file from `nebula encode --out`) to text.")
+    @OptionGroup var model: AutoencoderOptions
+    @Argument(help: "A safetensors file holding \"latents\" [N, K, d].") var file: String
+
+    func run() throws {
+        try reportingErrors {
+            let (ae, tokenizer) = try model.load()
+            let z = try SafeTensorsFile(contentsOf: fileURL(file)).tensor("latents")
+            guard z.rank == 3, z.shape[1] == ae.config.latents, z.shape[2] == ae.config.latentWidth else {
+                throw CommandError("\(file): latents of shape \(z.shape) do not fit this autoencoder ([N, \(ae.config.latents), \(ae.config.latentWidth)])")
+            }
+            var generator = SeededGenerator(seed: 0)
+            for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator) { print(try tokenizer.decode(ids)) }
+        }
+    }
+}
+
+/// `nebula interpolate A B`: texts along the path between two passages' latents.
+struct Interpolate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Decode points on the path between two passages' latents (spherical, per latent vector).")
+    @OptionGroup var model: AutoencoderOptions
+    @Argument(help: "The first passage.") var first: String
+    @Argument(help: "The second passage.") var second: String
+    @Option(help: "Points on the path, ends included.") var steps = 5
+
+    func validate() throws { guard steps >= 2 else { throw ValidationError("--steps must be at least 2") } }
+
+    func run() throws {
+        try reportingErrors {
+            let (ae, tokenizer) = try model.load()
+            let ids = try [first, second].map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
+            let z = ae.encode(ids, padID: Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0))
+            let per = ae.config.latents * ae.config.latentWidth
+            let a = Array(z.data[0..<per]), b = Array(z.data[per..<(2 * per)])
+            let path = (0..<steps).flatMap { i in
+                slerpRows(a, b, width: ae.config.latentWidth, fraction: Float(i) / Float(steps - 1))
+            }
+            var generator = SeededGenerator(seed: 0)
+            let decoded = ae.decode(Tensor(shape: [steps, ae.config.latents, ae.config.latentWidth], data: path),
+                                    endOfText: tokenizer.endOfTextID!, generator: &generator)
+            for (i, tokens) in decoded.enumerated() {
+                print(String(format: "%.2f  ", Float(i) / Float(steps - 1)) + (try tokenizer.decode(tokens)))
+            }
+        }
+    }
+}
