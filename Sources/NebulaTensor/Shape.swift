@@ -51,18 +51,21 @@ func isSuffixBroadcast(_ small: [Int], of big: [Int]) -> Bool {
 }
 
 /// Visits every multi-index of `shape` in row-major order, yielding the linear offsets into two
-/// operands read with the given strides.
+/// operands read with the given strides. The last dimension runs as a plain inner loop; the outer
+/// multi-index advances once per row.
 @inline(__always)
 func forEachBroadcastOffset(_ shape: [Int], _ stridesA: [Int], _ stridesB: [Int], _ body: (Int, Int, Int) -> Void) {
     let rank = shape.count
     let total = shape.reduce(1, *)
     if total == 0 { return }
     if rank == 0 { body(0, 0, 0); return }
+    let inner = shape[rank - 1], innerA = stridesA[rank - 1], innerB = stridesB[rank - 1]
     var index = [Int](repeating: 0, count: rank)
-    var offA = 0, offB = 0
-    for linear in 0..<total {
-        body(linear, offA, offB)
-        var d = rank - 1
+    var offA = 0, offB = 0, linear = 0
+    for _ in 0..<(total / inner) {
+        for j in 0..<inner { body(linear + j, offA + j * innerA, offB + j * innerB) }
+        linear += inner
+        var d = rank - 2
         while d >= 0 {
             index[d] += 1
             offA += stridesA[d]
