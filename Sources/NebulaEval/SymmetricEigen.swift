@@ -23,90 +23,91 @@ struct SymmetricEigen {
             Self.tridiagonalize(&v, &d, &e, n)
             Self.diagonalize(&v, &d, &e, n)
         }
-        // `v` holds the eigenvectors as columns; hand them out as rows, largest eigenvalue first.
+        // Row i of `v` is now the eigenvector of d[i]; hand them out largest eigenvalue first.
         let order = d.indices.sorted { d[$0] > d[$1] }
         values = order.map { d[$0] }
-        var rows = [Double](repeating: 0, count: n * n)
-        for (row, column) in order.enumerated() {
-            for k in 0..<n { rows[row * n + k] = v[k * n + column] }
-        }
-        vectors = rows
+        vectors = order.flatMap { v[($0 * n)..<(($0 + 1) * n)] }
         size = n
     }
 
     func vector(_ i: Int) -> ArraySlice<Double> { vectors[(i * size)..<((i + 1) * size)] }
 
-    /// Householder reduction: on return `d` is the diagonal, `e[1...]` the subdiagonal of the
-    /// tridiagonal matrix, and `v` the orthogonal transformation that produced it.
-    private static func tridiagonalize(_ v: inout [Double], _ d: inout [Double], _ e: inout [Double], _ n: Int) {
-        for j in 0..<n { d[j] = v[(n - 1) * n + j] }
-        for i in stride(from: n - 1, to: 0, by: -1) {
-            let scale = d[..<i].reduce(0) { $0 + abs($1) }
-            var h = 0.0
-            if scale == 0 {
-                e[i] = d[i - 1]
-                for j in 0..<i {
-                    d[j] = v[(i - 1) * n + j]
-                    v[i * n + j] = 0
-                    v[j * n + i] = 0
-                }
-            } else {
-                // The Householder vector, scaled against under- and overflow.
-                for k in 0..<i { d[k] /= scale; h += d[k] * d[k] }
-                var f = d[i - 1]
-                var g = f > 0 ? -sqrt(h) : sqrt(h)
-                e[i] = scale * g
-                h -= f * g
-                d[i - 1] = f - g
-                for j in 0..<i { e[j] = 0 }
-                // Apply the similarity transformation to the remaining columns.
-                for j in 0..<i {
-                    f = d[j]
-                    v[j * n + i] = f
-                    g = e[j] + v[j * n + j] * f
-                    for k in (j + 1)..<i {
-                        g += v[k * n + j] * d[k]
-                        e[k] += v[k * n + j] * f
+    /// Householder reduction (EISPACK `tred2`): on return `d` is the diagonal, `e[1...]` the subdiagonal
+    /// of the tridiagonal matrix, and `w` the transpose of the orthogonal transformation that produced
+    /// it. The input is symmetric, so working on the transpose throughout reads and writes rows, which
+    /// keeps the O(n³) loops in cache.
+    private static func tridiagonalize(_ w: inout [Double], _ d: inout [Double], _ e: inout [Double], _ n: Int) {
+        w.withUnsafeMutableBufferPointer { w in
+            for j in 0..<n { d[j] = w[j * n + n - 1] }
+            for i in stride(from: n - 1, to: 0, by: -1) {
+                let scale = d[..<i].reduce(0) { $0 + abs($1) }
+                var h = 0.0
+                if scale == 0 {
+                    e[i] = d[i - 1]
+                    for j in 0..<i {
+                        d[j] = w[j * n + i - 1]
+                        w[j * n + i] = 0
+                        w[i * n + j] = 0
                     }
-                    e[j] = g
+                } else {
+                    // The Householder vector, scaled against under- and overflow.
+                    for k in 0..<i { d[k] /= scale; h += d[k] * d[k] }
+                    var f = d[i - 1]
+                    var g = f > 0 ? -sqrt(h) : sqrt(h)
+                    e[i] = scale * g
+                    h -= f * g
+                    d[i - 1] = f - g
+                    for j in 0..<i { e[j] = 0 }
+                    // Apply the similarity transformation to the remaining columns.
+                    for j in 0..<i {
+                        f = d[j]
+                        w[i * n + j] = f
+                        g = e[j] + w[j * n + j] * f
+                        for k in (j + 1)..<i {
+                            g += w[j * n + k] * d[k]
+                            e[k] += w[j * n + k] * f
+                        }
+                        e[j] = g
+                    }
+                    f = 0
+                    for j in 0..<i { e[j] /= h; f += e[j] * d[j] }
+                    let hh = f / (h + h)
+                    for j in 0..<i { e[j] -= hh * d[j] }
+                    for j in 0..<i {
+                        f = d[j]
+                        g = e[j]
+                        for k in j..<i { w[j * n + k] -= f * e[k] + g * d[k] }
+                        d[j] = w[j * n + i - 1]
+                        w[j * n + i] = 0
+                    }
                 }
-                f = 0
-                for j in 0..<i { e[j] /= h; f += e[j] * d[j] }
-                let hh = f / (h + h)
-                for j in 0..<i { e[j] -= hh * d[j] }
-                for j in 0..<i {
-                    f = d[j]
-                    g = e[j]
-                    for k in j..<i { v[k * n + j] -= f * e[k] + g * d[k] }
-                    d[j] = v[(i - 1) * n + j]
-                    v[i * n + j] = 0
-                }
+                d[i] = h
             }
-            d[i] = h
-        }
-        // Accumulate the transformations.
-        for i in 0..<(n - 1) {
-            v[(n - 1) * n + i] = v[i * n + i]
-            v[i * n + i] = 1
-            let h = d[i + 1]
-            if h != 0 {
-                for k in 0...i { d[k] = v[k * n + i + 1] / h }
-                for j in 0...i {
-                    var g = 0.0
-                    for k in 0...i { g += v[k * n + i + 1] * v[k * n + j] }
-                    for k in 0...i { v[k * n + j] -= g * d[k] }
+            // Accumulate the transformations.
+            for i in 0..<(n - 1) {
+                w[i * n + n - 1] = w[i * n + i]
+                w[i * n + i] = 1
+                let h = d[i + 1]
+                if h != 0 {
+                    for k in 0...i { d[k] = w[(i + 1) * n + k] / h }
+                    for j in 0...i {
+                        var g = 0.0
+                        for k in 0...i { g += w[(i + 1) * n + k] * w[j * n + k] }
+                        for k in 0...i { w[j * n + k] -= g * d[k] }
+                    }
                 }
+                for k in 0...i { w[(i + 1) * n + k] = 0 }
             }
-            for k in 0...i { v[k * n + i + 1] = 0 }
+            for j in 0..<n { d[j] = w[j * n + n - 1]; w[j * n + n - 1] = 0 }
+            w[(n - 1) * n + n - 1] = 1
         }
-        for j in 0..<n { d[j] = v[(n - 1) * n + j]; v[(n - 1) * n + j] = 0 }
-        v[(n - 1) * n + n - 1] = 1
         e[0] = 0
     }
 
     /// Implicit QL with Wilkinson-style shifts on the tridiagonal matrix: `d` becomes the eigenvalues
-    /// and the columns of `v` the eigenvectors.
-    private static func diagonalize(_ v: inout [Double], _ d: inout [Double], _ e: inout [Double], _ n: Int) {
+    /// and the rows of `w` (the transposed transformation, so each rotation touches two contiguous rows)
+    /// the eigenvectors.
+    private static func diagonalize(_ w: inout [Double], _ d: inout [Double], _ e: inout [Double], _ n: Int) {
         for i in 1..<max(n, 1) { e[i - 1] = e[i] }
         e[n - 1] = 0
         var shift = 0.0, magnitude = 0.0
@@ -142,10 +143,13 @@ struct SymmetricEigen {
                         c = p / r
                         p = c * d[i] - s * g
                         d[i + 1] = h + s * (c * g + s * d[i])
-                        for k in 0..<n {
-                            let a = v[k * n + i], b = v[k * n + i + 1]
-                            v[k * n + i + 1] = s * a + c * b
-                            v[k * n + i] = c * a - s * b
+                        w.withUnsafeMutableBufferPointer { w in
+                            let row = w.baseAddress! + i * n, next = row + n
+                            for k in 0..<n {
+                                let a = row[k], b = next[k]
+                                next[k] = s * a + c * b
+                                row[k] = c * a - s * b
+                            }
                         }
                     }
                     p = -s * s2 * c3 * el1 * e[l] / dl1
