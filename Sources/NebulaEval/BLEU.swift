@@ -4,10 +4,9 @@ import Foundation
 /// geometric mean, and the brevity penalty exp(1 − r/c) when the hypotheses are shorter than the
 /// references. Scores are on sacrebleu's 0–100 scale and one reference per hypothesis.
 ///
-/// Texts are split into words on whitespace (``Words``), so the numbers equal
-/// `sacrebleu.corpus_bleu(hyps, [refs], tokenize='none')` — for sacrebleu's default `'13a'` numbers,
-/// pass text already tokenized that way (punctuation split off). Generic token sequences (token ids)
-/// work too.
+/// Texts are split into words as sacrebleu's default `13a` tokenizer does (``Words/split13a(_:lowercased:)``),
+/// so the numbers equal `sacrebleu.corpus_bleu(hyps, [refs])`; with `.whitespace` they equal
+/// `tokenize='none'`. Generic token sequences (token ids) work too.
 ///
 /// ```swift
 /// let corpus = BLEU.corpus(hypotheses: ["the cat sat on the mat"], references: ["the cat sat on a mat"])
@@ -15,6 +14,21 @@ import Foundation
 /// let one = BLEU.sentence(hypothesis: "the cat", reference: "the cat sat")   // smoothed, effective order
 /// ```
 public struct BLEU: Sendable, Equatable {
+    /// How texts become words.
+    public enum Tokenization: Sendable {
+        /// sacrebleu's default `13a`: punctuation split off (``Words/split13a(_:lowercased:)``).
+        case thirteenA
+        /// Whitespace only (``Words/split(_:lowercased:)``), sacrebleu's `tokenize='none'`.
+        case whitespace
+
+        func words(_ text: String, lowercased: Bool) -> [Substring] {
+            switch self {
+            case .thirteenA: return Words.split13a(text, lowercased: lowercased)
+            case .whitespace: return Words.split(text, lowercased: lowercased)
+            }
+        }
+    }
+
     /// How a zero n-gram precision is replaced (Chen & Cherry 2014, as named in sacrebleu).
     public enum Smoothing: Sendable, Equatable {
         /// No smoothing: a zero precision makes the score 0.
@@ -41,11 +55,11 @@ public struct BLEU: Sendable, Equatable {
     /// Corpus BLEU: statistics summed over all pairs, then one score (sacrebleu's `corpus_bleu`:
     /// exponential smoothing, all orders counted).
     public static func corpus(
-        hypotheses: [String], references: [String], lowercased: Bool = false,
-        maxOrder: Int = 4, smoothing: Smoothing = .exponential
+        hypotheses: [String], references: [String], tokenization: Tokenization = .thirteenA,
+        lowercased: Bool = false, maxOrder: Int = 4, smoothing: Smoothing = .exponential
     ) -> BLEU {
-        corpus(hypotheses: hypotheses.map { Words.split($0, lowercased: lowercased) },
-               references: references.map { Words.split($0, lowercased: lowercased) },
+        corpus(hypotheses: hypotheses.map { tokenization.words($0, lowercased: lowercased) },
+               references: references.map { tokenization.words($0, lowercased: lowercased) },
                maxOrder: maxOrder, smoothing: smoothing)
     }
 
@@ -71,11 +85,11 @@ public struct BLEU: Sendable, Equatable {
     /// Sentence BLEU of one pair (sacrebleu's `sentence_bleu`: exponential smoothing, and orders the
     /// hypothesis is too short for are left out of the mean).
     public static func sentence(
-        hypothesis: String, reference: String, lowercased: Bool = false,
-        maxOrder: Int = 4, smoothing: Smoothing = .exponential
+        hypothesis: String, reference: String, tokenization: Tokenization = .thirteenA,
+        lowercased: Bool = false, maxOrder: Int = 4, smoothing: Smoothing = .exponential
     ) -> BLEU {
-        sentence(hypothesis: Words.split(hypothesis, lowercased: lowercased),
-                 reference: Words.split(reference, lowercased: lowercased),
+        sentence(hypothesis: tokenization.words(hypothesis, lowercased: lowercased),
+                 reference: tokenization.words(reference, lowercased: lowercased),
                  maxOrder: maxOrder, smoothing: smoothing)
     }
 

@@ -13,7 +13,7 @@ public struct ReconstructionMetrics: Codable, Sendable, Equatable {
     public var tokenAccuracy: Double
     /// Share of passages whose tokens came back exactly (0–1).
     public var exactMatch: Double
-    /// Corpus BLEU-4 on words, 0–100 (``BLEU/corpus(hypotheses:references:lowercased:maxOrder:smoothing:)``).
+    /// Corpus BLEU-4 on words, 0–100 (``BLEU/corpus(hypotheses:references:tokenization:lowercased:maxOrder:smoothing:)``, sacrebleu's defaults).
     public var bleu4: Double
     /// Mean ROUGE-L F on words, 0–1 (``RougeL``).
     public var rougeL: Double

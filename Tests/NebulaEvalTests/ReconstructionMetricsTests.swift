@@ -8,7 +8,9 @@ final class ReconstructionMetricsTests: XCTestCase {
         struct Rouge: Decodable { var precision: Double; var recall: Double; var f: Double }
         var pairs: [Pair]
         var corpus_bleu: Corpus
+        var corpus_bleu_13a: Corpus
         var sentence_bleu: [String: [Double]]
+        var tokens_13a: [[String]]
         var rouge_l: [Rouge]
         var rouge_l_lowercased: [Rouge]
     }
@@ -80,22 +82,40 @@ final class ReconstructionMetricsTests: XCTestCase {
 
     func testCorpusBLEUMatchesSacrebleu() throws {
         let fixture = try loadFixture("reconstruction", as: Fixture.self)
-        let bleu = BLEU.corpus(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.reference))
-        XCTAssertEqual(bleu.matches, fixture.corpus_bleu.counts)
-        XCTAssertEqual(bleu.totals, fixture.corpus_bleu.totals)
-        XCTAssertEqual(bleu.hypothesisLength, fixture.corpus_bleu.sys_len)
-        XCTAssertEqual(bleu.referenceLength, fixture.corpus_bleu.ref_len)
-        XCTAssertEqual(bleu.brevityPenalty, fixture.corpus_bleu.bp, accuracy: 1e-12)
-        XCTAssertEqual(bleu.score, fixture.corpus_bleu.score, accuracy: 1e-9)
+        for (tokenization, expected) in [(BLEU.Tokenization.whitespace, fixture.corpus_bleu), (.thirteenA, fixture.corpus_bleu_13a)] {
+            let bleu = BLEU.corpus(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.reference),
+                                   tokenization: tokenization)
+            XCTAssertEqual(bleu.matches, expected.counts)
+            XCTAssertEqual(bleu.totals, expected.totals)
+            XCTAssertEqual(bleu.hypothesisLength, expected.sys_len)
+            XCTAssertEqual(bleu.referenceLength, expected.ref_len)
+            XCTAssertEqual(bleu.brevityPenalty, expected.bp, accuracy: 1e-12)
+            XCTAssertEqual(bleu.score, expected.score, accuracy: 1e-9)
+        }
+    }
+
+    func testTokenizer13aMatchesSacrebleu() throws {
+        let fixture = try loadFixture("reconstruction", as: Fixture.self)
+        let texts = fixture.pairs.flatMap { [$0.reference, $0.hypothesis] }
+        for (text, expected) in zip(texts, fixture.tokens_13a) {
+            XCTAssertEqual(Words.split13a(text).map(String.init), expected, text)
+        }
+        XCTAssertEqual(Words.split13a("Lily said, \"Hi!\" at 3.5-4pm."),
+                       ["Lily", "said", ",", "\"", "Hi", "!", "\"", "at", "3.5", "-", "4pm", "."])
     }
 
     func testSentenceBLEUMatchesSacrebleuForEverySmoothing() throws {
         let fixture = try loadFixture("reconstruction", as: Fixture.self)
-        let methods: [(String, BLEU.Smoothing)] = [("none", .none), ("exp", .exponential), ("floor", .floor(0.1)), ("add-k", .addK(1))]
-        for (name, smoothing) in methods {
+        let methods: [(String, BLEU.Tokenization, BLEU.Smoothing)] = [
+            ("none", .whitespace, .none), ("exp", .whitespace, .exponential), ("floor", .whitespace, .floor(0.1)),
+            ("add-k", .whitespace, .addK(1)), ("13a", .thirteenA, .exponential),
+        ]
+        for (name, tokenization, smoothing) in methods {
             let expected = try XCTUnwrap(fixture.sentence_bleu[name])
+            XCTAssertEqual(expected.count, fixture.pairs.count)
             for (pair, value) in zip(fixture.pairs, expected) {
-                let bleu = BLEU.sentence(hypothesis: pair.hypothesis, reference: pair.reference, smoothing: smoothing)
+                let bleu = BLEU.sentence(hypothesis: pair.hypothesis, reference: pair.reference,
+                                         tokenization: tokenization, smoothing: smoothing)
                 XCTAssertEqual(bleu.score, value, accuracy: 1e-9, "\(name): \(pair)")
             }
         }
