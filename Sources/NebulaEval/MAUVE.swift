@@ -21,7 +21,8 @@ public struct MAUVE: Sendable {
     public struct Options: Sendable {
         /// The constant c of the divergence curve (the package's `mauve_scaling_factor`).
         public var scalingConstant: Double = 5
-        /// Number of k-means clusters; `nil` picks the package's default, max(2, min(|P|, |Q|) / 10).
+        /// Number of k-means clusters; `nil` picks the package's default, max(2, min(|P|, |Q|) / 10) rounded
+        /// half to even (Python's `round`).
         public var clusters: Int? = nil
         /// Share of the variance the PCA keeps; `nil` clusters the normalised vectors as they are.
         public var explainedVariance: Double? = 0.9
@@ -55,7 +56,7 @@ public struct MAUVE: Sendable {
     /// MAUVE of model features against human features (vectors of one length; the sets may differ in size).
     public init(human: [[Float]], model: [[Float]], options: Options = Options()) {
         precondition(!human.isEmpty && !model.isEmpty, "MAUVE: need human and model feature vectors")
-        let clusters = options.clusters ?? max(2, Int((Double(min(human.count, model.count)) / 10).rounded()))
+        let clusters = options.clusters ?? max(2, Int((Double(min(human.count, model.count)) / 10).rounded(.toNearestOrEven)))
         var data = RowMatrix(stacking: human + model)
         data.normalizeRows()
         if let share = options.explainedVariance {

@@ -98,6 +98,22 @@ final class MAUVETests: XCTestCase {
         XCTAssertEqual(clustering.inertia, 0, accuracy: 1e-6)
     }
 
+    func testDefaultClusterCountAndOptions() {
+        var rng = SeededGenerator(seed: 5)
+        let vectors = { (count: Int) in (0..<count).map { _ in (0..<8).map { _ in rng.nextGaussian() } } }
+        let human = vectors(25), model = vectors(45)
+        XCTAssertEqual(MAUVE(human: human, model: model).p.count, 2, "round(2.5) = 2 in Python")
+        XCTAssertEqual(MAUVE(human: vectors(35), model: model).p.count, 4, "round(3.5) = 4")
+        var options = MAUVE.Options()
+        options.clusters = 5
+        options.explainedVariance = nil
+        options.scalingConstant = 1
+        let m = MAUVE(human: human, model: model, options: options)
+        XCTAssertEqual(m.q.count, 5)
+        XCTAssertEqual(m.p.reduce(0, +), 1, accuracy: 1e-12)
+        XCTAssertEqual(m.score, MAUVE(p: m.p, q: m.q, scalingConstant: 1).score)
+    }
+
     // MARK: against mauve-text (reference/eval/mauve_reference.py)
 
     func testCurveAndAreaOnThePackagesHistograms() throws {
