@@ -32,6 +32,7 @@ public struct MAUVE: Sendable {
         public var maxIterations: Int = 500
         /// Mixture weights λ on the curve (the package's `divergence_curve_discretization_size`).
         public var curvePoints: Int = 25
+        /// Seed of the k-means generator (25 is the package's default seed; its faiss stream differs).
         public var seed: UInt64 = 25
 
         public init() {}
@@ -39,9 +40,9 @@ public struct MAUVE: Sendable {
 
     /// One point of the divergence curve.
     public struct CurvePoint: Sendable, Equatable {
-        /// exp(−c·KL(q‖R_λ)): how much of Q the mixture covers.
+        /// exp(−c·KL(q‖R_λ)).
         public var x: Double
-        /// exp(−c·KL(p‖R_λ)): how much of P the mixture covers.
+        /// exp(−c·KL(p‖R_λ)).
         public var y: Double
     }
 
