@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "NebulaTextTests", dependencies: ["NebulaText"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaDiffusionTests", dependencies: ["NebulaDiffusion"]),
-        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"]),
+        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
