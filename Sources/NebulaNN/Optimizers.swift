@@ -128,11 +128,17 @@ public final class EMA {
     /// Folds the model's current weights into the average.
     public func update(_ model: Module) {
         for (name, p) in model.namedParameters() {
-            guard var s = shadow[name] else { continue }
-            let d = p.data
-            for i in 0..<s.count { s[i] = decay * s[i] + (1 - decay) * d[i] }
+            guard var s = shadow.removeValue(forKey: name) else { continue } // taken out: updated in place
+            p.data.withUnsafeBufferPointer { d in
+                for i in 0..<s.count { s[i] = decay * s[i] + (1 - decay) * d[i] }
+            }
             shadow[name] = s
         }
+    }
+
+    /// Restarts the average at the model's current weights (e.g. averaged weights read from a checkpoint).
+    public func reset(to model: Module) {
+        shadow = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1.data) })
     }
 
     /// Writes the averaged weights into `model` (e.g. a copy used for sampling).

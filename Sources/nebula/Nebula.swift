@@ -9,6 +9,8 @@ struct Nebula: ParsableCommand {
         subcommands: [
             Train.self,
             Eval.self,
+            Generate.self,
+            Edit.self,
             Sample.self,
             Encode.self,
             Decode.self,

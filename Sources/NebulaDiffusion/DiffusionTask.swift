@@ -1,0 +1,112 @@
+import Foundation
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+
+/// Stage 3's training task on precomputed latents: noise a passage's latent at a random time and
+/// regress the objective's target (v by default), with self-conditioning (p = 0.5), the preceding
+/// passage's latent as the condition (dropped with p = 0.1, and always for a document's first passage),
+/// and an exponential moving average of the weights used for sampling.
+public final class DiffusionTask: TrainingTask {
+    public let config: LatentDiffusionConfig
+    public let denoiser: Denoiser
+    public let ema: EMA
+    private let latents: Tensor               // [N, K, d]
+    private let previous: [Int?]              // index of the preceding passage of the same document
+    private let validation: Tensor?           // [M, K, d]
+
+    public init(config: LatentDiffusionConfig, denoiser: Denoiser, latents: Tensor, previous: [Int?], validation: Tensor?) {
+        precondition(latents.shape[0] == previous.count, "DiffusionTask: \(previous.count) links for \(latents.shape[0]) latents")
+        self.config = config
+        self.denoiser = denoiser
+        self.latents = latents
+        self.previous = previous
+        self.validation = validation
+        ema = EMA(denoiser, decay: config.emaDecay)
+    }
+
+    public var trainable: Module { denoiser }
+    public func items(inBatchOf batchSize: Int) -> Int { batchSize }
+
+    private var perLatent: Int { config.network.latents * config.network.latentWidth }
+
+    private func gather(_ source: Tensor, _ rows: [Int]) -> Tensor {
+        let n = perLatent
+        var data = [Float](repeating: 0, count: rows.count * n)
+        source.data.withUnsafeBufferPointer { p in
+            for (i, r) in rows.enumerated() { for j in 0..<n { data[i * n + j] = p[r * n + j] } }
+        }
+        return Tensor(shape: [rows.count, config.network.latents, config.network.latentWidth], data: data)
+    }
+
+    public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
+        let rows = (0..<batchSize).map { _ in generator.nextInt(below: latents.shape[0]) }
+        let x0 = gather(latents, rows)
+        let times = (0..<batchSize).map { _ in generator.nextUniform() }
+        let conditional = denoiser.config.contextWidth > 0
+        let dropped = rows.map { previous[$0] == nil || generator.nextUniform() < config.conditionDropout }
+        let context = conditional ? gather(latents, rows.map { previous[$0] ?? $0 }) : nil
+        return denoisingLoss(x0: x0, times: times, context: context, drop: conditional ? dropped : nil,
+                             model: denoiser, selfCondition: generator.nextUniform() < config.selfConditioningRate,
+                             generator: &generator)
+    }
+
+    /// The mean squared error of the objective for `x0` noised at `times`.
+    func denoisingLoss(x0: Tensor, times: [Float], context: Tensor?, drop: [Bool]?, model: Denoiser,
+                       selfCondition: Bool, generator: inout SeededGenerator) -> Tensor {
+        let noise = Tensor.randn(x0.shape, generator: &generator)
+        let (alpha, sigma) = config.schedule.alphaSigma(times: times, rank: 3)          // [B, 1, 1] each
+        let z = x0 * alpha + noise * sigma
+        var estimate: Tensor? = nil
+        if selfCondition && config.network.selfConditioning {
+            estimate = withNoGrad {
+                let first = model(z, times: times, context: context, dropContext: drop)
+                return config.objective.predictions(modelOutput: first, sample: z, alpha: alpha, sigma: sigma).x0.detached()
+            }
+        }
+        let output = model(z, times: times, selfCondition: estimate, context: context, dropContext: drop)
+        let target = config.objective.target(x0: x0, noise: noise, alpha: alpha, sigma: sigma)
+        return (output - target).squared().mean()
+    }
+
+    public func afterStep(_ step: Int) { ema.update(denoiser) }
+
+    /// Loss of the EMA weights on held-out latents at fixed times and noise (unconditional).
+    public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
+        guard let validation else { return [:] }
+        var generator = SeededGenerator(seed: 0x5EED)
+        var rng = SeededGenerator(seed: 1)
+        let averaged = Denoiser(config.network, generator: &rng)
+        ema.copy(to: averaged)
+        var total: Float = 0, count = 0
+        let m = validation.shape[0]
+        for b in 0..<batches {
+            let rows = (0..<batchSize).map { (b * batchSize + $0) % m }
+            let times = (0..<batchSize).map { _ in generator.nextUniform() }
+            let drop = [Bool](repeating: true, count: batchSize)
+            total += denoisingLoss(x0: gather(validation, rows), times: times, context: nil,
+                                   drop: denoiser.config.contextWidth > 0 ? drop : nil, model: averaged,
+                                   selfCondition: false, generator: &generator).item
+            count += 1
+        }
+        return ["val_loss": Double(total / Float(count))]
+    }
+
+    /// Writes `config.json`, `model.safetensors` (the EMA weights, used for sampling) and
+    /// `raw.safetensors` (the current weights, for resuming).
+    public func save(to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try ModelFolder.writeConfig(config, in: directory)
+        try denoiser.save(safetensors: directory.appendingPathComponent("raw.safetensors"))
+        let entries = denoiser.namedParameters().map {
+            SafeTensorsEntry(name: $0.0, shape: $0.1.shape, floats: ema.shadow[$0.0]!)
+        }
+        try writeSafeTensors(entries, metadata: ["format": "pt", "weights": "ema"], to: directory.appendingPathComponent(ModelFolder.weights))
+    }
+
+    public func restore(from directory: URL) throws {
+        try denoiser.load(safetensors: directory.appendingPathComponent(ModelFolder.weights))
+        ema.reset(to: denoiser)                     // the average, from model.safetensors
+        try denoiser.load(safetensors: directory.appendingPathComponent("raw.safetensors"))
+    }
+}

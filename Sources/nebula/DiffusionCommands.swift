@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import NebulaDiffusion
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+import NebulaText
+
+extension SamplerKind: ExpressibleByArgument {}
+extension Objective: ExpressibleByArgument {}
+
+/// `nebula train diffusion`: stage 3 on the latents of the autoencoder's passages.
+struct TrainDiffusion: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffusion",
+        abstract: "Train a latent denoiser in an autoencoder's latent space.",
+        discussion: """
+        The latents of every passage of the language model's training documents are computed once (cached as \
+        latents.safetensors in --out). Each passage is conditioned on the preceding passage's latent (dropped \
+        10% of the time, and for a document's first passage), so one model generates both unconditionally and \
+        as a continuation.
+        """
+    )
+
+    @Option(help: "The autoencoder folder.") var autoencoder: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Denoiser width.") var width = 256
+    @Option(help: "Denoiser layers.") var layers = 6
+    @Option(help: "Attention heads.") var heads = 8
+    @Option(help: "What the denoiser predicts: v, epsilon or x0.") var objective: Objective = .v
+    @Option(help: "Noise schedule scale (below 1 adds noise at every time: log-SNR shifted by 2·log(scale)).") var scheduleScale = 1.0
+    @Flag(inversion: .prefixedNo, help: "Condition on the preceding passage's latent.") var conditional = true
+    @Flag(inversion: .prefixedNo, help: "Self-conditioning.") var selfConditioning = true
+    @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
+    @OptionGroup var training: TrainingArguments
+    @Flag(help: "Continue the run saved in --out.") var resume = false
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(out)
+            let aeDirectory = fileURL(autoencoder)
+            let ae = try LatentAutoencoder.load(from: aeDirectory)
+            let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: aeDirectory).standardizedFileURL
+            let tokenizer = try loadTokenizer(directory: lmDirectory)
+            var config: LatentDiffusionConfig, options: TrainingOptions
+            if resume {
+                config = try readJSON(LatentDiffusionConfig.self, directory.appendingPathComponent("config.json"))
+                options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
+            } else {
+                config = LatentDiffusionConfig()
+                config.network.latents = ae.config.latents
+                config.network.latentWidth = ae.config.latentWidth
+                config.network.width = width
+                config.network.layers = layers
+                config.network.heads = heads
+                config.network.selfConditioning = selfConditioning
+                config.network.contextWidth = conditional ? ae.config.latentWidth : 0
+                config.objective = objective
+                config.schedule = NoiseSchedule(scale: scheduleScale)
+                config.emaDecay = emaDecay
+                config.autoencoder = relativePath(from: directory, to: aeDirectory)
+                guard width % heads == 0 else { throw ValidationError("--width \(width) is not divisible by --heads \(heads)") }
+                options = training.options(defaultBatchSize: 64)
+            }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let (train, validation) = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength)
+            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
+            let latents = try cachedLatents(ae, train, pad: pad, url: directory.appendingPathComponent("latents.safetensors"))
+            let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens), padID: pad)
+            let previous = train.indices.map { i in i > 0 && train[i].index > 0 && train[i - 1].document == train[i].document ? i - 1 : nil }
+            var rng = SeededGenerator(seed: options.seed)
+            let denoiser = Denoiser(config.network, generator: &rng)
+            printStatus("\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)")
+            let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: previous, validation: heldOut)
+            let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.label = "train diffusion"
+            trainer.stopAfterSteps = training.stopAfter
+            let summary = try trainer.run(resume: resume)
+            print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,
+                         summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
+        }
+    }
+
+    /// The latents of `passages`, read from `url` when it holds as many, else computed and written there.
+    func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], pad: Int32, url: URL) throws -> Tensor {
+        if let file = try? SafeTensorsFile(contentsOf: url), let z = try? file.tensor("latents"), z.shape.first == passages.count {
+            return z
+        }
+        let bar = ProgressBar(total: passages.count, label: "encode passages")
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: passages.count, by: 256) {
+            let chunk = passages[start..<min(start + 256, passages.count)].map(\.tokens)
+            parts.append(ae.encode(chunk, padID: pad))
+            bar.update(step: start + chunk.count)
+        }
+        bar.finish()
+        let z = Tensor.concatenate(parts, axis: 0)
+        try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], to: url)
+        return z
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import NebulaDiffusion
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+import NebulaText
+
+/// Where the models come from: a bundle folder (`lm/`, `autoencoder/`, `diffusion/`) or a diffusion folder.
+struct BundleOptions: ParsableArguments {
+    @Option(help: "A model bundle folder (holding diffusion/) or a diffusion folder; default: models/tinystories.") var model: String?
+
+    /// The shipped bundle: `models/tinystories` under the current folder, else beside the executable's package.
+    static func defaultBundle() -> URL {
+        let local = URL(fileURLWithPath: "models/tinystories")
+        if FileManager.default.fileExists(atPath: local.path) { return local }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = folder.appendingPathComponent("models/tinystories")
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+            folder = folder.deletingLastPathComponent()
+        }
+        return local
+    }
+
+    func load() throws -> (LatentDiffusion, any Tokenizer) {
+        var folder = model.map(fileURL) ?? Self.defaultBundle()
+        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("diffusion/config.json").path) {
+            folder = folder.appendingPathComponent("diffusion")
+        }
+        let system = try LatentDiffusion.load(from: folder)
+        let aeFolder = URL(fileURLWithPath: system.config.autoencoder, relativeTo: folder).standardizedFileURL
+        let lmFolder = URL(fileURLWithPath: system.autoencoder.config.languageModel, relativeTo: aeFolder).standardizedFileURL
+        return (system, try loadTokenizer(directory: lmFolder))
+    }
+}
+
+/// Sampling options shared by `generate` and `edit`.
+struct LoopOptions: ParsableArguments {
+    @Option(help: "Denoising steps: the loop that trades compute for quality.") var steps = 50
+    @Option(help: "ddpm (ancestral) or ddim (deterministic).") var sampler: SamplerKind = .ddpm
+    @Option(help: "Random seed of the first sample (sample i uses seed + i).") var seed: UInt64 = 0
+    @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
+    @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
+
+    func validate() throws { guard steps >= 1 else { throw ValidationError("--steps must be at least 1") } }
+}
+
+/// Decodes latents to texts (greedy).
+func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer) throws -> [String] {
+    var generator = SeededGenerator(seed: 0)
+    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator).map {
+        try tokenizer.decode($0).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Runs the loop for one sample, printing intermediate decodes with `--show-steps`.
+func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: LoopOptions, seed: UInt64, guidance: Float,
+             condition: Tensor?, startFrom: Tensor? = nil, startTime: Float = 1) throws -> (text: String, latent: Tensor, seconds: Double) {
+    var generator = SeededGenerator(seed: seed)
+    let start = Date()
+    let every = max(1, loop.steps / 8)
+    var shown: [String] = []
+    let z = system.sample(count: 1, steps: loop.steps, sampler: loop.sampler, guidance: guidance, condition: condition,
+                          startFrom: startFrom, startTime: startTime, generator: &generator) { i, output in
+        guard loop.showSteps, (i + 1) % every == 0 || i == 0, i + 1 < loop.steps else { return }
+        let text = (try? decodeTexts(output.predictedX0, system, tokenizer).first) ?? ""
+        shown.append(text)
+        printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
+    }
+    let text = try decodeTexts(z, system, tokenizer)[0]
+    return (text, z, Date().timeIntervalSince(start))
+}
+
+func printSample(_ text: String, seed: UInt64, steps: Int, seconds: Double, json: Bool) throws {
+    if json {
+        let object: [String: Any] = ["text": text, "seed": seed, "steps": steps, "seconds": (seconds * 1000).rounded() / 1000]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+    } else {
+        print(text)
+    }
+}
+
+/// `nebula generate`: passages from noise through the denoising loop, decoded by the frozen LM.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate passages with the latent diffusion loop.",
+        discussion: "Unconditional by default; --prompt continues a passage (classifier-free guidance --guidance); --story N writes N passages, each conditioned on the previous one."
+    )
+
+    @OptionGroup var bundle: BundleOptions
+    @OptionGroup var loop: LoopOptions
+    @Option(help: "Independent samples.") var samples = 3
+    @Option(help: "A passage to continue.") var prompt: String?
+    @Option(help: "Write a story of N passages, each conditioned on the one before.") var story: Int?
+    @Option(help: "Classifier-free guidance weight for conditional passages (1 = none).") var guidance: Float = 2
+
+    func run() throws {
+        try reportingErrors {
+            let (system, tokenizer) = try bundle.load()
+            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
+            var condition: Tensor? = nil
+            if let prompt {
+                guard system.denoiser.config.contextWidth > 0 else { throw CommandError("this denoiser was trained without conditioning: drop --prompt") }
+                condition = system.autoencoder.encode([try passageTokens(prompt, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)], padID: pad)
+            }
+            for i in 0..<samples {
+                let seed = loop.seed + UInt64(i)
+                if let story {
+                    var previous = condition
+                    var passages: [String] = prompt.map { [$0] } ?? []
+                    var seconds = 0.0
+                    for part in 0..<story {
+                        // Each passage is conditioned on the latent the loop produced for the one before.
+                        let result = try runLoop(system, tokenizer, loop, seed: seed &+ UInt64(part) &* 1000, guidance: guidance, condition: previous)
+                        passages.append(result.text)
+                        seconds += result.seconds
+                        previous = result.latent
+                        if !loop.json { print(result.text) }
+                    }
+                    if loop.json { try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true) }
+                } else {
+                    let result = try runLoop(system, tokenizer, loop, seed: seed, guidance: guidance, condition: condition)
+                    try printSample(result.text, seed: seed, steps: loop.steps, seconds: result.seconds, json: loop.json)
+                }
+                if !loop.json && i + 1 < samples { print("") }
+            }
+        }
+    }
+}
+
+/// `nebula edit`: noise a passage's latent part-way and denoise it again.
+struct Edit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rewrite a passage: noise its latent to time --strength and run the loop back (keeps the gist).")
+
+    @OptionGroup var bundle: BundleOptions
+    @OptionGroup var loop: LoopOptions
+    @Argument(help: "The passage to rewrite.") var text: String
+    @Option(help: "How far to noise, 0–1 (0 keeps the passage, 1 forgets it).") var strength: Float = 0.5
+    @Option(help: "Rewrites.") var samples = 3
+
+    func validate() throws { guard strength > 0 && strength <= 1 else { throw ValidationError("--strength must be in (0, 1]") } }
+
+    func run() throws {
+        try reportingErrors {
+            let (system, tokenizer) = try bundle.load()
+            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
+            let z = system.autoencoder.encode([try passageTokens(text, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)], padID: pad)
+            let steps = max(1, Int((Float(loop.steps) * strength).rounded()))
+            var edited = loop
+            edited.steps = steps
+            for i in 0..<samples {
+                let seed = loop.seed + UInt64(i)
+                let result = try runLoop(system, tokenizer, edited, seed: seed, guidance: 1, condition: nil, startFrom: z, startTime: strength)
+                try printSample(result.text, seed: seed, steps: steps, seconds: result.seconds, json: loop.json)
+            }
+        }
+    }
+}
