@@ -4,6 +4,7 @@ import NebulaModels
 import NebulaNN
 import NebulaTensor
 import NebulaText
+import NebulaEval
 
 /// `nebula train autoencoder`: stage 2 on the language model's own corpus and split.
 struct TrainAutoencoder: ParsableCommand {
@@ -222,6 +223,67 @@ struct Interpolate: ParsableCommand {
                                     endOfText: tokenizer.endOfTextID!, generator: &generator)
             for (i, tokens) in decoded.enumerated() {
                 print(String(format: "%.2f  ", Float(i) / Float(steps - 1)) + (try tokenizer.decode(tokens)))
+            }
+        }
+    }
+}
+
+/// `nebula reconstruct`: passages through the latent bottleneck and back, with the metrics.
+struct Reconstruct: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode and decode passages; report token accuracy, exact match, BLEU-4 and ROUGE-L.",
+        discussion: "Without --input, the held-out passages of the language model's own validation split are used."
+    )
+    @OptionGroup var model: AutoencoderOptions
+    @Option(help: "A text file of passages, one per line.") var input: String?
+    @Option(help: "Most passages to reconstruct.") var limit = 500
+    @Flag(help: "Print one JSON object with the metrics and latent statistics.") var json = false
+    @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
+
+    func run() throws {
+        try reportingErrors {
+            let (ae, tokenizer) = try model.load()
+            let references: [[Int32]]
+            if let input {
+                let lines = try String(contentsOf: fileURL(input), encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+                guard !lines.isEmpty else { throw CommandError("\(input): no passages (one per line expected)") }
+                references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
+            } else {
+                let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(model.autoencoder)).standardizedFileURL
+                references = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength).validation.prefix(limit).map(\.tokens)
+            }
+            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
+            let z = ae.encode(references, padID: pad)
+            var generator = SeededGenerator(seed: 0)
+            var decoded: [[Int]] = []
+            for start in stride(from: 0, to: references.count, by: 64) {
+                let rows = min(64, references.count - start)
+                let part = z.slice(axis: 0, start..<(start + rows))
+                decoded += ae.decode(part, endOfText: tokenizer.endOfTextID!, generator: &generator)
+            }
+            let referenceTexts = try references.map { try tokenizer.decode($0.map(Int.init)) }
+            let reconstructedTexts = try decoded.map { try tokenizer.decode($0) }
+            let metrics = ReconstructionMetrics(referenceTokens: references.map { $0.map(Int.init) }, reconstructedTokens: decoded,
+                                                referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts)
+            let values = z.data.map(Double.init)
+            let mean = values.reduce(0, +) / Double(values.count)
+            let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
+            let d = ae.config.latentWidth
+            let norms = stride(from: 0, to: values.count, by: d).map { (values[$0..<($0 + d)].map { $0 * $0 }.reduce(0, +)).squareRoot() }
+            let meanNorm = norms.reduce(0, +) / Double(norms.count)
+            if verbose {
+                for (a, b) in zip(referenceTexts, reconstructedTexts) { print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n") }
+            }
+            if json {
+                print(String(format: "{\"token_accuracy\": %.6f, \"exact_match\": %.6f, \"bleu4\": %.4f, \"rouge_l\": %.6f, \"passages\": %d, \"latent_mean\": %.5f, \"latent_std\": %.5f, \"latent_norm\": %.4f}",
+                             metrics.tokenAccuracy, metrics.exactMatch, metrics.bleu4, metrics.rougeL, references.count, mean, std, meanNorm))
+            } else {
+                print(String(format: "passages        %d (K × d = %d × %d)", references.count, ae.config.latents, d))
+                print(String(format: "token accuracy  %.2f%%", 100 * metrics.tokenAccuracy))
+                print(String(format: "exact match     %.2f%%", 100 * metrics.exactMatch))
+                print(String(format: "BLEU-4          %.2f", metrics.bleu4))
+                print(String(format: "ROUGE-L         %.4f", metrics.rougeL))
+                print(String(format: "latents         mean %.4f, std %.4f, vector norm %.3f (√d = %.3f)", mean, std, meanNorm, Double(d).squareRoot()))
             }
         }
     }

@@ -15,6 +15,7 @@ struct Nebula: ParsableCommand {
             Encode.self,
             Decode.self,
             Interpolate.self,
+            Reconstruct.self,
             Inspect.self,
             TokenizerCommand.self,
         ]
