@@ -84,7 +84,12 @@ public final class LatentDiffusion {
                        condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1,
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
         let shape = [count, config.network.latents, config.network.latentWidth]
-        var sampler = makeSampler(kind, schedule: config.schedule, objective: config.objective)
+        // The encoder's latents have mean 0 and variance 1 per vector: keep every x0 estimate on that set.
+        let normalize: (Tensor) -> Tensor = { layerNorm($0, weight: nil, bias: nil) }
+        var sampler: any DiffusionSampler = switch kind {
+        case .ddpm: DDPMSampler(schedule: config.schedule, objective: config.objective, normalizeX0: normalize)
+        case .ddim: DDIMSampler(schedule: config.schedule, objective: config.objective, normalizeX0: normalize)
+        }
         sampler.setTimesteps(steps, startTime: startTime)
         let noise = Tensor.randn(shape, generator: &generator)
         let initial: Tensor
