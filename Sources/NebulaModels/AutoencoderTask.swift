@@ -24,9 +24,7 @@ extension LatentAutoencoder {
 
     /// Writes `config.json` and `model.safetensors` (the autoencoder's own weights; the LM stays in its folder).
     public func save(to directory: URL, dtype: SafeTensorsDType = .f32) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try ModelFolder.writeConfig(config, in: directory)
-        try save(safetensors: directory.appendingPathComponent(ModelFolder.weights), dtype: dtype, metadata: ["format": "pt"])
+        try ModelFolder.write(config: config, weights: self, to: directory, dtype: dtype)
     }
 
     /// Latents of passages given as token lists (cut to `maxLength`), in batches.

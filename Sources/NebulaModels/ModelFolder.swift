@@ -43,6 +43,14 @@ public enum ModelFolder {
         try encoder.encode(value).write(to: directory.appendingPathComponent(config), options: .atomic)
     }
 
+    /// Writes `config.json` and the module's weights as `model.safetensors` into `directory` (created if
+    /// needed), each atomically.
+    public static func write<C: Encodable>(config value: C, weights module: Module, to directory: URL, dtype: SafeTensorsDType = .f32) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try writeConfig(value, in: directory)
+        try module.save(safetensors: directory.appendingPathComponent(weights), dtype: dtype, metadata: ["format": "pt"])
+    }
+
     /// Loads a module's weights from the folder's `model.safetensors`, naming the file on failure.
     public static func loadWeights(_ module: Module, from directory: URL, prefix: String = "") throws {
         let url = directory.appendingPathComponent(weights)
@@ -68,8 +76,6 @@ extension GPT {
 
     /// Writes `config.json` and `model.safetensors` into `directory` (created if needed), atomically.
     public func save(to directory: URL, dtype: SafeTensorsDType = .f32) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try ModelFolder.writeConfig(config, in: directory)
-        try save(safetensors: directory.appendingPathComponent(ModelFolder.weights), dtype: dtype, metadata: ["format": "pt"])
+        try ModelFolder.write(config: config, weights: self, to: directory, dtype: dtype)
     }
 }
