@@ -15,7 +15,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Seed of the document split.") var splitSeed: UInt64 = 1337
 
     var spec: DataSpec {
-        DataSpec(path: fileURL(data).path, separator: separator, split: split, validationFraction: valFraction, seed: splitSeed)
+        DataSpec(path: data, separator: separator, split: split, validationFraction: valFraction, seed: splitSeed)
     }
 
     func validate() throws {

@@ -17,6 +17,7 @@ struct Nebula: ParsableCommand {
             Interpolate.self,
             Reconstruct.self,
             Inspect.self,
+            Export.self,
             TokenizerCommand.self,
         ]
     )
