@@ -68,8 +68,10 @@ public final class AutoencoderTask: TrainingTask {
         if autoencoder.config.latentNoise > 0 {
             z = z + Tensor.randn(z.shape, std: autoencoder.config.latentNoise, generator: &generator)
         }
-        return autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
-                                              length: batch.length, endOfText: endOfText)
+        return withUnsafeMutablePointer(to: &generator) { pointer in
+            autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
+                                           length: batch.length, endOfText: endOfText, dropoutGenerator: pointer)
+        }
     }
 
     /// Reconstruction loss (no latent noise) on the first `batches × batchSize` validation passages.

@@ -19,6 +19,10 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     public var maxLength = 64
     /// Std of the Gaussian noise added to latents in training, so the decoder tolerates imperfect latents.
     public var latentNoise: Float = 0.1
+    /// Share of the decoder's input tokens replaced by `<|endoftext|>` in training (word dropout, Bowman
+    /// et al. 2016): the frozen LM can no longer lean on the preceding tokens alone, so the latent has to
+    /// carry the passage.
+    public var inputDropout: Float = 0.3
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
     public var languageModel = "../lm"
 
@@ -27,6 +31,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case latents, latentWidth = "latent_width", width, heads, compressorLayers = "compressor_layers"
         case reconstructionLayers = "reconstruction_layers", maxLength = "max_length", latentNoise = "latent_noise"
+        case inputDropout = "input_dropout"
         case languageModel = "language_model"
     }
 }
@@ -132,8 +137,15 @@ public final class LatentAutoencoder: Module {
 
     /// Teacher-forced reconstruction cross-entropy of the passages from (optionally noised) latents:
     /// the LM reads `[EOT, t₁ … tₙ]` and must predict `[t₁ … tₙ, EOT]`.
-    public func reconstructionLoss(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32) -> Tensor {
-        let (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: length, endOfText: endOfText)
+    /// With a `generator`, `inputDropout` of the decoder's input tokens are replaced by EOT.
+    public func reconstructionLoss(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32,
+                                   dropoutGenerator generator: UnsafeMutablePointer<SeededGenerator>? = nil) -> Tensor {
+        var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: length, endOfText: endOfText)
+        if let generator, config.inputDropout > 0 {
+            for i in input.indices where i % (length + 1) != 0 && generator.pointee.nextUniform() < config.inputDropout {
+                input[i] = endOfText
+            }
+        }
         let logits = languageModel(input, batch: batch, length: length + 1, prefixes: prefixes(z))  // [B, L+1, V]
         return crossEntropy(logits, targets: targets)
     }

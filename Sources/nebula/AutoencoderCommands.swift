@@ -28,6 +28,7 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Transformer layers of the reconstruction network.") var reconstructionLayers = 2
     @Option(help: "Longest passage in tokens.") var maxLength = 64
     @Option(help: "Std of the Gaussian noise added to latents in training.") var latentNoise: Float = 0.1
+    @Option(help: "Share of decoder input tokens replaced by <|endoftext|> in training (word dropout).") var inputDropout: Float = 0.3
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
 
@@ -50,6 +51,7 @@ struct TrainAutoencoder: ParsableCommand {
                 config.reconstructionLayers = reconstructionLayers
                 config.maxLength = maxLength
                 config.latentNoise = latentNoise
+                config.inputDropout = inputDropout
                 config.languageModel = relativePath(from: directory, to: lmDirectory)
                 guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
                 guard maxLength + 1 <= gpt.config.contextLength else {
