@@ -69,8 +69,11 @@ public final class GPT: Module {
     /// With a cache, `ids` are the new positions only and continue after the cached ones. `prefixes`
     /// (one per block) add conditioning keys and values that every position attends to; `keyMask` then
     /// covers the prefix too (`[B, P + T]`).
+    /// `afterBlock(i, x)` may rewrite the residual stream after block i (trainable adapters inside the
+    /// frozen model).
     public func hiddenStates(_ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil,
                              caches: [KVCache]? = nil, prefixes: [KeyValuePrefix]? = nil,
+                             afterBlock: ((Int, Tensor) -> Tensor)? = nil,
                              collectLayers: Bool = false) -> (final: Tensor, layers: [Tensor]) {
         precondition(ids.count == batch * length, "GPT: \(ids.count) ids for batch \(batch) × length \(length)")
         if let prefixes { precondition(prefixes.count == blocks.count, "GPT: \(prefixes.count) prefixes for \(blocks.count) blocks") }
@@ -82,6 +85,7 @@ public final class GPT: Module {
         var layers: [Tensor] = []
         for (i, block) in blocks.enumerated() {
             x = block(x, keyMask: keyMask, cache: caches?[i], prefix: prefixes?[i])
+            if let afterBlock { x = afterBlock(i, x) }
             if collectLayers { layers.append(x) }
         }
         return (lnf(x), layers)
@@ -89,8 +93,10 @@ public final class GPT: Module {
 
     /// Next-token logits `[B, T, V]` for `ids` (`[B, T]` flattened row-major).
     public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil,
-                               prefixes: [KeyValuePrefix]? = nil, keyMask: [Float]? = nil) -> Tensor {
-        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, prefixes: prefixes).final)
+                               prefixes: [KeyValuePrefix]? = nil, keyMask: [Float]? = nil,
+                               afterBlock: ((Int, Tensor) -> Tensor)? = nil) -> Tensor {
+        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, prefixes: prefixes,
+                            afterBlock: afterBlock).final)
     }
 
     /// The tied output head: `h · wteᵀ`, `[B, T, C]` → `[B, T, V]`.

@@ -22,16 +22,26 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     /// Share of the decoder's input tokens replaced by `<|endoftext|>` in training (word dropout, Bowman
     /// et al. 2016): the frozen LM can no longer lean on the preceding tokens alone, so the latent has to
     /// carry the passage.
-    public var inputDropout: Float = 0.3
+    public var inputDropout: Float = 0
+    /// How the latent steers the frozen LM.
+    public var conditioning: Conditioning = .prefix
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
     public var languageModel = "../lm"
+
+    /// The routes from the reconstructed latent into the frozen decoder.
+    public enum Conditioning: String, Codable, Sendable, CaseIterable {
+        /// Per-layer key/value prefixes (prefix-tuning): the default, the route that learns the toy corpus.
+        case prefix
+        /// Gated cross-attention adapters after every frozen block (Flamingo), gates starting at 0.
+        case adapters
+    }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case latents, latentWidth = "latent_width", width, heads, compressorLayers = "compressor_layers"
         case reconstructionLayers = "reconstruction_layers", maxLength = "max_length", latentNoise = "latent_noise"
-        case inputDropout = "input_dropout"
+        case inputDropout = "input_dropout", conditioning
         case languageModel = "language_model"
     }
 }
@@ -69,12 +79,32 @@ public final class PerceiverLayer: Module {
     }
 }
 
+/// A gated cross-attention adapter (Flamingo): `x + tanh(gate)·crossAttention(ln(x), context)`, with the
+/// gate starting at 0 so the frozen model starts unchanged.
+public final class GatedCrossAttention: Module {
+    public let norm: LayerNorm
+    public let attention: CrossAttention
+    public let gate: Tensor
+
+    public init(_ width: Int, contextWidth: Int, heads: Int, generator: inout SeededGenerator) {
+        norm = LayerNorm(width)
+        attention = CrossAttention(width, contextDimension: contextWidth, heads: heads, generator: &generator)
+        gate = Tensor.zeros([1]).requiringGrad()
+    }
+
+    /// `x: [B, T, C]`, `context: [B, K, W]` → `[B, T, C]`.
+    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        x + attention(norm(x), context: context) * gate.tanh()
+    }
+}
+
 /// Stage 2: text ↔ a fixed-size latent, with a frozen language model inside.
 ///
 /// The frozen LM reads a passage; K learned queries compress its hidden states through Perceiver layers
 /// into K latent vectors of width d, each normalised to mean 0 and variance 1 (norm √d, the scale of the
-/// diffusion noise). A reconstruction network turns the latent into per-layer key/value prefixes that
-/// steer the frozen LM, which then decodes the passage (prefix-tuning; the LM's weights never change).
+/// diffusion noise). A reconstruction network turns the latent into conditioning vectors that steer the
+/// frozen LM as it decodes the passage — through per-layer key/value prefixes (default) or gated
+/// cross-attention adapters after each frozen block. The LM's own weights never change.
 ///
 /// ```swift
 /// let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
@@ -94,7 +124,8 @@ public final class LatentAutoencoder: Module {
     public let latentPositions: Tensor          // [K, W]
     public let reconstruction: [TransformerBlock]
     public let lnPrefix: LayerNorm
-    public let toPrefix: Linear                 // W → layers · 2 · C
+    public let toPrefix: Linear?                // W → layers · 2 · C (prefix conditioning)
+    public let adapters: [GatedCrossAttention]  // one per LM block (adapter conditioning)
 
     public init(_ config: AutoencoderConfig, languageModel: GPT, generator: inout SeededGenerator) {
         self.config = config
@@ -112,7 +143,16 @@ public final class LatentAutoencoder: Module {
             TransformerBlock(w, heads: config.heads, causal: false, generator: &generator)
         }
         lnPrefix = LayerNorm(w)
-        toPrefix = Linear(w, languageModel.config.layers * 2 * c, generator: &generator)
+        switch config.conditioning {
+        case .prefix:
+            toPrefix = Linear(w, languageModel.config.layers * 2 * c, generator: &generator)
+            adapters = []
+        case .adapters:
+            toPrefix = nil
+            adapters = (0..<languageModel.config.layers).map { _ in
+                GatedCrossAttention(c, contextWidth: w, heads: languageModel.config.heads, generator: &generator)
+            }
+        }
     }
 
     public var languageModel: GPT { lm.module }
@@ -125,14 +165,27 @@ public final class LatentAutoencoder: Module {
         return layerNorm(toLatent(lnLatent(q)), weight: nil, bias: nil)                                    // [B, K, d]
     }
 
-    /// The per-layer key/value prefixes `[B, K, C]` that condition the frozen LM on latents `z: [B, K, d]`.
-    public func prefixes(_ z: Tensor) -> [KeyValuePrefix] {
+    /// How the decoder is steered for latents `z: [B, K, d]`: per-layer prefixes or an adapter hook.
+    public struct DecoderConditioning {
+        public let prefixes: [KeyValuePrefix]?
+        public let afterBlock: ((Int, Tensor) -> Tensor)?
+    }
+
+    /// The reconstruction network's output for latents `z: [B, K, d]` as decoder conditioning.
+    public func conditioning(_ z: Tensor) -> DecoderConditioning {
         var r = fromLatent(z) + latentPositions                                                  // [B, K, W]
         for block in reconstruction { r = block(r) }
+        r = lnPrefix(r)
+        guard let toPrefix else {
+            let context = r
+            return DecoderConditioning(prefixes: nil, afterBlock: { [adapters] i, x in adapters[i](x, context: context) })
+        }
         let c = languageModel.config.width
-        let kv = toPrefix(lnPrefix(r))                                                           // [B, K, layers·2·C]
+        let kv = toPrefix(r)                                                                     // [B, K, layers·2·C]
         let parts = kv.split(axis: 2, sizes: [Int](repeating: c, count: 2 * languageModel.config.layers))
-        return (0..<languageModel.config.layers).map { KeyValuePrefix(keys: parts[2 * $0], values: parts[2 * $0 + 1]) }
+        return DecoderConditioning(prefixes: (0..<languageModel.config.layers).map {
+            KeyValuePrefix(keys: parts[2 * $0], values: parts[2 * $0 + 1])
+        }, afterBlock: nil)
     }
 
     /// Teacher-forced reconstruction cross-entropy of the passages from (optionally noised) latents:
@@ -146,7 +199,9 @@ public final class LatentAutoencoder: Module {
                 input[i] = endOfText
             }
         }
-        let logits = languageModel(input, batch: batch, length: length + 1, prefixes: prefixes(z))  // [B, L+1, V]
+        let steer = conditioning(z)
+        let logits = languageModel(input, batch: batch, length: length + 1, prefixes: steer.prefixes,
+                                   afterBlock: steer.afterBlock)                                 // [B, L+1, V]
         return crossEntropy(logits, targets: targets)
     }
 
@@ -174,12 +229,13 @@ public final class LatentAutoencoder: Module {
         let limit = min(maxLength ?? config.maxLength + 1, languageModel.config.contextLength)
         let v = languageModel.config.vocabSize
         return withNoGrad {
-            let caches = prefixes(z).map { KVCache(prefix: $0) }
+            let steer = conditioning(z)
+            let caches = steer.prefixes?.map { KVCache(prefix: $0) } ?? languageModel.makeCaches()
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
             for _ in 0..<limit {
-                let logits = languageModel(next, batch: batch, length: 1, caches: caches)             // [B, 1, V]
+                let logits = languageModel(next, batch: batch, length: 1, caches: caches, afterBlock: steer.afterBlock) // [B, 1, V]
                 for b in 0..<batch {
                     let token = sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
                     next[b] = Int32(token)

@@ -28,7 +28,8 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Transformer layers of the reconstruction network.") var reconstructionLayers = 2
     @Option(help: "Longest passage in tokens.") var maxLength = 64
     @Option(help: "Std of the Gaussian noise added to latents in training.") var latentNoise: Float = 0.1
-    @Option(help: "Share of decoder input tokens replaced by <|endoftext|> in training (word dropout).") var inputDropout: Float = 0.3
+    @Option(help: "Share of decoder input tokens replaced by <|endoftext|> in training (word dropout).") var inputDropout: Float = 0
+    @Option(help: "How the latent steers the frozen LM: adapters (gated cross-attention) or prefix (key/value prefixes).") var conditioning: AutoencoderConfig.Conditioning = .prefix
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
 
@@ -52,6 +53,7 @@ struct TrainAutoencoder: ParsableCommand {
                 config.maxLength = maxLength
                 config.latentNoise = latentNoise
                 config.inputDropout = inputDropout
+                config.conditioning = conditioning
                 config.languageModel = relativePath(from: directory, to: lmDirectory)
                 guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
                 guard maxLength + 1 <= gpt.config.contextLength else {
@@ -76,6 +78,8 @@ struct TrainAutoencoder: ParsableCommand {
         }
     }
 }
+
+extension AutoencoderConfig.Conditioning: ExpressibleByArgument {}
 
 /// The passages of a language model's training and validation documents.
 func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int) throws -> (train: [Passage], validation: [Passage]) {

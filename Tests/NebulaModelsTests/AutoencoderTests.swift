@@ -79,3 +79,30 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertEqual(targets, [7, 8, 2, -1])
     }
 }
+
+final class AutoencoderConditioningTests: XCTestCase {
+    /// Both routes give finite losses; the prefix route sends gradient into the compressor from the first
+    /// step, while the adapters' gates (starting at 0) are what learns first.
+    func testBothRoutesBackpropagateIntoTheEncoder() throws {
+        let (tokenizer, gpt) = AutoencoderTests.toyLanguageModel()
+        let ids = try tokenizer.encode(AutoencoderTests.sentences[0]).map(Int32.init)
+        let eot = Int32(tokenizer.endOfTextID!)
+        for route in AutoencoderConfig.Conditioning.allCases {
+            var config = AutoencoderConfig()
+            (config.latents, config.latentWidth, config.width, config.heads, config.maxLength, config.conditioning) = (4, 8, 32, 2, 32, route)
+            var rng = SeededGenerator(seed: 4)
+            let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+            let batch = PassageBatch([Passage(tokens: ids)], length: 32, padID: eot)
+            let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32)
+            let loss = ae.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32, endOfText: eot)
+            XCTAssertTrue(loss.item.isFinite, "\(route)")
+            loss.backward()
+            if route == .adapters {
+                XCTAssertNotNil(ae.adapters[0].gate.gradData, "the gates learn first")
+            } else {
+                let encoderGradient = ae.compressor[0].cross.q.weight.gradData ?? []
+                XCTAssertGreaterThan(encoderGradient.map(abs).max() ?? 0, 0, "gradient reaches the compressor through the prefixes")
+            }
+        }
+    }
+}
