@@ -64,14 +64,18 @@ public final class AutoencoderTask: TrainingTask {
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
         let chosen = (0..<batchSize).map { _ in train[generator.nextInt(below: train.count)] }
         let batch = PassageBatch(chosen, length: autoencoder.config.maxLength, padID: padID)
-        var z = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: batchSize, length: batch.length)
+        let encoded = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: batchSize, length: batch.length)
+        var z = encoded
         if autoencoder.config.latentNoise > 0 {
             z = z + Tensor.randn(z.shape, std: autoencoder.config.latentNoise, generator: &generator)
         }
-        return withUnsafeMutablePointer(to: &generator) { pointer in
+        let reconstruction = withUnsafeMutablePointer(to: &generator) { pointer in
             autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
                                            length: batch.length, endOfText: endOfText, dropoutGenerator: pointer)
         }
+        guard autoencoder.config.centering > 0 else { return reconstruction }
+        return reconstruction + encoded.mean(axis: 0).squared().mean() * autoencoder.config.centering
+
     }
 
     /// Reconstruction loss (no latent noise) on the first `batches × batchSize` validation passages.

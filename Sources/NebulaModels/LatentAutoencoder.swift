@@ -23,6 +23,9 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     /// et al. 2016): the frozen LM can no longer lean on the preceding tokens alone, so the latent has to
     /// carry the passage.
     public var inputDropout: Float = 0
+    /// Weight of a penalty on the batch mean of the latents (‖mean_b z‖², per element): a constant latent
+    /// shared by every passage then costs loss, which counters the collapse seen on TinyStories.
+    public var centering: Float = 0
     /// How the latent steers the frozen LM.
     public var conditioning: Conditioning = .prefix
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
@@ -41,7 +44,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case latents, latentWidth = "latent_width", width, heads, compressorLayers = "compressor_layers"
         case reconstructionLayers = "reconstruction_layers", maxLength = "max_length", latentNoise = "latent_noise"
-        case inputDropout = "input_dropout", conditioning
+        case inputDropout = "input_dropout", conditioning, centering
         case languageModel = "language_model"
     }
 }

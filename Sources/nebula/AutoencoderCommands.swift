@@ -30,6 +30,7 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Std of the Gaussian noise added to latents in training.") var latentNoise: Float = 0.1
     @Option(help: "Share of decoder input tokens replaced by <|endoftext|> in training (word dropout).") var inputDropout: Float = 0
     @Option(help: "How the latent steers the frozen LM: adapters (gated cross-attention) or prefix (key/value prefixes).") var conditioning: AutoencoderConfig.Conditioning = .prefix
+    @Option(help: "Weight of the penalty on the batch mean of the latents (counters latent collapse).") var centering: Float = 0
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
 
@@ -54,6 +55,7 @@ struct TrainAutoencoder: ParsableCommand {
                 config.latentNoise = latentNoise
                 config.inputDropout = inputDropout
                 config.conditioning = conditioning
+                config.centering = centering
                 config.languageModel = relativePath(from: directory, to: lmDirectory)
                 guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
                 guard maxLength + 1 <= gpt.config.contextLength else {
