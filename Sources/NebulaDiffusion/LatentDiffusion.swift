@@ -85,11 +85,8 @@ public final class LatentDiffusion {
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
         let shape = [count, config.network.latents, config.network.latentWidth]
         // The encoder's latents have mean 0 and variance 1 per vector: keep every x0 estimate on that set.
-        let normalize: (Tensor) -> Tensor = { layerNorm($0, weight: nil, bias: nil) }
-        var sampler: any DiffusionSampler = switch kind {
-        case .ddpm: DDPMSampler(schedule: config.schedule, objective: config.objective, normalizeX0: normalize)
-        case .ddim: DDIMSampler(schedule: config.schedule, objective: config.objective, normalizeX0: normalize)
-        }
+        var sampler = makeSampler(kind, schedule: config.schedule, objective: config.objective,
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) })
         sampler.setTimesteps(steps, startTime: startTime)
         let noise = Tensor.randn(shape, generator: &generator)
         let initial: Tensor

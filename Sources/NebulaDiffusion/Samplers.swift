@@ -292,11 +292,11 @@ public struct DDIMSampler: DiffusionSampler {
 /// sampler.setTimesteps(50)
 /// ```
 public func makeSampler(_ kind: SamplerKind, schedule: NoiseSchedule = .cosine, objective: Objective = .v,
-                        eta: Double = 0) -> any DiffusionSampler
+                        eta: Double = 0, normalizeX0: ((Tensor) -> Tensor)? = nil) -> any DiffusionSampler
 {
     switch kind {
-    case .ddpm: return DDPMSampler(schedule: schedule, objective: objective)
-    case .ddim: return DDIMSampler(schedule: schedule, objective: objective, eta: eta)
+    case .ddpm: return DDPMSampler(schedule: schedule, objective: objective, normalizeX0: normalizeX0)
+    case .ddim: return DDIMSampler(schedule: schedule, objective: objective, eta: eta, normalizeX0: normalizeX0)
     }
 }
 
