@@ -106,3 +106,33 @@ final class AutoencoderConditioningTests: XCTestCase {
         }
     }
 }
+
+final class AutoencoderCenteringTests: XCTestCase {
+    /// The centering penalty adds λ·mean((mean over the batch of z)²) to the training loss.
+    func testCenteringPenaltyIsAddedToTheLoss() throws {
+        let (tokenizer, gpt) = AutoencoderTests.toyLanguageModel()
+        let eot = Int32(tokenizer.endOfTextID!)
+        let passages = try AutoencoderTests.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
+        var losses: [Float] = []
+        var penalty: Float = 0
+        for centering: Float in [0, 2] {
+            var config = AutoencoderConfig()
+            (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (4, 8, 32, 2, 32)
+            (config.latentNoise, config.centering) = (0, centering)
+            var rng = SeededGenerator(seed: 6)
+            let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+            let task = AutoencoderTask(autoencoder: ae, train: passages, validation: [], padID: eot, endOfText: eot)
+            var generator = SeededGenerator(seed: 1)
+            losses.append(task.loss(batchSize: 4, generator: &generator).item)
+            if centering > 0 {
+                var replay = SeededGenerator(seed: 1)
+                let rows = (0..<4).map { _ in passages[replay.nextInt(below: passages.count)] }
+                let batch = PassageBatch(rows, length: 32, padID: eot)
+                let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 4, length: 32)
+                penalty = centering * z.mean(axis: 0).squared().mean().item
+            }
+        }
+        XCTAssertGreaterThan(penalty, 0)
+        XCTAssertEqual(losses[1] - losses[0], penalty, accuracy: 1e-4)
+    }
+}
