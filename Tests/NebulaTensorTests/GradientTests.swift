@@ -115,3 +115,45 @@ final class FastMathTests: XCTestCase {
         XCTAssertEqual(fastExp(-200), 0, accuracy: 1e-37)
     }
 }
+
+final class TensorBasicsTests: XCTestCase {
+    func testCreationComparisonsAndSelection() {
+        XCTAssertEqual(Tensor.arange(4).data, [0, 1, 2, 3])
+        XCTAssertEqual(Tensor.fromInts([3, 1], shape: [2]).data, [3, 1])
+        let x = Tensor(shape: [2, 3], data: [1, 5, 2, 7, 0, 7])
+        XCTAssertEqual(x.greater(2).data, [0, 1, 0, 1, 0, 1])
+        XCTAssertEqual(x.less(Tensor(shape: [3], data: [2, 2, 2])).data, [1, 0, 0, 0, 1, 0])
+        XCTAssertEqual(x.equal(Tensor(scalar: 7)).data, [0, 0, 0, 1, 0, 1])
+        XCTAssertEqual(x.argmax(axis: 1).data, [1, 0], "the first maximum wins")
+        XCTAssertEqual(x.max(axis: 0).data, [7, 5, 7])
+        let a = randomTensor([2, 3], seed: 90), b = randomTensor([2, 3], seed: 91)
+        let chosen = Tensor.where(x.greater(2), a, b)
+        for i in 0..<6 { XCTAssertEqual(chosen.data[i], x.data[i] > 2 ? a.data[i] : b.data[i]) }
+        checkGradients([a, b]) { Tensor.where(x.greater(2), $0[0], $0[1]) }
+        checkGradients([randomTensor([3, 4], seed: 92)]) { $0[0].relu() }
+        checkGradients([randomTensor([3, 4], seed: 93)]) { $0[0].cos() }
+        checkGradients([randomTensor([3, 4], seed: 94)]) { $0[0].clamped(min: -0.5, max: 0.5) }
+    }
+
+    func testDropoutKeepsTheExpectation() {
+        var rng = SeededGenerator(seed: 3)
+        let ones = Tensor.ones([10_000])
+        let dropped = ones.dropout(0.25, generator: &rng)
+        let zeros = dropped.data.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(zeros) / 10_000, 0.25, accuracy: 0.02)
+        XCTAssertEqual(dropped.data.reduce(0, +) / 10_000, 1, accuracy: 0.03, "survivors are scaled by 1/(1−p)")
+        XCTAssertTrue(ones.dropout(0, generator: &rng) === ones)
+    }
+
+    func testNoGradScopeRecordsNothing() {
+        let w = randomTensor([2, 2], seed: 95).requiringGrad()
+        let y = withNoGrad { (w * 2).sum() }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertTrue(y.isLeaf)
+        let z = (w * 2).sum()
+        XCTAssertFalse(z.isLeaf)
+        z.backward()
+        XCTAssertEqual(w.gradData!, [2, 2, 2, 2])
+        XCTAssertFalse((w.detached() * 3).sum().requiresGrad, "detached tensors carry no graph")
+    }
+}
