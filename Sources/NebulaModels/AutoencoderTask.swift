@@ -78,21 +78,29 @@ public final class AutoencoderTask: TrainingTask {
 
     }
 
-    /// Reconstruction loss (no latent noise) on the first `batches × batchSize` validation passages.
+    /// Reconstruction loss (no latent noise) on the first `batches × batchSize` validation passages, and the
+    /// same loss with each passage given its neighbour's latent (`val_loss_shuffled`): the gap between the
+    /// two is what the latent carries about its own passage; a gap near 0 means the latent has collapsed.
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
         guard !validation.isEmpty else { return [:] }
-        var total = 0.0, count = 0
+        var own = 0.0, shuffled = 0.0, count = 0
         for b in 0..<batches {
             let start = b * batchSize
             guard start < validation.count else { break }
             let chosen = Array(validation[start..<min(start + batchSize, validation.count)])
+            guard chosen.count > 1 else { break }
             let batch = PassageBatch(chosen, length: autoencoder.config.maxLength, padID: padID)
-            let z = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: chosen.count, length: batch.length)
-            total += Double(autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: chosen.count,
-                                                           length: batch.length, endOfText: endOfText).item)
+            let z = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: chosen.count, length: batch.length) // [B, K, d]
+            let neighbours = (0..<chosen.count).map { Int32(($0 + 1) % chosen.count) }
+            let zShuffled = z.reshaped([chosen.count, -1]).gatherRows(neighbours).reshaped(z.shape)
+            own += Double(autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: chosen.count,
+                                                         length: batch.length, endOfText: endOfText).item)
+            shuffled += Double(autoencoder.reconstructionLoss(zShuffled, tokens: batch.tokens, mask: batch.mask, batch: chosen.count,
+                                                              length: batch.length, endOfText: endOfText).item)
             count += 1
         }
-        return ["val_loss": total / Double(count)]
+        guard count > 0 else { return [:] }
+        return ["val_loss": own / Double(count), "val_loss_shuffled": shuffled / Double(count)]
     }
 
     public func save(to directory: URL) throws { try autoencoder.save(to: directory) }

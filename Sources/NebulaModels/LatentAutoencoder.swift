@@ -156,6 +156,13 @@ public final class LatentAutoencoder: Module {
                 GatedCrossAttention(c, contextWidth: w, heads: languageModel.config.heads, generator: &generator)
             }
         }
+        super.init()
+        // Fan-in scaled weights, U(±1/√fan_in) as PyTorch's default: the GPT-style N(0, 0.02) starts these
+        // 1–3-layer networks with signals too weak to carry a passage, and the latent was learned ~10× slower.
+        for (name, weight) in namedParameters() where name.hasSuffix(".weight") && weight.rank == 2 {
+            let bound = 1 / Float(weight.shape[1]).squareRoot()
+            weight.assign(Tensor.uniform(weight.shape, low: -bound, high: bound, generator: &generator).data)
+        }
     }
 
     public var languageModel: GPT { lm.module }

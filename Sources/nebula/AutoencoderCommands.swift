@@ -33,12 +33,14 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Weight of the penalty on the batch mean of the latents (counters latent collapse).") var centering: Float = 0
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
+    @Option(help: "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command).") var initFrom: String?
 
     func run() throws {
         try reportingErrors {
             let directory = fileURL(out)
             let lmDirectory = fileURL(lm)
             let autoencoder: LatentAutoencoder, options: TrainingOptions
+            if resume && initFrom != nil { throw ValidationError("--resume continues --out; --init-from starts a new run: give one of them") }
             if resume {
                 autoencoder = try LatentAutoencoder.load(from: directory)
                 options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
@@ -61,8 +63,15 @@ struct TrainAutoencoder: ParsableCommand {
                 guard maxLength + 1 <= gpt.config.contextLength else {
                     throw ValidationError("--max-length \(maxLength) + 1 exceeds the LM's context length \(gpt.config.contextLength)")
                 }
+                if let initFrom {
+                    // The shapes must be the source's; what this command sets is how training runs.
+                    let source = try ModelFolder.readConfig(AutoencoderConfig.self, in: fileURL(initFrom))
+                    (config.latents, config.latentWidth, config.width, config.heads) = (source.latents, source.latentWidth, source.width, source.heads)
+                    (config.compressorLayers, config.reconstructionLayers, config.conditioning) = (source.compressorLayers, source.reconstructionLayers, source.conditioning)
+                }
                 var rng = SeededGenerator(seed: training.seed)
                 autoencoder = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+                if let initFrom { try ModelFolder.loadWeights(autoencoder, from: fileURL(initFrom)) }
                 options = training.options(defaultBatchSize: 32)
             }
             let tokenizer = try loadTokenizer(directory: lmDirectory)

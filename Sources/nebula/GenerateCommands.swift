@@ -24,15 +24,21 @@ struct BundleOptions: ParsableArguments {
         return local
     }
 
-    func load() throws -> (LatentDiffusion, any Tokenizer) {
+    /// The diffusion folder, and the autoencoder and language-model folders its configs name.
+    func folders() throws -> (diffusion: URL, autoencoder: URL, languageModel: URL) {
         var folder = model.map(fileURL) ?? Self.defaultBundle()
         if FileManager.default.fileExists(atPath: folder.appendingPathComponent("diffusion/config.json").path) {
             folder = folder.appendingPathComponent("diffusion")
         }
-        let system = try LatentDiffusion.load(from: folder)
-        let aeFolder = URL(fileURLWithPath: system.config.autoencoder, relativeTo: folder).standardizedFileURL
-        let lmFolder = URL(fileURLWithPath: system.autoencoder.config.languageModel, relativeTo: aeFolder).standardizedFileURL
-        return (system, try loadTokenizer(directory: lmFolder))
+        let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: folder)
+        let aeFolder = URL(fileURLWithPath: config.autoencoder, relativeTo: folder).standardizedFileURL
+        let aeConfig = try ModelFolder.readConfig(AutoencoderConfig.self, in: aeFolder)
+        return (folder, aeFolder, URL(fileURLWithPath: aeConfig.languageModel, relativeTo: aeFolder).standardizedFileURL)
+    }
+
+    func load() throws -> (LatentDiffusion, any Tokenizer) {
+        let folders = try folders()
+        return (try LatentDiffusion.load(from: folders.diffusion), try loadTokenizer(directory: folders.languageModel))
     }
 }
 

@@ -18,6 +18,7 @@ struct Nebula: ParsableCommand {
             Reconstruct.self,
             Inspect.self,
             Export.self,
+            WriteReport.self,
             TokenizerCommand.self,
         ]
     )

@@ -1,0 +1,100 @@
+import Foundation
+
+/// What `nebula eval generation` measured, as written to its JSON file and read by `nebula report`.
+public struct GenerationResults: Codable, Sendable {
+    /// One system (or the human baseline) scored over one or more seeds.
+    public struct Row: Codable, Sendable {
+        public var name: String
+        /// Trainable parameters behind the texts (0 for human text).
+        public var parameters: Int
+        public var samples: Int
+        public var seeds: Int
+        /// Per figure (``GenerationScores/names``): mean and standard deviation over seeds.
+        public var mean: [String: Double]
+        public var std: [String: Double]
+        public var secondsPerSample: Double
+        public var examples: [String]
+
+        public init(name: String, parameters: Int, runs: [(scores: GenerationScores, seconds: Double)], samples: Int, examples: [String]) {
+            self.name = name
+            self.parameters = parameters
+            self.samples = samples
+            seeds = runs.count
+            mean = [:]
+            std = [:]
+            for (k, key) in GenerationScores.names.enumerated() {
+                let values = runs.map { $0.scores.values[k] }
+                let m = values.reduce(0, +) / Double(values.count)
+                mean[key] = m
+                std[key] = values.count > 1 ? (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+            }
+            secondsPerSample = runs.map(\.seconds).reduce(0, +) / Double(runs.count)
+            self.examples = examples
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, parameters, samples, seeds, mean, std, examples, secondsPerSample = "seconds_per_sample"
+        }
+    }
+
+    /// Unconditional quality at one number of loop steps.
+    public struct StepsPoint: Codable, Sendable {
+        public var steps: Int
+        public var scores: GenerationScores
+        public var secondsPerSample: Double
+        public var example: String
+        public init(steps: Int, scores: GenerationScores, secondsPerSample: Double, example: String) {
+            self.steps = steps
+            self.scores = scores
+            self.secondsPerSample = secondsPerSample
+            self.example = example
+        }
+        enum CodingKeys: String, CodingKey { case steps, scores, example, secondsPerSample = "seconds_per_sample" }
+    }
+
+    /// Continuations of held-out prompts, scored against the true next passage.
+    public struct ContinuationPoint: Codable, Sendable {
+        /// The system: "diffusion" (with its guidance weight and steps) or an AR baseline.
+        public var system: String
+        public var guidance: Double?
+        public var steps: Int?
+        /// Mean ROUGE-L F between each continuation and the true next passage.
+        public var rougeL: Double
+        /// MAUVE of the continuations against the true next passages.
+        public var mauve: Double
+        public var secondsPerSample: Double
+        public init(system: String, guidance: Double?, steps: Int?, rougeL: Double, mauve: Double, secondsPerSample: Double) {
+            self.system = system
+            self.guidance = guidance
+            self.steps = steps
+            self.rougeL = rougeL
+            self.mauve = mauve
+            self.secondsPerSample = secondsPerSample
+        }
+        enum CodingKeys: String, CodingKey { case system, guidance, steps, mauve, rougeL = "rouge_l", secondsPerSample = "seconds_per_sample" }
+    }
+
+    /// The command line that produced these results.
+    public var command: String
+    public var date: String
+    /// Number of held-out human passages in the MAUVE reference set.
+    public var referencePassages: Int
+    public var sampler: String
+    public var rows: [Row] = []
+    public var stepsSweep: [StepsPoint] = []
+    public var continuation: [ContinuationPoint] = []
+    /// The held-out prompts the continuation rows used.
+    public var prompts: Int = 0
+
+    public init(command: String, date: String, referencePassages: Int, sampler: String) {
+        self.command = command
+        self.date = date
+        self.referencePassages = referencePassages
+        self.sampler = sampler
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case command, date, sampler, rows, continuation, prompts
+        case referencePassages = "reference_passages", stepsSweep = "steps_sweep"
+    }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import NebulaDiffusion
+import NebulaEval
+import NebulaModels
+import NebulaTensor
+import NebulaText
+
+/// `nebula eval generation`: does the loop pay? The diffusion system beside human text and autoregressive
+/// baselines, then quality against loop steps and guidance.
+struct EvaluateGeneration: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generation",
+        abstract: "Score generated passages against held-out human text, beside autoregressive baselines.",
+        discussion: """
+        Rows: held-out human passages; the diffusion system (--samples per seed, --seeds seeds, mean ± std); \
+        the bundle's own LM sampled with top-p; every --ar-lm (e.g. an LM of the whole system's parameter \
+        count). Figures: MAUVE against a disjoint held-out reference (features: the bundle LM's mean-pooled \
+        final hidden states), perplexity under the bundle LM, diversity, distinct-n, unique openings, \
+        4-gram memorization against the training corpus. Then the loop experiment: the same figures at each \
+        of --sweep-steps, and continuations of held-out prompts (ROUGE-L and MAUVE against the true next \
+        passage) at each --sweep-guidance. Writes everything to --out as JSON; `nebula report` renders it.
+        """
+    )
+
+    @OptionGroup var bundle: BundleOptions
+    @Option(help: "Samples per seed for each row.") var samples = 1000
+    @Option(help: "Seeds per row (mean ± std over them).") var seeds = 3
+    @Option(help: "Loop steps of the diffusion row.") var steps = 50
+    @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
+    @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
+    @Option(help: "Nucleus (top-p) of the autoregressive baselines.") var topP: Float = 0.95
+    @Option(parsing: .upToNextOption, help: "Loop steps to sweep (one seed, --sweep-samples each).") var sweepSteps: [Int] = [5, 10, 25, 50, 100, 250]
+    @Option(help: "Samples per point of the steps sweep.") var sweepSamples = 200
+    @Option(parsing: .upToNextOption, help: "Guidance weights to sweep on continuations (conditional denoisers only).") var sweepGuidance: [Float] = [1, 2, 3]
+    @Option(help: "Held-out prompts for the continuation sweep.") var prompts = 200
+    @Option(help: "MAUVE k-means clusters (default: samples / 10).") var clusters: Int?
+    @Option(help: "Write the results here (JSON).") var out: String
+
+    func validate() throws {
+        guard samples >= 2, seeds >= 1, steps >= 1, sweepSamples >= 2, prompts >= 2 else {
+            throw ValidationError("--samples, --sweep-samples and --prompts need at least 2, --seeds and --steps at least 1")
+        }
+        guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let output = fileURL(out)
+            do {   // fail now, not after an hour of sampling
+                try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+            } catch {
+                throw CommandError("\(output.deletingLastPathComponent().path): cannot create the results folder (\(error.localizedDescription))")
+            }
+            let (system, tokenizer) = try bundle.load()
+            let lm = system.autoencoder.languageModel
+            let maxLength = system.autoencoder.config.maxLength
+            let lmFolder = try bundle.folders().languageModel
+            let spec = try readJSON(DataSpec.self, lmFolder.appendingPathComponent("data.json"))
+            let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
+            let heldOut = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed).passages
+            let texts = try heldOut.map { try tokenizer.decode($0.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines) }
+            // Even passages are the MAUVE reference, odd ones the human row: the two never overlap.
+            let reference = stride(from: 0, to: texts.count, by: 2).map { texts[$0] }
+            let human = stride(from: 1, to: texts.count, by: 2).map { texts[$0] }
+            var options = MAUVE.Options()
+            options.clusters = clusters
+            status("reading \(reference.count) reference passages and indexing \(splits.trainDocuments.count) training documents")
+            let scorer = try GenerationScorer(model: lm, tokenizer: tokenizer, reference: reference,
+                                              trainingDocuments: splits.trainDocuments, mauveOptions: options)
+            var results = GenerationResults(command: (["nebula"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                            date: ISO8601DateFormatter().string(from: Date()),
+                                            referencePassages: reference.count, sampler: sampler.rawValue)
+            let diffusionParameters = lm.parameterCount + system.autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }
+                + system.denoiser.parameterCount
+
+            results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
+                                      samples: human.count, examples: Array(human.prefix(3))))
+            var runs: [(scores: GenerationScores, seconds: Double)] = []
+            var examples: [String] = []
+            for seed in 0..<seeds {
+                status("diffusion, \(steps) steps, seed \(seed)")
+                let (generated, seconds) = try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: UInt64(seed))
+                runs.append((try scorer.score(generated), seconds))
+                if examples.isEmpty { examples = Array(generated.prefix(3)) }
+            }
+            results.rows.append(.init(name: "diffusion (\(steps) \(sampler.rawValue) steps)", parameters: diffusionParameters,
+                                      runs: runs, samples: samples, examples: examples))
+            let baselines = [(name: "LM alone (the frozen LM, top-p \(topP))", model: lm)]
+                + (try arLm.map { path in (name: "AR LM \(fileURL(path).lastPathComponent) (top-p \(topP))", model: try GPT.load(from: fileURL(path))) })
+            for baseline in baselines {
+                runs = []
+                examples = []
+                for seed in 0..<seeds {
+                    status("\(baseline.name), seed \(seed)")
+                    let (generated, seconds) = try autoregressiveSamples(baseline.model, tokenizer, count: samples, maxTokens: maxLength, seed: UInt64(seed))
+                    runs.append((try scorer.score(generated), seconds))
+                    if examples.isEmpty { examples = Array(generated.prefix(3)) }
+                }
+                results.rows.append(.init(name: baseline.name, parameters: baseline.model.parameterCount, runs: runs, samples: samples, examples: examples))
+            }
+
+            for count in sweepSteps {
+                status("steps sweep: \(count) steps")
+                let (generated, seconds) = try diffusionSamples(system, tokenizer, count: sweepSamples, steps: count, seed: 100)
+                results.stepsSweep.append(.init(steps: count, scores: try scorer.score(generated), secondsPerSample: seconds, example: generated[0]))
+            }
+
+            try continuations(system, tokenizer, heldOut: heldOut, baselines: baselines, into: &results)
+            try writeJSON(results, output)
+            printSummary(results)
+        }
+    }
+
+    /// `count` unconditional samples in batches, decoded; seconds per sample.
+    func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
+                          condition: Tensor? = nil, guidance: Float = 1) throws -> ([String], Double) {
+        var generator = SeededGenerator(seed: seed)
+        let start = Date()
+        var texts: [String] = []
+        let batch = 50
+        for first in stride(from: 0, to: count, by: batch) {
+            let n = min(batch, count - first)
+            let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
+            let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk, generator: &generator)
+            texts += try decodeTexts(z, system, tokenizer)
+        }
+        return (texts, Date().timeIntervalSince(start) / Double(count))
+    }
+
+    /// `count` passages of at most `maxTokens` from an LM started at `<|endoftext|>` (or after `prompts`).
+    func autoregressiveSamples(_ model: GPT, _ tokenizer: any Tokenizer, count: Int, maxTokens: Int, seed: UInt64,
+                               prompts: [[Int]]? = nil) throws -> ([String], Double) {
+        var generator = SeededGenerator(seed: seed)
+        let eot = tokenizer.endOfTextID!
+        let start = Date()
+        let texts = try (0..<count).map { i -> String in
+            let tokens = model.generate(prompt: [eot] + (prompts?[i] ?? []), maxTokens: maxTokens,
+                                        options: SamplingOptions(temperature: 1, topP: topP), stopToken: eot, generator: &generator)
+            return try tokenizer.decode(tokens.filter { $0 != eot }).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (texts, Date().timeIntervalSince(start) / Double(count))
+    }
+
+    /// Continuations of held-out passages that have a successor in their document, at each guidance weight
+    /// (conditional denoisers), and from each autoregressive baseline given the prompt as text.
+    func continuations(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, heldOut: [Passage],
+                       baselines: [(name: String, model: GPT)], into results: inout GenerationResults) throws {
+        guard system.denoiser.config.contextWidth > 0, !sweepGuidance.isEmpty else { return }
+        let pairs = zip(heldOut, heldOut.dropFirst()).filter { $0.0.document == $0.1.document && $0.1.index == $0.0.index + 1 }.prefix(prompts)
+        guard pairs.count >= 2 else { return }
+        results.prompts = pairs.count
+        let truth = try pairs.map { try tokenizer.decode($0.1.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines) }
+        let pad = Int32(tokenizer.endOfTextID!)
+        let condition = system.autoencoder.encode(pairs.map(\.0.tokens), padID: pad)                   // [P, K, d]
+        let lm = system.autoencoder.languageModel
+        let truthFeatures = try GenerationScorer.read(truth, model: lm, tokenizer: tokenizer).features
+        func point(_ name: String, guidance: Double?, steps: Int?, _ texts: [String], _ seconds: Double) throws -> GenerationResults.ContinuationPoint {
+            let features = try GenerationScorer.read(texts, model: lm, tokenizer: tokenizer).features
+            var options = MAUVE.Options()
+            options.clusters = clusters
+            return .init(system: name, guidance: guidance, steps: steps, rougeL: RougeL.meanF(references: truth, hypotheses: texts),
+                         mauve: MAUVE(human: truthFeatures, model: features, options: options).score, secondsPerSample: seconds)
+        }
+        for weight in sweepGuidance {
+            status("continuations: guidance \(weight)")
+            let (texts, seconds) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
+                                                        condition: condition, guidance: weight)
+            results.continuation.append(try point("diffusion", guidance: Double(weight), steps: steps, texts, seconds))
+        }
+        for baseline in baselines {
+            status("continuations: \(baseline.name)")
+            let (texts, seconds) = try autoregressiveSamples(baseline.model, tokenizer, count: pairs.count, maxTokens: system.autoencoder.config.maxLength,
+                                                             seed: 200, prompts: pairs.map { $0.0.tokens.map(Int.init) })
+            results.continuation.append(try point(baseline.name, guidance: nil, steps: nil, texts, seconds))
+        }
+    }
+
+    func printSummary(_ results: GenerationResults) {
+        for row in results.rows {
+            let figures = ["mauve", "perplexity", "diversity", "memorization"].map { String(format: "%@ %.3f±%.3f", $0, row.mean[$0]!, row.std[$0]!) }
+            print("\(row.name): " + figures.joined(separator: ", ") + String(format: ", %.3f s/sample", row.secondsPerSample))
+        }
+        for point in results.stepsSweep {
+            print(String(format: "%4d steps: mauve %.3f, perplexity %.2f, %.3f s/sample", point.steps, point.scores.mauve, point.scores.perplexity, point.secondsPerSample))
+        }
+        for point in results.continuation {
+            print("continuation, \(point.system)\(point.guidance.map { " w=\($0)" } ?? ""): " + String(format: "ROUGE-L %.3f, MAUVE %.3f", point.rougeL, point.mauve))
+        }
+        print("results → \(out)")
+    }
+
+    func status(_ message: String) { FileHandle.standardError.write(Data("… \(message)\n".utf8)) }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import XCTest
+import NebulaModels
+import NebulaTensor
+import NebulaText
+@testable import NebulaDiffusion
+
+/// The TinyStories bundle committed in `models/tinystories` (LM, autoencoder, denoiser; half precision)
+/// loads, fits the size budget, and generates the same passages from the same seed.
+final class ShippedBundleTests: XCTestCase {
+    let bundle = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("models/tinystories")
+
+    func testBundleFitsInFiftyMegabytes() throws {
+        let files = FileManager.default.enumerator(at: bundle, includingPropertiesForKeys: [.fileSizeKey])!
+        let bytes = try files.compactMap { $0 as? URL }.reduce(0) { $0 + (try $1.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) }
+        XCTAssertGreaterThan(bytes, 1_000_000)
+        XCTAssertLessThanOrEqual(bytes, 50_000_000)
+    }
+
+    func testGenerationIsDeterministicForASeed() throws {
+        let system = try LatentDiffusion.load(from: bundle.appendingPathComponent("diffusion"))
+        let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
+        func generate(seed: UInt64) throws -> [String] {
+            var generator = SeededGenerator(seed: seed)
+            let z = system.sample(count: 2, steps: 10, sampler: .ddpm, generator: &generator)      // [2, K, d]
+            XCTAssertEqual(z.shape, [2, system.autoencoder.config.latents, system.autoencoder.config.latentWidth])
+            var greedy = SeededGenerator(seed: 0)
+            return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, generator: &greedy).map { try tokenizer.decode($0) }
+        }
+        let first = try generate(seed: 11)
+        XCTAssertEqual(try generate(seed: 11), first)
+        XCTAssertNotEqual(try generate(seed: 12), first)
+        for text in first {
+            let words = text.split(separator: " ")
+            XCTAssertGreaterThan(words.count, 3, "a generated passage should be a sentence or more: \(text)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import XCTest
+import NebulaModels
+import NebulaTensor
+import NebulaText
+@testable import NebulaEval
+
+final class GenerationScorerTests: XCTestCase {
+    let corpus = ["the cat sat on the mat", "a dog ran in the park", "the bird sang in the tree", "my cat ate the fish"]
+
+    func makeModel() -> (GPT, CharTokenizer) {
+        let tokenizer = CharTokenizer(corpus: corpus.joined(separator: " "), specialTokens: ["<|endoftext|>"])
+        var rng = SeededGenerator(seed: 3)
+        let model = GPT(GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: 32, layers: 1, heads: 2, width: 16), generator: &rng)
+        return (model, tokenizer)
+    }
+
+    /// The scorer's perplexity is exp of the model's own mean cross-entropy over the texts' tokens, each
+    /// text read after `<|endoftext|>`, with texts of different lengths batched together.
+    func testPerplexityMatchesTheModelsLoss() throws {
+        let (model, tokenizer) = makeModel()
+        let texts = ["the cat sat", "a dog ran in the park"]
+        var nll = 0.0, count = 0
+        for text in texts {
+            let ids = [Int32(tokenizer.endOfTextID!)] + (try tokenizer.encode(text, allowedSpecial: .none)).map(Int32.init)
+            let loss = withNoGrad { model.loss(Array(ids.dropLast()), targets: Array(ids.dropFirst()), batch: 1, length: ids.count - 1).item }
+            nll += Double(loss) * Double(ids.count - 1)
+            count += ids.count - 1
+        }
+        let expected = exp(nll / Double(count))
+        XCTAssertEqual(try GenerationScorer.perplexity(of: texts, model: model, tokenizer: tokenizer), expected, accuracy: expected * 1e-5)
+    }
+
+    /// Features do not depend on what shares the batch, and a text's own tokens are what count.
+    func testFeaturesAreIndependentOfBatching() throws {
+        let (model, tokenizer) = makeModel()
+        let alone = try GenerationScorer.read(["the cat sat"], model: model, tokenizer: tokenizer).features[0]
+        let batched = try GenerationScorer.read(["a dog ran in the park", "the cat sat"], model: model, tokenizer: tokenizer).features
+        for (a, b) in zip(alone, batched[1]) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        XCTAssertNotEqual(batched[0], batched[1])
+    }
+
+    /// Scoring the training corpus itself: every 4-gram is memorized, the words are counted, and MAUVE of
+    /// a set against itself is 1.
+    func testScoresOfTheReferenceItself() throws {
+        let (model, tokenizer) = makeModel()
+        var options = MAUVE.Options()
+        options.clusters = 2
+        let scorer = try GenerationScorer(model: model, tokenizer: tokenizer, reference: corpus, trainingDocuments: corpus, mauveOptions: options)
+        let scores = try scorer.score(corpus)
+        XCTAssertEqual(scores.memorization, 1)
+        XCTAssertEqual(scores.meanWords, 23.0 / 4)   // 6 + 6 + 6 + 5 words
+        XCTAssertEqual(scores.mauve, 1, accuracy: 1e-9)
+        XCTAssertEqual(scores.distinct1, Diversity.distinct(1, in: corpus))
+        XCTAssertEqual(scores.value("memorization"), 1)
+        XCTAssertTrue(scores.value("nonsense").isNaN)
+    }
+
+    /// A row's mean and sample standard deviation over seeds, by hand.
+    func testRowAveragesOverSeeds() {
+        func scores(_ mauve: Double) -> GenerationScores {
+            GenerationScores(mauve: mauve, perplexity: 10, diversity: 0.5, distinct1: 0.1, distinct2: 0.2, uniqueOpenings: 1, memorization: 0.3, meanWords: 40)
+        }
+        let row = GenerationResults.Row(name: "x", parameters: 5, runs: [(scores(0.2), 1), (scores(0.4), 3)], samples: 10, examples: [])
+        XCTAssertEqual(row.mean["mauve"]!, 0.3, accuracy: 1e-12)
+        XCTAssertEqual(row.std["mauve"]!, (0.02 as Double).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(row.std["perplexity"], 0)
+        XCTAssertEqual(row.secondsPerSample, 2)
+        XCTAssertEqual(row.seeds, 2)
+    }
+
+    /// The report names every row and sweep point, and writes the plots it links.
+    func testReportWritesTablesAndPlots() throws {
+        let scores = GenerationScores(mauve: 0.5, perplexity: 12, diversity: 0.4, distinct1: 0.1, distinct2: 0.3, uniqueOpenings: 0.9, memorization: 0.6, meanWords: 45)
+        var results = GenerationResults(command: "nebula eval generation", date: "today", referencePassages: 10, sampler: "ddpm")
+        results.rows = [.init(name: "human (held-out)", parameters: 0, runs: [(scores, 0)], samples: 10, examples: ["Once upon a time."]),
+                        .init(name: "diffusion (5 ddpm steps)", parameters: 9_000_000, runs: [(scores, 0.1), (scores, 0.2)], samples: 10, examples: ["A cat."])]
+        results.stepsSweep = [.init(steps: 5, scores: scores, secondsPerSample: 0.05, example: "one | two"),
+                              .init(steps: 50, scores: scores, secondsPerSample: 0.3, example: "three")]
+        results.continuation = [.init(system: "diffusion", guidance: 1, steps: 5, rougeL: 0.2, mauve: 0.3, secondsPerSample: 0.1),
+                                .init(system: "diffusion", guidance: 2, steps: 5, rougeL: 0.25, mauve: 0.3, secondsPerSample: 0.1)]
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try GenerationReport(results: results, stages: []).write(to: folder)
+        let markdown = try String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| diffusion (5 ddpm steps) | 9.00M | 10 × 2 | 0.500 ± 0.000 |"))
+        XCTAssertTrue(markdown.contains("| 50 | 0.500 | 12.00 |"))
+        XCTAssertTrue(markdown.contains("one \\| two"), "a pipe inside a sample must not break the table")
+        for link in ["mauve_vs_steps.svg", "perplexity_vs_time.svg", "continuation_rouge_vs_guidance.svg"] {
+            XCTAssertTrue(markdown.contains("(\(link))"))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(link).path), link)
+        }
+    }
+}
