@@ -254,6 +254,7 @@ struct Reconstruct: ParsableCommand {
     @OptionGroup var model: AutoencoderOptions
     @Option(help: "A text file of passages, one per line.") var input: String?
     @Option(help: "Most passages to reconstruct.") var limit = 500
+    @Option(help: "Without --input: passages of the LM's held-out documents (validation) or of its training documents (train), to see overfitting.") var split = "validation"
     @Flag(help: "Print one JSON object with the metrics and latent statistics.") var json = false
     @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
 
@@ -267,7 +268,12 @@ struct Reconstruct: ParsableCommand {
                 references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             } else {
                 let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(model.autoencoder)).standardizedFileURL
-                references = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength).validation.prefix(limit).map(\.tokens)
+                let both = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength)
+                switch split {
+                case "validation": references = both.validation.prefix(limit).map(\.tokens)
+                case "train": references = both.train.prefix(limit).map(\.tokens)
+                default: throw ValidationError("--split must be validation or train, got \(split)")
+                }
             }
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             let z = ae.encode(references, padID: pad)
