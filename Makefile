@@ -7,7 +7,7 @@ BUNDLE ?= models/tinystories
 RUNS ?= runs/tinystories
 NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
-REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150
+REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
 .PHONY: deps build test demo bench compare bundle matched-lm report shakespeare
 

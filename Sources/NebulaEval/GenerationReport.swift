@@ -74,8 +74,8 @@ public struct GenerationReport {
                 return row.seeds > 1 ? String(format: "%.3f ± %.3f", m, s) : String(format: "%.3f", m)
             }
             let parameters = row.parameters > 0 ? String(format: "%.2fM", Double(row.parameters) / 1e6) : "–"
-            lines.append("| \(row.name) | \(parameters) | \(row.samples) × \(row.seeds) | " + cells.joined(separator: " | ")
-                         + String(format: " | %.3f |", row.secondsPerSample))
+            let seconds = row.secondsPerSample > 0 ? String(format: "%.3f", row.secondsPerSample) : "–"
+            lines.append("| \(row.name) | \(parameters) | \(row.samples) × \(row.seeds) | " + cells.joined(separator: " | ") + " | \(seconds) |")
         }
         lines += ["", "Perplexity is under the bundle's frozen LM; memorization is the share of a row's word 4-grams found in the training corpus.", ""]
         for row in results.rows {

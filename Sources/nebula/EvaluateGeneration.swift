@@ -28,6 +28,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Seeds per row (mean ± std over them).") var seeds = 3
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
+    @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
     @Option(help: "Nucleus (top-p) of the autoregressive baselines.") var topP: Float = 0.95
     @Option(parsing: .upToNextOption, help: "Loop steps to sweep (one seed, --sweep-samples each).") var sweepSteps: [Int] = [5, 10, 25, 50, 100, 250]
@@ -78,14 +79,19 @@ struct EvaluateGeneration: ParsableCommand {
                                       samples: human.count, examples: Array(human.prefix(3))))
             var runs: [(scores: GenerationScores, seconds: Double)] = []
             var examples: [String] = []
-            for seed in 0..<seeds {
-                status("diffusion, \(steps) steps, seed \(seed)")
-                let (generated, seconds) = try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: UInt64(seed))
-                runs.append((try scorer.score(generated), seconds))
-                if examples.isEmpty { examples = Array(generated.prefix(3)) }
+            for topP in [nil] + decodeTopP.map(Optional.some) {
+                runs = []
+                examples = []
+                let decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
+                for seed in 0..<seeds {
+                    status("diffusion, \(steps) steps, seed \(seed)" + (topP.map { ", decoded with top-p \($0)" } ?? ""))
+                    let (generated, seconds) = try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: UInt64(seed), decoding: decoding)
+                    runs.append((try scorer.score(generated), seconds))
+                    if examples.isEmpty { examples = Array(generated.prefix(3)) }
+                }
+                results.rows.append(.init(name: "diffusion (\(steps) \(sampler.rawValue) steps" + (topP.map { ", decoded with top-p \($0))" } ?? ", greedy decoding)"),
+                                          parameters: diffusionParameters, runs: runs, samples: samples, examples: examples))
             }
-            results.rows.append(.init(name: "diffusion (\(steps) \(sampler.rawValue) steps)", parameters: diffusionParameters,
-                                      runs: runs, samples: samples, examples: examples))
             let baselines = [(name: "LM alone (the frozen LM, top-p \(topP))", model: lm)]
                 + (try arLm.map { path in (name: "AR LM \(fileURL(path).lastPathComponent) (top-p \(topP))", model: try GPT.load(from: fileURL(path))) })
             for baseline in baselines {
@@ -114,7 +120,8 @@ struct EvaluateGeneration: ParsableCommand {
 
     /// `count` unconditional samples in batches, decoded; seconds per sample.
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
-                          condition: Tensor? = nil, guidance: Float = 1) throws -> ([String], Double) {
+                          condition: Tensor? = nil, guidance: Float = 1,
+                          decoding: SamplingOptions = SamplingOptions(temperature: 0)) throws -> ([String], Double) {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []
@@ -123,7 +130,7 @@ struct EvaluateGeneration: ParsableCommand {
             let n = min(batch, count - first)
             let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
             let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk, generator: &generator)
-            texts += try decodeTexts(z, system, tokenizer)
+            texts += try decodeTexts(z, system, tokenizer, options: decoding, seed: seed &+ UInt64(first))
         }
         return (texts, Date().timeIntervalSince(start) / Double(count))
     }

@@ -53,10 +53,11 @@ struct LoopOptions: ParsableArguments {
     func validate() throws { guard steps >= 1 else { throw ValidationError("--steps must be at least 1") } }
 }
 
-/// Decodes latents to texts (greedy).
-func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer) throws -> [String] {
-    var generator = SeededGenerator(seed: 0)
-    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator).map {
+/// Decodes latents to texts: greedy by default, or sampled with `options` (seeded).
+func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
+                 options: SamplingOptions = SamplingOptions(temperature: 0), seed: UInt64 = 0) throws -> [String] {
+    var generator = SeededGenerator(seed: seed)
+    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, generator: &generator).map {
         try tokenizer.decode($0).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
