@@ -60,7 +60,7 @@ matched-lm: build
 # The generation report of the shipped bundle (docs/report), beside the LM alone and the matched-size LM.
 report: build
 	$(NEBULA) eval generation --model $(BUNDLE) --ar-lm runs/matched-lm $(REPORT_ARGS) --out docs/report/results.json
-	$(NEBULA) report --model $(BUNDLE) --results docs/report/results.json --out docs/report
+	$(NEBULA) report --model $(BUNDLE) --results docs/report/results.json --findings docs/report/findings.md --out docs/report
 
 # nanoGPT's CPU configuration on tinyshakespeare characters (the reference run of the README).
 shakespeare: build

@@ -13,10 +13,13 @@ public struct GenerationReport {
     public let results: GenerationResults
     /// Stage name → model folder whose `log.jsonl` gives the training curve.
     public let stages: [(name: String, folder: URL)]
+    /// Hand-written reading of the figures (Markdown), placed under "Findings" before the tables.
+    public let findings: String?
 
-    public init(results: GenerationResults, stages: [(name: String, folder: URL)]) {
+    public init(results: GenerationResults, stages: [(name: String, folder: URL)], findings: String? = nil) {
         self.results = results
         self.stages = stages
+        self.findings = findings
     }
 
     /// Writes `README.md` and the plots into `folder` (created).
@@ -64,8 +67,9 @@ public struct GenerationReport {
     func markdown(plots: [String], curves: [(name: String, file: String)]) -> String {
         var lines = ["# Does the loop pay? Generation report", "",
                      "Produced by `\(results.command)` on \(results.date).",
-                     "MAUVE reference: \(results.referencePassages) held-out human passages (disjoint from the human row); sampler: \(results.sampler).", "",
-                     "## Systems", "",
+                     "MAUVE reference: \(results.referencePassages) held-out human passages (disjoint from the human row); sampler: \(results.sampler).", ""]
+        if let findings { lines += ["## Findings", "", findings.trimmingCharacters(in: .whitespacesAndNewlines), ""] }
+        lines += ["## Systems", "",
                      "| system | parameters | samples × seeds | MAUVE ↑ | perplexity | diversity ↑ | distinct-1 | distinct-2 | unique openings | memorization (4-gram) | words | s / sample |",
                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in results.rows {

@@ -12,14 +12,17 @@ struct WriteReport: ParsableCommand {
     @OptionGroup var bundle: BundleOptions
     @Option(help: "The results JSON written by `nebula eval generation --out`.") var results: String
     @Option(help: "The report folder (README.md and the plots; created).") var out: String
+    @Option(help: "A Markdown file with your reading of the figures, placed under \"Findings\".") var findings: String?
 
     func run() throws {
         try reportingErrors {
             let measured = try readJSON(GenerationResults.self, fileURL(results))
+            let reading = try findings.map { try String(contentsOf: fileURL($0), encoding: .utf8) }
             let folders = try bundle.folders()
             let report = GenerationReport(results: measured, stages: [("lm", folders.languageModel),
                                                                       ("autoencoder", folders.autoencoder),
-                                                                      ("diffusion", folders.diffusion)])
+                                                                      ("diffusion", folders.diffusion)],
+                                          findings: reading)
             try report.write(to: fileURL(out))
             print("report → \(fileURL(out).appendingPathComponent("README.md").path)")
         }

@@ -81,8 +81,9 @@ final class GenerationScorerTests: XCTestCase {
                                 .init(system: "diffusion", guidance: 2, steps: 5, rougeL: 0.25, mauve: 0.3, secondsPerSample: 0.1)]
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try GenerationReport(results: results, stages: []).write(to: folder)
+        try GenerationReport(results: results, stages: [], findings: "The loop does not pay yet.\n").write(to: folder)
         let markdown = try String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("## Findings\n\nThe loop does not pay yet.\n\n## Systems"))
         XCTAssertTrue(markdown.contains("| diffusion (5 ddpm steps) | 9.00M | 10 × 2 | 0.500 ± 0.000 |"))
         XCTAssertTrue(markdown.contains("| 50 | 0.500 | 12.00 |"))
         XCTAssertTrue(markdown.contains("one \\| two"), "a pipe inside a sample must not break the table")
