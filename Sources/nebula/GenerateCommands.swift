@@ -49,8 +49,15 @@ struct LoopOptions: ParsableArguments {
     @Option(help: "Random seed of the first sample (sample i uses seed + i).") var seed: UInt64 = 0
     @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
+    @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
 
-    func validate() throws { guard steps >= 1 else { throw ValidationError("--steps must be at least 1") } }
+    /// How the LM turns the final latent into words.
+    var decoding: SamplingOptions { decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0) }
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
+    }
 }
 
 /// Decodes latents to texts: greedy by default, or sampled with `options` (seeded).
@@ -76,7 +83,7 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
         shown.append(text)
         printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
     }
-    let text = try decodeTexts(z, system, tokenizer)[0]
+    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, seed: seed)[0]
     return (text, z, Date().timeIntervalSince(start))
 }
 
