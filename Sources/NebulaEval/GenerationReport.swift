@@ -46,9 +46,12 @@ public struct GenerationReport {
         let guided = results.continuation.filter { $0.guidance != nil }
         if guided.count > 1 {
             var plot = LinePlot(title: "Continuations: ROUGE-L against the true next passage", xLabel: "guidance weight", yLabel: "ROUGE-L")
-            plot.add("diffusion", points: guided.map { ($0.guidance!, $0.rougeL) })
+            for system in Set(guided.map(\.system)).sorted() {
+                plot.add(system, points: guided.filter { $0.system == system }.map { ($0.guidance!, $0.rougeL) })
+            }
             for point in results.continuation where point.guidance == nil {
-                plot.add(point.system, points: [(guided.first!.guidance!, point.rougeL), (guided.last!.guidance!, point.rougeL)])
+                let weights = guided.map { $0.guidance! }
+                plot.add(point.system, points: [(weights.min()!, point.rougeL), (weights.max()!, point.rougeL)])
             }
             plots["continuation_rouge_vs_guidance.svg"] = plot.svg()
         }

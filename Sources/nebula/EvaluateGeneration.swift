@@ -169,11 +169,15 @@ struct EvaluateGeneration: ParsableCommand {
             return .init(system: name, guidance: guidance, steps: steps, rougeL: RougeL.meanF(references: truth, hypotheses: texts),
                          mauve: MAUVE(human: truthFeatures, model: features, options: options).score, secondsPerSample: seconds)
         }
-        for weight in sweepGuidance {
-            status("continuations: guidance \(weight)")
-            let (texts, seconds) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
-                                                        condition: condition, guidance: weight)
-            results.continuation.append(try point("diffusion", guidance: Double(weight), steps: steps, texts, seconds))
+        for topP in [nil] + decodeTopP.map(Optional.some) {
+            let decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
+            let name = "diffusion" + (topP.map { ", decoded with top-p \($0)" } ?? ", greedy decoding")
+            for weight in sweepGuidance {
+                status("continuations: \(name), guidance \(weight)")
+                let (texts, seconds) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
+                                                            condition: condition, guidance: weight, decoding: decoding)
+                results.continuation.append(try point(name, guidance: Double(weight), steps: steps, texts, seconds))
+            }
         }
         for baseline in baselines {
             status("continuations: \(baseline.name)")
