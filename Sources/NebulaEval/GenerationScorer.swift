@@ -93,14 +93,15 @@ public struct GenerationScorer {
                 let length = chunk.map(\.count).max()!
                 var ids = [Int32](repeating: Int32(eot), count: chunk.count * length)   // right-padded: causal reads ignore pads
                 for (b, s) in chunk.enumerated() { for (t, id) in s.enumerated() { ids[b * length + t] = id } }
-                let hidden = model.hiddenStates(ids, batch: chunk.count, length: length).final         // [B, T, C]
-                let logProbs = model.logits(hidden).logSoftmax().data                                   // [B, T, V]
+                let hiddenTensor = model.hiddenStates(ids, batch: chunk.count, length: length).final   // [B, T, C]
+                let hidden = hiddenTensor.data
+                let logProbs = model.logits(hiddenTensor).logSoftmax().data                             // [B, T, V]
                 for (b, s) in chunk.enumerated() {
                     var mean = [Float](repeating: 0, count: c)
                     let positions = s.count > 1 ? 1..<s.count : 0..<1           // after each text token
                     for t in positions {
                         let row = (b * length + t) * c
-                        for j in 0..<c { mean[j] += hidden.data[row + j] / Float(positions.count) }
+                        for j in 0..<c { mean[j] += hidden[row + j] / Float(positions.count) }
                     }
                     features.append(mean)
                     for t in 1..<s.count {

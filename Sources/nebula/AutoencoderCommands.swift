@@ -92,10 +92,15 @@ struct TrainAutoencoder: ParsableCommand {
 
 extension AutoencoderConfig.Conditioning: ExpressibleByArgument {}
 
+/// The training/validation document split a language model was trained on (its folder's `data.json`).
+func corpusSplits(lmDirectory: URL, tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
+    let spec = try readJSON(DataSpec.self, lmDirectory.appendingPathComponent("data.json"))
+    return (spec, try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory()))
+}
+
 /// The passages of a language model's training and validation documents.
 func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int) throws -> (train: [Passage], validation: [Passage]) {
-    let spec = try readJSON(DataSpec.self, lmDirectory.appendingPathComponent("data.json"))
-    let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
+    let (spec, splits) = try corpusSplits(lmDirectory: lmDirectory, tokenizer: tokenizer)
     let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
     let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
     return (train.passages, validation.passages)

@@ -56,19 +56,15 @@ struct EvaluateGeneration: ParsableCommand {
             let (system, tokenizer) = try bundle.load()
             let lm = system.autoencoder.languageModel
             let maxLength = system.autoencoder.config.maxLength
-            let lmFolder = try bundle.folders().languageModel
-            let spec = try readJSON(DataSpec.self, lmFolder.appendingPathComponent("data.json"))
-            let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
+            let (spec, splits) = try corpusSplits(lmDirectory: try bundle.folders().languageModel, tokenizer: tokenizer)
             let heldOut = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed).passages
             let texts = try heldOut.map { try tokenizer.decode($0.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines) }
             // Even passages are the MAUVE reference, odd ones the human row: the two never overlap.
             let reference = stride(from: 0, to: texts.count, by: 2).map { texts[$0] }
             let human = stride(from: 1, to: texts.count, by: 2).map { texts[$0] }
-            var options = MAUVE.Options()
-            options.clusters = clusters
             status("reading \(reference.count) reference passages and indexing \(splits.trainDocuments.count) training documents")
             let scorer = try GenerationScorer(model: lm, tokenizer: tokenizer, reference: reference,
-                                              trainingDocuments: splits.trainDocuments, mauveOptions: options)
+                                              trainingDocuments: splits.trainDocuments, mauveOptions: mauveOptions)
             var results = GenerationResults(command: (["nebula"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                             date: ISO8601DateFormatter().string(from: Date()),
                                             referencePassages: reference.count, sampler: sampler.rawValue)
@@ -77,33 +73,18 @@ struct EvaluateGeneration: ParsableCommand {
 
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
                                       samples: human.count, examples: Array(human.prefix(3))))
-            var runs: [(scores: GenerationScores, seconds: Double)] = []
-            var examples: [String] = []
             for topP in [nil] + decodeTopP.map(Optional.some) {
-                runs = []
-                examples = []
-                let decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
-                for seed in 0..<seeds {
-                    status("diffusion, \(steps) steps, seed \(seed)" + (topP.map { ", decoded with top-p \($0)" } ?? ""))
-                    let (generated, seconds) = try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: UInt64(seed), decoding: decoding)
-                    runs.append((try scorer.score(generated), seconds))
-                    if examples.isEmpty { examples = Array(generated.prefix(3)) }
-                }
-                results.rows.append(.init(name: "diffusion (\(steps) \(sampler.rawValue) steps" + (topP.map { ", decoded with top-p \($0))" } ?? ", greedy decoding)"),
-                                          parameters: diffusionParameters, runs: runs, samples: samples, examples: examples))
+                let name = "diffusion (\(steps) \(sampler.rawValue) steps, " + (topP.map { "decoded with top-p \($0))" } ?? "greedy decoding)")
+                results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer) { seed in
+                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
+                })
             }
             let baselines = [(name: "LM alone (the frozen LM, top-p \(topP))", model: lm)]
                 + (try arLm.map { path in (name: "AR LM \(fileURL(path).lastPathComponent) (top-p \(topP))", model: try GPT.load(from: fileURL(path))) })
             for baseline in baselines {
-                runs = []
-                examples = []
-                for seed in 0..<seeds {
-                    status("\(baseline.name), seed \(seed)")
-                    let (generated, seconds) = try autoregressiveSamples(baseline.model, tokenizer, count: samples, maxTokens: maxLength, seed: UInt64(seed))
-                    runs.append((try scorer.score(generated), seconds))
-                    if examples.isEmpty { examples = Array(generated.prefix(3)) }
-                }
-                results.rows.append(.init(name: baseline.name, parameters: baseline.model.parameterCount, runs: runs, samples: samples, examples: examples))
+                results.rows.append(try row(baseline.name, parameters: baseline.model.parameterCount, scorer: scorer) { seed in
+                    try autoregressiveSamples(baseline.model, tokenizer, count: samples, maxTokens: maxLength, seed: seed)
+                })
             }
 
             for count in sweepSteps {
@@ -116,6 +97,26 @@ struct EvaluateGeneration: ParsableCommand {
             try writeJSON(results, output)
             printSummary(results)
         }
+    }
+
+    /// A row scored over `--seeds` seeds; `generate(seed)` gives the texts and seconds per sample.
+    func row(_ name: String, parameters: Int, scorer: GenerationScorer,
+             generate: (UInt64) throws -> ([String], Double)) throws -> GenerationResults.Row {
+        var runs: [(scores: GenerationScores, seconds: Double)] = []
+        var examples: [String] = []
+        for seed in 0..<seeds {
+            status("\(name), seed \(seed)")
+            let (generated, seconds) = try generate(UInt64(seed))
+            runs.append((try scorer.score(generated), seconds))
+            if examples.isEmpty { examples = Array(generated.prefix(3)) }
+        }
+        return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
+    }
+
+    var mauveOptions: MAUVE.Options {
+        var options = MAUVE.Options()
+        options.clusters = clusters
+        return options
     }
 
     /// `count` unconditional samples in batches, decoded; seconds per sample.
@@ -164,13 +165,11 @@ struct EvaluateGeneration: ParsableCommand {
         let truthFeatures = try GenerationScorer.read(truth, model: lm, tokenizer: tokenizer).features
         func point(_ name: String, guidance: Double?, steps: Int?, _ texts: [String], _ seconds: Double) throws -> GenerationResults.ContinuationPoint {
             let features = try GenerationScorer.read(texts, model: lm, tokenizer: tokenizer).features
-            var options = MAUVE.Options()
-            options.clusters = clusters
             return .init(system: name, guidance: guidance, steps: steps, rougeL: RougeL.meanF(references: truth, hypotheses: texts),
-                         mauve: MAUVE(human: truthFeatures, model: features, options: options).score, secondsPerSample: seconds)
+                         mauve: MAUVE(human: truthFeatures, model: features, options: mauveOptions).score, secondsPerSample: seconds)
         }
         for topP in [nil] + decodeTopP.map(Optional.some) {
-            let decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
+            let decoding = latentDecoding(topP: topP)
             let name = "diffusion" + (topP.map { ", decoded with top-p \($0)" } ?? ", greedy decoding")
             for weight in sweepGuidance {
                 status("continuations: \(name), guidance \(weight)")

@@ -52,12 +52,17 @@ struct LoopOptions: ParsableArguments {
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
 
     /// How the LM turns the final latent into words.
-    var decoding: SamplingOptions { decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0) }
+    var decoding: SamplingOptions { latentDecoding(topP: decodeTopP) }
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
     }
+}
+
+/// How the LM turns a latent into words: greedy without `topP`, else nucleus sampling at temperature 1.
+func latentDecoding(topP: Float?) -> SamplingOptions {
+    topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
 }
 
 /// Decodes latents to texts: greedy by default, or sampled with `options` (seeded).
