@@ -32,21 +32,20 @@ demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
 
-# Retrains every stage of the TinyStories bundle from scratch (about 1 h 50 min on 2 cores), then exports it.
-# The autoencoder trains in two phases: half of its input tokens dropped, so the decoder must lean on the
-# latent; then 800 steps with 10% dropped, so it also reads the full context it sees when decoding.
+# Retrains every stage of the TinyStories bundle from scratch, then exports it. Stage 2 trains in two
+# phases: the encoder with the parallel decoder (the latent space), then, with that space frozen, the
+# autoregressive decoder started from the LM; the denoiser trains on the frozen space's latents.
+AE_PHASE1 = --decoder parallel --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 1500 \
+	--warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
+AE_PHASE2 = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
+	--steps 1200 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 200 --eval-batches 4 --checkpoint-every 200
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
 		--steps 3000 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --out $(RUNS)/lm
-	$(NEBULA) train autoencoder --lm $(RUNS)/lm --conditioning adapters --centering 1 --input-dropout 0.5 \
-		--latent-noise 0.05 --latents 16 --latent-width 64 --batch-size 32 --steps 6000 --stop-after 3000 \
-		--lr 1e-3 --min-lr 1e-4 --warmup 100 --eval-every 250 --eval-batches 4 --checkpoint-every 250 --out $(RUNS)/autoencoder-phase1
-	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-phase1 --centering 1 --input-dropout 0.1 \
-		--latent-noise 0.05 --batch-size 32 --steps 800 --lr 3e-4 --min-lr 3e-5 --warmup 20 --eval-every 200 \
-		--eval-batches 4 --out $(RUNS)/autoencoder
-	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder --width 192 --layers 4 --heads 6 --batch-size 64 \
-		--steps 3000 --eval-every 500 --out $(RUNS)/diffusion
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm $(AE_PHASE1) --out $(RUNS)/autoencoder-parallel
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel $(AE_PHASE2) --out $(RUNS)/autoencoder
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder $(DIFFUSION) --out $(RUNS)/diffusion
 	$(NEBULA) export --from $(RUNS)/lm --to $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/autoencoder --to $(BUNDLE)/autoencoder --language-model $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/diffusion --to $(BUNDLE)/diffusion --autoencoder $(BUNDLE)/autoencoder

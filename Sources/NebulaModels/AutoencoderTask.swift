@@ -10,8 +10,12 @@ extension LatentAutoencoder {
         let lmURL = URL(fileURLWithPath: config.languageModel, relativeTo: directory).standardizedFileURL
         let gpt = try GPT.load(from: lmURL)
         let configURL = directory.appendingPathComponent(ModelFolder.config)
-        guard config.latents > 0, config.latentWidth > 0, config.width > 0, config.heads > 0, config.width % config.heads == 0 else {
-            throw ModelFolderError(configURL, "invalid sizes: latents, latent_width, width and heads must be positive and width divisible by heads")
+        guard config.latents > 0, config.latentWidth > 0, config.width > 0, config.heads > 0, config.width % config.heads == 0,
+              config.maxLength % config.latents == 0 else {
+            throw ModelFolderError(configURL, "invalid sizes: latents, latent_width, width and heads must be positive, width divisible by heads and max_length by latents")
+        }
+        guard config.languageModelLayer < gpt.config.layers else {
+            throw ModelFolderError(configURL, "language_model_layer \(config.languageModelLayer) is past the language model's \(gpt.config.layers) blocks")
         }
         guard config.maxLength + 1 <= gpt.config.contextLength else {
             throw ModelFolderError(configURL, "max_length \(config.maxLength) + 1 exceeds the language model's context length \(gpt.config.contextLength)")
@@ -41,7 +45,10 @@ extension LatentAutoencoder {
     }
 }
 
-/// Stage 2's training task: reconstruct passages through the latent bottleneck, noise added to latents.
+/// Stage 2's training task: reconstruct passages through the latent bottleneck, with the augmentations
+/// that make the latent space smooth enough to diffuse in (latent noise of a random std, masking of the
+/// encoder's input tokens, dropout of whole latent vectors) and the alignment of the parallel decoder's
+/// states with the frozen LM's.
 public final class AutoencoderTask: TrainingTask {
     public let autoencoder: LatentAutoencoder
     private let train: [Passage]
@@ -62,45 +69,99 @@ public final class AutoencoderTask: TrainingTask {
     public func items(inBatchOf batchSize: Int) -> Int { batchSize }
 
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
+        let config = autoencoder.config
         let chosen = (0..<batchSize).map { _ in train[generator.nextInt(below: train.count)] }
-        let batch = PassageBatch(chosen, length: autoencoder.config.maxLength, padID: padID)
-        let encoded = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: batchSize, length: batch.length)
-        var z = encoded
-        if autoencoder.config.latentNoise > 0 {
-            z = z + Tensor.randn(z.shape, std: autoencoder.config.latentNoise, generator: &generator)
+        let batch = PassageBatch(chosen, length: config.maxLength, padID: padID)
+        let states = autoencoder.languageModelStates(tokens: batch.tokens, batch: batchSize, length: batch.length) // [B, L, C]
+        var encoderStates = states
+        if config.inputMasking > 0 {
+            var masked = batch.tokens
+            for i in masked.indices where batch.mask[i] != 0 && generator.nextUniform() < config.inputMasking { masked[i] = endOfText }
+            encoderStates = autoencoder.languageModelStates(tokens: masked, batch: batchSize, length: batch.length)
         }
-        let reconstruction = withUnsafeMutablePointer(to: &generator) { pointer in
-            autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
-                                           length: batch.length, endOfText: endOfText, dropoutGenerator: pointer)
+        var z = autoencoder.encoder(encoderStates, mask: batch.mask)                                            // [B, K, d]
+        let k = config.latents
+        if config.latentNoise > 0 {
+            let scales = (0..<batchSize).map { _ in generator.nextUniform() * config.latentNoise }
+            z = z + Tensor.randn(z.shape, generator: &generator) * Tensor(shape: [batchSize, 1, 1], data: scales)
         }
-        guard autoencoder.config.centering > 0 else { return reconstruction }
-        return reconstruction + encoded.mean(axis: 0).squared().mean() * autoencoder.config.centering
-
+        if config.latentDropout > 0 {
+            let keep = (0..<(batchSize * k)).map { _ in generator.nextUniform() < config.latentDropout ? Float(0) : 1 }
+            z = z * Tensor(shape: [batchSize, k, 1], data: keep)
+        }
+        let losses = autoencoder.losses(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize, endOfText: endOfText,
+                                        states: config.alignment > 0 ? states : nil)
+        var total = losses.autoregressive.map { $0 + losses.parallel * config.parallelWeight } ?? losses.parallel
+        if let alignment = losses.alignment { total = total + alignment * config.alignment }
+        return total
     }
 
-    /// Reconstruction loss (no latent noise) on the first `batches × batchSize` validation passages, and the
-    /// same loss with each passage given its neighbour's latent (`val_loss_shuffled`): the gap between the
-    /// two is what the latent carries about its own passage; a gap near 0 means the latent has collapsed.
+    /// Diagnostics on the first `batches × batchSize` validation passages (no augmentation):
+    /// - `val_loss`: the decoding decoder's reconstruction loss; `val_loss_parallel`, `val_alignment`;
+    /// - `val_loss_shuffled`: the same with each passage given its neighbour's latent — the gap to
+    ///   `val_loss` is what the latent carries about its own passage (near 0: collapse);
+    /// - `val_loss_latent_alone` (autoregressive): the decoder given no input tokens, only the latent;
+    /// - `val_token_accuracy`: the parallel decoder's argmax accuracy over tokens and the final EOT;
+    /// - `latent_between_share`: the share of latent variance that lies between passages (0: collapse).
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
-        guard !validation.isEmpty else { return [:] }
-        var own = 0.0, shuffled = 0.0, count = 0
+        diagnostics(of: validation, batches: batches, batchSize: batchSize)
+    }
+
+    /// The diagnostics of `evaluate` on any passages.
+    public func diagnostics(of passages: [Passage], batches: Int, batchSize: Int) -> [String: Double] {
+        let ae = autoencoder, l = ae.config.maxLength
+        var sums: [String: Double] = [:], count = 0
+        var latents: [Float] = []
+        func add(_ key: String, _ value: Tensor?) { if let value { sums[key, default: 0] += Double(value.item) } }
         for b in 0..<batches {
             let start = b * batchSize
-            guard start < validation.count else { break }
-            let chosen = Array(validation[start..<min(start + batchSize, validation.count)])
+            guard start < passages.count else { break }
+            let chosen = Array(passages[start..<min(start + batchSize, passages.count)])
             guard chosen.count > 1 else { break }
-            let batch = PassageBatch(chosen, length: autoencoder.config.maxLength, padID: padID)
-            let z = autoencoder.encode(tokens: batch.tokens, mask: batch.mask, batch: chosen.count, length: batch.length) // [B, K, d]
-            let neighbours = (0..<chosen.count).map { Int32(($0 + 1) % chosen.count) }
-            let zShuffled = z.reshaped([chosen.count, -1]).gatherRows(neighbours).reshaped(z.shape)
-            own += Double(autoencoder.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: chosen.count,
-                                                         length: batch.length, endOfText: endOfText).item)
-            shuffled += Double(autoencoder.reconstructionLoss(zShuffled, tokens: batch.tokens, mask: batch.mask, batch: chosen.count,
-                                                              length: batch.length, endOfText: endOfText).item)
+            let n = chosen.count
+            let batch = PassageBatch(chosen, length: l, padID: padID)
+            withNoGrad {
+                let states = ae.languageModelStates(tokens: batch.tokens, batch: n, length: l)
+                let z = ae.encoder(states, mask: batch.mask)                                          // [B, K, d]
+                latents += z.data
+                let own = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText, states: states)
+                add("val_loss", own.reconstruction)
+                add("val_loss_parallel", own.parallel)
+                add("val_alignment", own.alignment)
+                let neighbours = (0..<n).map { Int32(($0 + 1) % n) }
+                let shuffled = z.reshaped([n, -1]).gatherRows(neighbours).reshaped(z.shape)
+                add("val_loss_shuffled", ae.losses(shuffled, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText).reconstruction)
+                if ae.autoregressive != nil {
+                    add("val_loss_latent_alone", ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText,
+                                                           latentAlone: true).autoregressive)
+                }
+                let targets = LatentAutoencoder.parallelTargets(tokens: batch.tokens, mask: batch.mask, batch: n, length: l, endOfText: endOfText)
+                let predicted = ae.parallel.logits(ae.parallel(z), embedding: ae.languageModel.wte.weight).argmax(axis: -1).data
+                let scored = targets.indices.filter { targets[$0] >= 0 }
+                sums["val_token_accuracy", default: 0] += Double(scored.filter { Int32(predicted[$0]) == targets[$0] }.count) / Double(max(1, scored.count))
+            }
             count += 1
         }
         guard count > 0 else { return [:] }
-        return ["val_loss": own / Double(count), "val_loss_shuffled": shuffled / Double(count)]
+        var result = sums.mapValues { $0 / Double(count) }
+        result["latent_between_share"] = Self.betweenShare(latents, rowWidth: ae.config.latents * ae.config.latentWidth)
+        return result
+    }
+
+    /// The share of the variance of latent rows (`values` as rows of `rowWidth`) that lies between rows:
+    /// mean over elements of the across-row variance, over the variance of all values.
+    static func betweenShare(_ values: [Float], rowWidth: Int) -> Double {
+        let rows = values.count / rowWidth
+        guard rows > 1 else { return 0 }
+        var between = 0.0
+        for j in 0..<rowWidth {
+            let column = (0..<rows).map { Double(values[$0 * rowWidth + j]) }
+            let mean = column.reduce(0, +) / Double(rows)
+            between += column.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rows)
+        }
+        let all = values.map(Double.init), mean = all.reduce(0, +) / Double(all.count)
+        let total = all.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(all.count)
+        return total > 0 ? between / Double(rowWidth) / total : 0
     }
 
     public func save(to directory: URL) throws { try autoencoder.save(to: directory) }

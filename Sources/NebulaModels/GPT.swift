@@ -65,26 +65,24 @@ public final class GPT: Module {
     }
 
     /// The final hidden states `[B, T, C]` (after `lnf`) and, when `collectLayers` is set, the residual
-    /// stream after each block (`layers` tensors `[B, T, C]`), which the latent autoencoder reads.
-    /// With a cache, `ids` are the new positions only and continue after the cached ones. `prefixes`
-    /// (one per block) add conditioning keys and values that every position attends to; `keyMask` then
-    /// covers the prefix too (`[B, P + T]`).
-    /// `afterBlock(i, x)` may rewrite the residual stream after block i (trainable adapters inside the
-    /// frozen model).
+    /// stream after each block (`layers` tensors `[B, T, C]`).
+    /// With a cache, `ids` are the new positions only and continue after the cached ones. `inputOffset`
+    /// (`[B, T, C]`) is added to the token and position embeddings, and `afterBlock(i, x)` may rewrite the
+    /// residual stream after block i: the routes by which the latent autoencoder's decoder reads its latent.
     public func hiddenStates(_ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil,
-                             caches: [KVCache]? = nil, prefixes: [KeyValuePrefix]? = nil,
+                             caches: [KVCache]? = nil, inputOffset: Tensor? = nil,
                              afterBlock: ((Int, Tensor) -> Tensor)? = nil,
                              collectLayers: Bool = false) -> (final: Tensor, layers: [Tensor]) {
         precondition(ids.count == batch * length, "GPT: \(ids.count) ids for batch \(batch) × length \(length)")
-        if let prefixes { precondition(prefixes.count == blocks.count, "GPT: \(prefixes.count) prefixes for \(blocks.count) blocks") }
-        let start = caches?.first?.positions ?? 0
+        let start = caches?.first?.count ?? 0
         precondition(start + length <= config.contextLength,
                      "GPT: positions up to \(start + length) exceed the context length \(config.contextLength)")
         let positions = wpe.weight.slice(axis: 0, start..<(start + length))   // [T, C]
         var x = wte(ids, shape: [batch, length]) + positions                 // [B, T, C]
+        if let inputOffset { x = x + inputOffset }
         var layers: [Tensor] = []
         for (i, block) in blocks.enumerated() {
-            x = block(x, keyMask: keyMask, cache: caches?[i], prefix: prefixes?[i])
+            x = block(x, keyMask: keyMask, cache: caches?[i])
             if let afterBlock { x = afterBlock(i, x) }
             if collectLayers { layers.append(x) }
         }
@@ -92,10 +90,9 @@ public final class GPT: Module {
     }
 
     /// Next-token logits `[B, T, V]` for `ids` (`[B, T]` flattened row-major).
-    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil,
-                               prefixes: [KeyValuePrefix]? = nil, keyMask: [Float]? = nil,
-                               afterBlock: ((Int, Tensor) -> Tensor)? = nil) -> Tensor {
-        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, prefixes: prefixes,
+    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil, keyMask: [Float]? = nil,
+                               inputOffset: Tensor? = nil, afterBlock: ((Int, Tensor) -> Tensor)? = nil) -> Tensor {
+        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, inputOffset: inputOffset,
                             afterBlock: afterBlock).final)
     }
 

@@ -2,50 +2,57 @@ import Foundation
 import NebulaNN
 import NebulaTensor
 
-/// The shape of a latent autoencoder: stored as its folder's `config.json`.
+/// The shape of a latent autoencoder and how it trains: stored as its folder's `config.json`.
 public struct AutoencoderConfig: Codable, Equatable, Sendable {
     /// K: latent vectors per passage.
     public var latents = 16
     /// d: width of each latent vector.
     public var latentWidth = 64
-    /// Width of the compression and reconstruction networks.
+    /// Width of the encoder and the parallel decoder.
     public var width = 192
     public var heads = 6
-    /// Perceiver layers of the compression network.
-    public var compressorLayers = 3
-    /// Transformer layers of the reconstruction network.
-    public var reconstructionLayers = 2
-    /// Longest passage in tokens.
+    /// Bidirectional transformer layers of the encoder, over the frozen LM's states.
+    public var encoderLayers = 2
+    /// Bidirectional transformer layers of the parallel decoder.
+    public var decoderLayers = 4
+    /// L: longest passage in tokens, a multiple of K (each latent holds L/K positions).
     public var maxLength = 64
-    /// Std of the Gaussian noise added to latents in training, so the decoder tolerates imperfect latents.
+    /// Which of the frozen LM's hidden states the encoder reads: -1 the final (normalised) states, i ≥ 0
+    /// the residual stream after block i.
+    public var languageModelLayer = -1
+    /// Which decoder turns latents into text.
+    public var decoder: Decoder = .parallel
+    /// Latent noise in training: each passage's latent gets Gaussian noise of a std drawn from
+    /// U(0, latentNoise), so the decoder learns to read imperfect (denoised) latents.
     public var latentNoise: Float = 0.1
-    /// Share of the decoder's input tokens replaced by `<|endoftext|>` in training (word dropout, Bowman
-    /// et al. 2016): the frozen LM can no longer lean on the preceding tokens alone, so the latent has to
-    /// carry the passage.
-    public var inputDropout: Float = 0
-    /// Weight of a penalty on the batch mean of the latents (‖mean_b z‖², per element): a constant latent
-    /// shared by every passage then costs loss, which counters the collapse seen on TinyStories.
-    public var centering: Float = 0
-    /// How the latent steers the frozen LM.
-    public var conditioning: Conditioning = .prefix
+    /// Share of the encoder's input tokens replaced by `<|endoftext|>` in training (Cosmos' masking).
+    public var inputMasking: Float = 0
+    /// Share of latent vectors zeroed in training (whole vectors).
+    public var latentDropout: Float = 0
+    /// Weight of the MSE between the parallel decoder's predicted states and the frozen LM's states.
+    public var alignment: Float = 0.1
+    /// Weight of the parallel decoder's token loss when the autoregressive decoder is the one decoding:
+    /// it forces the latent to carry every token.
+    public var parallelWeight: Float = 1
+    /// Train only the autoregressive decoder: the encoder and the parallel decoder stay as they are, so
+    /// the latent space (and a denoiser trained in it) does not move.
+    public var freezeEncoder = false
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
     public var languageModel = "../lm"
 
-    /// The routes from the reconstructed latent into the frozen decoder.
-    public enum Conditioning: String, Codable, Sendable, CaseIterable {
-        /// Per-layer key/value prefixes (prefix-tuning): the default, the route that learns the toy corpus.
-        case prefix
-        /// Gated cross-attention adapters after every frozen block (Flamingo), gates starting at 0.
-        case adapters
+    /// The decoders: one forward pass for the whole passage, or token by token from a fine-tuned LM.
+    public enum Decoder: String, Codable, Sendable, CaseIterable {
+        case parallel
+        case autoregressive
     }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case latents, latentWidth = "latent_width", width, heads, compressorLayers = "compressor_layers"
-        case reconstructionLayers = "reconstruction_layers", maxLength = "max_length", latentNoise = "latent_noise"
-        case inputDropout = "input_dropout", conditioning, centering
-        case languageModel = "language_model"
+        case latents, latentWidth = "latent_width", width, heads, encoderLayers = "encoder_layers"
+        case decoderLayers = "decoder_layers", maxLength = "max_length", languageModelLayer = "language_model_layer"
+        case decoder, latentNoise = "latent_noise", inputMasking = "input_masking", latentDropout = "latent_dropout"
+        case alignment, parallelWeight = "parallel_weight", freezeEncoder = "freeze_encoder", languageModel = "language_model"
     }
 }
 
@@ -60,162 +67,119 @@ public struct Frozen<M: Module> {
     }
 }
 
-/// A Perceiver layer: learned queries read a sequence through cross-attention, then talk among
-/// themselves (self-attention) and pass through an MLP, each step pre-LayerNorm and residual.
-public final class PerceiverLayer: Module {
-    public let lnQuery: LayerNorm
-    public let lnContext: LayerNorm
-    public let cross: CrossAttention
-    public let block: TransformerBlock
-
-    public init(_ width: Int, contextWidth: Int, heads: Int, generator: inout SeededGenerator) {
-        lnQuery = LayerNorm(width)
-        lnContext = LayerNorm(contextWidth)
-        cross = CrossAttention(width, contextDimension: contextWidth, heads: heads, generator: &generator)
-        block = TransformerBlock(width, heads: heads, causal: false, generator: &generator)
-    }
-
-    /// `queries: [B, K, W]`, `context: [B, L, Cc]`, `contextMask: [B, L]` → `[B, K, W]`.
-    public func callAsFunction(_ queries: Tensor, context: Tensor, contextMask: [Float]?) -> Tensor {
-        let q = queries + cross(lnQuery(queries), context: lnContext(context), contextMask: contextMask)
-        return block(q)
-    }
-}
-
-/// A gated cross-attention adapter (Flamingo): `x + tanh(gate)·crossAttention(ln(x), context)`, with the
-/// gate starting at 0 so the frozen model starts unchanged.
-public final class GatedCrossAttention: Module {
-    public let norm: LayerNorm
-    public let attention: CrossAttention
-    public let gate: Tensor
-
-    public init(_ width: Int, contextWidth: Int, heads: Int, generator: inout SeededGenerator) {
-        norm = LayerNorm(width)
-        attention = CrossAttention(width, contextDimension: contextWidth, heads: heads, generator: &generator)
-        gate = Tensor.zeros([1]).requiringGrad()
-    }
-
-    /// `x: [B, T, C]`, `context: [B, K, W]` → `[B, T, C]`.
-    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        x + attention(norm(x), context: context) * gate.tanh()
-    }
-}
-
-/// Stage 2: text ↔ a fixed-size latent, with a frozen language model inside.
+/// Stage 2: text ↔ a fixed-size latent, with the frozen stage-1 language model as the encoder's reader.
 ///
-/// The frozen LM reads a passage; K learned queries compress its hidden states through Perceiver layers
-/// into K latent vectors of width d, each normalised to mean 0 and variance 1 (norm √d, the scale of the
-/// diffusion noise). A reconstruction network turns the latent into conditioning vectors that steer the
-/// frozen LM as it decodes the passage — through per-layer key/value prefixes (default) or gated
-/// cross-attention adapters after each frozen block. The LM's own weights never change.
+/// The frozen LM reads a passage; a `PatchEncoder` compresses its hidden states into K latent vectors of
+/// width d (latent i holds tokens `[i·L/K, (i+1)·L/K)`). The decoder is trained, as an image
+/// autoencoder's is: a `ParallelDecoder` predicts every token at once, and with `decoder: .autoregressive`
+/// an `AutoregressiveDecoder` (a GPT started from the LM) reads the parallel decoder's states and decodes
+/// token by token. The LM's own weights never change.
 ///
 /// ```swift
 /// let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
-/// let z = ae.encode(batch)                      // [B, K, d]
-/// let texts = ae.decode(z, endOfText: eot)      // token ids per passage
+/// let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 8, length: 64)   // [8, K, d]
+/// let texts = ae.decode(z, endOfText: eot, generator: &rng)                          // token ids
 /// ```
 public final class LatentAutoencoder: Module {
     public let config: AutoencoderConfig
     public let lm: Frozen<GPT>
-    // Compression network.
-    public let queries: Tensor                  // [K, W]
-    public let compressor: [PerceiverLayer]
-    public let lnLatent: LayerNorm
-    public let toLatent: Linear                 // W → d
-    // Reconstruction network.
-    public let fromLatent: Linear               // d → W
-    public let latentPositions: Tensor          // [K, W]
-    public let reconstruction: [TransformerBlock]
-    public let lnPrefix: LayerNorm
-    public let toPrefix: Linear?                // W → layers · 2 · C (prefix conditioning)
-    public let adapters: [GatedCrossAttention]  // one per LM block (adapter conditioning)
+    public let encoder: PatchEncoder
+    public let parallel: ParallelDecoder
+    public let autoregressive: AutoregressiveDecoder?
 
     public init(_ config: AutoencoderConfig, languageModel: GPT, generator: inout SeededGenerator) {
         self.config = config
         lm = Frozen(languageModel)
-        let (k, w, c) = (config.latents, config.width, languageModel.config.width)
-        queries = Tensor.randn([k, w], std: 0.02, generator: &generator).requiringGrad()
-        compressor = (0..<config.compressorLayers).map { _ in
-            PerceiverLayer(w, contextWidth: c, heads: config.heads, generator: &generator)
-        }
-        lnLatent = LayerNorm(w)
-        toLatent = Linear(w, config.latentWidth, generator: &generator)
-        fromLatent = Linear(config.latentWidth, w, generator: &generator)
-        latentPositions = Tensor.randn([k, w], std: 0.02, generator: &generator).requiringGrad()
-        reconstruction = (0..<config.reconstructionLayers).map { _ in
-            TransformerBlock(w, heads: config.heads, causal: false, generator: &generator)
-        }
-        lnPrefix = LayerNorm(w)
-        switch config.conditioning {
-        case .prefix:
-            toPrefix = Linear(w, languageModel.config.layers * 2 * c, generator: &generator)
-            adapters = []
-        case .adapters:
-            toPrefix = nil
-            adapters = (0..<languageModel.config.layers).map { _ in
-                GatedCrossAttention(c, contextWidth: w, heads: languageModel.config.heads, generator: &generator)
-            }
-        }
+        let (w, c, l, k) = (config.width, languageModel.config.width, config.maxLength, config.latents)
+        encoder = PatchEncoder(stateWidth: c, width: w, heads: config.heads, layers: config.encoderLayers, length: l,
+                               latents: k, latentWidth: config.latentWidth, generator: &generator)
+        parallel = ParallelDecoder(latentWidth: config.latentWidth, width: w, heads: config.heads, layers: config.decoderLayers,
+                                   length: l, latents: k, stateWidth: c, generator: &generator)
+        autoregressive = config.decoder == .autoregressive
+            ? AutoregressiveDecoder(languageModel: languageModel, contextWidth: w, generator: &generator) : nil
         super.init()
         // Fan-in scaled weights, U(±1/√fan_in) as PyTorch's default: the GPT-style N(0, 0.02) starts these
-        // 1–3-layer networks with signals too weak to carry a passage, and the latent was learned ~10× slower.
+        // small networks with signals too weak to carry a passage.
         for (name, weight) in namedParameters() where name.hasSuffix(".weight") && weight.rank == 2 {
             let bound = 1 / Float(weight.shape[1]).squareRoot()
             weight.assign(Tensor.uniform(weight.shape, low: -bound, high: bound, generator: &generator).data)
+        }
+        autoregressive?.copyLanguageModel(languageModel)
+        if config.freezeEncoder {
+            encoder.freeze()
+            parallel.freeze()
         }
     }
 
     public var languageModel: GPT { lm.module }
 
-    /// Latents `[B, K, d]` of padded passages (`tokens`, `mask`: `[B, L]`), each vector normalised.
+    /// The frozen LM's states `[B, L, C]` that the encoder reads (see `AutoencoderConfig.languageModelLayer`).
+    public func languageModelStates(tokens: [Int32], batch: Int, length: Int) -> Tensor {
+        withNoGrad {
+            let layer = config.languageModelLayer
+            let states = languageModel.hiddenStates(tokens, batch: batch, length: length, collectLayers: layer >= 0)
+            return layer >= 0 ? states.layers[layer] : states.final
+        }
+    }
+
+    /// Latents `[B, K, d]` of passages padded to `maxLength` (`tokens`, `mask`: `[B, L]`), each vector normalised.
     public func encode(tokens: [Int32], mask: [Float], batch: Int, length: Int) -> Tensor {
-        let hidden = withNoGrad { languageModel.hiddenStates(tokens, batch: batch, length: length).final } // [B, L, C]
-        var q = Tensor.zeros([batch, config.latents, config.width]) + queries                              // [B, K, W]
-        for layer in compressor { q = layer(q, context: hidden, contextMask: mask) }
-        return layerNorm(toLatent(lnLatent(q)), weight: nil, bias: nil)                                    // [B, K, d]
+        precondition(length == config.maxLength, "LatentAutoencoder: passages are padded to \(config.maxLength) tokens, got \(length)")
+        return encoder(languageModelStates(tokens: tokens, batch: batch, length: length), mask: mask)
     }
 
-    /// How the decoder is steered for latents `z: [B, K, d]`: per-layer prefixes or an adapter hook.
-    public struct DecoderConditioning {
-        public let prefixes: [KeyValuePrefix]?
-        public let afterBlock: ((Int, Tensor) -> Tensor)?
+    /// The reconstruction losses of passages (`tokens`, `mask`: `[B, L]`) from latents `z: [B, K, d]`.
+    public struct Losses {
+        /// Parallel decoder: mean cross-entropy of each token and of the `<|endoftext|>` after the last.
+        public let parallel: Tensor
+        /// Autoregressive decoder: teacher-forced mean cross-entropy (nil for the parallel design).
+        public let autoregressive: Tensor?
+        /// Mean squared error between predicted and frozen-LM states over real tokens (nil without targets).
+        public let alignment: Tensor?
+
+        /// The loss of the decoder that decodes (what reconstruction quality is judged by).
+        public var reconstruction: Tensor { autoregressive ?? parallel }
     }
 
-    /// The reconstruction network's output for latents `z: [B, K, d]` as decoder conditioning.
-    public func conditioning(_ z: Tensor) -> DecoderConditioning {
-        var r = fromLatent(z) + latentPositions                                                  // [B, K, W]
-        for block in reconstruction { r = block(r) }
-        r = lnPrefix(r)
-        guard let toPrefix else {
-            let context = r
-            return DecoderConditioning(prefixes: nil, afterBlock: { [adapters] i, x in adapters[i](x, context: context) })
+    /// Reconstruction losses; `states` (`[B, L, C]`, the frozen LM's) adds the alignment term, and
+    /// `latentAlone` gives the autoregressive decoder no input tokens (only `<|endoftext|>`), so it can
+    /// lean on nothing but the latent.
+    public func losses(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int, endOfText: Int32,
+                       states: Tensor? = nil, latentAlone: Bool = false) -> Losses {
+        let l = config.maxLength
+        let decoded = parallel(z)                                                        // [B, L, W]
+        let logits = parallel.logits(decoded, embedding: languageModel.wte.weight)      // [B, L, V]
+        let parallelLoss = crossEntropy(logits, targets: Self.parallelTargets(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText))
+        var alignment: Tensor? = nil
+        if let states {
+            let weights = Tensor(shape: [batch, l, 1], data: mask)
+            let squared = ((parallel.stateHead(decoded) - states) * weights).squared()   // [B, L, C]
+            alignment = squared.sum() / Float(max(1, mask.reduce(0, +)) * Float(states.shape[2]))
         }
-        let c = languageModel.config.width
-        let kv = toPrefix(r)                                                                     // [B, K, layers·2·C]
-        let parts = kv.split(axis: 2, sizes: [Int](repeating: c, count: 2 * languageModel.config.layers))
-        return DecoderConditioning(prefixes: (0..<languageModel.config.layers).map {
-            KeyValuePrefix(keys: parts[2 * $0], values: parts[2 * $0 + 1])
-        }, afterBlock: nil)
+        var autoregressiveLoss: Tensor? = nil
+        if let autoregressive {
+            var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText)
+            if latentAlone { input = [Int32](repeating: endOfText, count: input.count) }
+            autoregressiveLoss = crossEntropy(autoregressive(input, batch: batch, length: l + 1, context: decoded), targets: targets)
+        }
+        return Losses(parallel: parallelLoss, autoregressive: autoregressiveLoss, alignment: alignment)
     }
 
-    /// Teacher-forced reconstruction cross-entropy of the passages from (optionally noised) latents:
-    /// the LM reads `[EOT, t₁ … tₙ]` and must predict `[t₁ … tₙ, EOT]`.
-    /// With a `generator`, `inputDropout` of the decoder's input tokens are replaced by EOT.
-    public func reconstructionLoss(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32,
-                                   dropoutGenerator generator: UnsafeMutablePointer<SeededGenerator>? = nil) -> Tensor {
-        var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: length, endOfText: endOfText)
-        if let generator, config.inputDropout > 0 {
-            for i in input.indices where i % (length + 1) != 0 && generator.pointee.nextUniform() < config.inputDropout {
-                input[i] = endOfText
+    /// Parallel targets `[B, L]`: the tokens, `<|endoftext|>` right after the last, -1 (ignored) beyond.
+    static func parallelTargets(tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32) -> [Int32] {
+        var targets = [Int32](repeating: -1, count: batch * length)
+        for b in 0..<batch {
+            var n = 0
+            for t in 0..<length where mask[b * length + t] != 0 {
+                targets[b * length + t] = tokens[b * length + t]
+                n = t + 1
             }
+            if n < length { targets[b * length + n] = endOfText }
         }
-        let steer = conditioning(z)
-        let logits = languageModel(input, batch: batch, length: length + 1, prefixes: steer.prefixes,
-                                   afterBlock: steer.afterBlock)                                 // [B, L+1, V]
-        return crossEntropy(logits, targets: targets)
+        return targets
     }
 
-    /// Decoder inputs `[EOT, t…]` and targets `[t…, EOT, -1…]`, each `[B, L+1]`.
+    /// Autoregressive decoder inputs `[EOT, t…]` and targets `[t…, EOT, -1…]`, each `[B, L+1]`.
     static func teacherForcing(tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32) -> ([Int32], [Int32]) {
         var input = [Int32](repeating: endOfText, count: batch * (length + 1))
         var targets = [Int32](repeating: -1, count: batch * (length + 1))
@@ -231,21 +195,36 @@ public final class LatentAutoencoder: Module {
         return (input, targets)
     }
 
-    /// Decodes latents `z: [B, K, d]` to token ids (without the final EOT), greedily or by sampling,
-    /// through the KV cache seeded with the prefixes.
-    public func decode(_ z: Tensor, endOfText: Int, maxLength: Int? = nil, options: SamplingOptions = SamplingOptions(temperature: 0),
-                       generator: inout SeededGenerator) -> [[Int]] {
+    /// Decodes latents `z: [B, K, d]` to token ids (without the final `<|endoftext|>`), greedily (the
+    /// default) or by sampling: all positions at once with the parallel decoder, token by token through
+    /// the KV cache with the autoregressive one. `decoder: .parallel` decodes an autoregressive
+    /// autoencoder's latents with its parallel decoder.
+    public func decode(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
+                       decoder: AutoencoderConfig.Decoder? = nil, generator: inout SeededGenerator) -> [[Int]] {
         let batch = z.shape[0]
-        let limit = min(maxLength ?? config.maxLength + 1, languageModel.config.contextLength)
         let v = languageModel.config.vocabSize
         return withNoGrad {
-            let steer = conditioning(z)
-            let caches = steer.prefixes?.map { KVCache(prefix: $0) } ?? languageModel.makeCaches()
+            let decoded = parallel(z)                                                    // [B, L, W]
+            guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
+                let logits = parallel.logits(decoded, embedding: languageModel.wte.weight) // [B, L, V]
+                let l = config.maxLength
+                return (0..<batch).map { b in
+                    var tokens: [Int] = []
+                    for t in 0..<l {
+                        let row = (b * l + t) * v
+                        let token = sampleToken(logits.data[row..<(row + v)], options, generator: &generator)
+                        if token == endOfText { break }
+                        tokens.append(token)
+                    }
+                    return tokens
+                }
+            }
+            let caches = autoregressive.gpt.makeCaches()
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
-            for _ in 0..<limit {
-                let logits = languageModel(next, batch: batch, length: 1, caches: caches, afterBlock: steer.afterBlock) // [B, 1, V]
+            for _ in 0...config.maxLength {
+                let logits = autoregressive(next, batch: batch, length: 1, context: decoded, caches: caches) // [B, 1, V]
                 for b in 0..<batch {
                     let token = sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
                     next[b] = Int32(token)

@@ -5,39 +5,15 @@ public final class KVCache {
     /// `[B, T, C]` each, growing along T.
     public private(set) var keys: Tensor?
     public private(set) var values: Tensor?
-    /// Leading entries that are a learned prefix rather than tokens (they take no position).
-    public private(set) var prefixLength = 0
     public init() {}
 
-    /// A cache that starts with per-layer prefix keys and values (prefix-tuning style conditioning).
-    public init(prefix: KeyValuePrefix) {
-        keys = prefix.keys
-        values = prefix.values
-        prefixLength = prefix.keys.shape[1]
-    }
-
-    /// Number of cached entries, prefix included.
+    /// Number of cached positions.
     public var count: Int { keys?.shape[1] ?? 0 }
-
-    /// Number of cached token positions (the prefix excluded).
-    public var positions: Int { count - prefixLength }
 
     func append(keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
         keys = keys.map { Tensor.concatenate([$0, k], axis: 1) } ?? k
         values = values.map { Tensor.concatenate([$0, v], axis: 1) } ?? v
         return (keys!, values!)
-    }
-}
-
-/// Extra keys and values `[B, P, C]` prepended to a self-attention layer's own: every query sees them,
-/// as in prefix-tuning. The latent autoencoder conditions the frozen language model this way.
-public struct KeyValuePrefix {
-    public let keys: Tensor
-    public let values: Tensor
-    public init(keys: Tensor, values: Tensor) {
-        precondition(keys.shape == values.shape && keys.rank == 3, "KeyValuePrefix: keys \(keys.shape) and values \(values.shape) must both be [B, P, C]")
-        self.keys = keys
-        self.values = values
     }
 }
 
@@ -57,16 +33,11 @@ public final class SelfAttention: Module {
     }
 
     /// `x: [B, T, C]` → `[B, T, C]`. With a cache, `x` holds only the new positions and attends to the
-    /// cached ones too; `keyMask` is `[B, T_keys]` over all keys seen (1 = real token). A `prefix` adds keys
-    /// and values that every query sees (with a causal mask too, since it is aligned at the end).
-    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil, prefix: KeyValuePrefix? = nil) -> Tensor {
+    /// cached ones too; `keyMask` is `[B, T_keys]` over all keys seen (1 = real token).
+    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil) -> Tensor {
         let c = x.shape[2]
         let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, T, C]
         var (k, v) = (parts[1], parts[2])
-        if let prefix {                                              // [B, P + T, C]
-            k = Tensor.concatenate([prefix.keys, k], axis: 1)
-            v = Tensor.concatenate([prefix.values, v], axis: 1)
-        }
         if let cache { (k, v) = cache.append(keys: k, values: v) }   // [B, T_cached + T, C]
         let y = scaledDotProductAttention(query: parts[0], key: k, value: v, heads: heads, causal: causal, keyMask: keyMask)
         return proj(y)
@@ -113,8 +84,8 @@ public final class TransformerBlock: Module {
         mlp = MLP(dimension, hidden: mlpRatio * dimension, projectionStd: projectionStd, generator: &generator)
     }
 
-    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil, prefix: KeyValuePrefix? = nil) -> Tensor {
-        let h = x + attn(ln1(x), keyMask: keyMask, cache: cache, prefix: prefix)
+    public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil) -> Tensor {
+        let h = x + attn(ln1(x), keyMask: keyMask, cache: cache)
         return h + mlp(ln2(h))
     }
 }

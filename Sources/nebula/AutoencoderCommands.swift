@@ -10,30 +10,43 @@ import NebulaEval
 struct TrainAutoencoder: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autoencoder",
-        abstract: "Train a latent autoencoder around a frozen language model.",
+        abstract: "Train a latent autoencoder: the frozen language model reads, a trained decoder writes.",
         discussion: """
         Passages of the LM's training documents (cut at sentence boundaries, at most --max-length tokens) are \
-        compressed to K × d latents and decoded by the frozen LM through per-layer key/value prefixes. \
-        Writes an autoencoder folder (config.json naming the LM folder, model.safetensors, logs and plot).
+        read by the frozen LM; an encoder compresses its states to K × d latents (latent i holds the i-th \
+        patch of L/K tokens) and a trained decoder reconstructs the passage: all tokens at once (--decoder \
+        parallel) or token by token from a fine-tuned copy of the LM (--decoder autoregressive). Writes an \
+        autoencoder folder (config.json naming the LM folder, model.safetensors, logs and plot).
         """
     )
 
     @Option(help: "The language-model folder (stays frozen).") var lm: String
     @Option(help: "Output folder.") var out: String
-    @Option(help: "K: latent vectors per passage.") var latents = 16
+    @Option(help: "K: latent vectors per passage (must divide --max-length).") var latents = 16
     @Option(help: "d: width of each latent vector.") var latentWidth = 64
-    @Option(help: "Width of the compression and reconstruction networks (default: the LM's).") var width: Int?
+    @Option(help: "Width of the encoder and the parallel decoder (default: the LM's).") var width: Int?
     @Option(help: "Attention heads of those networks (default: the LM's).") var heads: Int?
-    @Option(help: "Perceiver layers of the compressor.") var compressorLayers = 3
-    @Option(help: "Transformer layers of the reconstruction network.") var reconstructionLayers = 2
+    @Option(help: "Transformer layers of the encoder.") var encoderLayers = 2
+    @Option(help: "Transformer layers of the parallel decoder.") var decoderLayers = 4
     @Option(help: "Longest passage in tokens.") var maxLength = 64
-    @Option(help: "Std of the Gaussian noise added to latents in training.") var latentNoise: Float = 0.1
-    @Option(help: "Share of decoder input tokens replaced by <|endoftext|> in training (word dropout).") var inputDropout: Float = 0
-    @Option(help: "How the latent steers the frozen LM: adapters (gated cross-attention) or prefix (key/value prefixes).") var conditioning: AutoencoderConfig.Conditioning = .prefix
-    @Option(help: "Weight of the penalty on the batch mean of the latents (counters latent collapse).") var centering: Float = 0
+    @Option(help: "The LM states the encoder reads: -1 for the final ones, i for those after block i.") var lmLayer = -1
+    @Option(help: "parallel (every token in one pass) or autoregressive (a fine-tuned copy of the LM reads the parallel decoder's states).") var decoder: AutoencoderConfig.Decoder = .parallel
+    @Option(help: "Most std of the Gaussian noise added to latents in training (each passage draws its std from U(0, this)).") var latentNoise: Float = 0.5
+    @Option(help: "Share of the encoder's input tokens masked in training.") var inputMasking: Float = 0
+    @Option(help: "Share of whole latent vectors dropped in training.") var latentDropout: Float = 0
+    @Option(help: "Weight of the MSE between the parallel decoder's predicted states and the frozen LM's.") var alignment: Float = 0.1
+    @Option(help: "Weight of the parallel decoder's token loss beside the autoregressive one.") var parallelWeight: Float = 1
+    @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.") var freezeEncoder = false
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command).") var initFrom: String?
+
+    func validate() throws {
+        guard latents > 0, maxLength % latents == 0 else { throw ValidationError("--max-length \(maxLength) must be a multiple of --latents \(latents)") }
+        for (name, value) in [("--input-masking", inputMasking), ("--latent-dropout", latentDropout)] where !(0..<1).contains(value) {
+            throw ValidationError("\(name) must be in [0, 1), got \(value)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -51,27 +64,47 @@ struct TrainAutoencoder: ParsableCommand {
                 config.latentWidth = latentWidth
                 config.width = width ?? gpt.config.width
                 config.heads = heads ?? gpt.config.heads
-                config.compressorLayers = compressorLayers
-                config.reconstructionLayers = reconstructionLayers
+                config.encoderLayers = encoderLayers
+                config.decoderLayers = decoderLayers
                 config.maxLength = maxLength
+                config.languageModelLayer = lmLayer
+                config.decoder = decoder
                 config.latentNoise = latentNoise
-                config.inputDropout = inputDropout
-                config.conditioning = conditioning
-                config.centering = centering
+                config.inputMasking = inputMasking
+                config.latentDropout = latentDropout
+                config.alignment = alignment
+                config.parallelWeight = parallelWeight
+                config.freezeEncoder = freezeEncoder
+                if freezeEncoder { guard decoder == .autoregressive, initFrom != nil else {
+                    throw ValidationError("--freeze-encoder trains an autoregressive decoder on a trained encoder: give --decoder autoregressive and --init-from")
+                } }
                 config.languageModel = relativePath(from: directory, to: lmDirectory)
                 guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
                 guard maxLength + 1 <= gpt.config.contextLength else {
                     throw ValidationError("--max-length \(maxLength) + 1 exceeds the LM's context length \(gpt.config.contextLength)")
                 }
+                guard lmLayer < gpt.config.layers else { throw ValidationError("--lm-layer \(lmLayer): the LM has \(gpt.config.layers) blocks") }
+                var source: AutoencoderConfig? = nil
                 if let initFrom {
                     // The shapes must be the source's; what this command sets is how training runs.
-                    let source = try ModelFolder.readConfig(AutoencoderConfig.self, in: fileURL(initFrom))
-                    (config.latents, config.latentWidth, config.width, config.heads) = (source.latents, source.latentWidth, source.width, source.heads)
-                    (config.compressorLayers, config.reconstructionLayers, config.conditioning) = (source.compressorLayers, source.reconstructionLayers, source.conditioning)
+                    let from = try ModelFolder.readConfig(AutoencoderConfig.self, in: fileURL(initFrom))
+                    (config.latents, config.latentWidth, config.width, config.heads) = (from.latents, from.latentWidth, from.width, from.heads)
+                    (config.encoderLayers, config.decoderLayers, config.maxLength) = (from.encoderLayers, from.decoderLayers, from.maxLength)
+                    config.languageModelLayer = from.languageModelLayer
+                    source = from
                 }
                 var rng = SeededGenerator(seed: training.seed)
                 autoencoder = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
-                if let initFrom { try ModelFolder.loadWeights(autoencoder, from: fileURL(initFrom)) }
+                if let initFrom, let source {
+                    // A parallel autoencoder can seed an autoregressive one: its encoder and parallel decoder.
+                    let file = try SafeTensorsFile(contentsOf: fileURL(initFrom).appendingPathComponent(ModelFolder.weights))
+                    if source.decoder == config.decoder {
+                        try autoencoder.load(file)
+                    } else {
+                        try autoencoder.encoder.load(file, prefix: "encoder.")
+                        try autoencoder.parallel.load(file, prefix: "parallel.")
+                    }
+                }
                 options = training.options(defaultBatchSize: 32)
             }
             let tokenizer = try loadTokenizer(directory: lmDirectory)
@@ -90,7 +123,7 @@ struct TrainAutoencoder: ParsableCommand {
     }
 }
 
-extension AutoencoderConfig.Conditioning: ExpressibleByArgument {}
+extension AutoencoderConfig.Decoder: ExpressibleByArgument {}
 
 /// The training/validation document split a language model was trained on (its folder's `data.json`).
 func corpusSplits(lmDirectory: URL, tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
@@ -250,6 +283,12 @@ struct Interpolate: ParsableCommand {
     }
 }
 
+/// The standard deviation of all values.
+func standardDeviation(_ values: [Float]) -> Float {
+    let mean = values.reduce(0, +) / Float(max(1, values.count))
+    return (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(max(1, values.count))).squareRoot()
+}
+
 /// `nebula reconstruct`: passages through the latent bottleneck and back, with the metrics.
 struct Reconstruct: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -260,7 +299,10 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "A text file of passages, one per line.") var input: String?
     @Option(help: "Most passages to reconstruct.") var limit = 500
     @Option(help: "Without --input: passages of the LM's held-out documents (validation) or of its training documents (train), to see overfitting.") var split = "validation"
-    @Flag(help: "Print one JSON object with the metrics and latent statistics.") var json = false
+    @Option(help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).") var noise: Float = 0
+    @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
+    @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
+    @Flag(help: "Print one JSON object with the metrics, diagnostics and latent statistics.") var json = false
     @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
 
     func run() throws {
@@ -280,38 +322,50 @@ struct Reconstruct: ParsableCommand {
                 default: throw ValidationError("--split must be validation or train, got \(split)")
                 }
             }
-            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
-            let z = ae.encode(references, padID: pad)
+            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0), eot = tokenizer.endOfTextID!
+            var z = ae.encode(references, padID: pad)
             var generator = SeededGenerator(seed: 0)
+            let latentStd = standardDeviation(z.data)
+            if noise > 0 { z = z + Tensor.randn(z.shape, std: noise * latentStd, generator: &generator) }
+            let options = decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
             var decoded: [[Int]] = []
-            for start in stride(from: 0, to: references.count, by: 64) {
-                let rows = min(64, references.count - start)
-                let part = z.slice(axis: 0, start..<(start + rows))
-                decoded += ae.decode(part, endOfText: tokenizer.endOfTextID!, generator: &generator)
+            let started = Date()
+            for start in stride(from: 0, to: references.count, by: 32) {
+                let rows = min(32, references.count - start)
+                decoded += ae.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: options, decoder: decoder, generator: &generator)
             }
+            let decodeSeconds = Date().timeIntervalSince(started)
             let referenceTexts = try references.map { try tokenizer.decode($0.map(Int.init)) }
             let reconstructedTexts = try decoded.map { try tokenizer.decode($0) }
             let metrics = ReconstructionMetrics(referenceTokens: references.map { $0.map(Int.init) }, reconstructedTokens: decoded,
                                                 referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts)
-            let values = z.data.map(Double.init)
-            let mean = values.reduce(0, +) / Double(values.count)
-            let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
             let d = ae.config.latentWidth
-            let norms = stride(from: 0, to: values.count, by: d).map { (values[$0..<($0 + d)].map { $0 * $0 }.reduce(0, +)).squareRoot() }
+            let norms = stride(from: 0, to: z.count, by: d).map { i in z.data[i..<(i + d)].map { Double($0 * $0) }.reduce(0, +).squareRoot() }
             let meanNorm = norms.reduce(0, +) / Double(norms.count)
+            let task = AutoencoderTask(autoencoder: ae, train: [Passage(tokens: [])], validation: [], padID: pad, endOfText: Int32(eot))
+            let diagnostics = task.diagnostics(of: references.map { Passage(tokens: $0) }, batches: (references.count + 31) / 32, batchSize: 32)
             if verbose {
                 for (a, b) in zip(referenceTexts, reconstructedTexts) { print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n") }
             }
+            var figures: [String: Double] = [
+                "token_accuracy": metrics.tokenAccuracy, "exact_match": metrics.exactMatch, "bleu4": metrics.bleu4,
+                "rouge_l": metrics.rougeL, "passages": Double(references.count), "noise": Double(noise),
+                "latent_std": Double(latentStd), "latent_norm": meanNorm, "passages_per_second": Double(references.count) / decodeSeconds,
+            ]
+            figures.merge(diagnostics) { a, _ in a }
             if json {
-                print(String(format: "{\"token_accuracy\": %.6f, \"exact_match\": %.6f, \"bleu4\": %.4f, \"rouge_l\": %.6f, \"passages\": %d, \"latent_mean\": %.5f, \"latent_std\": %.5f, \"latent_norm\": %.4f}",
-                             metrics.tokenAccuracy, metrics.exactMatch, metrics.bleu4, metrics.rougeL, references.count, mean, std, meanNorm))
+                let body = figures.keys.sorted().map { String(format: "\"%@\": %.6g", $0, figures[$0]!) }.joined(separator: ", ")
+                print("{" + body + "}")
             } else {
-                print(String(format: "passages        %d (K × d = %d × %d)", references.count, ae.config.latents, d))
+                print(String(format: "passages        %d (K × d = %d × %d, %@ decoder)", references.count, ae.config.latents, d, (decoder ?? ae.config.decoder).rawValue))
                 print(String(format: "token accuracy  %.2f%%", 100 * metrics.tokenAccuracy))
                 print(String(format: "exact match     %.2f%%", 100 * metrics.exactMatch))
                 print(String(format: "BLEU-4          %.2f", metrics.bleu4))
                 print(String(format: "ROUGE-L         %.4f", metrics.rougeL))
-                print(String(format: "latents         mean %.4f, std %.4f, vector norm %.3f (√d = %.3f)", mean, std, meanNorm, Double(d).squareRoot()))
+                print(String(format: "latents         std %.4f, vector norm %.3f (√d = %.3f), between-passage share %.3f", latentStd, meanNorm,
+                             Double(d).squareRoot(), diagnostics["latent_between_share"] ?? 0))
+                print(String(format: "losses          own %.4f, shuffled latent %.4f", diagnostics["val_loss"] ?? .nan, diagnostics["val_loss_shuffled"] ?? .nan))
+                print(String(format: "decoding        %.1f passages/s", figures["passages_per_second"]!))
             }
         }
     }

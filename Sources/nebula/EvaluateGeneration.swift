@@ -79,6 +79,12 @@ struct EvaluateGeneration: ParsableCommand {
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
                 })
             }
+            if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
+                let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
+                results.rows.append(try row("diffusion (\(steps) \(sampler.rawValue) steps, parallel decoder)", parameters: parameters, scorer: scorer) { seed in
+                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
+                })
+            }
             let baselines = [(name: "LM alone (the frozen LM, top-p \(topP))", model: lm)]
                 + (try arLm.map { path in (name: "AR LM \(fileURL(path).lastPathComponent) (top-p \(topP))", model: try GPT.load(from: fileURL(path))) })
             for baseline in baselines {
@@ -122,7 +128,8 @@ struct EvaluateGeneration: ParsableCommand {
     /// `count` unconditional samples in batches, decoded; seconds per sample.
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
                           condition: Tensor? = nil, guidance: Float = 1,
-                          decoding: SamplingOptions = SamplingOptions(temperature: 0)) throws -> ([String], Double) {
+                          decoding: SamplingOptions = SamplingOptions(temperature: 0),
+                          decoder: AutoencoderConfig.Decoder? = nil) throws -> ([String], Double) {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []
@@ -131,7 +138,7 @@ struct EvaluateGeneration: ParsableCommand {
             let n = min(batch, count - first)
             let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
             let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk, generator: &generator)
-            texts += try decodeTexts(z, system, tokenizer, options: decoding, seed: seed &+ UInt64(first))
+            texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder, seed: seed &+ UInt64(first))
         }
         return (texts, Date().timeIntervalSince(start) / Double(count))
     }

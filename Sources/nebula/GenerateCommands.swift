@@ -65,11 +65,14 @@ func latentDecoding(topP: Float?) -> SamplingOptions {
     topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
 }
 
-/// Decodes latents to texts: greedy by default, or sampled with `options` (seeded).
+/// Decodes latents to texts: greedy by default, or sampled with `options` (seeded); `decoder` picks the
+/// parallel decoder of an autoregressive autoencoder.
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
-                 options: SamplingOptions = SamplingOptions(temperature: 0), seed: UInt64 = 0) throws -> [String] {
+                 options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
+                 seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
-    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, generator: &generator).map {
+    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
+                                         generator: &generator).map {
         try tokenizer.decode($0).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -39,7 +39,7 @@ final class EndToEndTests: XCTestCase {
         // Stage 2: the autoencoder around the frozen LM.
         var aeConfig = AutoencoderConfig()
         (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (8, 16, 32, 2)
-        (aeConfig.compressorLayers, aeConfig.reconstructionLayers, aeConfig.maxLength, aeConfig.latentNoise) = (1, 1, 32, 0.05)
+        (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength, aeConfig.latentNoise) = (1, 1, 32, 0.05)
         let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
         try quietTrainer(AutoencoderTask(autoencoder: ae, train: passages, validation: passages, padID: eot, endOfText: eot),

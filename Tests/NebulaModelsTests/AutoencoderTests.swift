@@ -30,28 +30,41 @@ final class AutoencoderTests: XCTestCase {
 
     func lmHash(_ gpt: GPT) -> [Float] { gpt.parameters().flatMap(\.data) }
 
-    /// A tiny autoencoder learns to reconstruct the toy corpus exactly, and the LM inside never changes.
-    func testToyCorpusReconstructsExactlyWithTheLanguageModelFrozen() throws {
-        let (tokenizer, gpt) = Self.toyLanguageModel()
-        let before = lmHash(gpt)
+    static func toyConfig(_ decoder: AutoencoderConfig.Decoder = .parallel) -> AutoencoderConfig {
         var config = AutoencoderConfig()
-        (config.latents, config.latentWidth, config.width, config.heads) = (8, 16, 32, 2)
-        (config.compressorLayers, config.reconstructionLayers, config.maxLength, config.latentNoise) = (1, 1, 32, 0.05)
-        var rng = SeededGenerator(seed: 2)
-        let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
-        XCTAssertFalse(ae.namedParameters().contains { $0.0.hasPrefix("lm") }, "the frozen LM is not an autoencoder parameter")
-        let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        let eot = Int32(tokenizer.endOfTextID!)
+        (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (8, 16, 32, 2, 32)
+        (config.encoderLayers, config.decoderLayers, config.latentNoise, config.decoder) = (1, 1, 0.05, decoder)
+        return config
+    }
+
+    static func train(_ ae: LatentAutoencoder, _ passages: [Passage], endOfText eot: Int32, steps: Int) throws -> [String: Double] {
         let task = AutoencoderTask(autoencoder: ae, train: passages, validation: passages, padID: eot, endOfText: eot)
         var options = TrainingOptions()
-        (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (8, 1000, 5e-3, 5e-4, 50)
-        (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (1000, 1000, 1, 0)
+        (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (8, steps, 5e-3, 5e-4, 50)
+        (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (steps, steps, 1, 0)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-ae-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let trainer = Trainer(task: task, options: options, directory: folder)
         trainer.showProgress = false
-        let summary = try trainer.run()
-        XCTAssertLessThan(summary.evaluation["val_loss"]!, 0.05, "losses: \(summary.losses.suffix(3))")
+        return try trainer.run().evaluation
+    }
+
+    /// The parallel decoder learns to reconstruct the toy corpus exactly in one pass, the latent carries
+    /// each passage (a shuffled latent costs loss), and the LM inside never changes.
+    func testParallelDecoderReconstructsTheToyCorpusWithTheLanguageModelFrozen() throws {
+        let (tokenizer, gpt) = Self.toyLanguageModel()
+        let before = lmHash(gpt)
+        var rng = SeededGenerator(seed: 2)
+        let ae = LatentAutoencoder(Self.toyConfig(), languageModel: gpt, generator: &rng)
+        XCTAssertFalse(ae.namedParameters().contains { $0.0.hasPrefix("lm") }, "the frozen LM is not an autoencoder parameter")
+        XCTAssertNil(ae.autoregressive)
+        let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
+        let eot = Int32(tokenizer.endOfTextID!)
+        let figures = try Self.train(ae, passages, endOfText: eot, steps: 600)
+        XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
+        XCTAssertGreaterThan(figures["val_loss_shuffled"]!, figures["val_loss"]! + 1, "a neighbour's latent decodes worse: \(figures)")
+        XCTAssertEqual(figures["val_token_accuracy"]!, 1, accuracy: 1e-9)
+        XCTAssertGreaterThan(figures["latent_between_share"]!, 0.1, "latents differ between passages: \(figures)")
 
         XCTAssertEqual(lmHash(gpt), before, "the language model's weights did not change")
         let z = ae.encode(passages.map(\.tokens), padID: eot)                  // [8, 8, 16]
@@ -63,7 +76,29 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertEqual(decoded, Self.sentences)
     }
 
-    /// Padded passages: a passage's latent does not depend on the padding around it.
+    /// The autoregressive decoder starts as a copy of the language model, learns the toy corpus through the
+    /// latent (greedy decoding with the KV cache), and the LM it was copied from stays frozen.
+    func testAutoregressiveDecoderStartsFromTheLanguageModelAndReconstructs() throws {
+        let (tokenizer, gpt) = Self.toyLanguageModel()
+        let before = lmHash(gpt)
+        var rng = SeededGenerator(seed: 5)
+        let ae = LatentAutoencoder(Self.toyConfig(.autoregressive), languageModel: gpt, generator: &rng)
+        XCTAssertEqual(lmHash(ae.autoregressive!.gpt), before, "the decoder starts from the language model's weights")
+        let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
+        let eot = Int32(tokenizer.endOfTextID!)
+        let figures = try Self.train(ae, passages, endOfText: eot, steps: 400)
+        XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
+        XCTAssertNotNil(figures["val_loss_latent_alone"])
+        XCTAssertEqual(lmHash(gpt), before, "the frozen language model did not change")
+        XCTAssertNotEqual(lmHash(ae.autoregressive!.gpt), before, "the decoder's copy was fine-tuned")
+        let z = ae.encode(passages.map(\.tokens), padID: eot)
+        var generator = SeededGenerator(seed: 0)
+        let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
+        XCTAssertEqual(decoded, Self.sentences)
+    }
+
+    /// Padded passages: a passage's latent does not depend on the padding around it; the decoders'
+    /// targets end each passage with `<|endoftext|>`.
     func testPaddingDoesNotChangeLatents() throws {
         let (tokenizer, gpt) = Self.toyLanguageModel()
         var config = AutoencoderConfig()
@@ -77,62 +112,45 @@ final class AutoencoderTests: XCTestCase {
         let (input, targets) = LatentAutoencoder.teacherForcing(tokens: [7, 8, 0], mask: [1, 1, 0], batch: 1, length: 3, endOfText: 2)
         XCTAssertEqual(input, [2, 7, 8, 2])
         XCTAssertEqual(targets, [7, 8, 2, -1])
+        XCTAssertEqual(LatentAutoencoder.parallelTargets(tokens: [7, 8, 0, 0], mask: [1, 1, 0, 0], batch: 1, length: 4, endOfText: 2), [7, 8, 2, -1])
+        XCTAssertEqual(LatentAutoencoder.parallelTargets(tokens: [7, 8], mask: [1, 1], batch: 1, length: 2, endOfText: 2), [7, 8])
     }
-}
 
-final class AutoencoderConditioningTests: XCTestCase {
-    /// Both routes give finite losses; the prefix route sends gradient into the compressor from the first
-    /// step, while the adapters' gates (starting at 0) are what learns first.
-    func testBothRoutesBackpropagateIntoTheEncoder() throws {
-        let (tokenizer, gpt) = AutoencoderTests.toyLanguageModel()
-        let ids = try tokenizer.encode(AutoencoderTests.sentences[0]).map(Int32.init)
+    /// Gradient reaches the encoder through every decoder and loss term; the alignment term is the masked
+    /// mean squared error to the LM's states.
+    func testEveryLossTermTrainsTheEncoder() throws {
+        let (tokenizer, gpt) = Self.toyLanguageModel()
+        let ids = try tokenizer.encode(Self.sentences[0]).map(Int32.init)
         let eot = Int32(tokenizer.endOfTextID!)
-        for route in AutoencoderConfig.Conditioning.allCases {
-            var config = AutoencoderConfig()
-            (config.latents, config.latentWidth, config.width, config.heads, config.maxLength, config.conditioning) = (4, 8, 32, 2, 32, route)
-            var rng = SeededGenerator(seed: 4)
-            let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
-            let batch = PassageBatch([Passage(tokens: ids)], length: 32, padID: eot)
+        var rng = SeededGenerator(seed: 4)
+        let ae = LatentAutoencoder(Self.toyConfig(.autoregressive), languageModel: gpt, generator: &rng)
+        let batch = PassageBatch([Passage(tokens: ids)], length: 32, padID: eot)
+        let states = ae.languageModelStates(tokens: batch.tokens, batch: 1, length: 32)
+        for term in ["parallel", "autoregressive", "alignment"] {
+            ae.zeroGrad()
             let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32)
-            let loss = ae.reconstructionLoss(z, tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32, endOfText: eot)
-            XCTAssertTrue(loss.item.isFinite, "\(route)")
+            let losses = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, endOfText: eot, states: states)
+            let loss = term == "parallel" ? losses.parallel : term == "autoregressive" ? losses.autoregressive! : losses.alignment!
+            XCTAssertTrue(loss.item.isFinite, term)
             loss.backward()
-            if route == .adapters {
-                XCTAssertNotNil(ae.adapters[0].gate.gradData, "the gates learn first")
-            } else {
-                let encoderGradient = ae.compressor[0].cross.q.weight.gradData ?? []
-                XCTAssertGreaterThan(encoderGradient.map(abs).max() ?? 0, 0, "gradient reaches the compressor through the prefixes")
-            }
+            XCTAssertGreaterThan((ae.encoder.toLatent.weight.gradData ?? []).map(abs).max() ?? 0, 0, "\(term) reaches the encoder")
         }
+        // The alignment term by hand: mean over real tokens and state features of the squared difference.
+        let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32)
+        let predicted = ae.parallel.stateHead(ae.parallel(z)).data, target = states.data
+        let c = gpt.config.width
+        var sum: Float = 0
+        for t in 0..<ids.count { for j in 0..<c { let e = predicted[t * c + j] - target[t * c + j]; sum += e * e } }
+        let alignment = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, endOfText: eot, states: states).alignment!.item
+        XCTAssertEqual(alignment, sum / Float(ids.count * c), accuracy: 1e-4 * max(1, alignment))
     }
-}
 
-final class AutoencoderCenteringTests: XCTestCase {
-    /// The centering penalty adds λ·mean((mean over the batch of z)²) to the training loss.
-    func testCenteringPenaltyIsAddedToTheLoss() throws {
-        let (tokenizer, gpt) = AutoencoderTests.toyLanguageModel()
-        let eot = Int32(tokenizer.endOfTextID!)
-        let passages = try AutoencoderTests.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        var losses: [Float] = []
-        var penalty: Float = 0
-        for centering: Float in [0, 2] {
-            var config = AutoencoderConfig()
-            (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (4, 8, 32, 2, 32)
-            (config.latentNoise, config.centering) = (0, centering)
-            var rng = SeededGenerator(seed: 6)
-            let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
-            let task = AutoencoderTask(autoencoder: ae, train: passages, validation: [], padID: eot, endOfText: eot)
-            var generator = SeededGenerator(seed: 1)
-            losses.append(task.loss(batchSize: 4, generator: &generator).item)
-            if centering > 0 {
-                var replay = SeededGenerator(seed: 1)
-                let rows = (0..<4).map { _ in passages[replay.nextInt(below: passages.count)] }
-                let batch = PassageBatch(rows, length: 32, padID: eot)
-                let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 4, length: 32)
-                penalty = centering * z.mean(axis: 0).squared().mean().item
-            }
-        }
-        XCTAssertGreaterThan(penalty, 0)
-        XCTAssertEqual(losses[1] - losses[0], penalty, accuracy: 1e-4)
+    /// The between-passage share of latent variance: 0 for identical rows, 1 for rows constant inside.
+    func testBetweenPassageShare() {
+        XCTAssertEqual(AutoencoderTask.betweenShare([1, 2, 3, 1, 2, 3], rowWidth: 3), 0, accuracy: 1e-12)
+        XCTAssertEqual(AutoencoderTask.betweenShare([1, 1, 3, 3], rowWidth: 2), 1, accuracy: 1e-12)
+        // Rows [0, 2] and [2, 0]: every column varies by ±1 around 1, the total variance is 1 as well.
+        XCTAssertEqual(AutoencoderTask.betweenShare([0, 2, 2, 0], rowWidth: 2), 1, accuracy: 1e-12)
+        XCTAssertEqual(AutoencoderTask.betweenShare([0, 2, 0, 2], rowWidth: 2), 0, accuracy: 1e-12)
     }
 }
