@@ -9,22 +9,37 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test demo bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test doctor demo bench compare bundle matched-lm report shakespeare
 
-# Installs the system libraries Nebula links against (Debian/Ubuntu), when missing.
+# Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
+# oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
 deps:
 	@if [ "$$(uname)" = "Linux" ] && ! pkg-config --exists openblas 2>/dev/null; then \
 		echo "installing libopenblas-dev and pkg-config"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev pkg-config; \
 	fi
+	@if [ "$$(uname)" = "Linux" ] && [ "$$(uname -m)" = "x86_64" ] && [ ! -e /usr/lib/x86_64-linux-gnu/libdnnl.so.2 ]; then \
+		echo "installing libdnnl-dev"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libdnnl-dev; \
+	fi
 
 build: deps
 	$(SWIFT) build -c release
 
-# The suite runs in release mode: numeric code is 10-50x slower in debug builds.
+# The suite runs in release mode: numeric code is 10-50x slower in debug builds. It runs on the default GEMM
+# backend; on Linux the engine tests (golden ops, gradient checks) and the golden GPT run again on OpenBLAS.
 test: deps
 	$(SWIFT) test -c release -Xswiftc -enable-testing
+	@if [ "$$(uname)" = "Linux" ]; then \
+		echo "NEBULA_BLAS=openblas: engine tests and the golden GPT"; \
+		NEBULA_BLAS=openblas $(SWIFT) test -c release -Xswiftc -enable-testing --filter 'NebulaTensorTests|GoldenGPTTests'; \
+	fi
+
+# The GEMM backend, the CPU's vector extensions and a quick GEMM measurement.
+doctor: build
+	$(NEBULA) doctor
 
 # Generates from the shipped TinyStories bundle: two passages condensing out of noise (--show-steps), then
 # a three-passage story, each passage conditioned on the one before.

@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // BLAS: OpenBLAS through pkg-config on Linux, Accelerate on macOS.
+        // BLAS: OpenBLAS through pkg-config on Linux (oneDNN, when installed, is loaded at run time), Accelerate on macOS.
         .systemLibrary(
             name: "CBLAS",
             path: "Sources/CBLAS",
@@ -46,7 +46,6 @@ let package = Package(
             name: "NebulaBench",
             dependencies: [
                 "NebulaModels",
-                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,5 +1,5 @@
 #include <cblas.h>
 #ifdef __linux__
-// mallopt: the engine tunes glibc's allocator to reuse freed activation buffers (see BLAS.swift).
+// mallopt: the engine tunes glibc's allocator to reuse freed activation buffers (see GEMM.swift).
 #include <malloc.h>
 #endif

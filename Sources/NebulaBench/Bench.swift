@@ -1,4 +1,5 @@
 import ArgumentParser
+import NebulaTensor
 
 @main
 struct NebulaBench: ParsableCommand {
@@ -11,4 +12,9 @@ struct NebulaBench: ParsableCommand {
             TokenizerBench.self,
         ]
     )
+
+    static func main() {
+        GEMMBackend.relaunchIfOpenBLASFallsBack()
+        main(nil)
+    }
 }

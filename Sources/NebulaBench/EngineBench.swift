@@ -2,51 +2,72 @@ import ArgumentParser
 import Foundation
 import NebulaNN
 import NebulaTensor
-#if canImport(Accelerate)
-import Accelerate
-#else
-import CBLAS
-#endif
 
-/// GFLOP/s of raw `cblas_sgemm` beside Nebula's matmul, attention and transformer block, so the engine's
-/// overhead over BLAS is visible.
+/// GFLOP/s of every available GEMM backend at the comparison configurations' shapes — the raw library on its
+/// own threads beside Nebula's `sgemm` — then Nebula's linear layer, attention and transformer block, so the
+/// engine's overhead over the library is visible.
 struct EngineBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "engine", abstract: "Matmul, attention and transformer-block throughput.")
+    static let configuration = CommandConfiguration(commandName: "engine", abstract: "GEMM backends, matmul, attention and transformer-block throughput.")
 
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.0
 
-    func run() {
-        print("Nebula engine benchmark — \(Parallel.workerCount) cores")
-        print("")
-        print(pad("case", 44) + pad("ms", 10) + pad("GFLOP/s", 10) + "vs sgemm")
-        var rng = SeededGenerator(seed: 0)
-        for n in [256, 512, 1024, 2048] {
-            let a = Tensor.randn([n, n], generator: &rng), b = Tensor.randn([n, n], generator: &rng)
-            let flops = 2 * Double(n * n * n)
-            var c = [Float](repeating: 0, count: n * n)
-            setBLASThreads(Parallel.workerCount) // raw OpenBLAS with its own threads
-            defer { setBLASThreads(1) }
-            let raw = time {
-                a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                                pa.baseAddress!, Int32(n), pb.baseAddress!, Int32(n), 0, pc.baseAddress!, Int32(n))
-                } } }
-            }
-            setBLASThreads(1)
-            let nebula = time { _ = withNoGrad { a.matmul(b) } }
-            report("cblas_sgemm \(n)×\(n)×\(n)", raw, flops)
-            report("Tensor.matmul \(n)×\(n)×\(n)", nebula, flops, baseline: raw)
+    /// One GEMM of a training step: a linear layer's forward (`x · Wᵀ`), input gradient (`dy · W`) or weight
+    /// gradient (`dyᵀ · x`).
+    struct Shape {
+        let name: String, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
+
+        static func linear(_ name: String, rows: Int, in inFeatures: Int, out outFeatures: Int) -> [Shape] {
+            [Shape(name: "\(name) fwd", m: rows, n: outFeatures, k: inFeatures, transposeA: false, transposeB: true),
+             Shape(name: "\(name) dx", m: rows, n: inFeatures, k: outFeatures, transposeA: false, transposeB: false),
+             Shape(name: "\(name) dW", m: outFeatures, n: inFeatures, k: rows, transposeA: true, transposeB: false)]
         }
+
+        /// The layers of the `nebula-bench gpt` configurations: small (B·T = 768, C = 128), medium (2048, 384).
+        static let comparison: [Shape] = {
+            var shapes: [Shape] = []
+            for (config, rows, c) in [("small", 768, 128), ("medium", 2048, 384)] {
+                shapes += linear("\(config) qkv", rows: rows, in: c, out: 3 * c)
+                shapes += linear("\(config) proj", rows: rows, in: c, out: c)
+                shapes += linear("\(config) mlp up", rows: rows, in: c, out: 4 * c)
+                shapes += linear("\(config) mlp down", rows: rows, in: 4 * c, out: c)
+            }
+            return shapes + [Shape(name: "square", m: 1024, n: 1024, k: 1024, transposeA: false, transposeB: false)]
+        }()
+
+        var label: String { "\(name) \(m)×\(n)×\(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")" }
+    }
+
+    func run() {
+        let backends = GEMMBackend.available, workers = Parallel.workerCount
+        print("Nebula engine benchmark — \(workers) cores, GEMM backends (default first):")
+        print(backends.map { "  \($0.rawValue): \($0.version), \($0.kernels)" }.joined(separator: "\n"))
+        print("")
+        print("GEMM GFLOP/s: lib = one library call on \(workers) library threads; nebula = Nebula's sgemm split over")
+        print("\(workers) workers, one library thread each; % = nebula against the fastest lib of the row")
+        print(pad("shape", 38) + backends.map { pad("\($0.rawValue) lib", 14) + pad("nebula", 8) + pad("%", 6) }.joined())
+        for shape in Shape.comparison {
+            let nebula = backends.map { gigaflops($0, shape, libraryThreads: nil) }
+            let library = backends.map { gigaflops($0, shape, libraryThreads: workers) }
+            usleep(200_000) // the libraries' threads spin for a while after a call: let them sleep before the next row
+            let fastest = library.max()!
+            print(pad(shape.label, 38) + backends.indices.map {
+                pad(String(format: "%.1f", library[$0]), 14) + pad(String(format: "%.1f", nebula[$0]), 8)
+                    + pad(String(format: "%.0f%%", 100 * nebula[$0] / fastest), 6)
+            }.joined())
+        }
+
+        print("")
+        print("Nebula ops on each backend")
+        print(pad("case", 40) + backends.map { pad("\($0.rawValue) ms", 14) + pad("GFLOP/s", 9) }.joined())
+        var rng = SeededGenerator(seed: 0)
         // Model-sized shapes: [B·T, C] · [C, 4C] as in a GPT MLP.
         for (rows, cin, cout) in [(768, 128, 512), (2048, 384, 1536)] {
             let x = Tensor.randn([rows, cin], generator: &rng).requiringGrad()
             let w = Tensor.randn([cout, cin], std: 0.02, generator: &rng).requiringGrad()
             let bias = Tensor.zeros([cout]).requiringGrad()
             let flops = 2 * Double(rows * cin * cout)
-            let forward = time { _ = withNoGrad { linear(x, weight: w, bias: bias) } }
-            report("linear fwd [\(rows),\(cin)]→\(cout)", forward, flops)
-            let both = time { linear(x, weight: w, bias: bias).backward(seed: [Float](repeating: 1, count: rows * cout)) }
-            report("linear fwd+bwd", both, 3 * flops)
+            measure("linear fwd [\(rows),\(cin)]→\(cout)", flops) { _ = withNoGrad { linear(x, weight: w, bias: bias) } }
+            measure("linear fwd+bwd", 3 * flops) { linear(x, weight: w, bias: bias).backward(seed: [Float](repeating: 1, count: rows * cout)) }
         }
         for (b, t, c, h) in [(12, 64, 128, 4), (8, 256, 384, 6)] {
             let q = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
@@ -54,39 +75,33 @@ struct EngineBench: ParsableCommand {
             let v = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
             let flops = 4 * Double(b * t * t * c) // two GEMMs, causal not discounted
             let seed = [Float](repeating: 1, count: b * t * c)
-            let forward = time { _ = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true) } }
-            report("attention fwd B\(b) T\(t) C\(c) H\(h)", forward, flops)
-            let both = time { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true).backward(seed: seed) }
-            report("attention fwd+bwd", both, 3 * flops)
+            measure("attention fwd B\(b) T\(t) C\(c) H\(h)", flops) { _ = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true) } }
+            measure("attention fwd+bwd", 3 * flops) { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true).backward(seed: seed) }
         }
         for (b, t, c, h) in [(12, 64, 128, 4), (8, 256, 384, 6)] {
             let block = TransformerBlock(c, heads: h, causal: true, generator: &rng)
             let x = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
             let flops = Double(b * t) * (24 * Double(c * c) + 4 * Double(t * c))
             let seed = [Float](repeating: 1, count: b * t * c)
-            let forward = time { _ = withNoGrad { block(x) } }
-            report("block fwd B\(b) T\(t) C\(c) H\(h)", forward, flops)
-            let both = time { block(x).backward(seed: seed); block.zeroGrad(); x.zeroGrad() }
-            report("block fwd+bwd", both, 3 * flops)
+            measure("block fwd B\(b) T\(t) C\(c) H\(h)", flops) { _ = withNoGrad { block(x) } }
+            measure("block fwd+bwd", 3 * flops) { block(x).backward(seed: seed); block.zeroGrad(); x.zeroGrad() }
         }
     }
 
-    /// Median seconds per call over repeated runs filling about `seconds`.
-    func time(_ body: () -> Void) -> Double {
-        body()
-        var samples: [Double] = []
-        let deadline = Date().addingTimeInterval(seconds)
-        repeat {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        } while Date() < deadline && samples.count < 1000
-        return samples.sorted()[samples.count / 2]
+    func gigaflops(_ backend: GEMMBackend, _ shape: Shape, libraryThreads: Int?) -> Double {
+        backend.gigaflops(m: shape.m, n: shape.n, k: shape.k, transposeA: shape.transposeA, transposeB: shape.transposeB,
+                          libraryThreads: libraryThreads, seconds: seconds)
     }
 
-    func report(_ name: String, _ seconds: Double, _ flops: Double, baseline: Double? = nil) {
-        let ratio = baseline.map { String(format: "%.1f%%", 100 * $0 / seconds) } ?? ""
-        print(pad(name, 44) + pad(String(format: "%.3f", seconds * 1e3), 10) + pad(String(format: "%.1f", flops / seconds / 1e9), 10) + ratio)
+    /// Times `body` on every available backend and prints one row: ms and GFLOP/s for each.
+    func measure(_ name: String, _ flops: Double, _ body: () -> Void) {
+        let saved = GEMMBackend.current
+        defer { GEMMBackend.current = saved }
+        let times = GEMMBackend.available.map { backend in
+            GEMMBackend.current = backend
+            return medianSeconds(over: seconds, body)
+        }
+        print(pad(name, 40) + times.map { pad(String(format: "%.3f", $0 * 1e3), 14) + pad(String(format: "%.1f", flops / $0 / 1e9), 9) }.joined())
     }
 
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

@@ -47,9 +47,9 @@ struct TrainingBench: ParsableCommand {
         let tokensPerSecond = Double(batch * t) / perStep
         let peak = peakResidentMegabytes()
         if json {
-            print("{\"impl\":\"nebula\",\"config\":\"\(config)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"params\":\(gpt.parameterCount)}")
+            print("{\"impl\":\"nebula\",\"gemm_backend\":\"\(GEMMBackend.current.rawValue)\",\"config\":\"\(config)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"params\":\(gpt.parameterCount)}")
         } else {
-            print("GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens")
+            print("GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens, GEMM backend \(GEMMBackend.current.rawValue)")
             print(String(format: "%.2f ms/step (forward %.2f, backward %.2f, clip+AdamW %.2f), %.0f tokens/s, peak RSS %.0f MB",
                          perStep * 1e3, forward / Double(steps) * 1e3, backward / Double(steps) * 1e3, update / Double(steps) * 1e3,
                          tokensPerSecond, peak))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NebulaTensor
 
 /// The `nebula` command: one subcommand group per stage of the system.
 @main
@@ -6,6 +7,7 @@ struct Nebula: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nebula",
         abstract: "Latent diffusion language models on the CPU: tokenizers, language models, autoencoders, denoisers.",
+        version: "0.4.0",
         subcommands: [
             Train.self,
             Eval.self,
@@ -20,6 +22,12 @@ struct Nebula: ParsableCommand {
             Export.self,
             WriteReport.self,
             TokenizerCommand.self,
+            Doctor.self,
         ]
     )
+
+    static func main() {
+        GEMMBackend.relaunchIfOpenBLASFallsBack()
+        main(nil)
+    }
 }
