@@ -54,6 +54,20 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         case decoder, latentNoise = "latent_noise", inputMasking = "input_masking", latentDropout = "latent_dropout"
         case alignment, parallelWeight = "parallel_weight", freezeEncoder = "freeze_encoder", languageModel = "language_model"
     }
+
+    /// Reads a `config.json`; a key that is absent keeps its default (configs written by hand or by an
+    /// earlier version).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let found = try c.decodeIfPresent(T.self, forKey: key) { value = found }
+        }
+        try read(.latents, &latents); try read(.latentWidth, &latentWidth); try read(.width, &width); try read(.heads, &heads)
+        try read(.encoderLayers, &encoderLayers); try read(.decoderLayers, &decoderLayers); try read(.maxLength, &maxLength)
+        try read(.languageModelLayer, &languageModelLayer); try read(.decoder, &self.decoder); try read(.latentNoise, &latentNoise)
+        try read(.inputMasking, &inputMasking); try read(.latentDropout, &latentDropout); try read(.alignment, &alignment)
+        try read(.parallelWeight, &parallelWeight); try read(.freezeEncoder, &freezeEncoder); try read(.languageModel, &languageModel)
+    }
 }
 
 /// Holds a module without making it part of the owner's parameters (reflection skips it): the frozen
@@ -160,7 +174,8 @@ public final class LatentAutoencoder: Module {
         if let autoregressive {
             var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText)
             if latentAlone { input = [Int32](repeating: endOfText, count: input.count) }
-            autoregressiveLoss = crossEntropy(autoregressive(input, batch: batch, length: l + 1, context: decoded), targets: targets)
+            let logits = autoregressive(input, batch: batch, length: l + 1, memory: autoregressive.memory(decoded)) // [B, L+1, V]
+            autoregressiveLoss = crossEntropy(logits, targets: targets)
         }
         return Losses(parallel: parallelLoss, autoregressive: autoregressiveLoss, alignment: alignment)
     }
@@ -220,11 +235,12 @@ public final class LatentAutoencoder: Module {
                 }
             }
             let caches = autoregressive.gpt.makeCaches()
+            let memory = autoregressive.memory(decoded)
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
             for _ in 0...config.maxLength {
-                let logits = autoregressive(next, batch: batch, length: 1, context: decoded, caches: caches) // [B, 1, V]
+                let logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches) // [B, 1, V]
                 for b in 0..<batch {
                     let token = sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
                     next[b] = Int32(token)

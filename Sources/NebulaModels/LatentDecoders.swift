@@ -52,9 +52,9 @@ public final class LatentCrossAttention: Module {
         attention = CrossAttention(width, contextDimension: contextWidth, heads: heads, generator: &generator)
     }
 
-    /// `x: [B, T, C]`, `context: [B, L, W]` → `[B, T, C]`.
-    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        x + attention(norm(x), context: context)
+    /// `x: [B, T, C]` and the context's keys and values → `[B, T, C]`.
+    public func callAsFunction(_ x: Tensor, keysValues: (keys: Tensor, values: Tensor)) -> Tensor {
+        x + attention(norm(x), keysValues: keysValues)
     }
 }
 
@@ -79,20 +79,31 @@ public final class AutoregressiveDecoder: Module {
         for (mine, theirs) in zip(gpt.parameters(), languageModel.parameters()) { mine.assign(theirs.data) }
     }
 
-    /// Logits `[B, T, V]` for decoder inputs `ids` (`[B, T]`, starting at position `start` of the cache),
-    /// reading the parallel decoder's states `context: [B, L, W]`.
-    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, context: Tensor, caches: [KVCache]? = nil) -> Tensor {
+    /// What the decoder reads from the parallel decoder's states, computed once per passage batch: the
+    /// per-position input offsets and every block's cross-attention keys and values.
+    public struct Memory {
+        let offsets: Tensor                           // [B, L, C]
+        let keysValues: [(keys: Tensor, values: Tensor)]
+    }
+
+    /// The memory of the parallel decoder's states `context: [B, L, W]`.
+    public func memory(_ context: Tensor) -> Memory {
+        Memory(offsets: input(context), keysValues: cross.map { $0.attention.keysValues(context) })
+    }
+
+    /// Logits `[B, T, V]` for decoder inputs `ids` (`[B, T]`, starting at position `start` of the cache).
+    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, memory: Memory, caches: [KVCache]? = nil) -> Tensor {
         let start = caches?.first?.count ?? 0
-        let l = context.shape[1]
+        let l = memory.offsets.shape[1]
         // Position t's input gets the parallel decoder's state t (none past the latent's L positions).
         let aligned = max(0, min(start + length, l) - start)
         var offset: Tensor? = nil
         if aligned > 0 {
-            let states = input(context.slice(axis: 1, start..<(start + aligned)))                           // [B, aligned, C]
+            let states = memory.offsets.slice(axis: 1, start..<(start + aligned))                           // [B, aligned, C]
             offset = aligned == length ? states
                 : Tensor.concatenate([states, Tensor.zeros([batch, length - aligned, gpt.config.width])], axis: 1) // [B, T, C]
         }
         return gpt(ids, batch: batch, length: length, caches: caches, inputOffset: offset,
-                   afterBlock: { [cross] i, x in cross[i](x, context: context) })
+                   afterBlock: { [cross] i, x in cross[i](x, keysValues: memory.keysValues[i]) })
     }
 }

@@ -61,10 +61,19 @@ public final class CrossAttention: Module {
 
     /// `x: [B, Tq, C]`, `context: [B, Tk, Cc]`, `contextMask: [B, Tk]` → `[B, Tq, C]`.
     public func callAsFunction(_ x: Tensor, context: Tensor, contextMask: [Float]? = nil) -> Tensor {
-        let c = x.shape[2]
-        let kvParts = kv(context).split(axis: 2, sizes: [c, c])
-        let y = scaledDotProductAttention(query: q(x), key: kvParts[0], value: kvParts[1], heads: heads, keyMask: contextMask)
-        return proj(y)
+        self(x, keysValues: keysValues(context), contextMask: contextMask)
+    }
+
+    /// The keys and values `[B, Tk, C]` of a context, computed once and reused over many calls (decoding
+    /// token by token against a fixed context).
+    public func keysValues(_ context: Tensor) -> (keys: Tensor, values: Tensor) {
+        let parts = kv(context).split(axis: 2, sizes: [q.weight.shape[0], q.weight.shape[0]])
+        return (parts[0], parts[1])
+    }
+
+    /// `x: [B, Tq, C]` attending to precomputed context keys and values → `[B, Tq, C]`.
+    public func callAsFunction(_ x: Tensor, keysValues: (keys: Tensor, values: Tensor), contextMask: [Float]? = nil) -> Tensor {
+        proj(scaledDotProductAttention(query: q(x), key: keysValues.keys, value: keysValues.values, heads: heads, keyMask: contextMask))
     }
 }
 

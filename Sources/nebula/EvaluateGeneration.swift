@@ -92,6 +92,11 @@ struct EvaluateGeneration: ParsableCommand {
                     try autoregressiveSamples(baseline.model, tokenizer, count: samples, maxTokens: maxLength, seed: seed)
                 })
             }
+            // The fairer AR row: whole-sentence passages cut from a story the LM writes, at a random position.
+            results.rows.append(try row("LM alone, whole-sentence passages from its stories (top-p \(topP))", parameters: lm.parameterCount,
+                                        scorer: scorer) { seed in
+                try storyPassageSamples(lm, tokenizer, count: samples, maxLength: maxLength, seed: seed)
+            })
 
             for count in sweepSteps {
                 status("steps sweep: \(count) steps")
@@ -153,6 +158,26 @@ struct EvaluateGeneration: ParsableCommand {
             let tokens = model.generate(prompt: [eot] + (prompts?[i] ?? []), maxTokens: maxTokens,
                                         options: SamplingOptions(temperature: 1, topP: topP), stopToken: eot, generator: &generator)
             return try tokenizer.decode(tokens.filter { $0 != eot }).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (texts, Date().timeIntervalSince(start) / Double(count))
+    }
+
+    /// `count` passages cut like the corpus's (whole sentences, at most `maxLength` tokens) from stories the
+    /// LM writes from `<|endoftext|>` (up to its context), each taken at a random position of its story.
+    func storyPassageSamples(_ model: GPT, _ tokenizer: any Tokenizer, count: Int, maxLength: Int, seed: UInt64) throws -> ([String], Double) {
+        var generator = SeededGenerator(seed: seed)
+        let eot = tokenizer.endOfTextID!
+        let start = Date()
+        var texts: [String] = []
+        while texts.count < count {
+            let story = model.generate(prompt: [eot], maxTokens: model.config.contextLength - 1,
+                                       options: SamplingOptions(temperature: 1, topP: topP), stopToken: eot, generator: &generator)
+            let text = try tokenizer.decode(story.filter { $0 != eot })
+            var passages = try PassageBatcher(documents: [text], tokenizer: tokenizer, maxLength: maxLength, seed: seed).passages
+            if story.last != eot && passages.count > 1 { passages.removeLast() }   // cut off by the context, mid-sentence
+            guard !passages.isEmpty else { continue }
+            let chosen = passages[generator.nextInt(below: passages.count)]
+            texts.append(try tokenizer.decode(chosen.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return (texts, Date().timeIntervalSince(start) / Double(count))
     }

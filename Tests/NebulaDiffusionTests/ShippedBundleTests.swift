@@ -18,6 +18,25 @@ final class ShippedBundleTests: XCTestCase {
         XCTAssertLessThanOrEqual(bytes, 50_000_000)
     }
 
+    /// The shipped autoencoder carries a passage's words: everyday passages written for the evaluation
+    /// (`docs/eval/out_of_domain_passages.txt`, not TinyStories) come back position by position.
+    func testAutoencoderReconstructsPassagesItNeverSaw() throws {
+        let ae = try LatentAutoencoder.load(from: bundle.appendingPathComponent("autoencoder"))
+        let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
+        let file = bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/eval/out_of_domain_passages.txt")
+        let passages = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").prefix(16)
+            .map { try tokenizer.encode(String($0)).map(Int32.init) }
+        let eot = tokenizer.endOfTextID!
+        var greedy = SeededGenerator(seed: 0)
+        let decoded = ae.decode(ae.encode(passages, padID: Int32(eot)), endOfText: eot, generator: &greedy)
+        var right = 0, total = 0
+        for (reference, output) in zip(passages, decoded) {
+            total += reference.count
+            right += zip(reference, output).filter { Int($0) == $1 }.count
+        }
+        XCTAssertGreaterThan(Double(right) / Double(total), 0.6, "token accuracy on passages the autoencoder never saw")
+    }
+
     func testGenerationIsDeterministicForASeed() throws {
         let system = try LatentDiffusion.load(from: bundle.appendingPathComponent("diffusion"))
         let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
