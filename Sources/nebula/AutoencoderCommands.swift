@@ -110,7 +110,7 @@ struct TrainAutoencoder: ParsableCommand {
             let tokenizer = try loadTokenizer(directory: lmDirectory)
             let (train, validation) = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength)
             guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
-            printStatus("\(autoencoder.parameterCount.formatted()) trainable parameters (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
+            printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
             let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
                                        padID: Int32(tokenizer.padID ?? eot), endOfText: Int32(eot))
             let trainer = Trainer(task: task, options: options, directory: directory)

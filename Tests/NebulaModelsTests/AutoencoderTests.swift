@@ -101,6 +101,19 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertEqual(decoded, Self.sentences)
     }
 
+    /// With `freezeEncoder`, only the autoregressive decoder trains: the latent space stays where it was.
+    func testFreezingTheEncoderLeavesOnlyTheAutoregressiveDecoderTrainable() throws {
+        let (_, gpt) = Self.toyLanguageModel()
+        var config = Self.toyConfig(.autoregressive)
+        config.freezeEncoder = true
+        var rng = SeededGenerator(seed: 6)
+        let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+        let trainable = ae.trainableParameters().map(\.0)
+        XCTAssertFalse(trainable.isEmpty)
+        XCTAssertTrue(trainable.allSatisfy { $0.hasPrefix("autoregressive.") }, "\(trainable.filter { !$0.hasPrefix("autoregressive.") })")
+        XCTAssertTrue(ae.namedParameters().contains { $0.0.hasPrefix("encoder.") }, "the frozen parts are still saved")
+    }
+
     /// Padded passages: a passage's latent does not depend on the padding around it; the decoders'
     /// targets end each passage with `<|endoftext|>`.
     func testPaddingDoesNotChangeLatents() throws {
