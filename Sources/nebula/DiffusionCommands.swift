@@ -34,6 +34,7 @@ struct TrainDiffusion: ParsableCommand {
     @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
+    @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).") var initFrom: String?
 
     func run() throws {
         try reportingErrors {
@@ -59,6 +60,7 @@ struct TrainDiffusion: ParsableCommand {
                 config.schedule = NoiseSchedule(scale: scheduleScale)
                 config.emaDecay = emaDecay
                 config.autoencoder = relativePath(from: directory, to: aeDirectory)
+                if let initFrom { config.network = try readJSON(LatentDiffusionConfig.self, fileURL(initFrom).appendingPathComponent("config.json")).network }
                 guard width % heads == 0 else { throw ValidationError("--width \(width) is not divisible by --heads \(heads)") }
                 options = training.options(defaultBatchSize: 64)
             }
@@ -72,6 +74,7 @@ struct TrainDiffusion: ParsableCommand {
             let denoiser = Denoiser(config.network, generator: &rng)
             printStatus("\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)")
             let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: previous, validation: heldOut)
+            if let initFrom, !resume { try task.restore(from: fileURL(initFrom)) }
             let trainer = Trainer(task: task, options: options, directory: directory)
             trainer.label = "train diffusion"
             trainer.stopAfterSteps = training.stopAfter
