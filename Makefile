@@ -49,19 +49,23 @@ demo: build
 
 # Retrains every stage of the TinyStories bundle from scratch, then exports it. Stage 2 trains in two
 # phases: the encoder with the parallel decoder (the latent space), then, with that space frozen, the
-# autoregressive decoder started from the LM; the denoiser trains on the frozen space's latents.
+# autoregressive decoder started from the LM; the denoiser trains on the frozen space's latents, in two runs
+# of 3,000 steps (the second continues the first's weights and EMA under a new learning-rate schedule).
 AE_PHASE1 = --decoder parallel --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 1500 \
 	--warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE2 = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
 	--steps 1200 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 200 --eval-batches 4 --checkpoint-every 200
 DIFFUSION = --width 256 --layers 6 --heads 8 --batch-size 64 --steps 3000 --eval-every 500 --checkpoint-every 500
+DIFFUSION_MORE = --batch-size 64 --steps 3000 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 500 --checkpoint-every 500
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
 		--steps 3000 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --out $(RUNS)/lm
 	$(NEBULA) train autoencoder --lm $(RUNS)/lm $(AE_PHASE1) --out $(RUNS)/autoencoder-parallel
 	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel $(AE_PHASE2) --out $(RUNS)/autoencoder
-	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel $(DIFFUSION) --out $(RUNS)/diffusion
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel $(DIFFUSION) --out $(RUNS)/diffusion-phase1
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-phase1 $(DIFFUSION_MORE) \
+		--out $(RUNS)/diffusion
 	$(NEBULA) export --from $(RUNS)/lm --to $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/autoencoder --to $(BUNDLE)/autoencoder --language-model $(BUNDLE)/lm
 	cp $(RUNS)/autoencoder-parallel/log.jsonl $(BUNDLE)/autoencoder/phase1-log.jsonl
