@@ -104,12 +104,17 @@ public final class AutoencoderTask: TrainingTask {
     /// - `val_token_accuracy`: the parallel decoder's argmax accuracy over tokens and the final EOT;
     /// - `latent_between_share`: the share of latent variance that lies between passages (0: collapse).
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
-        diagnostics(of: validation, batches: batches, batchSize: batchSize)
+        autoencoder.diagnostics(of: validation, batches: batches, batchSize: batchSize, padID: padID, endOfText: endOfText)
     }
 
-    /// The diagnostics of `evaluate` on any passages.
-    public func diagnostics(of passages: [Passage], batches: Int, batchSize: Int) -> [String: Double] {
-        let ae = autoencoder, l = ae.config.maxLength
+    public func save(to directory: URL) throws { try autoencoder.save(to: directory) }
+    public func restore(from directory: URL) throws { try ModelFolder.loadWeights(autoencoder, from: directory) }
+}
+
+extension LatentAutoencoder {
+    /// The diagnostics of `AutoencoderTask.evaluate` on any passages (no augmentation).
+    public func diagnostics(of passages: [Passage], batches: Int, batchSize: Int, padID: Int32, endOfText: Int32) -> [String: Double] {
+        let ae = self, l = config.maxLength
         var sums: [String: Double] = [:], count = 0
         var latents: [Float] = []
         func add(_ key: String, _ value: Tensor?) { if let value { sums[key, default: 0] += Double(value.item) } }
@@ -144,10 +149,13 @@ public final class AutoencoderTask: TrainingTask {
         }
         guard count > 0 else { return [:] }
         var result = sums.mapValues { $0 / Double(count) }
-        result["latent_between_share"] = Self.betweenShare(latents, rowWidth: ae.config.latents * ae.config.latentWidth)
+        result["latent_between_share"] = AutoencoderTask.betweenShare(latents, rowWidth: ae.config.latents * ae.config.latentWidth)
         return result
     }
 
+}
+
+extension AutoencoderTask {
     /// The share of the variance of latent rows (`values` as rows of `rowWidth`) that lies between rows:
     /// mean over elements of the across-row variance, over the variance of all values.
     static func betweenShare(_ values: [Float], rowWidth: Int) -> Double {
@@ -163,7 +171,4 @@ public final class AutoencoderTask: TrainingTask {
         let total = all.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(all.count)
         return total > 0 ? between / Double(rowWidth) / total : 0
     }
-
-    public func save(to directory: URL) throws { try autoencoder.save(to: directory) }
-    public func restore(from directory: URL) throws { try ModelFolder.loadWeights(autoencoder, from: directory) }
 }

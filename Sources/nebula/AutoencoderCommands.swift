@@ -342,8 +342,8 @@ struct Reconstruct: ParsableCommand {
             let d = ae.config.latentWidth
             let norms = stride(from: 0, to: z.count, by: d).map { i in z.data[i..<(i + d)].map { Double($0 * $0) }.reduce(0, +).squareRoot() }
             let meanNorm = norms.reduce(0, +) / Double(norms.count)
-            let task = AutoencoderTask(autoencoder: ae, train: [Passage(tokens: [])], validation: [], padID: pad, endOfText: Int32(eot))
-            let diagnostics = task.diagnostics(of: references.map { Passage(tokens: $0) }, batches: (references.count + 31) / 32, batchSize: 32)
+            let diagnostics = ae.diagnostics(of: references.map { Passage(tokens: $0) }, batches: (references.count + 31) / 32,
+                                             batchSize: 32, padID: pad, endOfText: Int32(eot))
             if verbose {
                 for (a, b) in zip(referenceTexts, reconstructedTexts) { print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n") }
             }
