@@ -98,7 +98,8 @@ public struct PassagePairBatch: Sendable, Equatable {
 
 /// Passages for the latent autoencoder and the conditional denoiser: documents cut at sentence
 /// boundaries into chunks of at most `maxLength` tokens (a longer sentence is cut every
-/// `maxLength` tokens), served in random order, alone or as (passage, following passage) pairs.
+/// `maxLength` tokens), packed one after another or as windows starting at every sentence, served
+/// in random order, alone or as (passage, following passage) pairs.
 ///
 /// ```swift
 /// var passages = try PassageBatcher(documents: stories, tokenizer: tokenizer, maxLength: 64, seed: 7)
@@ -115,9 +116,19 @@ public struct PassageBatcher: Sendable {
     private var order: [Int] = []
     private var pairOrder: [Int] = []
 
+    /// Where passages start in a document.
+    public enum Starts: String, Sendable, CaseIterable {
+        /// One after another: each document is cut once into non-overlapping passages.
+        case packed
+        /// At every sentence: overlapping windows of whole sentences, several times more passages
+        /// from the same text (for training; a window's `index` is its first sentence).
+        case everySentence = "every-sentence"
+    }
+
     /// Cuts `documents` into passages with `tokenizer`. The pad id defaults to the tokenizer's
     /// `<|pad|>`, else `<|endoftext|>`, else 0.
-    public init(documents: [String], tokenizer: any Tokenizer, maxLength: Int = 64, padID: Int? = nil, seed: UInt64) throws {
+    public init(documents: [String], tokenizer: any Tokenizer, maxLength: Int = 64, padID: Int? = nil,
+                starts: Starts = .packed, seed: UInt64) throws {
         guard maxLength > 0 else { throw BatchError.invalid("maxLength must be positive") }
         let sentences = documents.map { SentenceSplitter.sentences(in: $0).map(String.init) }
         let encoded = try tokenizer.encodeBatch(sentences.flatMap { $0 }, allowedSpecial: .none)
@@ -125,11 +136,27 @@ public struct PassageBatcher: Sendable {
         var pairs: [(first: Int, next: Int)] = []
         var cursor = 0
         for (document, documentSentences) in sentences.enumerated() {
-            let pieces = Self.pack(encoded[cursor..<cursor + documentSentences.count], maxLength: maxLength)
+            let text = encoded[cursor..<cursor + documentSentences.count]
             cursor += documentSentences.count
-            for (index, piece) in pieces.enumerated() {
-                if index > 0 { pairs.append((passages.count - 1, passages.count)) }
-                passages.append(Passage(tokens: piece, document: document, index: index))
+            switch starts {
+            case .packed:
+                for (index, piece) in Self.pack(text, maxLength: maxLength).enumerated() {
+                    if index > 0 { pairs.append((passages.count - 1, passages.count)) }
+                    passages.append(Passage(tokens: piece, document: document, index: index))
+                }
+            case .everySentence:
+                // Window s holds sentences s..<end(s); its following passage is window end(s).
+                var windowAt: [Int: Int] = [:], ends: [(window: Int, end: Int)] = []
+                for s in text.indices where !text[s].isEmpty {
+                    var end = s, length = 0
+                    while end < text.endIndex && length + text[end].count <= maxLength { length += text[end].count; end += 1 }
+                    end = max(end, s + 1)                     // a sentence over maxLength: its first chunk
+                    guard let piece = Self.pack(text[s..<end], maxLength: maxLength).first else { continue }
+                    windowAt[s] = passages.count
+                    ends.append((passages.count, end))
+                    passages.append(Passage(tokens: piece, document: document, index: s - text.startIndex))
+                }
+                pairs += ends.compactMap { pair in windowAt[pair.end].map { (pair.window, $0) } }
             }
         }
         guard !passages.isEmpty else { throw BatchError.invalid("the documents hold no tokens") }

@@ -37,6 +37,7 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Weight of the MSE between the parallel decoder's predicted states and the frozen LM's.") var alignment: Float = 0.1
     @Option(help: "Weight of the parallel decoder's token loss beside the autoregressive one.") var parallelWeight: Float = 1
     @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.") var freezeEncoder = false
+    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (a window at each sentence) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command).") var initFrom: String?
@@ -108,7 +109,8 @@ struct TrainAutoencoder: ParsableCommand {
                 options = training.options(defaultBatchSize: 32)
             }
             let tokenizer = try loadTokenizer(directory: lmDirectory)
-            let (train, validation) = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength)
+            let cut = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
+            let (train, validation) = (cut.train.passages, cut.validation.passages)
             guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
             printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
             let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
@@ -131,13 +133,18 @@ func corpusSplits(lmDirectory: URL, tokenizer: any Tokenizer) throws -> (spec: D
     return (spec, try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory()))
 }
 
-/// The passages of a language model's training and validation documents.
-func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int) throws -> (train: [Passage], validation: [Passage]) {
+/// The passages of a language model's training documents (cut as `trainStarts` says) and validation
+/// documents (always packed, so held-out figures compare across runs).
+func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int, trainStarts: PassageBatcher.Starts = .packed) throws
+    -> (train: PassageBatcher, validation: PassageBatcher)
+{
     let (spec, splits) = try corpusSplits(lmDirectory: lmDirectory, tokenizer: tokenizer)
-    let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
+    let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
     let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
-    return (train.passages, validation.passages)
+    return (train, validation)
 }
+
+extension PassageBatcher.Starts: ExpressibleByArgument {}
 
 /// The training options every trainer shares.
 struct TrainingArguments: ParsableArguments {
@@ -317,8 +324,8 @@ struct Reconstruct: ParsableCommand {
                 let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(model.autoencoder)).standardizedFileURL
                 let both = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength)
                 switch split {
-                case "validation": references = both.validation.prefix(limit).map(\.tokens)
-                case "train": references = both.train.prefix(limit).map(\.tokens)
+                case "validation": references = both.validation.passages.prefix(limit).map(\.tokens)
+                case "train": references = both.train.passages.prefix(limit).map(\.tokens)
                 default: throw ValidationError("--split must be validation or train, got \(split)")
                 }
             }

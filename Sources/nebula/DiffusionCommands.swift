@@ -32,6 +32,7 @@ struct TrainDiffusion: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Condition on the preceding passage's latent.") var conditional = true
     @Flag(inversion: .prefixedNo, help: "Self-conditioning.") var selfConditioning = true
     @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
+    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (a window at each sentence) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).") var initFrom: String?
@@ -65,11 +66,13 @@ struct TrainDiffusion: ParsableCommand {
                 options = training.options(defaultBatchSize: 64)
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let (train, validation) = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength)
+            let cut = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+            let (train, validation) = (cut.train.passages, cut.validation.passages)
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             let latents = try cachedLatents(ae, train, pad: pad, url: directory.appendingPathComponent("latents.safetensors"))
             let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens), padID: pad)
-            let previous = train.indices.map { i in i > 0 && train[i].index > 0 && train[i - 1].document == train[i].document ? i - 1 : nil }
+            var previous = [Int?](repeating: nil, count: train.count)
+            for pair in cut.train.pairs where previous[pair.next] == nil { previous[pair.next] = pair.first }
             var rng = SeededGenerator(seed: options.seed)
             let denoiser = Denoiser(config.network, generator: &rng)
             printStatus("\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)")

@@ -36,6 +36,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Guidance weights to sweep on continuations (conditional denoisers only).") var sweepGuidance: [Float] = [1, 2, 3]
     @Option(help: "Held-out prompts for the continuation sweep.") var prompts = 200
     @Option(help: "MAUVE k-means clusters (default: samples / 10).") var clusters: Int?
+    @Flag(help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.") var diffusionOnly = false
     @Option(help: "Write the results here (JSON).") var out: String
 
     func validate() throws {
@@ -84,6 +85,11 @@ struct EvaluateGeneration: ParsableCommand {
                 results.rows.append(try row("diffusion (\(steps) \(sampler.rawValue) steps, parallel decoder)", parameters: parameters, scorer: scorer) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
+            }
+            if diffusionOnly {
+                try writeJSON(results, output)
+                printSummary(results)
+                return
             }
             let baselines = [(name: "LM alone (the frozen LM, top-p \(topP))", model: lm)]
                 + (try arLm.map { path in (name: "AR LM \(fileURL(path).lastPathComponent) (top-p \(topP))", model: try GPT.load(from: fileURL(path))) })

@@ -154,6 +154,20 @@ final class SplitAndBatchTests: XCTestCase {
         XCTAssertEqual(batcher.padID, Int32(tokenizer.padID!))
     }
 
+    func testWindowsStartAtEverySentence() throws {
+        let tokenizer = CharTokenizer(corpus: "abcdefghijklmnopqrstuvwxyz .!\n", specialTokens: [SpecialToken.endOfText, SpecialToken.pad])
+        let documents = ["aaa bbb. cc dd. e!", "x", String(repeating: "z", count: 25) + ". y."]
+        let batcher = try PassageBatcher(documents: documents, tokenizer: tokenizer, maxLength: 10, starts: .everySentence, seed: 1)
+        let texts = try batcher.passages.map { try tokenizer.decode($0.tokens.map(Int.init)) }
+        // One window per sentence, as many whole sentences as fit; an over-long sentence gives its first chunk.
+        XCTAssertEqual(texts, ["aaa bbb.", " cc dd. e!", " e!", "x", "zzzzzzzzzz", " y."])
+        XCTAssertEqual(batcher.passages.map(\.document), [0, 0, 0, 1, 2, 2])
+        XCTAssertEqual(batcher.passages.map(\.index), [0, 1, 2, 0, 0, 1])
+        // A window's following passage is the window at the first sentence it does not hold.
+        XCTAssertEqual(batcher.pairs.map(\.first), [0, 4])
+        XCTAssertEqual(batcher.pairs.map(\.next), [1, 5])
+    }
+
     func testPassageBatchesPadAndMask() throws {
         let tokenizer = CharTokenizer(corpus: "abcdefghijklmnopqrstuvwxyz .!\n", specialTokens: [SpecialToken.pad])
         let documents = ["ab. cd. ef.", "gh. ij."]
@@ -189,5 +203,11 @@ final class SplitAndBatchTests: XCTestCase {
         XCTAssertEqual(try gpt2.decode(firstDocument), stories[0])
         XCTAssertEqual(batcher.padID, 50256)
         XCTAssertEqual(batcher.next(batchSize: 16).tokens.count, 16 * 64)
+        // Windows at every sentence: several times the packed passages, each a run of whole sentences.
+        let windows = try PassageBatcher(documents: stories, tokenizer: gpt2, starts: .everySentence, seed: 0)
+        XCTAssertGreaterThan(windows.passages.count, 3 * batcher.passages.count)
+        XCTAssertTrue(windows.passages.allSatisfy { $0.tokens.count <= 64 && !$0.tokens.isEmpty })
+        XCTAssertEqual(windows.passages.first?.tokens, batcher.passages.first?.tokens)
+        XCTAssertTrue(windows.pairs.allSatisfy { windows.passages[$0.first].document == windows.passages[$0.next].document })
     }
 }
