@@ -1,15 +1,17 @@
 /// Whether operations record the graph for backpropagation.
 ///
 /// Inference code runs inside `withNoGrad { ... }` so no graph (and no cached activation) is kept.
+/// The mode belongs to the caller's task or thread (a task-local value), so a server can run inference
+/// for one request while another thread trains.
 public enum GradMode {
-    nonisolated(unsafe) public private(set) static var isEnabled = true
+    @TaskLocal private static var recordingOff = false
 
-    /// Runs `body` with graph recording off, restoring the previous mode afterwards.
+    /// Whether ops called on this task or thread record the graph.
+    public static var isEnabled: Bool { !recordingOff }
+
+    /// Runs `body` with graph recording off on this task or thread; the previous mode returns afterwards.
     public static func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = isEnabled
-        isEnabled = false
-        defer { isEnabled = previous }
-        return try body()
+        try $recordingOff.withValue(true, operation: body)
     }
 }
 

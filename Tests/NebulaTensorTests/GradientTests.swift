@@ -156,4 +156,26 @@ final class TensorBasicsTests: XCTestCase {
         XCTAssertEqual(w.gradData!, [2, 2, 2, 2])
         XCTAssertFalse((w.detached() * 3).sum().requiresGrad, "detached tensors carry no graph")
     }
+
+    func testNoGradScopeBelongsToItsThread() {
+        // One thread holds a no-grad scope open while another records a graph: the modes do not mix.
+        let w = randomTensor([2, 2], seed: 96).requiringGrad()
+        let inside = DispatchSemaphore(value: 0), recorded = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var inferenceRecorded = true
+        Thread.detachNewThread {
+            withNoGrad {
+                inside.signal()
+                recorded.wait()
+                inferenceRecorded = (w * 2).sum().requiresGrad
+            }
+            done.signal()
+        }
+        inside.wait()
+        XCTAssertTrue(GradMode.isEnabled)
+        let training = (w * 2).sum()
+        recorded.signal()
+        done.wait()
+        XCTAssertTrue(training.requiresGrad, "another thread's no-grad scope switched recording off here")
+        XCTAssertFalse(inferenceRecorded)
+    }
 }
