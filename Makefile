@@ -47,27 +47,38 @@ demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
 
-# Retrains every stage of the TinyStories bundle from scratch, then exports it. Stage 2 trains in two
-# phases: the encoder with the parallel decoder (the latent space), then, with that space frozen, the
-# autoregressive decoder started from the LM; the denoiser trains on the frozen space's latents, in two runs
-# of 3,000 steps (the second continues the first's weights and EMA under a new learning-rate schedule).
-AE_PHASE1 = --decoder parallel --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 1500 \
-	--warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
+# Retrains every stage of the TinyStories bundle from scratch, then exports it, exactly as the shipped bundle
+# was trained. Stage 2 trains the latent space with the parallel decoder, first on passages packed one after
+# another, then (continued) on windows starting at every sentence (4x the passages); then, with that space
+# frozen, the autoregressive decoder, started from the LM. The denoiser trains 6,000 steps on the first
+# space's latents (two runs) and is continued on the final space's windows.
+AE_PHASE1 = --decoder parallel --passages packed --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 \
+	--steps 1500 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
+AE_PHASE1_MORE = --decoder parallel --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 3000 --warmup 50 \
+	--lr 5e-4 --min-lr 5e-5 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE2 = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
-	--steps 1200 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 200 --eval-batches 4 --checkpoint-every 200
-DIFFUSION = --width 256 --layers 6 --heads 8 --batch-size 64 --steps 3000 --eval-every 500 --checkpoint-every 500
-DIFFUSION_MORE = --batch-size 64 --steps 3000 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 500 --checkpoint-every 500
+	--steps 1500 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 250 --eval-batches 4 --checkpoint-every 250
+DIFFUSION = --passages packed --width 256 --layers 6 --heads 8 --batch-size 64 --steps 3000 --eval-every 500 --checkpoint-every 500
+DIFFUSION_MORE = --passages packed --batch-size 64 --steps 3000 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 500 \
+	--checkpoint-every 500
+DIFFUSION_WINDOWS = --batch-size 64 --steps 5000 --warmup 100 --lr 4e-4 --min-lr 4e-5 --eval-every 500 --checkpoint-every 500
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
 		--steps 3000 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --out $(RUNS)/lm
-	$(NEBULA) train autoencoder --lm $(RUNS)/lm $(AE_PHASE1) --out $(RUNS)/autoencoder-parallel
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm $(AE_PHASE1) --out $(RUNS)/autoencoder-parallel-packed
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel-packed $(AE_PHASE1_MORE) \
+		--out $(RUNS)/autoencoder-parallel
 	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel $(AE_PHASE2) --out $(RUNS)/autoencoder
-	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel $(DIFFUSION) --out $(RUNS)/diffusion-phase1
-	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-phase1 $(DIFFUSION_MORE) \
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel-packed $(DIFFUSION) --out $(RUNS)/diffusion-1
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel-packed --init-from $(RUNS)/diffusion-1 $(DIFFUSION_MORE) \
+		--out $(RUNS)/diffusion-2
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-2 $(DIFFUSION_WINDOWS) \
 		--out $(RUNS)/diffusion
 	$(NEBULA) export --from $(RUNS)/lm --to $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/autoencoder --to $(BUNDLE)/autoencoder --language-model $(BUNDLE)/lm
+	cp $(RUNS)/autoencoder-parallel-packed/log.jsonl $(BUNDLE)/autoencoder/phase1-packed-log.jsonl
+	cp $(RUNS)/autoencoder-parallel-packed/loss.svg $(BUNDLE)/autoencoder/phase1-packed-loss.svg
 	cp $(RUNS)/autoencoder-parallel/log.jsonl $(BUNDLE)/autoencoder/phase1-log.jsonl
 	cp $(RUNS)/autoencoder-parallel/loss.svg $(BUNDLE)/autoencoder/phase1-loss.svg
 	$(NEBULA) export --from $(RUNS)/diffusion --to $(BUNDLE)/diffusion --autoencoder $(BUNDLE)/autoencoder
