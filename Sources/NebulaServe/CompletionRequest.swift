@@ -37,16 +37,30 @@ public struct CompletionRequest: Decodable, Sendable {
         } else if c.contains(.prompt), try !c.decodeNil(forKey: .prompt) {
             throw ServeError.invalidField("prompt", "prompt must be a string")
         }
-        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens)
+        maxTokens = try Self.integer(c, .maxTokens)
         temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
         topP = try c.decodeIfPresent(Float.self, forKey: .topP)
-        n = try c.decodeIfPresent(Int.self, forKey: .n)
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        n = try Self.integer(c, .n)
+        if let seed = try Self.integer(c, .seed) {
+            guard seed >= 0 else { throw ServeError.invalidField("seed", "seed must be a non-negative integer, got \(seed)") }
+            self.seed = UInt64(seed)
+        }
         stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
-        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        steps = try Self.integer(c, .steps)
         guidance = try c.decodeIfPresent(Float.self, forKey: .guidance)
         sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
         decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
+    }
+
+    /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
+    /// so the field is read again as a number to name it.
+    static func integer(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        if let value = try? c.decode(Int.self, forKey: key) { return value }
+        if let number = try? c.decode(Double.self, forKey: key) {
+            throw ServeError.invalidField(key.stringValue, "\(key.stringValue) must be an integer, got \(number)")
+        }
+        throw ServeError.invalidField(key.stringValue, "\(key.stringValue) must be an integer")
     }
 
     /// Decodes a body; a decoding failure becomes a 400 naming the field (or saying the JSON is malformed).
