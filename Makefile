@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test doctor demo serve loadtest bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -56,6 +56,10 @@ serve: build
 LOAD_ARGS ?= --requests 10000 --connections 32
 loadtest:
 	python3 scripts/loadtest.py --url http://127.0.0.1:$(PORT) $(LOAD_ARGS)
+
+# Headless Chromium runs one diffusion request in the playground; the page must show the API's passage.
+e2e: build
+	NEBULA=$(NEBULA) BUNDLE=$(BUNDLE) scripts/e2e_playground.sh
 
 # Retrains every stage of the TinyStories bundle from scratch, then exports it. Stage 2 trains in two
 # phases: the encoder with the parallel decoder (the latent space), then, with that space frozen, the

@@ -70,6 +70,7 @@ public struct NebulaServer: Sendable {
         worker.start()
         defer { worker.stop() }
         try await application().runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        logger.info("stopped")
     }
 
     /// `POST /v1/completions`.

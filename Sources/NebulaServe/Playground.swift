@@ -1,7 +1,8 @@
 /// The playground served at `GET /`: one static page, no build step and nothing fetched from elsewhere.
 /// It lists the models, sends a streamed completion, and shows the diffusion passage condensing out of
 /// noise step by step (the estimate sharpens as the step count rises) or the language model's tokens as
-/// they arrive.
+/// they arrive. Query parameters fill the form (`model`, `prompt`, `steps`, `guidance`, `temperature`,
+/// `max_tokens`, `seed`) and `run=1` starts it: a shareable link, and how `make e2e` drives the page.
 enum Playground {
     static let html = #"""
 <!doctype html>
@@ -47,6 +48,11 @@ enum Playground {
 "use strict";
 const $ = (id) => document.getElementById(id);
 let models = [];
+// A link can fill the form and start it: /?model=…&prompt=…&steps=20&seed=5&run=1
+const params = new URLSearchParams(location.search);
+for (const id of ["prompt", "steps", "guidance", "temperature", "max_tokens", "seed"]) {
+  if (params.has(id)) $(id).value = params.get(id);
+}
 
 function isDiffusion() { return $("model").value.includes("diffusion"); }
 
@@ -68,7 +74,9 @@ async function loadModels() {
     }
     const diffusion = models.find((id) => id.includes("diffusion"));
     if (diffusion) $("model").value = diffusion;
+    if (params.has("model") && models.includes(params.get("model"))) $("model").value = params.get("model");
     showFields();
+    if (params.get("run") === "1") generate();
   } catch (error) {
     $("status").innerHTML = '<span class="error">cannot list the models: ' + error + "</span>";
   }
