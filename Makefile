@@ -59,7 +59,7 @@ loadtest:
 
 # Headless Chromium runs one diffusion request in the playground; the page must show the API's passage.
 e2e: build
-	NEBULA=$(NEBULA) BUNDLE=$(BUNDLE) scripts/e2e_playground.sh
+	python3 scripts/e2e_playground.py --nebula $(NEBULA) --bundle $(BUNDLE)
 
 # Retrains every stage of the TinyStories bundle from scratch, then exports it. Stage 2 trains in two
 # phases: the encoder with the parallel decoder (the latent space), then, with that space frozen, the
