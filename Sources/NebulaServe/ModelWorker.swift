@@ -6,7 +6,7 @@ import NebulaTensor
 /// together, a step at a time — every diffusion job in one batched denoiser pass, every language-model
 /// sequence in one batched decoding pass — so concurrent requests share the work instead of queueing.
 ///
-/// The queue is bounded: `submit` throws a 503 error once `capacity` jobs are waiting or running. A job
+/// The queue is bounded: `submit` throws a 503 error once `configuration.queueCapacity` jobs are waiting or running. A job
 /// past its deadline fails with 504; a job whose client went away is dropped at the next step.
 ///
 /// ```swift
