@@ -124,7 +124,27 @@ struct DiffusionBatcher {
         return system.autoencoder.decode(x0, endOfText: endOfText, decoder: .parallel, generator: &greedy).map(text)
     }
 
-    /// The final texts: the autoencoder's own decoder, greedy or nucleus-sampled with the job's seed.
+    /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are
+    /// decoded as one batch (greedy decoding draws nothing, so each row is its run's alone); runs with
+    /// `decode_top_p` sample with their own seed, one by one.
+    func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
+        var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
+        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil }
+        if !greedy.isEmpty {
+            let z = greedy.count == 1 ? runs[greedy[0]].z : Tensor.concatenate(greedy.map { runs[$0].z }, axis: 0)   // [rows, K, d]
+            var unused = SeededGenerator(seed: 0)
+            var tokens = system.autoencoder.decode(z, endOfText: endOfText, generator: &unused)[...]
+            for i in greedy {
+                let n = runs[i].z.shape[0]
+                results[i] = tokens.prefix(n).map { CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count) }
+                tokens = tokens.dropFirst(n)
+            }
+        }
+        for i in runs.indices where results[i] == nil { results[i] = completed(runs[i]) }
+        return results.map { $0! }
+    }
+
+    /// The final texts of one run: greedy, or nucleus-sampled with the run's seed.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         var generator = SeededGenerator(seed: run.parameters.seed)
         let options = run.parameters.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)

@@ -120,8 +120,11 @@ public final class ModelWorker: @unchecked Sendable {
                 stepped = (languageModelRuns.count, diffusionRuns.count)
                 if !diffusionRuns.isEmpty { diffusion.step(diffusionRuns) }
                 if !languageModelRuns.isEmpty { languageModel.step(languageModelRuns) }
-                for run in diffusionRuns where run.isDone {
-                    retire(run.job, .finished(choices: diffusion.completed(run), promptTokens: run.promptTokens))
+                let finished = diffusionRuns.filter(\.isDone)
+                if !finished.isEmpty {
+                    for (run, choices) in zip(finished, diffusion.completed(finished)) {
+                        retire(run.job, .finished(choices: choices, promptTokens: run.promptTokens))
+                    }
                 }
                 for run in languageModelRuns where run.isDone {
                     retire(run.job, .finished(choices: languageModel.completed(run), promptTokens: run.promptTokens))
