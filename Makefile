@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test doctor demo bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -46,6 +46,20 @@ doctor: build
 demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
+
+# The OpenAI-compatible API and the browser playground on http://127.0.0.1:$(PORT) (Ctrl-C stops it).
+PORT ?= 8080
+serve: build
+	$(NEBULA) serve --model $(BUNDLE) --port $(PORT)
+
+# The load test against a server started with `make serve`: mixed LM / diffusion / malformed requests.
+LOAD_ARGS ?= --requests 10000 --connections 32
+loadtest:
+	python3 scripts/loadtest.py --url http://127.0.0.1:$(PORT) $(LOAD_ARGS)
+
+# Headless Chromium runs one diffusion request in the playground; the page must show the API's passage.
+e2e: build
+	python3 scripts/e2e_playground.py --nebula $(NEBULA) --bundle $(BUNDLE)
 
 # Retrains every stage of the TinyStories bundle from scratch, then exports it, exactly as the shipped bundle
 # was trained. Stage 2 trains the latent space with the parallel decoder, first on passages packed one after

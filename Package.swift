@@ -12,11 +12,16 @@ let package = Package(
         .library(name: "NebulaModels", targets: ["NebulaModels"]),
         .library(name: "NebulaDiffusion", targets: ["NebulaDiffusion"]),
         .library(name: "NebulaEval", targets: ["NebulaEval"]),
+        .library(name: "NebulaServe", targets: ["NebulaServe"]),
         .executable(name: "nebula", targets: ["nebula"]),
         .executable(name: "nebula-bench", targets: ["NebulaBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // BLAS: OpenBLAS through pkg-config on Linux (oneDNN, when installed, is loaded at run time), Accelerate on macOS.
@@ -35,10 +40,21 @@ let package = Package(
         .target(name: "NebulaModels", dependencies: ["NebulaNN", "NebulaText"]),
         .target(name: "NebulaDiffusion", dependencies: ["NebulaModels"]),
         .target(name: "NebulaEval", dependencies: ["NebulaDiffusion"]),
+        // The HTTP server (`nebula serve`): an OpenAI-compatible API over the LM and the diffusion system.
+        .target(
+            name: "NebulaServe",
+            dependencies: [
+                "NebulaEval",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "nebula",
             dependencies: [
                 "NebulaEval",
+                "NebulaServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +71,16 @@ let package = Package(
         .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaDiffusionTests", dependencies: ["NebulaDiffusion"]),
         .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NebulaServeTests",
+            dependencies: [
+                "NebulaServe", "NebulaDiffusion", "NebulaModels", "NebulaText", "NebulaTensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -26,14 +26,8 @@ struct BundleOptions: ParsableArguments {
 
     /// The diffusion folder, and the autoencoder and language-model folders its configs name.
     func folders() throws -> (diffusion: URL, autoencoder: URL, languageModel: URL) {
-        var folder = model.map(fileURL) ?? Self.defaultBundle()
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("diffusion/config.json").path) {
-            folder = folder.appendingPathComponent("diffusion")
-        }
-        let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: folder)
-        let aeFolder = URL(fileURLWithPath: config.autoencoder, relativeTo: folder).standardizedFileURL
-        let aeConfig = try ModelFolder.readConfig(AutoencoderConfig.self, in: aeFolder)
-        return (folder, aeFolder, URL(fileURLWithPath: aeConfig.languageModel, relativeTo: aeFolder).standardizedFileURL)
+        let folders = try BundleFolders(resolving: model.map(fileURL) ?? Self.defaultBundle())
+        return (folders.diffusion, folders.autoencoder, folders.languageModel)
     }
 
     func load() throws -> (LatentDiffusion, any Tokenizer) {

@@ -17,6 +17,7 @@ struct Nebula: ParsableCommand {
             Encode.self,
             Decode.self,
             Interpolate.self,
+            Serve.self,
             Reconstruct.self,
             Inspect.self,
             Export.self,

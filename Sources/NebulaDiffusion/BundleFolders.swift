@@ -1,0 +1,30 @@
+import Foundation
+import NebulaModels
+
+/// The three folders of a model bundle: the denoiser, the autoencoder its config names, and the language
+/// model the autoencoder's config names (each config holds the next folder as a relative path).
+///
+/// ```swift
+/// let folders = try BundleFolders(resolving: URL(fileURLWithPath: "models/tinystories"))
+/// let system = try LatentDiffusion.load(from: folders.diffusion)
+/// let tokenizer = try loadTokenizer(directory: folders.languageModel)
+/// ```
+public struct BundleFolders: Sendable {
+    public let diffusion: URL
+    public let autoencoder: URL
+    public let languageModel: URL
+
+    /// `folder` is a bundle (holding `diffusion/`) or a diffusion folder itself.
+    public init(resolving folder: URL) throws {
+        var folder = folder
+        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("diffusion/config.json").path) {
+            folder = folder.appendingPathComponent("diffusion")
+        }
+        let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: folder)
+        let aeFolder = URL(fileURLWithPath: config.autoencoder, relativeTo: folder).standardizedFileURL
+        let aeConfig = try ModelFolder.readConfig(AutoencoderConfig.self, in: aeFolder)
+        diffusion = folder
+        autoencoder = aeFolder
+        languageModel = URL(fileURLWithPath: aeConfig.languageModel, relativeTo: aeFolder).standardizedFileURL
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import NebulaDiffusion
+
+/// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
+/// `guidance`, `sampler`, `decode_top_p`). Unknown fields are ignored, as OpenAI-compatible servers do.
+public struct CompletionRequest: Decodable, Sendable {
+    public var model: String
+    /// The text to continue (language model) or the passage to continue (diffusion); empty: unconditional.
+    public var prompt: String = ""
+    public var maxTokens: Int?
+    public var temperature: Float?
+    public var topP: Float?
+    public var n: Int?
+    public var seed: UInt64?
+    public var stream: Bool?
+    public var steps: Int?
+    public var guidance: Float?
+    public var sampler: String?
+    public var decodeTopP: Float?
+
+    enum CodingKeys: String, CodingKey {
+        case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
+        case decodeTopP = "decode_top_p"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(String.self, forKey: .model)
+        // OpenAI accepts a string or a list of strings; one prompt per request here.
+        if let text = try? c.decodeIfPresent(String.self, forKey: .prompt) {
+            prompt = text
+        } else if let list = try? c.decodeIfPresent([String].self, forKey: .prompt) {
+            guard list.count <= 1 else {
+                throw ServeError.invalidField("prompt", "prompt: one prompt per request (got a list of \(list.count)); use n for several choices")
+            }
+            prompt = list.first ?? ""
+        } else if c.contains(.prompt), try !c.decodeNil(forKey: .prompt) {
+            throw ServeError.invalidField("prompt", "prompt must be a string")
+        }
+        maxTokens = try Self.integer(c, .maxTokens)
+        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
+        topP = try c.decodeIfPresent(Float.self, forKey: .topP)
+        n = try Self.integer(c, .n)
+        if let seed = try Self.integer(c, .seed) {
+            guard seed >= 0 else { throw ServeError.invalidField("seed", "seed must be a non-negative integer, got \(seed)") }
+            self.seed = UInt64(seed)
+        }
+        stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
+        steps = try Self.integer(c, .steps)
+        guidance = try c.decodeIfPresent(Float.self, forKey: .guidance)
+        sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
+        decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
+    }
+
+    /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
+    /// so the field is read again as a number to name it.
+    static func integer(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        if let value = try? c.decode(Int.self, forKey: key) { return value }
+        if let number = try? c.decode(Double.self, forKey: key) {
+            throw ServeError.invalidField(key.stringValue, "\(key.stringValue) must be an integer, got \(number)")
+        }
+        throw ServeError.invalidField(key.stringValue, "\(key.stringValue) must be an integer")
+    }
+
+    /// Decodes a body; a decoding failure becomes a 400 naming the field (or saying the JSON is malformed).
+    public static func decode(_ body: Data) throws -> CompletionRequest {
+        do {
+            return try JSONDecoder().decode(CompletionRequest.self, from: body)
+        } catch let error as ServeError {
+            throw error
+        } catch let error as DecodingError {
+            throw describe(error)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> ServeError {
+        func field(_ path: [any CodingKey]) -> String? {
+            path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            guard let name = field(context.codingPath) else { return .malformedJSON("the body must be a JSON object") }
+            return .invalidField(name, "\(name) must be \(typeName(type))")
+        case .valueNotFound(let type, let context):
+            let name = field(context.codingPath) ?? "body"
+            return .invalidField(name, "\(name) must be \(typeName(type)), not null")
+        case .keyNotFound(let key, _):
+            return .invalidField(key.stringValue, "\(key.stringValue) is required")
+        case .dataCorrupted(let context):
+            if let name = field(context.codingPath) { return .invalidField(name, "\(name) has an invalid value: \(context.debugDescription)") }
+            return .malformedJSON(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
+        @unknown default:
+            return .malformedJSON("\(error)")
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Float.Type, is Double.Type: return "a number"
+        case is Bool.Type: return "a boolean"
+        default: return "a JSON object"
+        }
+    }
+}
+
+/// What the model worker runs: a validated request for one of the two models.
+public enum GenerationJob: Sendable {
+    case languageModel(LanguageModelParameters)
+    case diffusion(DiffusionParameters)
+
+    public var choices: Int {
+        switch self {
+        case .languageModel(let p): return p.choices
+        case .diffusion(let p): return p.choices
+        }
+    }
+}
+
+/// A language-model completion: KV-cached sampling from the prompt.
+public struct LanguageModelParameters: Sendable {
+    public var prompt: String
+    public var maxTokens: Int
+    public var temperature: Float
+    public var topP: Float
+    public var choices: Int
+    /// Choice i samples with seed + i.
+    public var seed: UInt64
+}
+
+/// A diffusion completion: the denoising loop, conditioned on the prompt's passage when there is one.
+public struct DiffusionParameters: Sendable {
+    public var prompt: String
+    public var steps: Int
+    public var guidance: Float
+    public var sampler: SamplerKind
+    /// Nucleus sampling of the final decode (nil: greedy).
+    public var decodeTopP: Float?
+    public var choices: Int
+    public var seed: UInt64
+    /// Send a decoded estimate every this many steps (streaming only; 0: none).
+    public var estimateEvery: Int
+}
+
+extension CompletionRequest {
+    /// Checks every field against the model and the server's caps; `isDiffusion` says which model `model` names.
+    public func job(isDiffusion: Bool, configuration: ServeConfiguration) throws -> GenerationJob {
+        let choices = n ?? 1
+        guard choices >= 1 else { throw ServeError.invalidField("n", "n must be at least 1, got \(choices)") }
+        guard choices <= configuration.maxChoices else {
+            throw ServeError.invalidField("n", "n must be at most \(configuration.maxChoices), got \(choices)")
+        }
+        if let topP, !(topP > 0 && topP <= 1) { throw ServeError.invalidField("top_p", "top_p must be in (0, 1], got \(topP)") }
+        if let temperature, !(temperature >= 0 && temperature <= 2) {
+            throw ServeError.invalidField("temperature", "temperature must be in [0, 2], got \(temperature)")
+        }
+        let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        if !isDiffusion {
+            for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil)] where present {
+                throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
+            }
+            let maxTokens = self.maxTokens ?? 16
+            guard maxTokens >= 1 else { throw ServeError.invalidField("max_tokens", "max_tokens must be at least 1, got \(maxTokens)") }
+            guard maxTokens <= configuration.maxTokens else {
+                throw ServeError.invalidField("max_tokens", "max_tokens must be at most \(configuration.maxTokens), got \(maxTokens)")
+            }
+            return .languageModel(LanguageModelParameters(prompt: prompt, maxTokens: maxTokens, temperature: temperature ?? 1,
+                                                          topP: topP ?? 1, choices: choices, seed: seed))
+        }
+        let steps = self.steps ?? 50
+        guard steps >= 1 else { throw ServeError.invalidField("steps", "steps must be at least 1, got \(steps)") }
+        guard steps <= configuration.maxSteps else {
+            throw ServeError.invalidField("steps", "steps must be at most \(configuration.maxSteps), got \(steps)")
+        }
+        if let maxTokens, maxTokens < 1 { throw ServeError.invalidField("max_tokens", "max_tokens must be at least 1, got \(maxTokens)") }
+        let kind: SamplerKind
+        if let sampler {
+            guard let parsed = SamplerKind(rawValue: sampler.lowercased()) else {
+                throw ServeError.invalidField("sampler", "sampler must be one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
+            }
+            kind = parsed
+        } else {
+            kind = .ddpm
+        }
+        let guidance = self.guidance ?? 2
+        guard guidance >= 0 && guidance <= 20 else { throw ServeError.invalidField("guidance", "guidance must be in [0, 20], got \(guidance)") }
+        if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
+            throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
+        }
+        // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
+        return .diffusion(DiffusionParameters(prompt: prompt, steps: steps, guidance: guidance, sampler: kind,
+                                              decodeTopP: decodeTopP ?? topP, choices: choices, seed: seed,
+                                              estimateEvery: stream == true ? max(1, steps / 10) : 0))
+    }
+}

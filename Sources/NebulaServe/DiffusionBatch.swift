@@ -1,0 +1,159 @@
+import Foundation
+import NebulaDiffusion
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+import NebulaText
+
+/// A diffusion job in progress: its latents `[n, K, d]`, its own sampler and random stream, its condition.
+final class DiffusionRun {
+    let job: Job
+    let parameters: DiffusionParameters
+    let promptTokens: Int
+    let sampler: any DiffusionSampler
+    let grid: [(time: Float, nextTime: Float)]
+    var generator: SeededGenerator
+    var z: Tensor
+    var previousX0: Tensor?
+    /// The prompt passage's latent `[1, K, d]` (nil: unconditional).
+    let condition: Tensor?
+    /// Steps done.
+    var index = 0
+
+    init(job: Job, parameters: DiffusionParameters, promptTokens: Int, sampler: any DiffusionSampler,
+         generator: SeededGenerator, z: Tensor, condition: Tensor?) {
+        self.job = job
+        self.parameters = parameters
+        self.promptTokens = promptTokens
+        self.sampler = sampler
+        grid = sampler.steps
+        self.generator = generator
+        self.z = z
+        self.condition = condition
+    }
+
+    var isDone: Bool { index >= grid.count }
+    /// Rows this run puts in the denoiser's batch: two copies under classifier-free guidance.
+    var guided: Bool { condition != nil && parameters.guidance != 1 }
+}
+
+/// Batched denoising: one denoiser pass a step over every waiting diffusion job — each at its own time,
+/// with its own condition and guidance — then each job's own sampler step. A job alone in the batch runs
+/// exactly the operations of `LatentDiffusion.sample` with the same seed, so it returns the same text.
+struct DiffusionBatcher {
+    let system: LatentDiffusion
+    let tokenizer: any Tokenizer
+    let endOfText: Int
+
+    var latentShape: [Int] { [system.config.network.latents, system.config.network.latentWidth] }
+
+    /// Encodes the prompt's passage (the condition), draws the starting noise from the job's seed.
+    func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
+        var condition: Tensor? = nil
+        var promptTokens = 0
+        if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            guard system.denoiser.config.contextWidth > 0 else {
+                throw ServeError.invalidField("prompt", "this diffusion model was trained without conditioning: send an empty prompt")
+            }
+            let ids = try tokenizer.encode(parameters.prompt)
+            promptTokens = ids.count
+            let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
+            condition = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
+        }
+        var sampler = makeSampler(parameters.sampler, schedule: system.config.schedule, objective: system.config.objective,
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) })
+        sampler.setTimesteps(parameters.steps, startTime: 1)
+        var generator = SeededGenerator(seed: parameters.seed)
+        let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]
+        return DiffusionRun(job: job, parameters: parameters, promptTokens: promptTokens, sampler: sampler,
+                            generator: generator, z: z, condition: condition)
+    }
+
+    /// One denoising step of every run: a single denoiser call over all their rows.
+    func step(_ runs: [DiffusionRun]) {
+        let withContext = runs.contains { $0.condition != nil } && system.denoiser.config.contextWidth > 0
+        var zs: [Tensor] = [], selfConditions: [Tensor] = [], contexts: [Tensor] = []
+        var times: [Float] = [], drop: [Bool] = [], sizes: [Int] = []
+        for run in runs {
+            let n = run.z.shape[0]
+            let time = run.grid[run.index].time
+            let previous = run.previousX0 ?? Tensor.zeros(run.z.shape)
+            for copy in 0..<(run.guided ? 2 : 1) {
+                zs.append(run.z)
+                selfConditions.append(previous)
+                times += [Float](repeating: time, count: n)
+                if withContext {
+                    if let condition = run.condition {
+                        contexts.append(n == 1 ? condition : Tensor.concatenate([Tensor](repeating: condition, count: n), axis: 0))
+                    } else {
+                        contexts.append(Tensor.zeros([n] + latentShape))
+                    }
+                    // The unconditional copy of a guided run, and an unconditional run, see the null condition.
+                    drop += [Bool](repeating: run.condition == nil || copy == 1, count: n)
+                }
+                sizes.append(n)
+            }
+        }
+        let output = system.denoiser(zs.count == 1 ? zs[0] : Tensor.concatenate(zs, axis: 0), times: times,
+                                     selfCondition: system.config.network.selfConditioning
+                                         ? (selfConditions.count == 1 ? selfConditions[0] : Tensor.concatenate(selfConditions, axis: 0)) : nil,
+                                     context: withContext ? Tensor.concatenate(contexts, axis: 0) : nil,
+                                     dropContext: withContext ? drop : nil)                    // [rows, K, d]
+        var parts = sizes.count == 1 ? [output] : output.split(axis: 0, sizes: sizes)
+        for run in runs {
+            var modelOutput = parts.removeFirst()
+            if run.guided {
+                let unconditional = parts.removeFirst()
+                modelOutput = classifierFreeGuidance(conditional: modelOutput, unconditional: unconditional, weight: run.parameters.guidance)
+            }
+            let (time, nextTime) = run.grid[run.index]
+            let result = run.sampler.step(modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)
+            run.z = result.sample
+            run.previousX0 = result.predictedX0
+            run.index += 1
+            let every = run.parameters.estimateEvery
+            if every > 0, run.index % every == 0, !run.isDone {
+                run.job.send(.estimate(step: run.index, steps: run.grid.count, texts: estimates(result.predictedX0)))
+            }
+        }
+    }
+
+    /// The current x0 estimates as text, through the cheap parallel decoder (one pass, greedy).
+    func estimates(_ x0: Tensor) -> [String] {
+        var greedy = SeededGenerator(seed: 0)
+        return system.autoencoder.decode(x0, endOfText: endOfText, decoder: .parallel, generator: &greedy).map(text)
+    }
+
+    /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are
+    /// decoded as one batch (greedy decoding draws nothing, so each row is its run's alone); runs with
+    /// `decode_top_p` sample with their own seed, one by one.
+    func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
+        var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
+        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil }
+        if !greedy.isEmpty {
+            let z = greedy.count == 1 ? runs[greedy[0]].z : Tensor.concatenate(greedy.map { runs[$0].z }, axis: 0)   // [rows, K, d]
+            var unused = SeededGenerator(seed: 0)
+            var tokens = system.autoencoder.decode(z, endOfText: endOfText, generator: &unused)[...]
+            for i in greedy {
+                let n = runs[i].z.shape[0]
+                results[i] = tokens.prefix(n).map { CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count) }
+                tokens = tokens.dropFirst(n)
+            }
+        }
+        for i in runs.indices where results[i] == nil { results[i] = completed(runs[i]) }
+        return results.map { $0! }
+    }
+
+    /// The final texts of one run: greedy, or nucleus-sampled with the run's seed.
+    func completed(_ run: DiffusionRun) -> [CompletedChoice] {
+        var generator = SeededGenerator(seed: run.parameters.seed)
+        let options = run.parameters.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
+        return system.autoencoder.decode(run.z, endOfText: endOfText, options: options, generator: &generator).map {
+            CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)
+        }
+    }
+
+    func text(_ tokens: [Int]) -> String {
+        ((try? tokenizer.decode(tokens)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
