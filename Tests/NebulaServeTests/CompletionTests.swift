@@ -168,18 +168,7 @@ final class CompletionTests: XCTestCase {
         let live = try await TestServers.main.value
         let seeds: [UInt64] = [21, 22, 23, 24]
         let sequential = try seeds.map { try referencePassage(prompt: nil, steps: 10, guidance: 1, seed: $0) }
-        let concurrent = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-            for (i, seed) in seeds.enumerated() {
-                group.addTask {
-                    let answer = try await send(.POST, live.base, "/v1/completions",
-                                                body: jsonBody(["model": self.diffusion, "steps": 10, "seed": seed]))
-                    return (i, try self.texts(answer)[0])
-                }
-            }
-            var texts = [String](repeating: "", count: seeds.count)
-            for try await (i, text) in group { texts[i] = text }
-            return texts
-        }
+        let concurrent = try await concurrentTexts(live.base, bodies: seeds.map { ["model": self.diffusion, "steps": 10, "seed": $0] })
         XCTAssertEqual(concurrent, sequential)
         XCTAssertGreaterThanOrEqual(live.server.worker.peakBatch.diffusion, 2, "requests waiting together are denoised as one batch")
     }
@@ -188,19 +177,26 @@ final class CompletionTests: XCTestCase {
         let live = try await TestServers.main.value
         let prompts = ["The cat", "One day, Ben", "Mia liked to", "The sun was"]
         let sequential = try prompts.enumerated().map { try referenceCompletion(prompt: $1, maxTokens: 12, temperature: 0.9, seed: UInt64($0)) }
-        let concurrent = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-            for (i, prompt) in prompts.enumerated() {
+        let concurrent = try await concurrentTexts(live.base, bodies: prompts.enumerated().map {
+            ["model": self.lm, "prompt": $1, "max_tokens": 12, "temperature": 0.9, "seed": $0]
+        })
+        XCTAssertEqual(concurrent, sequential)
+        XCTAssertGreaterThanOrEqual(live.server.worker.peakBatch.languageModel, 2, "requests running together are decoded as one batch")
+    }
+
+    /// The first choice's text of each completion request, all sent at once, in the order of `bodies`.
+    private func concurrentTexts(_ base: String, bodies: [[String: Any]]) async throws -> [String] {
+        try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for (i, body) in bodies.enumerated() {
+                let data = jsonBody(body)
                 group.addTask {
-                    let answer = try await send(.POST, live.base, "/v1/completions",
-                                                body: jsonBody(["model": self.lm, "prompt": prompt, "max_tokens": 12, "temperature": 0.9, "seed": i]))
+                    let answer = try await send(.POST, base, "/v1/completions", body: data)
                     return (i, try self.texts(answer)[0])
                 }
             }
-            var texts = [String](repeating: "", count: prompts.count)
+            var texts = [String](repeating: "", count: bodies.count)
             for try await (i, text) in group { texts[i] = text }
             return texts
         }
-        XCTAssertEqual(concurrent, sequential)
-        XCTAssertGreaterThanOrEqual(live.server.worker.peakBatch.languageModel, 2, "requests running together are decoded as one batch")
     }
 }
