@@ -2,7 +2,7 @@
 """Load test for `nebula serve`: mixed LM / diffusion / malformed requests over persistent connections.
 
     python3 scripts/loadtest.py --url http://127.0.0.1:8080 --requests 10000 --connections 32 [--pid PID]
-    python3 scripts/loadtest.py --compare 64      # diffusion throughput: 1 connection vs 16
+    python3 scripts/loadtest.py --compare 64 [--steps 50]   # throughput of each model: 1 connection vs 16
 
 Standard library only. Prints the status counts, requests/s, p50/p99 latency per kind, and (with --pid)
 the server's resident memory before, during and after. Exits 1 on a crash (connection refused / reset
@@ -132,21 +132,24 @@ def main():
     parser.add_argument("--mix", default="0.4,0.4,0.2", help="shares of LM, diffusion, malformed requests")
     parser.add_argument("--pid", type=int, help="the server's process id, to follow its memory")
     parser.add_argument("--compare", type=int, metavar="N",
-                        help="instead: N diffusion requests on 1 connection, then on 16; print the throughput ratio")
+                        help="instead: N requests of each model on 1 connection, then on 16; print the throughput ratios")
+    parser.add_argument("--steps", type=int, default=DIFFUSION["steps"], help="denoising steps of each diffusion request")
     args = parser.parse_args()
 
+    DIFFUSION["steps"] = args.steps
     if args.compare:
-        rates = []
-        for connections in (1, 16):
-            threads, start, results, failures = run(args.url, args.compare, connections, (0, 1, 0))
-            for t in threads:
-                t.join()
-            seconds = time.perf_counter() - start
-            bad = report(results, failures, seconds, f"diffusion ({DIFFUSION['steps']} steps), {connections} connection(s)")
-            if bad:
-                sys.exit(1)
-            rates.append(len(results) / seconds)
-        print(f"throughput at 16 connections / 1 connection: {rates[1] / rates[0]:.2f}x")
+        for kind, mix in (("diffusion", (0, 1, 0)), ("lm", (1, 0, 0))):
+            rates = []
+            for connections in (1, 16):
+                threads, start, results, failures = run(args.url, args.compare, connections, mix)
+                for t in threads:
+                    t.join()
+                seconds = time.perf_counter() - start
+                label = f"diffusion ({args.steps} steps)" if kind == "diffusion" else f"lm ({LM['max_tokens']} tokens)"
+                if report(results, failures, seconds, f"{label}, {connections} connection(s)"):
+                    sys.exit(1)
+                rates.append(len(results) / seconds)
+            print(f"{kind} throughput at 16 connections / 1 connection: {rates[1] / rates[0]:.2f}x")
         return
 
     mix = tuple(float(x) for x in args.mix.split(","))

@@ -1,6 +1,7 @@
 import Foundation
 import NebulaNN
 import NebulaTensor
+import NebulaText
 
 /// The shape of a latent autoencoder and how it trains: stored as its folder's `config.json`.
 public struct AutoencoderConfig: Codable, Equatable, Sendable {
@@ -251,5 +252,13 @@ public final class LatentAutoencoder: Module {
             }
             return outputs
         }
+    }
+
+    /// The text of a decoded passage. One that fills every position ran out of room, not out of words: its
+    /// unfinished last sentence is cut (a model trained on fixed-length windows always fills them).
+    public func passageText(_ tokens: [Int], tokenizer: any Tokenizer) throws -> String {
+        let text = try tokenizer.decode(tokens)
+        let kept = tokens.count >= config.maxLength ? SentenceSplitter.completeSentences(in: text) : text
+        return kept.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

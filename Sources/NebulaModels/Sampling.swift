@@ -18,6 +18,10 @@ public struct SamplingOptions: Sendable {
 }
 
 /// Draws a token index from one row of logits.
+///
+/// Without truncation the draw walks the vocabulary in index order. With top-k or top-p only the tokens
+/// a truncation can keep are sorted: those above a probability threshold, lowered until they hold the k
+/// most likely tokens or the nucleus — a few dozen instead of the whole vocabulary.
 public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions, generator: inout SeededGenerator) -> Int {
     let base = logits.startIndex
     if options.temperature <= 0 {
@@ -25,28 +29,51 @@ public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions,
         for i in logits.indices where logits[i] > logits[best] { best = i }
         return best - base
     }
-    var order = Array(0..<logits.count)
     let scaled = logits.map { $0 / options.temperature }
-    order.sort { scaled[$0] > scaled[$1] }
-    if options.topK > 0 { order = Array(order.prefix(options.topK)) }
-    let m = scaled[order[0]]
-    var probs = order.map { Foundation.exp(scaled[$0] - m) }
-    let total = probs.reduce(0, +)
-    probs = probs.map { $0 / total }
+    let m = scaled.max()!
+    let weights = scaled.map { Foundation.exp($0 - m) }        // unnormalised probabilities, the largest 1
+    guard options.topK > 0 || options.topP < 1 else {
+        return draw(weights.indices, weights: weights, generator: &generator)
+    }
+    let total = weights.reduce(0, +)
+    var threshold: Float = 1e-3
+    var candidates: [Int]
+    while true {
+        candidates = weights.indices.filter { weights[$0] >= threshold }
+        let enough = options.topK > 0
+            ? candidates.count >= options.topK
+            : candidates.reduce(0) { $0 + weights[$1] } >= options.topP * total
+        if enough || threshold == 0 { break }
+        threshold = threshold > 1e-30 ? threshold * 1e-4 : 0
+    }
+    candidates.sort { scaled[$0] > scaled[$1] }
+    if options.topK > 0 { candidates = Array(candidates.prefix(options.topK)) }
     if options.topP < 1 {
+        // Within the top k when both are set, as the k tokens' renormalised probabilities.
+        let mass = options.topK > 0 ? candidates.reduce(0) { $0 + weights[$1] } : total
         var cumulative: Float = 0
         var keep = 0
-        while keep < probs.count { cumulative += probs[keep]; keep += 1; if cumulative >= options.topP { break } }
-        order = Array(order.prefix(keep))
-        probs = Array(probs.prefix(keep))
+        while keep < candidates.count {
+            cumulative += weights[candidates[keep]] / mass
+            keep += 1
+            if cumulative >= options.topP { break }
+        }
+        candidates = Array(candidates.prefix(keep))
     }
-    let r = generator.nextUniform() * probs.reduce(0, +)
+    return draw(candidates, weights: weights, generator: &generator)
+}
+
+/// Draws one of `tokens` with probability proportional to its weight.
+private func draw<Tokens: Collection<Int>>(_ tokens: Tokens, weights: [Float], generator: inout SeededGenerator) -> Int {
+    let r = generator.nextUniform() * tokens.reduce(0) { $0 + weights[$1] }
     var acc: Float = 0
-    for (i, p) in probs.enumerated() {
-        acc += p
-        if r < acc { return order[i] }
+    var last = tokens.first!
+    for token in tokens where weights[token] > 0 {
+        acc += weights[token]
+        last = token
+        if r < acc { return token }
     }
-    return order[order.count - 1]
+    return last
 }
 
 extension GPT {

@@ -5,8 +5,9 @@ import NebulaDiffusion
 /// `guidance`, `sampler`, `decode_top_p`). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
-    /// The text to continue (language model) or the passage to continue (diffusion); empty: unconditional.
-    public var prompt: String = ""
+    /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
+    /// A JSON string is one prompt; a list gives `n` choices for each, indexed prompt by prompt as OpenAI does.
+    public var prompts: [String] = [""]
     public var maxTokens: Int?
     public var temperature: Float?
     public var topP: Float?
@@ -26,16 +27,13 @@ public struct CompletionRequest: Decodable, Sendable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(String.self, forKey: .model)
-        // OpenAI accepts a string or a list of strings; one prompt per request here.
         if let text = try? c.decodeIfPresent(String.self, forKey: .prompt) {
-            prompt = text
+            prompts = [text]
         } else if let list = try? c.decodeIfPresent([String].self, forKey: .prompt) {
-            guard list.count <= 1 else {
-                throw ServeError.invalidField("prompt", "prompt: one prompt per request (got a list of \(list.count)); use n for several choices")
-            }
-            prompt = list.first ?? ""
+            guard !list.isEmpty else { throw ServeError.invalidField("prompt", "prompt must not be an empty list") }
+            prompts = list
         } else if c.contains(.prompt), try !c.decodeNil(forKey: .prompt) {
-            throw ServeError.invalidField("prompt", "prompt must be a string")
+            throw ServeError.invalidField("prompt", "prompt must be a string or a list of strings")
         }
         maxTokens = try Self.integer(c, .maxTokens)
         temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
@@ -145,13 +143,22 @@ public struct DiffusionParameters: Sendable {
 }
 
 extension CompletionRequest {
-    /// Checks every field against the model and the server's caps; `isDiffusion` says which model `model` names.
-    public func job(isDiffusion: Bool, configuration: ServeConfiguration) throws -> GenerationJob {
+    /// One job per prompt, each checked against the model and the server's caps (`n` times the number of
+    /// prompts counts against the choices cap); `isDiffusion` says which model `model` names.
+    public func jobs(isDiffusion: Bool, configuration: ServeConfiguration) throws -> [GenerationJob] {
         let choices = n ?? 1
         guard choices >= 1 else { throw ServeError.invalidField("n", "n must be at least 1, got \(choices)") }
-        guard choices <= configuration.maxChoices else {
-            throw ServeError.invalidField("n", "n must be at most \(configuration.maxChoices), got \(choices)")
+        guard choices * prompts.count <= configuration.maxChoices else {
+            let asked = prompts.count == 1 ? "got \(choices)" : "got \(choices) for each of \(prompts.count) prompts"
+            throw ServeError.invalidField("n", "n must be at most \(configuration.maxChoices) choices in all, \(asked)")
         }
+        if stream == true && prompts.count > 1 {
+            throw ServeError.invalidField("prompt", "a streamed request takes one prompt, got a list of \(prompts.count)")
+        }
+        return try prompts.map { try job(prompt: $0, choices: choices, isDiffusion: isDiffusion, configuration: configuration) }
+    }
+
+    func job(prompt: String, choices: Int, isDiffusion: Bool, configuration: ServeConfiguration) throws -> GenerationJob {
         if let topP, !(topP > 0 && topP <= 1) { throw ServeError.invalidField("top_p", "top_p must be in (0, 1], got \(topP)") }
         if let temperature, !(temperature >= 0 && temperature <= 2) {
             throw ServeError.invalidField("temperature", "temperature must be in [0, 2], got \(temperature)")

@@ -154,6 +154,6 @@ struct DiffusionBatcher {
     }
 
     func text(_ tokens: [Int]) -> String {
-        ((try? tokenizer.decode(tokens)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? system.autoencoder.passageText(tokens, tokenizer: tokenizer)) ?? ""
     }
 }

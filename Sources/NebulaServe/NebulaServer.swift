@@ -84,20 +84,31 @@ public struct NebulaServer: Sendable {
         case models.languageModelID: isDiffusion = false
         default: throw ServeError.unknownModel(parsed.model, known: models.ids)
         }
-        let work = try parsed.job(isDiffusion: isDiffusion, configuration: configuration)
-        let events = try worker.submit(work)
+        let works = try parsed.jobs(isDiffusion: isDiffusion, configuration: configuration)
         var steps: Int? = nil
-        if case .diffusion(let parameters) = work { steps = parameters.steps }
+        if case .diffusion(let parameters) = works[0] { steps = parameters.steps }
         let responses = CompletionResponses(model: parsed.model, isDiffusion: isDiffusion, steps: steps)
-        if parsed.stream == true { return Self.stream(events, responses: responses) }
-        for await event in events {
-            switch event {
-            case .finished(let choices, let promptTokens): return Self.json(responses.completion(choices, promptTokens: promptTokens))
-            case .failed(let error): throw error
-            case .token, .estimate: continue
+        // All prompts are queued at once, so the worker batches them together.
+        let streams = try works.map { try worker.submit($0) }
+        if parsed.stream == true { return Self.stream(streams[0], responses: responses) }
+        var choices: [CompletedChoice] = [], promptTokens = 0
+        for events in streams {
+            var answered = false
+            for await event in events {
+                switch event {
+                case .finished(let finished, let tokens):
+                    choices += finished
+                    promptTokens += tokens
+                    answered = true
+                case .failed(let error): throw error
+                case .token, .estimate: continue
+                }
+            }
+            guard answered else {
+                throw ServeError(status: .internalServerError, message: "the request ended without an answer", type: "server_error")
             }
         }
-        throw ServeError(status: .internalServerError, message: "the request ended without an answer", type: "server_error")
+        return Self.json(responses.completion(choices, promptTokens: promptTokens))
     }
 
     /// Server-sent events: `data: {json}\n\n` per event, then `data: [DONE]\n\n`.

@@ -98,7 +98,8 @@ public struct PassagePairBatch: Sendable, Equatable {
 
 /// Passages for the latent autoencoder and the conditional denoiser: documents cut at sentence
 /// boundaries into chunks of at most `maxLength` tokens (a longer sentence is cut every
-/// `maxLength` tokens), packed one after another or as windows starting at every sentence, served
+/// `maxLength` tokens), packed one after another or as windows starting at every sentence (whole
+/// sentences, or exactly `maxLength` tokens), served
 /// in random order, alone or as (passage, following passage) pairs.
 ///
 /// ```swift
@@ -123,6 +124,9 @@ public struct PassageBatcher: Sendable {
         /// At every sentence: overlapping windows of whole sentences, several times more passages
         /// from the same text (for training; a window's `index` is its first sentence).
         case everySentence = "every-sentence"
+        /// At every sentence, exactly `maxLength` tokens running across sentence ends: no padding, so
+        /// no passage ends early (a document's last `maxLength - 1` tokens start none).
+        case fixed
     }
 
     /// Cuts `documents` into passages with `tokenizer`. The pad id defaults to the tokenizer's
@@ -157,6 +161,22 @@ public struct PassageBatcher: Sendable {
                     passages.append(Passage(tokens: piece, document: document, index: s - text.startIndex))
                 }
                 pairs += ends.compactMap { pair in windowAt[pair.end].map { (pair.window, $0) } }
+            case .fixed:
+                // Window s holds the maxLength tokens from sentence s on; its following passage is the window
+                // at the first sentence that starts after it ends.
+                let tokens = text.flatMap { $0 }
+                var offsets: [Int] = [], offset = 0
+                for sentence in text where !sentence.isEmpty { offsets.append(offset); offset += sentence.count }
+                let windows = offsets.enumerated().filter { $0.element + maxLength <= tokens.count }
+                let first = passages.count
+                for (index, start) in windows {
+                    passages.append(Passage(tokens: tokens[start..<start + maxLength].map(Int32.init), document: document, index: index))
+                }
+                var next = 0
+                for (w, window) in windows.enumerated() {
+                    while next < windows.count && windows[next].element < window.element + maxLength { next += 1 }
+                    if next < windows.count { pairs.append((first + w, first + next)) }
+                }
             }
         }
         guard !passages.isEmpty else { throw BatchError.invalid("the documents hold no tokens") }

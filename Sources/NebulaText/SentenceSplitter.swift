@@ -42,6 +42,20 @@ public enum SentenceSplitter {
         return result
     }
 
+    /// The text without its last sentence when that one is unfinished (no `.`, `!` or `?` at its end, closers
+    /// aside): what is left of a passage cut at a length limit. Unchanged when no sentence is finished.
+    ///
+    /// ```swift
+    /// SentenceSplitter.completeSentences(in: "Hi. Bye! The cat sat on") // "Hi. Bye!"
+    /// ```
+    public static func completeSentences(in text: String) -> String {
+        let pieces = sentences(in: text)
+        guard let last = pieces.lastIndex(where: { $0.contains { !$0.isWhitespace } }), last > 0 else { return text }
+        let final = pieces[last].unicodeScalars.reversed().first { !$0.properties.isWhitespace && !closers.contains($0) }
+        if let final, ".!?".unicodeScalars.contains(final) { return text }
+        return pieces[..<last].joined()
+    }
+
     /// Closing quotes and brackets that may follow a sentence's final punctuation.
     private static let closers: Set<Unicode.Scalar> = ["\"", "'", ")", "]", "\u{201D}", "\u{2019}", "\u{BB}"]
 }

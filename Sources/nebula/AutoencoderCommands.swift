@@ -37,7 +37,7 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Weight of the MSE between the parallel decoder's predicted states and the frozen LM's.") var alignment: Float = 0.1
     @Option(help: "Weight of the parallel decoder's token loss beside the autoregressive one.") var parallelWeight: Float = 1
     @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.") var freezeEncoder = false
-    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (a window at each sentence) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
+    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command).") var initFrom: String?
@@ -140,7 +140,9 @@ func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int, trainS
 {
     let (spec, splits) = try corpusSplits(lmDirectory: lmDirectory, tokenizer: tokenizer)
     let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
-    let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed)
+    // Held-out passages are packed (comparable across runs), except for fixed windows: they are what the model sees.
+    let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength,
+                                        starts: trainStarts == .fixed ? .fixed : .packed, seed: spec.seed)
     return (train, validation)
 }
 
@@ -306,6 +308,7 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "A text file of passages, one per line.") var input: String?
     @Option(help: "Most passages to reconstruct.") var limit = 500
     @Option(help: "Without --input: passages of the LM's held-out documents (validation) or of its training documents (train), to see overfitting.") var split = "validation"
+    @Option(name: .customLong("passages"), help: "Without --input: how the documents are cut: packed (whole sentences one after another) or fixed (exactly the maximum length from each sentence on).") var passageStarts: PassageBatcher.Starts = .packed
     @Option(help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).") var noise: Float = 0
     @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
     @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
@@ -322,7 +325,7 @@ struct Reconstruct: ParsableCommand {
                 references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             } else {
                 let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(model.autoencoder)).standardizedFileURL
-                let both = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength)
+                let both = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
                 switch split {
                 case "validation": references = both.validation.passages.prefix(limit).map(\.tokens)
                 case "train": references = both.train.passages.prefix(limit).map(\.tokens)

@@ -32,7 +32,7 @@ struct TrainDiffusion: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Condition on the preceding passage's latent.") var conditional = true
     @Flag(inversion: .prefixedNo, help: "Self-conditioning.") var selfConditioning = true
     @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
-    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (a window at each sentence) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
+    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).") var initFrom: String?

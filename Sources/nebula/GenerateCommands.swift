@@ -67,7 +67,7 @@ func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokeni
     var generator = SeededGenerator(seed: seed)
     return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
                                          generator: &generator).map {
-        try tokenizer.decode($0).trimmingCharacters(in: .whitespacesAndNewlines)
+        try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }
 

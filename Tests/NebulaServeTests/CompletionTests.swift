@@ -38,7 +38,7 @@ final class CompletionTests: XCTestCase {
             let z = system.sample(count: 1, steps: steps, sampler: .ddpm, guidance: guidance, condition: condition, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
             let tokens = system.autoencoder.decode(z, endOfText: eot, generator: &decoding)[0]
-            return try tokenizer.decode(tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+            return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
         }
     }
 
@@ -162,6 +162,17 @@ final class CompletionTests: XCTestCase {
         let finals = choices.filter { $0["finish_reason"] as? String == "stop" }
         XCTAssertEqual(finals.compactMap { $0["text"] as? String }, whole, "the final chunks carry the passages")
         XCTAssertEqual(finals.compactMap { $0["index"] as? Int }, [0, 1])
+    }
+
+    func testAListOfPromptsGivesChoicesForEachInOrder() async throws {
+        let prompts = ["The cat", "One day, Ben", "Mia liked to"]
+        let answer = try await complete(["model": lm, "prompt": prompts, "max_tokens": 8, "temperature": 0.9, "seed": 3])
+        XCTAssertEqual(try texts(answer), try prompts.map { try referenceCompletion(prompt: $0, maxTokens: 8, temperature: 0.9, seed: 3) })
+        let choices = try XCTUnwrap(try answer.json["choices"] as? [[String: Any]])
+        XCTAssertEqual(choices.compactMap { $0["index"] as? Int }, [0, 1, 2])
+        let usage = try XCTUnwrap(try answer.json["usage"] as? [String: Int])
+        let tokenizer = try TestServers.referenceModels.get().tokenizer
+        XCTAssertEqual(usage["prompt_tokens"], try prompts.map { try tokenizer.encode($0).count }.reduce(0, +))
     }
 
     func testConcurrentDiffusionRequestsAreBatchedAndKeepTheirAnswers() async throws {

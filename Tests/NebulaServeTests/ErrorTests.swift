@@ -34,7 +34,9 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "max_tokens": "ten"], param: "max_tokens", "an integer")
         try await assertInvalid(["model": "tinystories-lm", "temperature": "hot"], param: "temperature", "a number")
         try await assertInvalid(["model": "tinystories-lm", "stream": "yes"], param: "stream", "a boolean")
-        try await assertInvalid(["model": "tinystories-lm", "prompt": 7], param: "prompt", "a string")
+        try await assertInvalid(["model": "tinystories-lm", "prompt": 7], param: "prompt", "a string or a list of strings")
+        try await assertInvalid(["model": "tinystories-lm", "prompt": [String]()], param: "prompt", "empty list")
+        try await assertInvalid(["model": "tinystories-lm", "prompt": ["a", "b"], "stream": true], param: "prompt", "one prompt")
         try await assertInvalid(["model": "tinystories-diffusion", "steps": 2.5], param: "steps", "steps")
         try await assertInvalid(["model": 3], param: "model", "a string")
         try await assertInvalid(["prompt": "hi"], param: "model", "required")
@@ -52,6 +54,7 @@ final class ErrorTests: XCTestCase {
         // The test server's caps: max_tokens 64, n 3, steps 100.
         try await assertInvalid(["model": "tinystories-lm", "max_tokens": 65], param: "max_tokens", "at most 64")
         try await assertInvalid(["model": "tinystories-lm", "n": 4], param: "n", "at most 3")
+        try await assertInvalid(["model": "tinystories-lm", "prompt": ["a", "b"], "n": 2], param: "n", "2 for each of 2 prompts")
         try await assertInvalid(["model": "tinystories-diffusion", "steps": 101], param: "steps", "at most 100")
     }
 

@@ -168,6 +168,20 @@ final class SplitAndBatchTests: XCTestCase {
         XCTAssertEqual(batcher.pairs.map(\.next), [1, 5])
     }
 
+    func testFixedWindowsRunAcrossSentencesWithoutPadding() throws {
+        let tokenizer = CharTokenizer(corpus: "abcdefghijklmnopqrstuvwxyz .!\n", specialTokens: [SpecialToken.endOfText, SpecialToken.pad])
+        let documents = ["aaa bbb. cc dd. e!", "x", "ab. cd. ef. gh. ij. kl."]
+        let batcher = try PassageBatcher(documents: documents, tokenizer: tokenizer, maxLength: 10, starts: .fixed, seed: 1)
+        let texts = try batcher.passages.map { try tokenizer.decode($0.tokens.map(Int.init)) }
+        // Exactly 10 tokens from each sentence that has 10 left in its document; "x" has none.
+        XCTAssertEqual(texts, ["aaa bbb. c", " cc dd. e!", "ab. cd. ef", " cd. ef. g", " ef. gh. i", " gh. ij. k"])
+        XCTAssertEqual(batcher.passages.map(\.document), [0, 0, 2, 2, 2, 2])
+        XCTAssertEqual(batcher.passages.map(\.index), [0, 1, 0, 1, 2, 3])
+        // The following passage starts at the first sentence after the window's end ("ab. cd. ef" → " gh. ij. k").
+        XCTAssertEqual(batcher.pairs.map(\.first), [2])
+        XCTAssertEqual(batcher.pairs.map(\.next), [5])
+    }
+
     func testPassageBatchesPadAndMask() throws {
         let tokenizer = CharTokenizer(corpus: "abcdefghijklmnopqrstuvwxyz .!\n", specialTokens: [SpecialToken.pad])
         let documents = ["ab. cd. ef.", "gh. ij."]

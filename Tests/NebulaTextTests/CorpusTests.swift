@@ -106,6 +106,14 @@ final class CorpusTests: XCTestCase {
         let gpt2 = try SharedData.gpt2()
         XCTAssertEqual(sentences.flatMap { gpt2.encode(String($0)) }, gpt2.encode(text))
     }
+
+    func testCompleteSentencesDropsOnlyAnUnfinishedEnd() {
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: "Hi. Bye! The cat sat on"), "Hi. Bye!")
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: "She said, \"Yes.\" He ran"), "She said, \"Yes.\"")
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: "Hi. \"Bye!\" "), "Hi. \"Bye!\" ")   // finished: unchanged
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: "no sentence ends here"), "no sentence ends here")
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: ""), "")
+    }
 }
 
 final class AutoSeparatorTests: XCTestCase {
