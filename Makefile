@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test test-tsan doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -60,6 +60,11 @@ loadtest:
 # Headless Chromium runs one diffusion request in the playground; the page must show the API's passage.
 e2e: build
 	python3 scripts/e2e_playground.py --nebula $(NEBULA) --bundle $(BUNDLE)
+
+# The server's tests (concurrent requests, batching, shutdown) and the engine's grad-mode test under
+# ThreadSanitizer: a debug build in its own folder, about 25 minutes on 2 cores.
+test-tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'NebulaServeTests|testNoGradScopeBelongsToItsThread'
 
 # Retrains every stage of the TinyStories bundle from scratch, then exports it, exactly as the shipped bundle
 # was trained. Stage 2 trains the latent space with the parallel decoder, first on passages packed one after

@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "NebulaBench",
             dependencies: [
-                "NebulaModels",
+                "NebulaDiffusion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

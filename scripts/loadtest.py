@@ -134,11 +134,14 @@ def main():
     parser.add_argument("--compare", type=int, metavar="N",
                         help="instead: N requests of each model on 1 connection, then on 16; print the throughput ratios")
     parser.add_argument("--steps", type=int, default=DIFFUSION["steps"], help="denoising steps of each diffusion request")
+    parser.add_argument("--models", default="diffusion,lm", help="with --compare: which models to measure")
     args = parser.parse_args()
 
     DIFFUSION["steps"] = args.steps
     if args.compare:
-        for kind, mix in (("diffusion", (0, 1, 0)), ("lm", (1, 0, 0))):
+        kinds = {"diffusion": (0, 1, 0), "lm": (1, 0, 0)}
+        for kind in args.models.split(","):
+            mix = kinds[kind]
             rates = []
             for connections in (1, 16):
                 threads, start, results, failures = run(args.url, args.compare, connections, mix)

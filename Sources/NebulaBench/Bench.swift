@@ -10,6 +10,7 @@ struct NebulaBench: ParsableCommand {
             EngineBench.self,
             TrainingBench.self,
             TokenizerBench.self,
+            GenerateBench.self,
         ]
     )
 

@@ -42,6 +42,21 @@ public final class SelfAttention: Module {
         let y = scaledDotProductAttention(query: parts[0], key: k, value: v, heads: heads, causal: causal, keyMask: keyMask)
         return proj(y)
     }
+
+    /// One new position for each of B sequences that have their own caches (of different lengths):
+    /// `x: [B, 1, C]` → `[B, 1, C]`. The projections run once over all rows; only the attention itself
+    /// goes row by row, against each row's cache (continuous batching).
+    public func callAsFunction(_ x: Tensor, caches: [KVCache]) -> Tensor {
+        let (b, c) = (x.shape[0], x.shape[2])
+        precondition(x.shape[1] == 1 && caches.count == b, "SelfAttention: \(caches.count) caches for new positions \(x.shape)")
+        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, 1, C]
+        let rows = (0..<b).map { row -> Tensor in
+            let one = row..<(row + 1)
+            let (k, v) = caches[row].append(keys: parts[1].slice(axis: 0, one), values: parts[2].slice(axis: 0, one))  // [1, T_row, C]
+            return scaledDotProductAttention(query: parts[0].slice(axis: 0, one), key: k, value: v, heads: heads, causal: causal)
+        }
+        return proj(b == 1 ? rows[0] : Tensor.concatenate(rows, axis: 0))
+    }
 }
 
 /// Multi-head cross-attention: queries from `x`, keys and values from a `context` sequence.

@@ -126,6 +126,8 @@ public struct LanguageModelParameters: Sendable {
     public var choices: Int
     /// Choice i samples with seed + i.
     public var seed: UInt64
+    /// Send each choice's text as it grows (streaming only).
+    public var streamsTokens: Bool
 }
 
 /// A diffusion completion: the denoising loop, conditioned on the prompt's passage when there is one.
@@ -174,7 +176,7 @@ extension CompletionRequest {
                 throw ServeError.invalidField("max_tokens", "max_tokens must be at most \(configuration.maxTokens), got \(maxTokens)")
             }
             return .languageModel(LanguageModelParameters(prompt: prompt, maxTokens: maxTokens, temperature: temperature ?? 1,
-                                                          topP: topP ?? 1, choices: choices, seed: seed))
+                                                          topP: topP ?? 1, choices: choices, seed: seed, streamsTokens: stream == true))
         }
         let steps = self.steps ?? 50
         guard steps >= 1 else { throw ServeError.invalidField("steps", "steps must be at least 1, got \(steps)") }

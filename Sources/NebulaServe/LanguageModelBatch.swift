@@ -43,8 +43,9 @@ final class LanguageModelRun {
 }
 
 /// Continuous batching for the language model: every step samples one token for every running sequence of
-/// every job, then feeds all of them through the model in one batch — the MLPs and the output head as one
-/// `[B, 1, C]` pass, attention row by row against each sequence's own KV cache (their lengths differ).
+/// every job, then feeds all of them through the model in one batch — every projection, MLP and the output
+/// head as one `[B, 1, C]` pass, only attention row by row against each sequence's own KV cache (their
+/// lengths differ).
 /// Sampling is `GPT.generate`'s: the same tokens for the same seed, whatever else is in the batch.
 struct LanguageModelBatcher {
     let lm: GPT
@@ -87,8 +88,10 @@ struct LanguageModelBatcher {
                     sequence.history.append(token)
                     if sequence.output.count >= run.parameters.maxTokens { sequence.finish = .length }
                 }
-                let delta = newText(sequence)
-                if !delta.isEmpty { run.job.send(.token(choice: index, text: delta)) }
+                if run.parameters.streamsTokens {
+                    let delta = newText(sequence)
+                    if !delta.isEmpty { run.job.send(.token(choice: index, text: delta)) }
+                }
                 if sequence.finish == nil { feed.append(sequence) }
             }
         }
@@ -114,11 +117,7 @@ struct LanguageModelBatcher {
         }
         var x = lm.wte(ids, shape: [b, 1]) + Tensor(shape: [b, 1, c], data: positions)   // [B, 1, C]
         for (layer, block) in lm.blocks.enumerated() {
-            let normed = block.ln1(x)                                                       // [B, 1, C]
-            let attended = (0..<b).map { row in
-                block.attn(normed.slice(axis: 0, row..<(row + 1)), cache: sequences[row].caches[layer])
-            }
-            let h = x + (b == 1 ? attended[0] : Tensor.concatenate(attended, axis: 0))     // [B, 1, C]
+            let h = x + block.attn(block.ln1(x), caches: sequences.map { $0.caches[layer] })   // [B, 1, C]
             x = h + block.mlp(block.ln2(h))
         }
         let logits = lm.logits(lm.lnf(x))                                                   // [B, 1, V]

@@ -33,6 +33,8 @@ public func scaledDotProductAttention(
     let d = c / heads
     let alpha = scale ?? 1 / sqrtf(Float(d))
     let offset = tk - tq
+    // Heads go to the workers in groups of at least ~32k multiply-adds: a decoding step's tiny heads run inline.
+    let headGrain = max(1, 32_768 / max(1, tq * tk * d))
 
     // probs: [B, H, Tq, Tk], kept for the backward pass.
     var probs = [Float](repeating: 0, count: b * heads * tq * tk)
@@ -40,7 +42,7 @@ public func scaledDotProductAttention(
     query.data.withUnsafeBufferPointer { pq in key.data.withUnsafeBufferPointer { pk in value.data.withUnsafeBufferPointer { pv in
     probs.withUnsafeMutableBufferPointer { pp in out.withUnsafeMutableBufferPointer { po in
         let (pq, pk, pv, pp, po) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!, pp.baseAddress!, po.baseAddress!)
-        Parallel.forEach(b * heads) { bh in
+        Parallel.forRanges(b * heads, grain: headGrain) { range in for bh in range {
             let (i, h) = (bh / heads, bh % heads)
             let q = pq + i * tq * c + h * d, k = pk + i * tk * c + h * d, v = pv + i * tk * c + h * d
             let p = pp + bh * tq * tk
@@ -69,7 +71,7 @@ public func scaledDotProductAttention(
             // O = P V  [Tq, D] into the head's column block
             sgemm(transposeA: false, transposeB: false, m: tq, n: d, k: tk, a: p, lda: tk, b: v, ldb: c,
                   c: po + i * tq * c + h * d, ldc: c)
-        }
+        } }
     } } } } }
 
     return Tensor.result(shape: [b, tq, c], data: out, inputs: [query, key, value]) { o in
@@ -79,7 +81,7 @@ public func scaledDotProductAttention(
         query.data.withUnsafeBufferPointer { pq in key.data.withUnsafeBufferPointer { pk in value.data.withUnsafeBufferPointer { pv in
             let (gq, gk, gv, pgo, pp) = (gq.baseAddress!, gk.baseAddress!, gv.baseAddress!, pgo.baseAddress!, pp.baseAddress!)
             let (pq, pk, pv) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!)
-            Parallel.forRanges(b * heads, grain: 1) { range in
+            Parallel.forRanges(b * heads, grain: headGrain) { range in
                 var scratch = [Float](repeating: 0, count: tq * tk)
                 scratch.withUnsafeMutableBufferPointer { ds in
                     let ds = ds.baseAddress!

@@ -26,6 +26,32 @@ final class GPTTests: XCTestCase {
         XCTAssertLessThan(maxError, 1e-5)
     }
 
+    /// Sequences of different lengths decoded together (one new position each, their own caches) get the
+    /// outputs each gets alone.
+    func testRaggedBatchDecodingMatchesEachSequenceAlone() {
+        var rng = SeededGenerator(seed: 4)
+        let attention = SelfAttention(16, heads: 2, causal: true, generator: &rng)
+        let prefixes = [3, 7, 1].map { Tensor.randn([1, $0, 16], generator: &rng) }        // cached positions
+        let new = Tensor.randn([3, 1, 16], generator: &rng)                                  // one new position each
+        withNoGrad {
+            let alone = prefixes.enumerated().map { row, prefix -> Tensor in
+                let cache = KVCache()
+                _ = attention(prefix, cache: cache)
+                return attention(new.slice(axis: 0, row..<(row + 1)), cache: cache)        // [1, 1, 16]
+            }
+            let caches = prefixes.map { prefix -> KVCache in
+                let cache = KVCache()
+                _ = attention(prefix, cache: cache)
+                return cache
+            }
+            let together = attention(new, caches: caches)                                    // [3, 1, 16]
+            XCTAssertEqual(together.shape, [3, 1, 16])
+            XCTAssertEqual(caches.map(\.count), [4, 8, 2])
+            let maxError = zip(together.data, alone.flatMap(\.data)).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(maxError, 1e-5)
+        }
+    }
+
     func testTrainingReducesLossOnARepeatingSequence() {
         let gpt = makeModel(seed: 1)
         let pattern: [Int32] = (0..<17).map { Int32($0 % 5 + 1) }
