@@ -70,7 +70,8 @@ test-tsan: deps
 # was trained. Stage 2 trains the latent space with the parallel decoder, first on passages packed one after
 # another, then (continued) on windows starting at every sentence (4x the passages); then, with that space
 # frozen, the autoregressive decoder, started from the LM. The denoiser trains 6,000 steps on the first
-# space's latents (two runs) and is continued on the final space's windows.
+# space's latents (two runs), is continued on the final space's windows, then on fixed-length windows (exactly
+# 64 tokens from each sentence, no padding: its samples fill the window instead of ending early).
 AE_PHASE1 = --decoder parallel --passages packed --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 \
 	--steps 1500 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE1_MORE = --decoder parallel --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 3000 --warmup 50 \
@@ -81,6 +82,8 @@ DIFFUSION = --passages packed --width 256 --layers 6 --heads 8 --batch-size 64 -
 DIFFUSION_MORE = --passages packed --batch-size 64 --steps 3000 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 500 \
 	--checkpoint-every 500
 DIFFUSION_WINDOWS = --batch-size 64 --steps 5000 --warmup 100 --lr 4e-4 --min-lr 4e-5 --eval-every 500 --checkpoint-every 500
+DIFFUSION_FIXED = --passages fixed --batch-size 64 --steps 4000 --warmup 100 --lr 4e-4 --min-lr 4e-5 --eval-every 500 \
+	--checkpoint-every 500
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
@@ -93,6 +96,8 @@ bundle: build
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel-packed --init-from $(RUNS)/diffusion-1 $(DIFFUSION_MORE) \
 		--out $(RUNS)/diffusion-2
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-2 $(DIFFUSION_WINDOWS) \
+		--out $(RUNS)/diffusion-3
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-3 $(DIFFUSION_FIXED) \
 		--out $(RUNS)/diffusion
 	$(NEBULA) export --from $(RUNS)/lm --to $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/autoencoder --to $(BUNDLE)/autoencoder --language-model $(BUNDLE)/lm

@@ -79,14 +79,14 @@ public final class LatentDiffusion {
     /// Generates latents `[count, K, d]`: noise, then the reverse process with `steps` steps. With a
     /// `condition` (latents `[count, K, d]` of the preceding passages) and `guidance` w, classifier-free
     /// guidance steers towards continuations. `startFrom`/`startTime` denoise a partly noised latent
-    /// instead (editing). `onStep` sees every x0 estimate.
+    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature. `onStep` sees every x0 estimate.
     public func sample(count: Int, steps: Int, sampler kind: SamplerKind = .ddpm, guidance: Float = 1,
-                       condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1,
+                       condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1, noiseScale: Float = 1,
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
         let shape = [count, config.network.latents, config.network.latentWidth]
         // The encoder's latents have mean 0 and variance 1 per vector: keep every x0 estimate on that set.
         var sampler = makeSampler(kind, schedule: config.schedule, objective: config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) })
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: noiseScale)
         sampler.setTimesteps(steps, startTime: startTime)
         let noise = Tensor.randn(shape, generator: &generator)
         let initial: Tensor

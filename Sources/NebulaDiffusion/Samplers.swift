@@ -155,16 +155,20 @@ public struct DDPMSampler: DiffusionSampler {
     public var variance: Variance
     public var clipX0: Float?
     public var normalizeX0: ((Tensor) -> Tensor)?
+    /// The temperature of the ancestral noise: each step's noise std is multiplied by it. 1 samples the
+    /// model's own distribution; below 1 gives sharper, less varied samples, above 1 more varied, less fluent ones.
+    public var noiseScale: Float
     public private(set) var timesteps: [Float] = []
 
     public init(schedule: NoiseSchedule = .cosine, objective: Objective = .v, variance: Variance = .posterior,
-                clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil)
+                clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1)
     {
         self.schedule = schedule
         self.objective = objective
         self.variance = variance
         self.clipX0 = clipX0
         self.normalizeX0 = normalizeX0
+        self.noiseScale = noiseScale
     }
 
     public mutating func setTimesteps(_ count: Int, startTime: Float) {
@@ -197,7 +201,7 @@ public struct DDPMSampler: DiffusionSampler {
         let fromX0 = Float(alphaS * c)                                                 // α_s·σ²_{t|s}/σ_t²
         let noiseVariance = variance == .posterior ? c * sigmaS * sigmaS               // σ_Q²
                                                    : c * sigmaT * sigmaT               // σ²_{t|s}
-        let noiseStd = Float(noiseVariance.squareRoot())
+        let noiseStd = Float(noiseVariance.squareRoot()) * noiseScale
 
         // 5. z_s = μ_Q + σ·n,  n ~ N(0, I)
         let z = sample.data
@@ -292,10 +296,10 @@ public struct DDIMSampler: DiffusionSampler {
 /// sampler.setTimesteps(50)
 /// ```
 public func makeSampler(_ kind: SamplerKind, schedule: NoiseSchedule = .cosine, objective: Objective = .v,
-                        eta: Double = 0, normalizeX0: ((Tensor) -> Tensor)? = nil) -> any DiffusionSampler
+                        eta: Double = 0, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1) -> any DiffusionSampler
 {
     switch kind {
-    case .ddpm: return DDPMSampler(schedule: schedule, objective: objective, normalizeX0: normalizeX0)
+    case .ddpm: return DDPMSampler(schedule: schedule, objective: objective, normalizeX0: normalizeX0, noiseScale: noiseScale)
     case .ddim: return DDIMSampler(schedule: schedule, objective: objective, eta: eta, normalizeX0: normalizeX0)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import NebulaDiffusion
 
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
-/// `guidance`, `sampler`, `decode_top_p`). Unknown fields are ignored, as OpenAI-compatible servers do.
+/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
     /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
@@ -18,10 +18,11 @@ public struct CompletionRequest: Decodable, Sendable {
     public var guidance: Float?
     public var sampler: String?
     public var decodeTopP: Float?
+    public var noiseScale: Float?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
-        case decodeTopP = "decode_top_p"
+        case decodeTopP = "decode_top_p", noiseScale = "noise_scale"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +49,7 @@ public struct CompletionRequest: Decodable, Sendable {
         guidance = try c.decodeIfPresent(Float.self, forKey: .guidance)
         sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
         decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
+        noiseScale = try c.decodeIfPresent(Float.self, forKey: .noiseScale)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -138,6 +140,8 @@ public struct DiffusionParameters: Sendable {
     public var sampler: SamplerKind
     /// Nucleus sampling of the final decode (nil: greedy).
     public var decodeTopP: Float?
+    /// The ddpm sampler's noise temperature (1: the model's own distribution).
+    public var noiseScale: Float
     public var choices: Int
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
@@ -167,7 +171,8 @@ extension CompletionRequest {
         }
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         if !isDiffusion {
-            for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil)] where present {
+            for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
+                                  ("noise_scale", noiseScale != nil)] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
             let maxTokens = self.maxTokens ?? 16
@@ -195,12 +200,16 @@ extension CompletionRequest {
         }
         let guidance = self.guidance ?? 2
         guard guidance >= 0 && guidance <= 20 else { throw ServeError.invalidField("guidance", "guidance must be in [0, 20], got \(guidance)") }
+        let noiseScale = self.noiseScale ?? 1
+        guard noiseScale >= 0 && noiseScale <= 4 else {
+            throw ServeError.invalidField("noise_scale", "noise_scale must be in [0, 4], got \(noiseScale)")
+        }
         if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
             throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
         }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
         return .diffusion(DiffusionParameters(prompt: prompt, steps: steps, guidance: guidance, sampler: kind,
-                                              decodeTopP: decodeTopP ?? topP, choices: choices, seed: seed,
+                                              decodeTopP: decodeTopP ?? topP, noiseScale: noiseScale, choices: choices, seed: seed,
                                               estimateEvery: stream == true ? max(1, steps / 10) : 0))
     }
 }

@@ -61,7 +61,7 @@ struct DiffusionBatcher {
             condition = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
         }
         var sampler = makeSampler(parameters.sampler, schedule: system.config.schedule, objective: system.config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) })
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: parameters.noiseScale)
         sampler.setTimesteps(parameters.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]

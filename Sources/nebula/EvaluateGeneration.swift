@@ -28,6 +28,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Seeds per row (mean ± std over them).") var seeds = 3
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
+    @Option(help: "Temperature of the ddpm sampler's noise for every diffusion row (1: the model's own distribution).") var noiseScale: Float = 1
     @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
     @Option(help: "Nucleus (top-p) of the autoregressive baselines.") var topP: Float = 0.95
@@ -44,6 +45,7 @@ struct EvaluateGeneration: ParsableCommand {
             throw ValidationError("--samples, --sweep-samples and --prompts need at least 2, --seeds and --steps at least 1")
         }
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
+        guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
     }
 
     func run() throws {
@@ -75,14 +77,14 @@ struct EvaluateGeneration: ParsableCommand {
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
                                       samples: human.count, examples: Array(human.prefix(3))))
             for topP in [nil] + decodeTopP.map(Optional.some) {
-                let name = "diffusion (\(steps) \(sampler.rawValue) steps, " + (topP.map { "decoded with top-p \($0))" } ?? "greedy decoding)")
+                let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0))" } ?? "greedy decoding)")
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
                 })
             }
             if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
-                results.rows.append(try row("diffusion (\(steps) \(sampler.rawValue) steps, parallel decoder)", parameters: parameters, scorer: scorer) { seed in
+                results.rows.append(try row("diffusion (\(loop), parallel decoder)", parameters: parameters, scorer: scorer) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
             }
@@ -130,6 +132,11 @@ struct EvaluateGeneration: ParsableCommand {
         return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
     }
 
+    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled.
+    var loop: String {
+        "\(steps) \(sampler.rawValue) steps" + (noiseScale == 1 ? "" : ", noise ×\(noiseScale)")
+    }
+
     var mauveOptions: MAUVE.Options {
         var options = MAUVE.Options()
         options.clusters = clusters
@@ -148,7 +155,8 @@ struct EvaluateGeneration: ParsableCommand {
         for first in stride(from: 0, to: count, by: batch) {
             let n = min(batch, count - first)
             let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
-            let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk, generator: &generator)
+            let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk,
+                                  noiseScale: noiseScale, generator: &generator)
             texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder, seed: seed &+ UInt64(first))
         }
         return (texts, Date().timeIntervalSince(start) / Double(count))

@@ -44,6 +44,7 @@ struct LoopOptions: ParsableArguments {
     @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
+    @Option(help: "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse.") var noiseScale: Float = 1
 
     /// How the LM turns the final latent into words.
     var decoding: SamplingOptions { latentDecoding(topP: decodeTopP) }
@@ -51,6 +52,7 @@ struct LoopOptions: ParsableArguments {
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
+        guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
     }
 }
 
@@ -79,7 +81,7 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
     let every = max(1, loop.steps / 8)
     var shown: [String] = []
     let z = system.sample(count: 1, steps: loop.steps, sampler: loop.sampler, guidance: guidance, condition: condition,
-                          startFrom: startFrom, startTime: startTime, generator: &generator) { i, output in
+                          startFrom: startFrom, startTime: startTime, noiseScale: loop.noiseScale, generator: &generator) { i, output in
         guard loop.showSteps, (i + 1) % every == 0 || i == 0, i + 1 < loop.steps else { return }
         let text = (try? decodeTexts(output.predictedX0, system, tokenizer).first) ?? ""
         shown.append(text)

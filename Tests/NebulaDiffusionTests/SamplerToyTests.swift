@@ -288,6 +288,21 @@ final class SamplerToyTests: XCTestCase {
         XCTAssertLessThan(maxDiff, 1e-3, "max |DDPM − DDIM(η=1)| = \(maxDiff)")
     }
 
+    /// The noise scale multiplies the ancestral noise and nothing else: a step's distance from the noiseless
+    /// step (scale 0) doubles with the scale, for the same draws.
+    func testNoiseScaleScalesOnlyTheAncestralNoise() {
+        var draw = SeededGenerator(seed: 8)
+        let (sample, output) = (Tensor.randn([2, 3, 4], generator: &draw), Tensor.randn([2, 3, 4], generator: &draw))
+        func step(_ scale: Float) -> [Float] {
+            var generator = SeededGenerator(seed: 9)
+            return DDPMSampler(noiseScale: scale).step(modelOutput: output, time: 0.7, nextTime: 0.6, sample: sample,
+                                                       generator: &generator).sample.data
+        }
+        let (none, one, two) = (step(0), step(1), step(2))
+        XCTAssertNotEqual(none, one)
+        for i in none.indices { XCTAssertEqual(two[i] - none[i], 2 * (one[i] - none[i]), accuracy: 1e-5) }
+    }
+
     func testTimeGrid() {
         var sampler = DDPMSampler()
         sampler.setTimesteps(4)

@@ -47,6 +47,8 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "top_p": 0], param: "top_p", "(0, 1]")
         try await assertInvalid(["model": "tinystories-diffusion", "sampler": "euler"], param: "sampler", "ddpm, ddim")
         try await assertInvalid(["model": "tinystories-lm", "steps": 10], param: "steps", "diffusion model only")
+        try await assertInvalid(["model": "tinystories-lm", "noise_scale": 0.8], param: "noise_scale", "diffusion model only")
+        try await assertInvalid(["model": "tinystories-diffusion", "noise_scale": 5], param: "noise_scale", "[0, 4]")
         try await assertInvalid(["model": "tinystories-lm", "n": 0], param: "n", "at least 1")
     }
 
