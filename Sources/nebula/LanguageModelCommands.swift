@@ -169,6 +169,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Nucleus sampling threshold (1 = off).") var topP: Float = 0.95
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Number of samples.") var samples = 1
+    @Flag(help: "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens.") var json = false
 
     func validate() throws {
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -190,6 +191,19 @@ struct Sample: ParsableCommand {
             }
             var generator = SeededGenerator(seed: seed)
             let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if json {
+                for _ in 0..<samples {
+                    var tokens = gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator)
+                    let stopped = tok.endOfTextID != nil && tokens.last == tok.endOfTextID
+                    if stopped { tokens.removeLast() }
+                    let line = SampleLine(text: try tok.decode(tokens), tokens: tokens, finishReason: stopped ? "stop" : "length",
+                                          promptTokens: ids.count)
+                    print(String(decoding: try encoder.encode(line), as: UTF8.self))
+                }
+                return
+            }
             for n in 0..<samples {
                 if samples > 1 { print("── sample \(n + 1) ──") }
                 FileHandle.standardOutput.write(Data(prompt.utf8))
@@ -206,6 +220,18 @@ struct Sample: ParsableCommand {
                 print("")
             }
         }
+    }
+}
+
+/// A line of `nebula sample --json`.
+struct SampleLine: Encodable {
+    let text: String
+    let tokens: [Int]
+    let finishReason: String
+    let promptTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case text, tokens, finishReason = "finish_reason", promptTokens = "prompt_tokens"
     }
 }
 

@@ -5,18 +5,8 @@ import XCTest
 /// `nebula serve` as a user runs it: the log line per request, and a graceful stop on SIGTERM that lets a
 /// running request finish and exits 0.
 final class ServeCommandTests: XCTestCase {
-    /// The `nebula` executable built beside the test bundle.
-    var executable: URL? {
-        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [folder, folder.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("nebula")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }
-
     func testSigtermFinishesTheRunningRequestAndExitsZero() async throws {
-        guard let executable else { throw XCTSkip("the nebula executable is not built beside the tests") }
+        guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--model", TestServers.bundle.path, "--port", "0"]
@@ -57,6 +47,16 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(output.text.contains("GET /health 200"), output.text)
         XCTAssertTrue(output.text.contains("POST /v1/completions 200"), output.text)
     }
+}
+
+/// The `nebula` executable built beside the test bundle.
+var nebulaExecutable: URL? {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [folder, folder.deletingLastPathComponent()] {
+        let url = candidate.appendingPathComponent("nebula")
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return nil
 }
 
 /// A child process's output, gathered from its pipe's handler thread.
