@@ -60,8 +60,10 @@ public enum ModelFolder {
 }
 
 extension GPT {
-    /// Loads a GPT from a model folder (`config.json` + `model.safetensors`).
+    /// Loads a GPT from a model folder (`config.json` + `model.safetensors`), Nebula's or a Hugging Face
+    /// GPT-2 folder (``HuggingFaceGPT2``).
     public static func load(from directory: URL) throws -> GPT {
+        if HuggingFaceGPT2.isFolder(directory) { return try HuggingFaceGPT2.load(from: directory) }
         let config = try ModelFolder.readConfig(GPTConfig.self, in: directory)
         let url = directory.appendingPathComponent(ModelFolder.config)
         guard config.vocabSize > 0, config.contextLength > 0, config.layers > 0, config.heads > 0,
