@@ -170,4 +170,29 @@ public enum HuggingFaceGPT2 {
         for (parameter, data) in values { parameter.assign(data) }
         return gpt
     }
+
+    /// Writes `gpt` as a folder `transformers` opens with `GPT2LMHeadModel.from_pretrained`: `config.json`
+    /// (model_type gpt2, the tanh GELU, tied embeddings) and `model.safetensors` with `transformer.`-prefixed
+    /// names and Conv1D weights `[in, out]`, no `lm_head.weight` (tied). Both files are written atomically.
+    public static func save(_ gpt: GPT, to directory: URL, endOfText: Int?, dtype: SafeTensorsDType = .f32) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let c = gpt.config
+        var config: [String: Any] = [
+            "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": c.layers, "n_head": c.heads, "n_embd": c.width,
+            "n_positions": c.contextLength, "n_ctx": c.contextLength, "vocab_size": c.vocabSize, "n_inner": NSNull(),
+            "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": true,
+            "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.02,
+        ]
+        if let endOfText { config["bos_token_id"] = endOfText; config["eos_token_id"] = endOfText }
+        let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try json.write(to: directory.appendingPathComponent(ModelFolder.config), options: .atomic)
+        let entries = withNoGrad {
+            gpt.namedParameters().map { name, parameter -> SafeTensorsEntry in
+                let (target, transposed) = source(of: name)!
+                let tensor = transposed ? parameter.transposed() : parameter
+                return SafeTensorsEntry(name: "transformer." + target, shape: tensor.shape, floats: tensor.data, dtype: dtype)
+            }
+        }
+        try writeSafeTensors(entries, metadata: ["format": "pt"], to: directory.appendingPathComponent(ModelFolder.weights))
+    }
 }

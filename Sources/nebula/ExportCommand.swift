@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import NebulaModels
 import NebulaNN
+import NebulaText
 
 /// `nebula export`: a model folder without its training state, weights in half precision.
 struct Export: ParsableCommand {
@@ -9,21 +11,29 @@ struct Export: ParsableCommand {
     )
     @Option(help: "The model folder to export.") var from: String
     @Option(help: "The destination folder (created; files in it are replaced).") var to: String
-    @Option(help: "Weight dtype: F32, F16 or BF16.") var dtype = "F16"
+    @Option(help: "nebula (the folder as Nebula reads it) or huggingface (a GPT-2 folder for transformers' GPT2LMHeadModel and AutoTokenizer; language models only).") var format: Format = .nebula
+    @Option(help: "Weight dtype: F32, F16 or BF16 (default: F16; F32 for --format huggingface).") var dtype: String?
     @Option(help: "For an autoencoder: the LM folder its exported config should name (e.g. the bundle's lm/).") var languageModel: String?
     @Option(help: "For a denoiser: the autoencoder folder its exported config should name (e.g. the bundle's autoencoder/).") var autoencoder: String?
 
     static let copied = ["config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
                          "vocab.json", "merges.txt", "tokenizer.json", "char_tokenizer.json"]
 
+    enum Format: String, ExpressibleByArgument { case nebula, huggingface }
+
     func run() throws {
         try reportingErrors {
-            guard let type = SafeTensorsDType(rawValue: dtype.uppercased()), [.f32, .f16, .bf16].contains(type) else {
-                throw ValidationError("--dtype must be F32, F16 or BF16, got \(dtype)")
+            let name = dtype ?? (format == .huggingface ? "F32" : "F16")
+            guard let type = SafeTensorsDType(rawValue: name.uppercased()), [.f32, .f16, .bf16].contains(type) else {
+                throw ValidationError("--dtype must be F32, F16 or BF16, got \(name)")
             }
             let (source, destination) = (fileURL(from), fileURL(to))
             let manager = FileManager.default
             try manager.createDirectory(at: destination, withIntermediateDirectories: true)
+            if format == .huggingface {
+                try exportHuggingFace(from: source, to: destination, dtype: type)
+                return
+            }
             for name in Self.copied where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
                 let target = destination.appendingPathComponent(name)
                 if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
@@ -36,6 +46,37 @@ struct Export: ParsableCommand {
             try writeSafeTensors(entries, metadata: weights.metadata, to: destination.appendingPathComponent("model.safetensors"))
             print("\(source.path) → \(destination.path) (\(entries.count) tensors, \(type.rawValue))")
         }
+    }
+
+    /// A language-model folder as a Hugging Face GPT-2 folder: config and weights, the byte-level BPE's files and
+    /// a `tokenizer_config.json` naming `<|endoftext|>`.
+    func exportHuggingFace(from source: URL, to destination: URL, dtype: SafeTensorsDType) throws {
+        guard languageModel == nil && autoencoder == nil else {
+            throw ValidationError("--format huggingface exports a language model; --language-model and --autoencoder do not apply")
+        }
+        let gpt = try GPT.load(from: source)
+        let tokenizer = try loadTokenizer(directory: source)
+        guard tokenizer is ByteLevelBPE else {
+            throw CommandError("\(source.path): a \(type(of: tokenizer)) has no GPT-2 tokenizer files; only byte-level BPE models export to Hugging Face")
+        }
+        try HuggingFaceGPT2.save(gpt, to: destination, endOfText: tokenizer.endOfTextID, dtype: dtype)
+        let manager = FileManager.default
+        // Hugging Face's names for the BPE files; OpenAI's originals (encoder.json, vocab.bpe) hold the same.
+        for (names, target) in [(["vocab.json", "encoder.json"], "vocab.json"), (["merges.txt", "vocab.bpe"], "merges.txt"),
+                                (["tokenizer.json"], "tokenizer.json")] {
+            guard let name = names.first(where: { manager.fileExists(atPath: source.appendingPathComponent($0).path) }) else { continue }
+            let url = destination.appendingPathComponent(target)
+            if manager.fileExists(atPath: url.path) { try manager.removeItem(at: url) }
+            try manager.copyItem(at: source.appendingPathComponent(name), to: url)
+        }
+        var settings: [String: Any] = ["tokenizer_class": "GPT2Tokenizer", "model_max_length": gpt.config.contextLength,
+                                       "add_prefix_space": false]
+        if tokenizer.endOfTextID != nil {
+            for key in ["bos_token", "eos_token", "unk_token"] { settings[key] = "<|endoftext|>" }
+        }
+        try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys])
+            .write(to: destination.appendingPathComponent("tokenizer_config.json"), options: .atomic)
+        print("\(source.path) → \(destination.path) (GPT-2 for transformers, \(gpt.namedParameters().count) tensors, \(dtype.rawValue))")
     }
 
     /// Points the config's `key` (a folder path relative to the model folder) at `target`.

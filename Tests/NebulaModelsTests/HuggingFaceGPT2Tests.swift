@@ -90,6 +90,35 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         }, "no tensor \"h.1.mlp.c_fc.weight\"")
     }
 
+    /// `save` writes what `transformers` expects (the names, shapes and config keys the fixtures have, F32, no
+    /// `lm_head.weight`), and reading it back gives the model's own logits.
+    func testSavedFolderHasGPT2sLayoutAndReadsBackExactly() throws {
+        var rng = SeededGenerator(seed: 2)
+        let gpt = GPT(GPTConfig(vocabSize: 96, contextLength: 32, layers: 2, heads: 2, width: 16), generator: &rng)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-hf-out-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try HuggingFaceGPT2.save(gpt, to: folder, endOfText: 95)
+
+        let written = try SafeTensorsFile(contentsOf: folder.appendingPathComponent("model.safetensors"))
+        let reference = try SafeTensorsFile(contentsOf: fixture("tiny").appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Set(written.tensors.map(\.name)), Set(reference.tensors.map(\.name)))
+        for info in reference.tensors {
+            XCTAssertEqual(written.info(info.name)?.shape, info.shape, info.name)
+            XCTAssertEqual(written.info(info.name)?.dtype, .f32, info.name)
+        }
+        XCTAssertNil(written.info("lm_head.weight"))
+        let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json"))) as? [String: Any])
+        let expected: [String: Any] = ["model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 16, "n_positions": 32, "vocab_size": 96,
+                                       "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "eos_token_id": 95]
+        for (key, value) in expected { XCTAssertEqual("\(config[key] ?? "nil")", "\(value)", key) }
+        XCTAssertEqual(config["tie_word_embeddings"] as? Bool, true)
+
+        let ids: [Int32] = [3, 17, 60, 2, 95, 41, 8]
+        let original = withNoGrad { gpt(ids, batch: 1, length: ids.count) }.data
+        let reread = withNoGrad { try! GPT.load(from: folder)(ids, batch: 1, length: ids.count) }.data
+        XCTAssertEqual(original, reread)
+    }
+
     func testANebulaFolderIsNotTakenForAHuggingFaceOne() throws {
         var rng = SeededGenerator(seed: 1)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-gpt-\(UUID().uuidString)")
