@@ -127,7 +127,11 @@ struct EvaluateLanguageModel: ParsableCommand {
                 documents = corpus.documents
                 heldOut = try documents.flatMap { try tok.encode($0).map(Int32.init) }
             } else {
-                let spec = try readJSON(DataSpec.self, directory.appendingPathComponent("data.json"))
+                let recorded = directory.appendingPathComponent("data.json")
+                guard FileManager.default.fileExists(atPath: recorded.path) else {
+                    throw CommandError("\(recorded.path): missing, so there is no recorded validation split (a model trained elsewhere, e.g. a Hugging Face folder): pass --data FILE")
+                }
+                let spec = try readJSON(DataSpec.self, recorded)
                 let splits = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
                 heldOut = splits.validation
                 documents = splits.validationDocuments
