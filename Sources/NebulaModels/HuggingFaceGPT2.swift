@@ -73,7 +73,7 @@ public enum HuggingFaceGPT2 {
 
     /// The safetensors files of a folder: `model.safetensors`, or the shards its index lists. A folder with only
     /// `pytorch_model.bin` is refused: unpickling can run arbitrary code.
-    static func weightFiles(in directory: URL) throws -> [URL] {
+    public static func weightFiles(in directory: URL) throws -> [URL] {
         let single = directory.appendingPathComponent(ModelFolder.weights)
         if FileManager.default.fileExists(atPath: single.path) { return [single] }
         let index = directory.appendingPathComponent("model.safetensors.index.json")

@@ -1,21 +1,29 @@
 import ArgumentParser
 import Foundation
+import NebulaModels
 import NebulaNN
 
-/// `nebula inspect FILE.safetensors`: the tensors of a checkpoint (name, dtype, shape, parameter
-/// count), totals and metadata, as a table or as JSON. A broken file is a one-line error and exit 1.
+/// `nebula inspect FILE.safetensors` (or a model folder): the tensors of a checkpoint (name, dtype, shape,
+/// parameter count), totals and metadata, as a table or as JSON. A broken file is a one-line error and exit 1.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors of a safetensors file.",
+        abstract: "List the tensors of a safetensors file, or of a model folder's weights (model.safetensors, or the shards of a Hugging Face index).",
         discussion: "Tensors are sorted by name. A file that is not valid safetensors is reported on standard error with exit status 1."
     )
 
-    @Argument(help: "A .safetensors file.") var file: String
+    @Argument(help: "A .safetensors file or a model folder.") var file: String
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        let checkpoint = try reportingErrors { try SafeTensorsFile(contentsOf: fileURL(file)) }
-        let report = Report(checkpoint, file: file)
+        let checkpoints = try reportingErrors {
+            var isFolder: ObjCBool = false
+            let url = fileURL(file)
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue else {
+                return [try SafeTensorsFile(contentsOf: url)]
+            }
+            return try HuggingFaceGPT2.weightFiles(in: url).map { try SafeTensorsFile(contentsOf: $0) }
+        }
+        let report = Report(checkpoints, file: file)
         print(json ? try report.json() : report.table())
     }
 }
@@ -37,15 +45,16 @@ private struct Report: Encodable {
     let bytes: Int
     let metadata: [String: String]
 
-    init(_ checkpoint: SafeTensorsFile, file: String) {
+    /// One checkpoint, or the shards of one (their tensors together; the first shard's metadata).
+    init(_ checkpoints: [SafeTensorsFile], file: String) {
         self.file = file
-        tensors = checkpoint.tensors
+        tensors = checkpoints.flatMap(\.tensors)
             .sorted { $0.name < $1.name }
             .map { Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, parameters: $0.elementCount, bytes: $0.byteRange.count) }
         tensorCount = tensors.count
         parameters = tensors.reduce(0) { $0 + $1.parameters }
         bytes = tensors.reduce(0) { $0 + $1.bytes }
-        metadata = checkpoint.metadata
+        metadata = checkpoints.first?.metadata ?? [:]
     }
 
     func json() throws -> String {
