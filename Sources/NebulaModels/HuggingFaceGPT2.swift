@@ -135,29 +135,23 @@ public enum HuggingFaceGPT2 {
         }
         var rng = SeededGenerator(seed: 0)
         let gpt = GPT(config, generator: &rng)
-        var values: [(Tensor, [Float])] = []
+        var values: [String: [Float]] = [:]          // by Nebula name, in Nebula's layout
         var used: Set<String> = []
         for (name, parameter) in gpt.namedParameters() {
-            guard let (sourceName, transposed) = source(of: name) else { preconditionFailure("no GPT-2 name for \(name)") }
+            let (sourceName, transposed) = source(of: name)!
             guard let (file, stored) = tensors[sourceName] else {
                 throw ModelFolderError(directory, "no tensor \"\(sourceName)\" (or \"transformer.\(sourceName)\") for \(name)")
             }
+            let tensor = try file.tensor(stored)
+            let expected = transposed ? Array(parameter.shape.reversed()) : parameter.shape
+            guard tensor.shape == expected else {
+                throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) has shape \(tensor.shape), expected \(expected)")
+            }
+            values[name] = transposed ? tensor.transposed().data : tensor.data
             used.insert(sourceName)
-            var tensor = try file.tensor(stored)
-            if transposed {
-                guard tensor.rank == 2 else { throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) has shape \(tensor.shape), expected a matrix") }
-                tensor = tensor.transposed()
-            }
-            guard tensor.shape == parameter.shape else {
-                let expected = transposed ? parameter.shape.reversed() : parameter.shape
-                throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) has shape \(transposed ? tensor.shape.reversed() : tensor.shape), expected \(Array(expected))")
-            }
-            values.append((parameter, tensor.data))
         }
         if let (file, stored) = tensors["lm_head.weight"] {
-            let head = try file.tensor(stored)
-            guard head.shape == gpt.wte.weight.shape,
-                  head.data == values.first(where: { $0.0 === gpt.wte.weight })!.1 else {
+            guard try file.tensor(stored).data == values["wte.weight"] else {
                 throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) differs from the token embedding; Nebula reads tied GPT-2 heads only")
             }
             used.insert("lm_head.weight")
@@ -167,7 +161,7 @@ public enum HuggingFaceGPT2 {
         guard unexpected.isEmpty else {
             throw ModelFolderError(directory, "tensors a GPT-2 does not have: \(unexpected.prefix(4).joined(separator: ", "))\(unexpected.count > 4 ? " and \(unexpected.count - 4) more" : "")")
         }
-        for (parameter, data) in values { parameter.assign(data) }
+        for (name, parameter) in gpt.namedParameters() { parameter.assign(values[name]!) }
         return gpt
     }
 

@@ -35,9 +35,7 @@ struct Export: ParsableCommand {
                 return
             }
             for name in Self.copied where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
-                let target = destination.appendingPathComponent(name)
-                if manager.fileExists(atPath: target.path) { try manager.removeItem(at: target) }
-                try manager.copyItem(at: source.appendingPathComponent(name), to: target)
+                try copyReplacing(source.appendingPathComponent(name), destination.appendingPathComponent(name))
             }
             try relink(config: destination.appendingPathComponent("config.json"), key: "language_model", to: languageModel, from: destination)
             try relink(config: destination.appendingPathComponent("config.json"), key: "autoencoder", to: autoencoder, from: destination)
@@ -65,9 +63,7 @@ struct Export: ParsableCommand {
         for (names, target) in [(["vocab.json", "encoder.json"], "vocab.json"), (["merges.txt", "vocab.bpe"], "merges.txt"),
                                 (["tokenizer.json"], "tokenizer.json")] {
             guard let name = names.first(where: { manager.fileExists(atPath: source.appendingPathComponent($0).path) }) else { continue }
-            let url = destination.appendingPathComponent(target)
-            if manager.fileExists(atPath: url.path) { try manager.removeItem(at: url) }
-            try manager.copyItem(at: source.appendingPathComponent(name), to: url)
+            try copyReplacing(source.appendingPathComponent(name), destination.appendingPathComponent(target))
         }
         var settings: [String: Any] = ["tokenizer_class": "GPT2Tokenizer", "model_max_length": gpt.config.contextLength,
                                        "add_prefix_space": false]
@@ -77,6 +73,12 @@ struct Export: ParsableCommand {
         try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys])
             .write(to: destination.appendingPathComponent("tokenizer_config.json"), options: .atomic)
         print("\(source.path) → \(destination.path) (GPT-2 for transformers, \(gpt.namedParameters().count) tensors, \(dtype.rawValue))")
+    }
+
+    /// Copies `source` to `target`, replacing a file already there.
+    func copyReplacing(_ source: URL, _ target: URL) throws {
+        if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
+        try FileManager.default.copyItem(at: source, to: target)
     }
 
     /// Points the config's `key` (a folder path relative to the model folder) at `target`.
