@@ -21,10 +21,10 @@ public struct BundleFolders: Sendable {
             folder = folder.appendingPathComponent("diffusion")
         }
         let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: folder)
-        let aeFolder = URL(fileURLWithPath: config.autoencoder, relativeTo: folder).standardizedFileURL
+        let aeFolder = ModelFolder.resolve(config.autoencoder, from: folder)
         let aeConfig = try ModelFolder.readConfig(AutoencoderConfig.self, in: aeFolder)
         diffusion = folder
         autoencoder = aeFolder
-        languageModel = URL(fileURLWithPath: aeConfig.languageModel, relativeTo: aeFolder).standardizedFileURL
+        languageModel = ModelFolder.resolve(aeConfig.languageModel, from: aeFolder)
     }
 }

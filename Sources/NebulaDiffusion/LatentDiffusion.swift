@@ -41,7 +41,7 @@ public final class LatentDiffusion {
     /// Loads a diffusion folder and the autoencoder (and language model) it names.
     public static func load(from directory: URL) throws -> LatentDiffusion {
         let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: directory)
-        let aeURL = URL(fileURLWithPath: config.autoencoder, relativeTo: directory).standardizedFileURL
+        let aeURL = ModelFolder.resolve(config.autoencoder, from: directory)
         let autoencoder = try LatentAutoencoder.load(from: aeURL)
         let configURL = directory.appendingPathComponent(ModelFolder.config)
         guard config.network.latents == autoencoder.config.latents, config.network.latentWidth == autoencoder.config.latentWidth else {
@@ -50,7 +50,7 @@ public final class LatentDiffusion {
         guard config.network.width > 0, config.network.heads > 0, config.network.width % config.network.heads == 0, config.network.layers > 0 else {
             throw ModelFolderError(configURL, "invalid denoiser sizes: width must be positive and divisible by heads")
         }
-        var rng = SeededGenerator(seed: 0)
+        var rng = SeededGenerator.forLoading
         let denoiser = Denoiser(config.network, generator: &rng)
         try ModelFolder.loadWeights(denoiser, from: directory)
         denoiser.eval()

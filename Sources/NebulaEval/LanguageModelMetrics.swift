@@ -16,18 +16,21 @@ public struct LanguageModelMetrics: Codable, Sendable {
     }
 
     /// Scores every token of `heldOut` (up to `maxTokens`) in consecutive, non-overlapping windows of the
-    /// model's context: each prediction sees the preceding tokens of its window.
-    public init(model: GPT, heldOut: [Int32], maxTokens: Int = 200_000, batchSize: Int = 8) {
+    /// model's context: each prediction sees the preceding tokens of its window. Windows go through the model
+    /// `batchSize` at a time, fewer when their logits would pass `logitBudget` floats (GPT-2's 50,257-token
+    /// vocabulary at 1,024 positions is 51M floats a window, so it goes one window at a time).
+    public init(model: GPT, heldOut: [Int32], maxTokens: Int = 200_000, batchSize: Int = 8, logitBudget: Int = 1 << 25) {
         let t = model.config.contextLength
         let usable = min(heldOut.count - 1, maxTokens)
         let windows = max(0, usable / t)
         precondition(windows > 0, "LanguageModelMetrics: need more than \(t) held-out tokens, got \(heldOut.count)")
-        var lossSum = 0.0, hits1 = 0, hits5 = 0, count = 0
         let v = model.config.vocabSize
+        let windowsPerBatch = max(1, min(batchSize, logitBudget / (t * v)))
+        var lossSum = 0.0, hits1 = 0, hits5 = 0, count = 0
         withNoGrad {
             var w = 0
             while w < windows {
-                let b = min(batchSize, windows - w)
+                let b = min(windowsPerBatch, windows - w)
                 var x: [Int32] = [], y: [Int32] = []
                 for i in 0..<b {
                     let start = (w + i) * t
@@ -35,17 +38,31 @@ public struct LanguageModelMetrics: Codable, Sendable {
                     y += heldOut[(start + 1)...(start + t)]
                 }
                 let logits = model(x, batch: b, length: t)              // [b, T, V]
-                let logProbs = logits.logSoftmax().data
-                for row in 0..<(b * t) {
-                    let base = row * v, target = Int(y[row])
-                    let score = logProbs[base + target]
-                    lossSum -= Double(score)
-                    var higher = 0
-                    for j in 0..<v where logProbs[base + j] > score { higher += 1; if higher >= 5 { break } }
-                    if higher == 0 { hits1 += 1 }
-                    if higher < 5 { hits5 += 1 }
-                    count += 1
+                // Per position: −log p(target) and how many tokens score above the target (its rank).
+                var losses = [Double](repeating: 0, count: b * t), ranks = [Int](repeating: 0, count: b * t)
+                logits.data.withUnsafeBufferPointer { values in
+                    losses.withUnsafeMutableBufferPointer { loss in
+                        ranks.withUnsafeMutableBufferPointer { rank in
+                            Parallel.forRanges(b * t, grain: 16) { rows in
+                                for row in rows {
+                                    let scores = UnsafeBufferPointer(rebasing: values[(row * v)..<((row + 1) * v)])
+                                    let largest = scores.max()!
+                                    var sum = 0.0
+                                    for score in scores { sum += Double(exp(score - largest)) }
+                                    let target = scores[Int(y[row])]
+                                    loss[row] = Double(largest - target) + log(sum)
+                                    var higher = 0
+                                    for score in scores where score > target { higher += 1; if higher >= 5 { break } }
+                                    rank[row] = higher
+                                }
+                            }
+                        }
+                    }
                 }
+                lossSum += losses.reduce(0, +)
+                hits1 += ranks.filter { $0 == 0 }.count
+                hits5 += ranks.filter { $0 < 5 }.count
+                count += b * t
                 w += b
             }
         }

@@ -7,7 +7,7 @@ extension LatentAutoencoder {
     /// Loads an autoencoder folder (`config.json`, `model.safetensors`) and the language model it names.
     public static func load(from directory: URL) throws -> LatentAutoencoder {
         let config = try ModelFolder.readConfig(AutoencoderConfig.self, in: directory)
-        let lmURL = URL(fileURLWithPath: config.languageModel, relativeTo: directory).standardizedFileURL
+        let lmURL = ModelFolder.resolve(config.languageModel, from: directory)
         let gpt = try GPT.load(from: lmURL)
         let configURL = directory.appendingPathComponent(ModelFolder.config)
         guard config.latents > 0, config.latentWidth > 0, config.width > 0, config.heads > 0, config.width % config.heads == 0,
@@ -20,7 +20,7 @@ extension LatentAutoencoder {
         guard config.maxLength + 1 <= gpt.config.contextLength else {
             throw ModelFolderError(configURL, "max_length \(config.maxLength) + 1 exceeds the language model's context length \(gpt.config.contextLength)")
         }
-        var rng = SeededGenerator(seed: 0)
+        var rng = SeededGenerator.forLoading
         let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
         try ModelFolder.loadWeights(ae, from: directory)
         return ae

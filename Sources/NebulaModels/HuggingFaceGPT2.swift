@@ -133,9 +133,8 @@ public enum HuggingFaceGPT2 {
                 tensors[bare] = (file, info.name)
             }
         }
-        var rng = SeededGenerator(seed: 0)
+        var rng = SeededGenerator.forLoading
         let gpt = GPT(config, generator: &rng)
-        var values: [String: [Float]] = [:]          // by Nebula name, in Nebula's layout
         var used: Set<String> = []
         for (name, parameter) in gpt.namedParameters() {
             let (sourceName, transposed) = source(of: name)!
@@ -147,11 +146,11 @@ public enum HuggingFaceGPT2 {
             guard tensor.shape == expected else {
                 throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) has shape \(tensor.shape), expected \(expected)")
             }
-            values[name] = transposed ? tensor.transposed().data : tensor.data
+            parameter.assign(transposed ? tensor.transposed().data : tensor.data)
             used.insert(sourceName)
         }
         if let (file, stored) = tensors["lm_head.weight"] {
-            guard try file.tensor(stored).data == values["wte.weight"] else {
+            guard try file.tensor(stored).data == gpt.wte.weight.data else {
                 throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) differs from the token embedding; Nebula reads tied GPT-2 heads only")
             }
             used.insert("lm_head.weight")
@@ -161,7 +160,6 @@ public enum HuggingFaceGPT2 {
         guard unexpected.isEmpty else {
             throw ModelFolderError(directory, "tensors a GPT-2 does not have: \(unexpected.prefix(4).joined(separator: ", "))\(unexpected.count > 4 ? " and \(unexpected.count - 4) more" : "")")
         }
-        for (name, parameter) in gpt.namedParameters() { parameter.assign(values[name]!) }
         return gpt
     }
 

@@ -16,6 +16,12 @@ public struct ModelFolderError: Error, LocalizedError, Sendable {
 /// The file names of a model folder (readable by Python tools too: JSON config, safetensors weights).
 public enum ModelFolder {
     public static let config = "config.json"
+
+    /// The folder a config names by `path` (relative to `folder`, as the training commands write it, or absolute).
+    /// `folder` counts as a directory even when its URL lacks the trailing slash.
+    public static func resolve(_ path: String, from folder: URL) -> URL {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: folder.path, isDirectory: true)).standardizedFileURL
+    }
     public static let weights = "model.safetensors"
     public static let trainingState = "training_state.safetensors"
     public static let log = "log.jsonl"
@@ -70,7 +76,7 @@ extension GPT {
               config.width > 0, config.width % config.heads == 0 else {
             throw ModelFolderError(url, "invalid sizes \(config): all must be positive and n_embd divisible by n_head")
         }
-        var rng = SeededGenerator(seed: 0)
+        var rng = SeededGenerator.forLoading
         let gpt = GPT(config, generator: &rng)
         try ModelFolder.loadWeights(gpt, from: directory)
         return gpt

@@ -120,6 +120,7 @@ extension Tensor {
     public static func randn(_ shape: [Int], mean: Float = 0, std: Float = 1, generator: inout SeededGenerator) -> Tensor {
         let n = shape.reduce(1, *)
         var values = [Float](repeating: 0, count: n)
+        if generator.skipsInitialization { return Tensor(shape: shape, data: values) }
         for i in 0..<n { values[i] = mean + std * generator.nextGaussian() }
         return Tensor(shape: shape, data: values)
     }
@@ -128,6 +129,7 @@ extension Tensor {
     public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout SeededGenerator) -> Tensor {
         let n = shape.reduce(1, *)
         var values = [Float](repeating: 0, count: n)
+        if generator.skipsInitialization { return Tensor(shape: shape, data: values) }
         for i in 0..<n { values[i] = low + (high - low) * generator.nextUniform() }
         return Tensor(shape: shape, data: values)
     }

@@ -44,6 +44,7 @@ extension ByteLevelBPE {
             throw invalid("pre_tokenizer add_prefix_space = true is not supported")
         }
         guard let vocabulary = model["vocab"] as? [String: Any] else { throw invalid("model.vocab is missing") }
+        guard !vocabulary.isEmpty else { throw invalid("model.vocab is empty (a byte-level BPE has a token for each of the 256 bytes)") }
         var added: [(String, Int)] = []
         for token in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let content = token["content"] as? String, let id = (token["id"] as? NSNumber)?.intValue else {

@@ -20,7 +20,8 @@ struct TrainAutoencoder: ParsableCommand {
         """
     )
 
-    @Option(help: "The language-model folder (stays frozen).") var lm: String
+    @Option(help: "The language-model folder (stays frozen): a Nebula LM or a Hugging Face GPT-2 folder.") var lm: String
+    @Option(help: "Corpus to cut passages from, split into training and validation documents (5%, seed 1337); recorded in --out/data.json. Default: the LM's own corpus and split (its data.json; a Hugging Face folder has none).") var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "K: latent vectors per passage (must divide --max-length).") var latents = 16
     @Option(help: "d: width of each latent vector.") var latentWidth = 64
@@ -109,7 +110,11 @@ struct TrainAutoencoder: ParsableCommand {
                 options = training.options(defaultBatchSize: 32)
             }
             let tokenizer = try loadTokenizer(directory: lmDirectory)
-            let cut = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
+            if let data, !resume {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try writeJSON(DataSpec(path: data, separator: .auto), directory.appendingPathComponent("data.json"))
+            }
+            let cut = try passages(dataFolders: [directory, lmDirectory], tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
             guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
             printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
@@ -127,18 +132,22 @@ struct TrainAutoencoder: ParsableCommand {
 
 extension AutoencoderConfig.Decoder: ExpressibleByArgument {}
 
-/// The training/validation document split a language model was trained on (its folder's `data.json`).
-func corpusSplits(lmDirectory: URL, tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
-    let spec = try readJSON(DataSpec.self, lmDirectory.appendingPathComponent("data.json"))
+/// The training/validation document split recorded in the first of `dataFolders` that has a `data.json`:
+/// an autoencoder trained with `--data` records its own; otherwise it is the language model's.
+func corpusSplits(dataFolders: [URL], tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
+    guard let recorded = dataFolders.map({ $0.appendingPathComponent("data.json") }).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+        throw CommandError("\(dataFolders.last!.appendingPathComponent("data.json").path): missing, so no corpus is recorded (a language model trained elsewhere, e.g. a Hugging Face folder): train the autoencoder with --data FILE")
+    }
+    let spec = try readJSON(DataSpec.self, recorded)
     return (spec, try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory()))
 }
 
-/// The passages of a language model's training documents (cut as `trainStarts` says) and validation
-/// documents (always packed, so held-out figures compare across runs).
-func passages(lmDirectory: URL, tokenizer: any Tokenizer, maxLength: Int, trainStarts: PassageBatcher.Starts = .packed) throws
+/// The passages of the recorded corpus's training documents (cut as `trainStarts` says) and validation
+/// documents (packed, so held-out figures compare across runs, except for fixed windows).
+func passages(dataFolders: [URL], tokenizer: any Tokenizer, maxLength: Int, trainStarts: PassageBatcher.Starts = .packed) throws
     -> (train: PassageBatcher, validation: PassageBatcher)
 {
-    let (spec, splits) = try corpusSplits(lmDirectory: lmDirectory, tokenizer: tokenizer)
+    let (spec, splits) = try corpusSplits(dataFolders: dataFolders, tokenizer: tokenizer)
     let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
     // Held-out passages are packed (comparable across runs), except for fixed windows: they are what the model sees.
     let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength,
@@ -205,7 +214,7 @@ struct AutoencoderOptions: ParsableArguments {
 
     func load() throws -> (LatentAutoencoder, any Tokenizer) {
         let ae = try LatentAutoencoder.load(from: fileURL(autoencoder))
-        let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(autoencoder)).standardizedFileURL
+        let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: fileURL(autoencoder))
         return (ae, try loadTokenizer(directory: lmDirectory))
     }
 }
@@ -324,8 +333,8 @@ struct Reconstruct: ParsableCommand {
                 guard !lines.isEmpty else { throw CommandError("\(input): no passages (one per line expected)") }
                 references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             } else {
-                let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: fileURL(model.autoencoder)).standardizedFileURL
-                let both = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+                let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: fileURL(model.autoencoder))
+                let both = try passages(dataFolders: [fileURL(model.autoencoder), lmDirectory], tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
                 switch split {
                 case "validation": references = both.validation.passages.prefix(limit).map(\.tokens)
                 case "train": references = both.train.passages.prefix(limit).map(\.tokens)

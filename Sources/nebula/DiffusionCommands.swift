@@ -42,7 +42,7 @@ struct TrainDiffusion: ParsableCommand {
             let directory = fileURL(out)
             let aeDirectory = fileURL(autoencoder)
             let ae = try LatentAutoencoder.load(from: aeDirectory)
-            let lmDirectory = URL(fileURLWithPath: ae.config.languageModel, relativeTo: aeDirectory).standardizedFileURL
+            let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: aeDirectory)
             let tokenizer = try loadTokenizer(directory: lmDirectory)
             var config: LatentDiffusionConfig, options: TrainingOptions
             if resume {
@@ -66,7 +66,7 @@ struct TrainDiffusion: ParsableCommand {
                 options = training.options(defaultBatchSize: 64)
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let cut = try passages(lmDirectory: lmDirectory, tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+            let cut = try passages(dataFolders: [aeDirectory, lmDirectory], tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             let latents = try cachedLatents(ae, train, pad: pad, url: directory.appendingPathComponent("latents.safetensors"))

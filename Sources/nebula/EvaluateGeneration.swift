@@ -59,7 +59,8 @@ struct EvaluateGeneration: ParsableCommand {
             let (system, tokenizer) = try bundle.load()
             let lm = system.autoencoder.languageModel
             let maxLength = system.autoencoder.config.maxLength
-            let (spec, splits) = try corpusSplits(lmDirectory: try bundle.folders().languageModel, tokenizer: tokenizer)
+            let folders = try bundle.folders()
+            let (spec, splits) = try corpusSplits(dataFolders: [folders.autoencoder, folders.languageModel], tokenizer: tokenizer)
             let heldOut = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed).passages
             let texts = try heldOut.map { try tokenizer.decode($0.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines) }
             // Even passages are the MAUVE reference, odd ones the human row: the two never overlap.

@@ -136,7 +136,9 @@ struct EvaluateLanguageModel: ParsableCommand {
                 heldOut = splits.validation
                 documents = splits.validationDocuments
             }
+            let scoringStart = Date()
             let metrics = LanguageModelMetrics(model: gpt, heldOut: heldOut, maxTokens: maxTokens)
+            let tokensPerSecond = Double(metrics.tokens) / Date().timeIntervalSince(scoringStart)
             let cases = try prompts.map { try NextWordTest.cases(fromFile: fileURL($0)) }
                 ?? NextWordTest.cases(from: documents, count: promptCount)
             let outcomes = try NextWordTest(cases: cases).run(model: gpt, tokenizer: tok)
@@ -147,11 +149,11 @@ struct EvaluateLanguageModel: ParsableCommand {
                 }
             }
             if json {
-                print(String(format: "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"top1\": %.6f, \"top5\": %.6f, \"next_word_accuracy\": %.6f, \"tokens\": %d, \"prompts\": %d}",
-                             metrics.validationLoss, metrics.perplexity, metrics.top1, metrics.top5, accuracy, metrics.tokens, outcomes.count))
+                print(String(format: "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"top1\": %.6f, \"top5\": %.6f, \"next_word_accuracy\": %.6f, \"tokens\": %d, \"tokens_per_s\": %.1f, \"prompts\": %d}",
+                             metrics.validationLoss, metrics.perplexity, metrics.top1, metrics.top5, accuracy, metrics.tokens, tokensPerSecond, outcomes.count))
             } else {
                 print("model           \(directory.lastPathComponent) (\(gpt.parameterCount.formatted()) parameters)")
-                print(String(format: "val loss        %.4f  (%d tokens)", metrics.validationLoss, metrics.tokens))
+                print(String(format: "val loss        %.4f  (%d tokens, scored at %.0f tokens/s)", metrics.validationLoss, metrics.tokens, tokensPerSecond))
                 print(String(format: "perplexity      %.3f", metrics.perplexity))
                 print(String(format: "top-1 accuracy  %.2f%%", 100 * metrics.top1))
                 print(String(format: "top-5 accuracy  %.2f%%", 100 * metrics.top5))
@@ -173,7 +175,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Nucleus sampling threshold (1 = off).") var topP: Float = 0.95
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Number of samples.") var samples = 1
-    @Flag(help: "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens.") var json = false
+    @Flag(help: "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens, seconds.") var json = false
 
     func validate() throws {
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -199,11 +201,12 @@ struct Sample: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             if json {
                 for _ in 0..<samples {
+                    let start = Date()
                     var tokens = gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator)
                     let stopped = tok.endOfTextID != nil && tokens.last == tok.endOfTextID
                     if stopped { tokens.removeLast() }
                     let line = SampleLine(text: try tok.decode(tokens), tokens: tokens, finishReason: stopped ? "stop" : "length",
-                                          promptTokens: ids.count)
+                                          promptTokens: ids.count, seconds: Date().timeIntervalSince(start))
                     print(String(decoding: try encoder.encode(line), as: UTF8.self))
                 }
                 return
@@ -212,7 +215,8 @@ struct Sample: ParsableCommand {
                 if samples > 1 { print("── sample \(n + 1) ──") }
                 FileHandle.standardOutput.write(Data(prompt.utf8))
                 var pending: [Int] = []
-                gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator) { token in
+                let start = Date()
+                let tokens = gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator) { token in
                     // Stream whole characters: hold back bytes until they decode without replacement.
                     pending.append(token)
                     if token != tok.endOfTextID, let text = try? tok.decode(pending), !text.hasSuffix("\u{FFFD}") {
@@ -222,6 +226,8 @@ struct Sample: ParsableCommand {
                     return true
                 }
                 print("")
+                let seconds = Date().timeIntervalSince(start)
+                printStatus(String(format: "%d tokens in %.2f s (%.1f tokens/s, the %d-token prompt included)", tokens.count, seconds, Double(tokens.count) / seconds, ids.count))
             }
         }
     }
@@ -233,9 +239,11 @@ struct SampleLine: Encodable {
     let tokens: [Int]
     let finishReason: String
     let promptTokens: Int
+    /// Wall-clock seconds of the generation (prompt and every token).
+    let seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case text, tokens, finishReason = "finish_reason", promptTokens = "prompt_tokens"
+        case text, tokens, finishReason = "finish_reason", promptTokens = "prompt_tokens", seconds
     }
 }
 

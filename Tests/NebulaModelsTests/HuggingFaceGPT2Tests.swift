@@ -45,6 +45,22 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         try assertMatchesTransformers(folder)
     }
 
+    /// `GPT2Model.save_pretrained` (no head) writes names without `transformer.`; an untied `lm_head.weight` equal to
+    /// the embedding is accepted. Same golden logits either way.
+    func testNamesWithoutThePrefixAndAStoredHeadEqualToTheEmbedding() throws {
+        try assertMatchesTransformers(try editedCopy { folder in
+            let url = folder.appendingPathComponent("model.safetensors")
+            let file = try SafeTensorsFile(contentsOf: url)
+            var bare = try file.tensors.map {
+                SafeTensorsEntry(name: String($0.name.dropFirst($0.name.hasPrefix("transformer.") ? 12 : 0)), shape: $0.shape, floats: try file.floats($0.name))
+            }
+            let embedding = try XCTUnwrap(bare.first { $0.name == "wte.weight" })
+            bare.append(SafeTensorsEntry(name: "lm_head.weight", shape: embedding.shape, floats: try file.floats("transformer.wte.weight")))
+            XCTAssertFalse(bare.contains { $0.name.hasPrefix("transformer.") })
+            try writeSafeTensors(bare, to: url)
+        })
+    }
+
     /// A copy of the tiny fixture, changed by `edit`, in a temporary folder.
     func editedCopy(_ edit: (URL) throws -> Void) throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-hf-\(UUID().uuidString)")

@@ -46,6 +46,54 @@ final class InspectCommandTests: XCTestCase {
     }
 }
 
+/// A Hugging Face GPT-2 folder as the frozen LM of a whole system, through the command line: the shipped LM exported
+/// with `--format huggingface` (no data.json), an autoencoder trained around it with `--data`, a denoiser on that,
+/// then `eval lm`, `generate`, `reconstruct` and the server's loader, all reading the Hugging Face folder.
+final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
+    func testASystemTrainsAndGeneratesAroundAHuggingFaceFolder() throws {
+        guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-hf-pipeline-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let (hf, corpus) = (root.appendingPathComponent("hf"), root.appendingPathComponent("stories.txt"))
+        let (ae, diffusion) = (root.appendingPathComponent("ae"), root.appendingPathComponent("diffusion"))
+        let names = ["Tom", "Lily", "Ben", "Sue"], things = ["ball", "kite", "cat", "box"], colors = ["red", "big", "blue", "small"]
+        let stories = (0..<48).map { i in
+            "\(names[i % 4]) had a \(colors[(i / 4) % 4]) \(things[(i / 16) % 3]). \(names[i % 4]) liked to play with it. They were happy."
+        }
+        try stories.joined(separator: "\n<|endoftext|>\n").write(to: corpus, atomically: true, encoding: .utf8)
+
+        func run(_ arguments: [String]) throws -> String {
+            let (status, output) = try runCommand(executable, arguments)
+            XCTAssertEqual(status, 0, "nebula \(arguments.joined(separator: " "))")
+            return output
+        }
+        _ = try run(["export", "--from", TestServers.bundle.appendingPathComponent("lm").path, "--to", hf.path, "--format", "huggingface"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: hf.appendingPathComponent("data.json").path))
+        // The exported folder scores the corpus exactly as the Nebula folder it came from.
+        let scores = try [TestServers.bundle.appendingPathComponent("lm"), hf].map { folder -> Double in
+            let output = try run(["eval", "lm", "--model", folder.path, "--data", corpus.path, "--prompt-count", "5", "--json"])
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            return try XCTUnwrap(object["val_loss"] as? Double)
+        }
+        XCTAssertEqual(scores[0], scores[1])
+        let tiny = ["--steps", "2", "--batch-size", "4", "--warmup", "1", "--eval-every", "2", "--eval-batches", "1"]
+        _ = try run(["train", "autoencoder", "--lm", hf.path, "--data", corpus.path, "--out", ae.path, "--latents", "4",
+                     "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1", "--decoder-layers", "1",
+                     "--max-length", "16"] + tiny)
+        XCTAssertEqual(try String(contentsOf: ae.appendingPathComponent("data.json"), encoding: .utf8).contains("stories.txt"), true)
+        _ = try run(["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny)
+
+        let generated = try run(["generate", "--model", diffusion.path, "--steps", "3", "--samples", "2", "--json"])
+        XCTAssertEqual(generated.split(separator: "\n").count, 2)
+        let reconstruction = try run(["reconstruct", "--autoencoder", ae.path, "--limit", "4", "--json"])
+        let metrics = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(reconstruction.utf8)) as? [String: Any])
+        XCTAssertNotNil(metrics["bleu4"] ?? metrics["bleu"])
+        let served = try ServedModels.load(bundle: diffusion)
+        XCTAssertEqual(served.languageModel.config.vocabSize, try TestServers.referenceModels.get().languageModel.config.vocabSize)
+    }
+}
+
 /// Runs the executable to the end: its exit status and standard output.
 func runCommand(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
