@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test test-tsan doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test test-tsan crash-test doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -36,6 +36,11 @@ test: deps
 		echo "NEBULA_BLAS=openblas: engine tests and the golden GPT"; \
 		NEBULA_BLAS=openblas $(SWIFT) test -c release -Xswiftc -enable-testing --filter 'NebulaTensorTests|GoldenGPTTests'; \
 	fi
+
+# Crash safety: each trainer (LM, autoencoder, diffusion) killed with kill -9 at random instants and resumed
+# (24 kills), then a checkpoint onto a full tmpfs; every run must end byte-equal to an uninterrupted one.
+crash-test: build
+	NEBULA=$(NEBULA) bench/crash_test.sh
 
 # The GEMM backend, the CPU's vector extensions and a quick GEMM measurement.
 doctor: build

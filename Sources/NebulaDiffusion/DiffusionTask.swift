@@ -109,4 +109,21 @@ public final class DiffusionTask: TrainingTask {
         ema.reset(to: denoiser)                     // the average, from model.safetensors
         try denoiser.load(safetensors: directory.appendingPathComponent("raw.safetensors"))
     }
+
+    /// The average of the weights, `ema.<name>`.
+    public func checkpointExtras() -> [SafeTensorsEntry] {
+        denoiser.namedParameters().map { SafeTensorsEntry(name: "ema.\($0.0)", shape: $0.1.shape, floats: ema.shadow[$0.0]!) }
+    }
+
+    public func restoreExtras(from state: SafeTensorsFile) throws {
+        guard state.info("weights.\(denoiser.namedParameters()[0].0)") != nil else { return }   // an older state: restore(from:) read the average
+        var values: [String: [Float]] = [:]
+        for (name, parameter) in denoiser.namedParameters() {
+            guard let info = state.info("ema.\(name)"), info.shape == parameter.shape else {
+                throw SafeTensorsError(.missingTensor, source: state.source, "no ema.\(name) of shape \(parameter.shape)")
+            }
+            values[name] = try state.floats("ema.\(name)")
+        }
+        ema.restore(values)
+    }
 }

@@ -16,14 +16,15 @@ public struct LanguageModelMetrics: Codable, Sendable {
     }
 
     /// Scores every token of `heldOut` (up to `maxTokens`) in consecutive, non-overlapping windows of the
-    /// model's context: each prediction sees the preceding tokens of its window. Windows go through the model
+    /// model's context (one shorter window when the text is shorter than the context): each prediction sees
+    /// the preceding tokens of its window. Windows go through the model
     /// `batchSize` at a time, fewer when their logits would pass `logitBudget` floats (GPT-2's 50,257-token
     /// vocabulary at 1,024 positions is 51M floats a window, so it goes one window at a time).
     public init(model: GPT, heldOut: [Int32], maxTokens: Int = 200_000, batchSize: Int = 8, logitBudget: Int = 1 << 25) {
-        let t = model.config.contextLength
         let usable = min(heldOut.count - 1, maxTokens)
-        let windows = max(0, usable / t)
-        precondition(windows > 0, "LanguageModelMetrics: need more than \(t) held-out tokens, got \(heldOut.count)")
+        precondition(usable > 0, "LanguageModelMetrics: need at least 2 held-out tokens, got \(heldOut.count)")
+        let t = min(model.config.contextLength, usable)
+        let windows = usable / t
         let v = model.config.vocabSize
         let windowsPerBatch = max(1, min(batchSize, logitBudget / (t * v)))
         var lossSum = 0.0, hits1 = 0, hits5 = 0, count = 0

@@ -177,7 +177,7 @@ public enum HuggingFaceGPT2 {
         ]
         if let endOfText { config["bos_token_id"] = endOfText; config["eos_token_id"] = endOfText }
         let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try json.write(to: directory.appendingPathComponent(ModelFolder.config), options: .atomic)
+        try DurableFile.write(json, to: directory.appendingPathComponent(ModelFolder.config))
         let entries = withNoGrad {
             gpt.namedParameters().map { name, parameter -> SafeTensorsEntry in
                 let (target, transposed) = source(of: name)!

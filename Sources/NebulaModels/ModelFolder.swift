@@ -46,7 +46,7 @@ public enum ModelFolder {
     public static func writeConfig<C: Encodable>(_ value: C, in directory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(value).write(to: directory.appendingPathComponent(config), options: .atomic)
+        try DurableFile.write(encoder.encode(value), to: directory.appendingPathComponent(config))
     }
 
     /// Writes `config.json` and the module's weights as `model.safetensors` into `directory` (created if

@@ -45,12 +45,20 @@ public protocol TrainingTask: AnyObject {
     func afterStep(_ step: Int)
     /// Writes the model (config and weights) into `directory`.
     func save(to directory: URL) throws
-    /// Reads the weights (and any averaged weights) back from `directory`.
+    /// Reads the weights (and any averaged weights) back from `directory`: how checkpoints written before the
+    /// training state held the weights are resumed.
     func restore(from directory: URL) throws
+    /// Tensors beyond the trainable weights that resuming needs (e.g. an average of the weights), stored in
+    /// the training state; their names must not start with `weights.` or `adam.`.
+    func checkpointExtras() -> [SafeTensorsEntry]
+    /// Reads back what `checkpointExtras` stored.
+    func restoreExtras(from state: SafeTensorsFile) throws
 }
 
 extension TrainingTask {
     public func afterStep(_ step: Int) {}
+    public func checkpointExtras() -> [SafeTensorsEntry] { [] }
+    public func restoreExtras(from state: SafeTensorsFile) throws {}
 }
 
 /// What a finished (or stopped) run reports.
@@ -108,13 +116,20 @@ public final class Trainer {
     @discardableResult
     public func run(resume: Bool = false) throws -> TrainingSummary {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        DurableFile.removeLeftovers(in: directory)             // from a process killed while checkpointing
         let optimizer = AdamW(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, weightDecay: options.weightDecay)
         var state = TrainingState(step: 0, generator: SeededGenerator(seed: options.seed))
+        let parameters = task.trainable.trainableParameters()
         if resume {
-            try task.restore(from: directory)
-            state = try TrainingState.load(from: directory.appendingPathComponent(ModelFolder.trainingState), into: optimizer)
+            // The training state is the checkpoint: written last, it holds the weights, the optimizer and the
+            // sampler of one step, so a run killed while writing the model files resumes from a whole step.
+            let url = directory.appendingPathComponent(ModelFolder.trainingState)
+            let file = try SafeTensorsFile(contentsOf: url)
+            state = try TrainingState.load(from: file, into: optimizer)
+            if try !TrainingState.restoreWeights(parameters, from: file) { try task.restore(from: directory) }
+            try task.restoreExtras(from: file)
         }
-        let log = try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), truncate: !resume)
+        let log = try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), keepingStepsThrough: resume ? state.step : nil)
         let schedule = cosineSchedule(peak: options.learningRate, warmup: options.warmupSteps, total: options.steps, minimum: options.minLearningRate)
         let itemsPerStep = task.items(inBatchOf: options.batchSize) * options.accumulationSteps
         let bar = showProgress ? ProgressBar(total: options.steps, label: label, startStep: state.step) : nil
@@ -123,7 +138,6 @@ public final class Trainer {
         var evaluation: [String: Double] = [:]
         var interrupted = false
         let stopStep = stopAfterSteps.map { state.step + $0 }
-        let parameters = task.trainable.trainableParameters()
         Interrupt.install()
         defer { Interrupt.uninstall() }
         task.trainable.train()
@@ -156,10 +170,10 @@ public final class Trainer {
                 task.trainable.train()
                 record.merge(evaluation) { $1 }
             }
-            log.append(record)
+            try log.append(record)
             interrupted = Interrupt.requested || state.step == stopStep
             if state.step % options.checkpointEvery == 0 || state.step == options.steps || interrupted {
-                try checkpoint(state, optimizer)
+                try checkpoint(state, optimizer, parameters)
             }
             bar?.update(step: state.step, [
                 "loss": String(format: "%.4f", loss),
@@ -177,12 +191,15 @@ public final class Trainer {
                                interrupted: interrupted, losses: losses)
     }
 
-    private func checkpoint(_ state: TrainingState, _ optimizer: AdamW) throws {
+    /// Writes the model files, then the training state (weights, optimizer, sampler): each file durably, the
+    /// state last, so whatever instant the process dies at, the state on disk is one whole step.
+    private func checkpoint(_ state: TrainingState, _ optimizer: AdamW, _ parameters: [(String, Tensor)]) throws {
         try task.save(to: directory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(options).write(to: directory.appendingPathComponent("training.json"), options: .atomic)
-        try state.save(optimizer: optimizer, to: directory.appendingPathComponent(ModelFolder.trainingState))
+        try DurableFile.write(encoder.encode(options), to: directory.appendingPathComponent("training.json"))
+        try state.save(optimizer: optimizer, weights: parameters, extras: task.checkpointExtras(),
+                       to: directory.appendingPathComponent(ModelFolder.trainingState))
         try writeLossPlot(log: directory.appendingPathComponent(ModelFolder.log), to: directory.appendingPathComponent(ModelFolder.plot))
     }
 }
@@ -203,5 +220,5 @@ public func writeLossPlot(log: URL, to url: URL, title: String = "Training loss"
     }
     plot.add("train", points: smoothed)
     plot.add("validation", points: records.compactMap { r in r["val_loss"].map { (r["step"] ?? 0, $0) } })
-    try plot.svg().write(to: url, atomically: true, encoding: .utf8)
+    try DurableFile.write(Data(plot.svg().utf8), to: url)
 }

@@ -141,6 +141,11 @@ public final class EMA {
         shadow = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1.data) })
     }
 
+    /// Replaces the averaged values of the names in `values` (e.g. read back from a training state).
+    public func restore(_ values: [String: [Float]]) {
+        for (name, value) in values where shadow[name]?.count == value.count { shadow[name] = value }
+    }
+
     /// Writes the averaged weights into `model` (e.g. a copy used for sampling).
     public func copy(to model: Module) {
         for (name, p) in model.namedParameters() { if let s = shadow[name] { p.assign(s) } }

@@ -453,7 +453,7 @@ public struct SafeTensorsEntry: Sendable {
 
 /// Writes `entries` (in the order given) and `metadata` as a safetensors file at `url`.
 ///
-/// The file is written to a temporary file in the same directory and then renamed over `url`, so
+/// The file is written durably (``DurableFile``: a temporary file beside it, fsync, rename), so
 /// `url` holds either its old contents or the complete new file, never a part of one. The header is
 /// padded with spaces to a multiple of 8 bytes, as the reference writer does, so the data section is
 /// aligned.
@@ -469,29 +469,13 @@ public func writeSafeTensors(_ entries: [SafeTensorsEntry], metadata: [String: S
     var prefix = Data(bytes: &headerLength, count: 8)
     prefix.append(header)
 
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw SafeTensorsError(.io, source: source,
-                               "expected an existing, writable directory \(url.deletingLastPathComponent().relativePath), cannot create a file in it")
-    }
     do {
-        let handle = try FileHandle(forWritingTo: temporary)
-        do {
-            try handle.write(contentsOf: prefix)
-            for entry in entries { try handle.write(contentsOf: encodeValues(entry)) }
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            try? handle.close()
-            throw error
+        try DurableFile.write(to: url) { file in
+            try file.append(prefix)
+            for entry in entries { try file.append(encodeValues(entry)) }
         }
-        guard rename(temporary.path, url.path) == 0 else {
-            throw SafeTensorsError(.io, source: source, "cannot rename \(temporary.relativePath) over it: \(String(cString: strerror(errno)))")
-        }
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        if error is SafeTensorsError { throw error }
-        throw SafeTensorsError(.io, source: source, "cannot write the file: \(error.localizedDescription)")
+    } catch let error as FileWriteError {
+        throw SafeTensorsError(.io, source: source, "cannot write the file (\(error.reason))")
     }
 }
 

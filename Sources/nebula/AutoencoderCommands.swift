@@ -110,11 +110,12 @@ struct TrainAutoencoder: ParsableCommand {
                 options = training.options(defaultBatchSize: 32)
             }
             let tokenizer = try loadTokenizer(directory: lmDirectory)
-            if let data, !resume {
+            let spec = try data.map { DataSpec(path: $0, separator: .auto) } ?? recordedDataSpec(dataFolders: [directory, lmDirectory])
+            let cut = try passages(spec: spec, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
+            if data != nil && !resume {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try writeJSON(DataSpec(path: data, separator: .auto), directory.appendingPathComponent("data.json"))
+                try writeJSON(spec, directory.appendingPathComponent("data.json"))
             }
-            let cut = try passages(dataFolders: [directory, lmDirectory], tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
             guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
             printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
@@ -132,22 +133,27 @@ struct TrainAutoencoder: ParsableCommand {
 
 extension AutoencoderConfig.Decoder: ExpressibleByArgument {}
 
-/// The training/validation document split recorded in the first of `dataFolders` that has a `data.json`:
-/// an autoencoder trained with `--data` records its own; otherwise it is the language model's.
-func corpusSplits(dataFolders: [URL], tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
+/// The corpus and training/validation document split recorded in the first of `dataFolders` that has a
+/// `data.json`: an autoencoder trained with `--data` records its own; otherwise it is the language model's.
+func recordedDataSpec(dataFolders: [URL]) throws -> DataSpec {
     guard let recorded = dataFolders.map({ $0.appendingPathComponent("data.json") }).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
         throw CommandError("\(dataFolders.last!.appendingPathComponent("data.json").path): missing, so no corpus is recorded (a language model trained elsewhere, e.g. a Hugging Face folder): train the autoencoder with --data FILE")
     }
-    let spec = try readJSON(DataSpec.self, recorded)
+    return try readJSON(DataSpec.self, recorded)
+}
+
+/// The recorded corpus's document split (see `recordedDataSpec`), tokenized.
+func corpusSplits(dataFolders: [URL], tokenizer: any Tokenizer) throws -> (spec: DataSpec, splits: TokenSplits) {
+    let spec = try recordedDataSpec(dataFolders: dataFolders)
     return (spec, try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory()))
 }
 
-/// The passages of the recorded corpus's training documents (cut as `trainStarts` says) and validation
-/// documents (packed, so held-out figures compare across runs, except for fixed windows).
-func passages(dataFolders: [URL], tokenizer: any Tokenizer, maxLength: Int, trainStarts: PassageBatcher.Starts = .packed) throws
+/// The passages of a corpus's training documents (cut as `trainStarts` says) and validation documents
+/// (packed, so held-out figures compare across runs, except for fixed windows).
+func passages(spec: DataSpec, tokenizer: any Tokenizer, maxLength: Int, trainStarts: PassageBatcher.Starts = .packed) throws
     -> (train: PassageBatcher, validation: PassageBatcher)
 {
-    let (spec, splits) = try corpusSplits(dataFolders: dataFolders, tokenizer: tokenizer)
+    let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
     let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
     // Held-out passages are packed (comparable across runs), except for fixed windows: they are what the model sees.
     let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength,
@@ -265,6 +271,11 @@ struct Decode: ParsableCommand {
             guard z.rank == 3, z.shape[1] == ae.config.latents, z.shape[2] == ae.config.latentWidth else {
                 throw CommandError("\(file): latents of shape \(z.shape) do not fit this autoencoder ([N, \(ae.config.latents), \(ae.config.latentWidth)])")
             }
+            guard z.shape[0] > 0 else { throw CommandError("\(file): no latents (N = 0)") }
+            if let bad = z.data.firstIndex(where: { !$0.isFinite }) {
+                let (k, d) = (ae.config.latents, ae.config.latentWidth)
+                throw CommandError("\(file): latents[\(bad / (k * d))][\((bad / d) % k)][\(bad % d)] is \(z.data[bad]), expected a finite number")
+            }
             var generator = SeededGenerator(seed: 0)
             for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator) { print(try tokenizer.decode(ids)) }
         }
@@ -329,12 +340,12 @@ struct Reconstruct: ParsableCommand {
             let (ae, tokenizer) = try model.load()
             let references: [[Int32]]
             if let input {
-                let lines = try String(contentsOf: fileURL(input), encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+                let lines = try readText(input).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
                 guard !lines.isEmpty else { throw CommandError("\(input): no passages (one per line expected)") }
                 references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             } else {
                 let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: fileURL(model.autoencoder))
-                let both = try passages(dataFolders: [fileURL(model.autoencoder), lmDirectory], tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+                let both = try passages(spec: recordedDataSpec(dataFolders: [fileURL(model.autoencoder), lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
                 switch split {
                 case "validation": references = both.validation.passages.prefix(limit).map(\.tokens)
                 case "train": references = both.train.passages.prefix(limit).map(\.tokens)

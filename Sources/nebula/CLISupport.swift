@@ -22,6 +22,18 @@ func warn(_ message: String) {
     FileHandle.standardError.write(Data("nebula: warning: \(message)\n".utf8))
 }
 
+/// The text of a file given on the command line; throws one line naming it when it cannot be read.
+func readText(_ path: String) throws -> String {
+    let url = fileURL(path)
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
+        throw CommandError("\(path): cannot read (\(exists ? (isFolder.boolValue ? "a folder, not a file" : "permission denied") : "no such file"))")
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(path): not UTF-8 text") }
+    return text
+}
+
 /// A path argument as a file URL.
 func fileURL(_ path: String) -> URL { URL(fileURLWithPath: (path as NSString).expandingTildeInPath) }
 

@@ -66,7 +66,7 @@ struct TrainDiffusion: ParsableCommand {
                 options = training.options(defaultBatchSize: 64)
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let cut = try passages(dataFolders: [aeDirectory, lmDirectory], tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+            let cut = try passages(spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             let latents = try cachedLatents(ae, train, pad: pad, url: directory.appendingPathComponent("latents.safetensors"))

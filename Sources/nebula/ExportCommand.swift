@@ -28,19 +28,20 @@ struct Export: ParsableCommand {
                 throw ValidationError("--dtype must be F32, F16 or BF16, got \(name)")
             }
             let (source, destination) = (fileURL(from), fileURL(to))
-            let manager = FileManager.default
-            try manager.createDirectory(at: destination, withIntermediateDirectories: true)
             if format == .huggingface {
                 try exportHuggingFace(from: source, to: destination, dtype: type)
                 return
             }
+            // The source is read whole before anything is written: a bad source leaves no destination behind.
+            let weights = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
+            let entries = try weights.tensors.map { SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type) }
+            let manager = FileManager.default
+            try manager.createDirectory(at: destination, withIntermediateDirectories: true)
             for name in Self.copied where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
                 try copyReplacing(source.appendingPathComponent(name), destination.appendingPathComponent(name))
             }
             try relink(config: destination.appendingPathComponent("config.json"), key: "language_model", to: languageModel, from: destination)
             try relink(config: destination.appendingPathComponent("config.json"), key: "autoencoder", to: autoencoder, from: destination)
-            let weights = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
-            let entries = try weights.tensors.map { SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type) }
             try writeSafeTensors(entries, metadata: weights.metadata, to: destination.appendingPathComponent("model.safetensors"))
             print("\(source.path) → \(destination.path) (\(entries.count) tensors, \(type.rawValue))")
         }

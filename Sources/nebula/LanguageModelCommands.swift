@@ -81,12 +81,17 @@ struct TrainLanguageModel: ParsableCommand {
                 var rng = SeededGenerator(seed: training.seed)
                 model = GPT(config, generator: &rng)
                 options = training.options(defaultBatchSize: 12)
+            }
+            printStatus("tokenizing \(spec.path) …")
+            let data = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
+            guard data.train.count > model.config.contextLength + 1 else {
+                throw CommandError("\(spec.path): \(data.train.count) training tokens, too few for one window of the context (\(model.config.contextLength) + 1): a larger corpus, or a shorter --context")
+            }
+            if !resume {   // written only once the corpus has been read: bad input leaves no folder behind
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
                 try saveTokenizer(tok, to: directory)
             }
-            printStatus("tokenizing \(spec.path) …")
-            let data = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
             printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
             let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
             let trainer = Trainer(task: task, options: options, directory: directory)
@@ -135,6 +140,9 @@ struct EvaluateLanguageModel: ParsableCommand {
                 let splits = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
                 heldOut = splits.validation
                 documents = splits.validationDocuments
+            }
+            guard heldOut.count >= 2 else {
+                throw CommandError("\(data ?? "the validation split"): \(heldOut.count) held-out token(s), too few to score (at least 2)")
             }
             let scoringStart = Date()
             let metrics = LanguageModelMetrics(model: gpt, heldOut: heldOut, maxTokens: maxTokens)
@@ -257,5 +265,5 @@ func readJSON<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
 func writeJSON<T: Encodable>(_ value: T, _ url: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try encoder.encode(value).write(to: url, options: .atomic)
+    try DurableFile.write(encoder.encode(value), to: url)
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NebulaTensor
 
 /// The `nebula` command: one subcommand group per stage of the system.
@@ -27,8 +28,22 @@ struct Nebula: ParsableCommand {
         ]
     )
 
+    /// Runs the command. Every failure ends with exit status 1 and one line on standard error: a command's own
+    /// errors (`reportingErrors`) and mistakes in the arguments alike (ArgumentParser would print the usage
+    /// and exit 64). `--help` and `--version` print as usual.
     static func main() {
         GEMMBackend.relaunchIfOpenBLASFallsBack()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)                       // already reported on its own line
+        } catch {
+            guard exitCode(for: error) != .success else { exit(withError: error) }
+            let path = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("nebula: error: \(message) (see nebula \((path + ["--help"]).joined(separator: " ")))\n".utf8))
+            exit(withError: ExitCode.failure)
+        }
     }
 }

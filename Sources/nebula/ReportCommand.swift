@@ -17,7 +17,7 @@ struct WriteReport: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let measured = try readJSON(GenerationResults.self, fileURL(results))
-            let reading = try findings.map { try String(contentsOf: fileURL($0), encoding: .utf8) }
+            let reading = try findings.map { try readText($0) }
             let folders = try bundle.folders()
             let report = GenerationReport(results: measured, stages: [("lm", folders.languageModel),
                                                                       ("autoencoder", folders.autoencoder),

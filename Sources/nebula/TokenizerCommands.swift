@@ -124,7 +124,7 @@ struct DecodeIDs: ParsableCommand {
         try reportingErrors {
             let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: self.tokenizer))
             let name = file ?? "<stdin>"
-            let data = try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? FileHandle.standardInput.readDataToEndOfFile()
+            let data = try file.map { Data(try readText($0).utf8) } ?? FileHandle.standardInput.readDataToEndOfFile()
             guard let array = try? JSONSerialization.jsonObject(with: data) as? [Any],
                   let ids = array.map({ ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }) as [Int?]?,
                   !ids.contains(nil) else {

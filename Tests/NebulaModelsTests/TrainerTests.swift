@@ -49,6 +49,54 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(ModelFolder.plot).path))
     }
 
+    /// A process killed after writing the model files of step 6 but before its training state, with steps 5–7
+    /// logged and a torn line: the resume starts from the state's step 4 (its own weights, not the newer
+    /// model file), cuts the log back to step 4, and ends as an uninterrupted run.
+    func testResumeUsesTheTrainingStateWhateverTheModelFileAndLogHold() throws {
+        let straight = try makeTrainer(steps: 8, in: directory.appendingPathComponent("a")).run()
+        let folder = directory.appendingPathComponent("b")
+        let first = makeTrainer(steps: 8, in: folder)
+        first.stopAfterSteps = 4
+        try first.run()
+
+        let gpt = try GPT.load(from: folder)                                   // a newer model file: other weights
+        for (_, parameter) in gpt.namedParameters() { parameter.assign(parameter.data.map { $0 + 0.5 }) }
+        try gpt.save(to: folder)
+        let log = try FileHandle(forWritingTo: folder.appendingPathComponent(ModelFolder.log))
+        log.seekToEndOfFile()
+        log.write(Data("{\"step\":5,\"train_loss\":1}\n{\"step\":6,\"train_loss\":1}\n{\"step\":7,\"tra".utf8))
+        try log.close()
+        try Data("half a checkpoint".utf8).write(to: folder.appendingPathComponent(".training_state.safetensors.X.tmp"))
+
+        let resumed = try makeTrainer(steps: 8, in: folder).run(resume: true)
+        XCTAssertEqual(resumed.losses, Array(straight.losses.suffix(4)))
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent(ModelFolder.weights)),
+                       try Data(contentsOf: directory.appendingPathComponent("a/\(ModelFolder.weights)")))
+        let steps = try MetricsLog.read(folder.appendingPathComponent(ModelFolder.log)).map { $0["step"]! }
+        XCTAssertEqual(steps, (1...8).map(Double.init))
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder.path).contains { $0.hasSuffix(".tmp") })
+    }
+
+    /// A write that fails (here: into a folder that is gone) names the file and leaves nothing behind; a
+    /// successful one replaces the file whole.
+    func testDurableWritesReplaceWholeFilesOrNothing() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent("state.json")
+        try DurableFile.write(Data("old".utf8), to: url)
+        XCTAssertThrowsError(try DurableFile.write(to: url) { file in
+            try file.append(Data("new, half".utf8))
+            throw FileWriteError(path: url.path, reason: "simulated failure")
+        })
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "old")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["state.json"])
+        let missing = directory.appendingPathComponent("gone/state.json")
+        XCTAssertThrowsError(try DurableFile.write(Data("x".utf8), to: missing)) {
+            XCTAssertEqual($0.localizedDescription, "\(missing.path): cannot write (No such file or directory)")
+        }
+        try DurableFile.write(Data("new".utf8), to: url)
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "new")
+    }
+
     func testBrokenModelFolderGivesOneLineErrors() throws {
         let folder = directory.appendingPathComponent("broken")
         try makeTrainer(steps: 1, in: folder).run()

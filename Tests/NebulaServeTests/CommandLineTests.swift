@@ -94,6 +94,54 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
     }
 }
 
+/// Deterministic by default (issue #16): the same command with the same seed writes the same bytes, for each
+/// stage's training (every file of its folder but the timing-bearing log) and for sampling and generation.
+final class DeterminismTests: XCTestCase {
+    func testTheSameCommandGivesTheSameBytes() throws {
+        guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-determinism-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let corpus = root.appendingPathComponent("stories.txt")
+        let stories = (0..<40).map { "Story \($0): the \(["red", "blue", "green"][$0 % 3]) ball rolled away. Tom ran after it and laughed." }
+        try stories.joined(separator: "\n<|endoftext|>\n").write(to: corpus, atomically: true, encoding: .utf8)
+        let tiny = ["--steps", "6", "--batch-size", "4", "--warmup", "2", "--eval-every", "3", "--eval-batches", "1", "--checkpoint-every", "3"]
+
+        func output(_ arguments: [String]) throws -> String {
+            let (status, output) = try runCommand(executable, arguments)
+            XCTAssertEqual(status, 0, "nebula \(arguments.joined(separator: " "))")
+            return output
+        }
+        /// Every file of the two folders but the log (it records items/s) and the loss plot drawn from it.
+        func assertSameFiles(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+            let names = try FileManager.default.contentsOfDirectory(atPath: a.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }.sorted()
+            XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: b.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }.sorted(), file: file, line: line)
+            XCTAssertTrue(names.contains("model.safetensors"), file: file, line: line)
+            for name in names {
+                XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(name)), try Data(contentsOf: b.appendingPathComponent(name)), "\(name) differs", file: file, line: line)
+            }
+        }
+        for run in ["a", "b"] {
+            let folder = root.appendingPathComponent(run)
+            _ = try output(["train", "lm", "--data", corpus.path, "--char", "--preset", "tiny", "--out", folder.appendingPathComponent("lm").path] + tiny)
+            _ = try output(["train", "autoencoder", "--lm", folder.appendingPathComponent("lm").path, "--out", folder.appendingPathComponent("ae").path,
+                            "--latents", "4", "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1",
+                            "--decoder-layers", "1", "--max-length", "16"] + tiny)
+            _ = try output(["train", "diffusion", "--autoencoder", folder.appendingPathComponent("ae").path, "--out",
+                            folder.appendingPathComponent("diffusion").path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny)
+        }
+        for stage in ["lm", "ae", "diffusion"] {
+            try assertSameFiles(root.appendingPathComponent("a/\(stage)"), root.appendingPathComponent("b/\(stage)"))
+        }
+        let lm = root.appendingPathComponent("a/lm").path, diffusion = root.appendingPathComponent("a/diffusion").path
+        let sample = ["sample", "--model", lm, "--prompt", "Story", "--max-tokens", "30", "--samples", "2", "--seed", "5"]
+        XCTAssertEqual(try output(sample), try output(sample))
+        let generate = ["generate", "--model", diffusion, "--steps", "5", "--samples", "2", "--seed", "3"]
+        XCTAssertEqual(try output(generate), try output(generate))
+        XCTAssertNotEqual(try output(generate), try output(generate.dropLast() + ["4"]), "another seed, other passages")
+    }
+}
+
 /// Runs the executable to the end: its exit status and standard output.
 func runCommand(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()

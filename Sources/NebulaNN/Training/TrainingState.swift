@@ -1,9 +1,10 @@
 import Foundation
 import NebulaTensor
 
-/// Everything beyond the weights that a run needs to continue exactly where it stopped: the step, the
-/// optimizer's moments, and the data sampler's random state. Saved as `training_state.safetensors`
-/// (`adam.m.<name>`, `adam.v.<name>`; step and RNG state in the metadata).
+/// Everything a run needs to continue exactly where it stopped: the trainable weights, the step, the
+/// optimizer's moments, the data sampler's random state and a task's extra tensors. Saved as one file,
+/// `training_state.safetensors` (`weights.<name>`, `adam.m.<name>`, `adam.v.<name>`, extras; step and RNG
+/// state in the metadata), so one durable rename commits a whole step.
 public struct TrainingState {
     public var step: Int
     public var generator: SeededGenerator
@@ -16,9 +17,9 @@ public struct TrainingState {
         self.extra = extra
     }
 
-    /// Writes the state with the optimizer's moments, atomically.
-    public func save(optimizer: AdamW, to url: URL) throws {
-        var entries: [SafeTensorsEntry] = []
+    /// Writes the state with the weights, the optimizer's moments and `extras`, durably.
+    public func save(optimizer: AdamW, weights: [(String, Tensor)] = [], extras: [SafeTensorsEntry] = [], to url: URL) throws {
+        var entries = weights.map { SafeTensorsEntry(name: "weights.\($0.0)", shape: $0.1.shape, floats: $0.1.data) } + extras
         for name in optimizer.firstMoments.keys.sorted() {
             let m = optimizer.firstMoments[name]!, v = optimizer.secondMoments[name]!
             entries.append(SafeTensorsEntry(name: "adam.m.\(name)", shape: [m.count], floats: m))
@@ -32,10 +33,9 @@ public struct TrainingState {
     }
 
     /// Reads a state and restores the optimizer's moments and step count.
-    public static func load(from url: URL, into optimizer: AdamW) throws -> TrainingState {
-        let file = try SafeTensorsFile(contentsOf: url)
+    public static func load(from file: SafeTensorsFile, into optimizer: AdamW) throws -> TrainingState {
         func fail(_ problem: String) -> Error {
-            SafeTensorsError(.invalidEntry, source: url.path, problem)
+            SafeTensorsError(.invalidEntry, source: file.source, problem)
         }
         guard let step = file.metadata["step"].flatMap(Int.init),
               let optimizerSteps = file.metadata["optimizer_steps"].flatMap(Int.init) else {
@@ -55,5 +55,22 @@ public struct TrainingState {
         var extra = file.metadata
         for key in ["step", "optimizer_steps", "rng"] { extra[key] = nil }
         return TrainingState(step: step, generator: generator, extra: extra)
+    }
+
+    /// Assigns the stored `weights.<name>` tensors to `parameters`; false when the file holds no weights (a
+    /// state written before it did), throws when some are missing or misshapen.
+    public static func restoreWeights(_ parameters: [(String, Tensor)], from file: SafeTensorsFile) throws -> Bool {
+        guard file.tensors.contains(where: { $0.name.hasPrefix("weights.") }) else { return false }
+        for (name, parameter) in parameters {
+            let stored = "weights.\(name)"
+            guard let info = file.info(stored) else {
+                throw SafeTensorsError(.missingTensor, source: file.source, "no \(stored) for the trainable parameter \(name)")
+            }
+            guard info.shape == parameter.shape else {
+                throw SafeTensorsError(.invalidEntry, source: file.source, "\(stored) has shape \(info.shape), expected \(parameter.shape)")
+            }
+            parameter.assign(try file.floats(stored))
+        }
+        return true
     }
 }
