@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test test-tsan crash-test doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
+.PHONY: deps build test test-tsan test-asan crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -41,6 +41,26 @@ test: deps
 # (24 kills), then a checkpoint onto a full tmpfs; every run must end byte-equal to an uninterrupted one.
 crash-test: build
 	NEBULA=$(NEBULA) bench/crash_test.sh
+
+# libFuzzer on every parser of outside files (safetensors, vocab.json + merges.txt, tokenizer.json, byte-level BPE
+# round trips, corpora, model configs, latent files), FUZZ_SECONDS each, with AddressSanitizer. The corpus
+# grows in .build-fuzz/corpus/; a crash stops the run and its input is saved as .build-fuzz/crash-<target>-*.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = safetensors vocab-merges tokenizer-json bpe-roundtrip corpus config latents
+FUZZ = .build-fuzz/release/nebula-fuzz
+fuzz: deps
+	NEBULA_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product nebula-fuzz -Xswiftc -sanitize=fuzzer,address \
+		2>&1 | grep -v "Cannot export local symbol"
+	rm -rf .build-fuzz/seeds && NEBULA_FUZZ_SEEDS=.build-fuzz/seeds $(FUZZ)
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$target; \
+		echo "== $$target ($(FUZZ_SECONDS) s)"; \
+		LSAN_OPTIONS=suppressions=fuzz/lsan.supp NEBULA_FUZZ_TARGET=$$target NEBULA_FUZZ_GPT2=$(DATA)/gpt2 \
+			$(FUZZ) .build-fuzz/corpus/$$target .build-fuzz/seeds/$$target $$(ls -d fuzz/regressions/$$target 2> /dev/null) \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/crash-$$target- 2>&1 \
+			| grep -E "DONE|number_of_executed_units|ERROR|SUMMARY|Test unit written" || true; \
+		if ls .build-fuzz/crash-$$target-* > /dev/null 2>&1; then echo "fuzz: $$target crashed"; exit 1; fi; \
+	done
 
 # The GEMM backend, the CPU's vector extensions and a quick GEMM measurement.
 doctor: build

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // One target per layer of the system; each depends only on the ones above it.
@@ -84,3 +85,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The libFuzzer targets (`make fuzz`): built only when NEBULA_FUZZ is set, with -sanitize=fuzzer,address, since
+// libFuzzer supplies the program's main.
+if ProcessInfo.processInfo.environment["NEBULA_FUZZ"] != nil {
+    package.products.append(.executable(name: "nebula-fuzz", targets: ["NebulaFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "NebulaFuzz",
+        dependencies: ["NebulaModels"],
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+    ))
+}

@@ -50,6 +50,10 @@ public final class LatentDiffusion {
         guard config.network.width > 0, config.network.heads > 0, config.network.width % config.network.heads == 0, config.network.layers > 0 else {
             throw ModelFolderError(configURL, "invalid denoiser sizes: width must be positive and divisible by heads")
         }
+        let (w, network) = (Double(config.network.width), config.network)
+        try ModelFolder.checkSize(of: configURL, needs: max(Double(network.layers) * w * w, Double(network.latents) * w,
+                                                            Double(network.latentWidth) * w, Double(network.contextWidth)),
+                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let denoiser = Denoiser(config.network, generator: &rng)
         try ModelFolder.loadWeights(denoiser, from: directory)

@@ -20,6 +20,9 @@ extension LatentAutoencoder {
         guard config.maxLength + 1 <= gpt.config.contextLength else {
             throw ModelFolderError(configURL, "max_length \(config.maxLength) + 1 exceeds the language model's context length \(gpt.config.contextLength)")
         }
+        let (w, layers) = (Double(config.width), Double(config.encoderLayers + config.decoderLayers))
+        try ModelFolder.checkSize(of: configURL, needs: max(layers * w * w, Double(config.maxLength) * w, Double(config.latentWidth) * w),
+                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
         try ModelFolder.loadWeights(ae, from: directory)
@@ -29,6 +32,24 @@ extension LatentAutoencoder {
     /// Writes `config.json` and `model.safetensors` (the autoencoder's own weights; the LM stays in its folder).
     public func save(to directory: URL, dtype: SafeTensorsDType = .f32) throws {
         try ModelFolder.write(config: config, weights: self, to: directory, dtype: dtype)
+    }
+
+    /// The `latents` tensor of a file written by `nebula encode --out`, checked: shape `[N, K, d]` with this
+    /// autoencoder's K and d, N ≥ 1, every value finite. Throws one line naming the file and what is wrong.
+    public func latents(in file: SafeTensorsFile) throws -> Tensor {
+        let (k, d) = (config.latents, config.latentWidth)
+        guard let info = file.info("latents") else {
+            throw SafeTensorsError(.missingTensor, source: file.source, "expected a tensor named \"latents\", found \(file.tensors.map(\.name).prefix(4))")
+        }
+        guard info.shape.count == 3, info.shape[1] == k, info.shape[2] == d else {
+            throw ModelFolderError(URL(fileURLWithPath: file.source), "latents of shape \(info.shape) do not fit this autoencoder ([N, \(k), \(d)])")
+        }
+        guard info.shape[0] > 0 else { throw ModelFolderError(URL(fileURLWithPath: file.source), "no latents (N = 0)") }
+        let z = try file.tensor("latents")
+        if let bad = z.data.firstIndex(where: { !$0.isFinite }) {
+            throw ModelFolderError(URL(fileURLWithPath: file.source), "latents[\(bad / (k * d))][\((bad / d) % k)][\(bad % d)] is \(z.data[bad]), expected a finite number")
+        }
+        return z
     }
 
     /// Latents of passages given as token lists (cut to `maxLength`), in batches.

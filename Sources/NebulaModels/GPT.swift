@@ -34,6 +34,13 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     }
 
     public static let presetNames = ["tiny", "mini", "small", "base"]
+
+    /// The number of weights a GPT of this shape has, computed without building it (in floating point, so a
+    /// hostile config cannot overflow it): embeddings, 12C² + 13C a block, the final layer norm.
+    public var weightCount: Double {
+        let (v, t, l, c) = (Double(vocabSize), Double(contextLength), Double(layers), Double(width))
+        return (v + t) * c + l * (12 * c * c + 13 * c) + 2 * c
+    }
 }
 
 /// A GPT-2-style decoder-only transformer: token + learned position embeddings, pre-LayerNorm blocks with

@@ -125,9 +125,12 @@ public enum HuggingFaceGPT2 {
     public static func load(from directory: URL) throws -> GPT {
         let config = try config(in: directory)
         var tensors: [String: (file: SafeTensorsFile, name: String)] = [:]
-        for url in try weightFiles(in: directory) {
+        let files = try weightFiles(in: directory).map { url in
             guard FileManager.default.fileExists(atPath: url.path) else { throw ModelFolderError(url, "missing (listed in the shard index)") }
-            let file = try SafeTensorsFile(contentsOf: url)
+            return try SafeTensorsFile(contentsOf: url)
+        }
+        try ModelFolder.checkSize(of: directory.appendingPathComponent(ModelFolder.config), needs: config.weightCount, files: files)
+        for file in files {
             for info in file.tensors {
                 let bare = info.name.hasPrefix("transformer.") ? String(info.name.dropFirst("transformer.".count)) : info.name
                 tensors[bare] = (file, info.name)

@@ -57,6 +57,17 @@ public enum ModelFolder {
         try module.save(safetensors: directory.appendingPathComponent(weights), dtype: dtype, metadata: ["format": "pt"])
     }
 
+    /// Refuses a config that needs more weights than its folder's files hold, before anything is built: a
+    /// hostile or mistaken `config.json` (n_embd = 10⁹) must give an error, not a terabyte allocation.
+    /// `needed` is the config's weight count, or a lower bound of it; `files` are the weight files, whose
+    /// tensor counts come from their headers alone.
+    public static func checkSize(of config: URL, needs needed: Double, files: [SafeTensorsFile]) throws {
+        let stored = files.reduce(0.0) { total, file in total + file.tensors.reduce(0.0) { $0 + $1.shape.reduce(1.0) { $0 * Double($1) } } }
+        guard needed <= stored else {
+            throw ModelFolderError(config, "its sizes need at least \(needed.formatted()) weights, but the weight files hold \(stored.formatted())")
+        }
+    }
+
     /// Loads a module's weights from the folder's `model.safetensors`, naming the file on failure.
     public static func loadWeights(_ module: Module, from directory: URL, prefix: String = "") throws {
         let url = directory.appendingPathComponent(weights)
@@ -76,6 +87,8 @@ extension GPT {
               config.width > 0, config.width % config.heads == 0 else {
             throw ModelFolderError(url, "invalid sizes \(config): all must be positive and n_embd divisible by n_head")
         }
+        try ModelFolder.checkSize(of: url, needs: config.weightCount,
+                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let gpt = GPT(config, generator: &rng)
         try ModelFolder.loadWeights(gpt, from: directory)

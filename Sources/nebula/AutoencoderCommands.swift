@@ -267,15 +267,7 @@ struct Decode: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (ae, tokenizer) = try model.load()
-            let z = try SafeTensorsFile(contentsOf: fileURL(file)).tensor("latents")
-            guard z.rank == 3, z.shape[1] == ae.config.latents, z.shape[2] == ae.config.latentWidth else {
-                throw CommandError("\(file): latents of shape \(z.shape) do not fit this autoencoder ([N, \(ae.config.latents), \(ae.config.latentWidth)])")
-            }
-            guard z.shape[0] > 0 else { throw CommandError("\(file): no latents (N = 0)") }
-            if let bad = z.data.firstIndex(where: { !$0.isFinite }) {
-                let (k, d) = (ae.config.latents, ae.config.latentWidth)
-                throw CommandError("\(file): latents[\(bad / (k * d))][\((bad / d) % k)][\(bad % d)] is \(z.data[bad]), expected a finite number")
-            }
+            let z = try ae.latents(in: SafeTensorsFile(contentsOf: fileURL(file)))
             var generator = SeededGenerator(seed: 0)
             for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator) { print(try tokenizer.decode(ids)) }
         }

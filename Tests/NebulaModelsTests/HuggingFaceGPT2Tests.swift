@@ -92,6 +92,9 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         assertRefused(try editedCopy { try editConfig($0) { $0["n_inner"] = 40 } }, "n_inner 40")
         assertRefused(try editedCopy { try editConfig($0) { $0.removeValue(forKey: "n_embd") } }, "no \"n_embd\" key")
         assertRefused(try editedCopy { try editConfig($0) { $0["n_embd"] = 24; $0["n_head"] = 2 } }, "has shape")   // weights of width 16
+        // Sizes the files cannot hold are refused before anything is allocated (10⁶ layers would be terabytes).
+        assertRefused(try editedCopy { try editConfig($0) { $0["n_layer"] = 1_000_000 } }, "its sizes need at least")
+        assertRefused(try editedCopy { try editConfig($0) { $0["n_embd"] = 1 << 40; $0["n_head"] = 1 } }, "its sizes need at least")
         assertRefused(try editedCopy { folder in
             try FileManager.default.removeItem(at: folder.appendingPathComponent("model.safetensors"))
             try Data("not a pickle".utf8).write(to: folder.appendingPathComponent("pytorch_model.bin"))
