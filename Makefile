@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
 
-.PHONY: deps build test test-tsan test-asan crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
+.PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -27,6 +27,21 @@ deps:
 
 build: deps
 	$(SWIFT) build -c release
+
+# nebula with data-parallel training on MPI (Open MPI, installed when missing): .build-mpi/release/nebula, to be
+# started as `mpirun -np N .build-mpi/release/nebula train …`. The default build needs no MPI.
+build-mpi: deps
+	@if ! pkg-config --exists ompi 2>/dev/null || ! command -v mpirun > /dev/null; then \
+		echo "installing libopenmpi-dev and openmpi-bin"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenmpi-dev openmpi-bin; \
+	fi
+	NEBULA_MPI=1 $(SWIFT) build -c release --product nebula --scratch-path .build-mpi
+
+# Two ranks on this machine against one process, resume, Ctrl-C, an error on one rank, and two hosts in
+# network namespaces (bench/mpi_test.sh).
+test-mpi: build-mpi
+	bench/mpi_test.sh
 
 # The suite runs in release mode: numeric code is 10-50x slower in debug builds. It runs on the default GEMM
 # backend; on Linux the engine tests (golden ops, gradient checks) and the golden GPT run again on OpenBLAS.

@@ -96,3 +96,11 @@ if ProcessInfo.processInfo.environment["NEBULA_FUZZ"] != nil {
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     ))
 }
+
+// Data-parallel training on MPI (`make build-mpi`): Open MPI through a C module map, and `nebula` linked with it,
+// only when NEBULA_MPI is set, so the default build and `make test` need no MPI.
+if ProcessInfo.processInfo.environment["NEBULA_MPI"] != nil {
+    package.targets.append(.systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]))
+    package.targets.append(.target(name: "NebulaMPI", dependencies: ["CMPI", "NebulaNN"]))
+    package.targets.first { $0.name == "nebula" }!.dependencies.append("NebulaMPI")
+}

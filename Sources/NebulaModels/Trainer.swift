@@ -74,6 +74,13 @@ public struct TrainingSummary: Sendable {
     public var losses: [Float]
 }
 
+/// A run that cannot start as configured.
+public struct TrainingSetupError: Error, LocalizedError {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var errorDescription: String? { message }
+}
+
 /// A training run stopped on bad numbers.
 public struct TrainingDiverged: Error, LocalizedError {
     public let step: Int
@@ -105,6 +112,11 @@ public final class Trainer {
     /// End this invocation after this many steps, with a checkpoint, as Ctrl-C would: the schedule still
     /// runs to `options.steps`, so `--resume` continues it (time-boxed training in several sittings).
     public var stopAfterSteps: Int?
+    /// The processes of a data-parallel run, or nil for one process. Each rank computes `batchSize / size`
+    /// items of every micro-batch, the gradients are summed over the ranks in one allreduce a step, and rank 0
+    /// alone writes the log, plots and checkpoints. A run on N ranks computes what one process computes with
+    /// `accumulationSteps × N` micro-batches of `batchSize / N` (the same streams; sums in another order).
+    public var group: ProcessGroup?
 
     public init(task: TrainingTask, options: TrainingOptions, directory: URL) {
         self.task = task
@@ -115,8 +127,15 @@ public final class Trainer {
     /// Runs until `options.steps` (continuing a saved run when `resume` is set), `stopAfterSteps`, or Ctrl-C.
     @discardableResult
     public func run(resume: Bool = false) throws -> TrainingSummary {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        DurableFile.removeLeftovers(in: directory)             // from a process killed while checkpointing
+        let (rank, ranks) = (group?.rank ?? 0, group?.size ?? 1)
+        guard options.batchSize % ranks == 0 else {
+            throw TrainingSetupError("the batch size \(options.batchSize) does not split over \(ranks) processes (it must be a multiple)")
+        }
+        let writes = rank == 0
+        if writes {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            DurableFile.removeLeftovers(in: directory)         // from a process killed while checkpointing
+        }
         let optimizer = AdamW(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, weightDecay: options.weightDecay)
         var state = TrainingState(step: 0, generator: SeededGenerator(seed: options.seed))
         let parameters = task.trainable.trainableParameters()
@@ -129,10 +148,10 @@ public final class Trainer {
             if try !TrainingState.restoreWeights(parameters, from: file) { try task.restore(from: directory) }
             try task.restoreExtras(from: file)
         }
-        let log = try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), keepingStepsThrough: resume ? state.step : nil)
+        let log = writes ? try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), keepingStepsThrough: resume ? state.step : nil) : nil
         let schedule = cosineSchedule(peak: options.learningRate, warmup: options.warmupSteps, total: options.steps, minimum: options.minLearningRate)
         let itemsPerStep = task.items(inBatchOf: options.batchSize) * options.accumulationSteps
-        let bar = showProgress ? ProgressBar(total: options.steps, label: label, startStep: state.step) : nil
+        let bar = showProgress && writes ? ProgressBar(total: options.steps, label: label, startStep: state.step) : nil
         let start = Date()
         var losses: [Float] = []
         var evaluation: [String: Double] = [:]
@@ -146,10 +165,23 @@ public final class Trainer {
             let stepStart = Date()
             optimizer.learningRate = schedule(state.step)
             var loss: Float = 0
-            for _ in 0..<options.accumulationSteps {
-                let micro = task.loss(batchSize: options.batchSize, generator: &state.generator)
-                loss += micro.item / Float(options.accumulationSteps)
-                (options.accumulationSteps > 1 ? micro * (1 / Float(options.accumulationSteps)) : micro).backward()
+            // One micro-batch draws from the run's generator, as always; several (accumulation, ranks) each draw
+            // from a stream of their own, so whichever rank computes micro-batch i, it is the same batch.
+            let microBatches = options.accumulationSteps * ranks
+            for accumulated in 0..<options.accumulationSteps {
+                var stream = Self.microBatchGenerator(seed: options.seed, step: state.step, index: accumulated * ranks + rank)
+                let micro = microBatches == 1 ? task.loss(batchSize: options.batchSize, generator: &state.generator)
+                                              : task.loss(batchSize: options.batchSize / ranks, generator: &stream)
+                loss += micro.item / Float(microBatches)
+                (microBatches > 1 ? micro * (1 / Float(microBatches)) : micro).backward()
+            }
+            var stopRequested = Interrupt.requested
+            var allreduceSeconds: Double?
+            if let group {
+                let allreduceStart = Date()
+                let summed = group.allreduceGradients(parameters.map(\.1), extra: [loss, stopRequested ? 1 : 0])
+                (loss, stopRequested) = (summed[0], summed[1] > 0)       // any rank's Ctrl-C stops every rank at this step
+                allreduceSeconds = Date().timeIntervalSince(allreduceStart)
             }
             guard loss.isFinite else {
                 task.trainable.zeroGrad()
@@ -164,15 +196,16 @@ public final class Trainer {
             var record: [String: Double] = ["step": Double(state.step), "train_loss": Double(loss),
                                             "lr": Double(optimizer.learningRate), "grad_norm": Double(norm),
                                             "items_per_s": throughput]
-            if state.step % options.evalEvery == 0 || state.step == options.steps {
+            if let allreduceSeconds { record["allreduce_ms"] = 1000 * allreduceSeconds }
+            if writes && (state.step % options.evalEvery == 0 || state.step == options.steps) {
                 task.trainable.eval()
                 evaluation = withNoGrad { task.evaluate(batches: options.evalBatches, batchSize: options.batchSize) }
                 task.trainable.train()
                 record.merge(evaluation) { $1 }
             }
-            try log.append(record)
-            interrupted = Interrupt.requested || state.step == stopStep
-            if state.step % options.checkpointEvery == 0 || state.step == options.steps || interrupted {
+            try log?.append(record)
+            interrupted = stopRequested || state.step == stopStep
+            if writes && (state.step % options.checkpointEvery == 0 || state.step == options.steps || interrupted) {
                 try checkpoint(state, optimizer, parameters)
             }
             bar?.update(step: state.step, [
@@ -184,11 +217,39 @@ public final class Trainer {
             if interrupted { break }
         }
         bar?.finish()
-        if interrupted && showProgress { printStatus("stopped: checkpoint saved at step \(state.step) in \(directory.path) (continue with --resume)") }
+        if let group {
+            let hash = try Self.checkSameWeights(parameters.map(\.1), group)
+            if showProgress && writes { printStatus("all \(group.size) ranks hold the same weights (FNV-1a \(String(hash, radix: 16)))") }
+        }
+        if interrupted && showProgress && writes { printStatus("stopped: checkpoint saved at step \(state.step) in \(directory.path) (continue with --resume)") }
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(stepsDone: state.step, trainLoss: losses.last ?? .nan, evaluation: evaluation, seconds: seconds,
                                throughput: Double(losses.count * itemsPerStep) / max(seconds, 1e-9),
                                interrupted: interrupted, losses: losses)
+    }
+
+    /// Checks that every rank holds the same weights, by hash: each rank's 64-bit FNV-1a hash of its weights'
+    /// bytes, as 8 one-byte chunks c, goes into an allreduce with c²; all ranks agree on chunk k exactly when
+    /// N · Σc² = (Σc)². Returns the hash (the same on every rank).
+    @discardableResult
+    static func checkSameWeights(_ parameters: [Tensor], _ group: ProcessGroup) throws -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for p in parameters {
+            p.data.withUnsafeBytes { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 } }
+        }
+        let chunks = (0..<8).map { Float((hash >> (8 * UInt64($0))) & 0xFF) }
+        var buffer = chunks + chunks.map { $0 * $0 }
+        buffer.withUnsafeMutableBufferPointer { group.allreduceSum($0) }
+        for k in 0..<8 where Double(group.size) * Double(buffer[8 + k]) != Double(buffer[k]) * Double(buffer[k]) {
+            throw TrainingSetupError("the \(group.size) ranks ended with different weights (hash byte \(k) differs); the run was not data-parallel")
+        }
+        return hash
+    }
+
+    /// The generator of micro-batch `index` of `step` when a step has several: its own stream, a function of
+    /// the run's seed, the step and the index alone.
+    static func microBatchGenerator(seed: UInt64, step: Int, index: Int) -> SeededGenerator {
+        SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index + 1) &* 0xBF58_476D_1CE4_E5B9))
     }
 
     /// Writes the model files, then the training state (weights, optimizer, sampler): each file durably, the

@@ -3,8 +3,10 @@ import Foundation
 
 /// Splits loops over contiguous buffers across the machine's cores.
 public enum Parallel {
-    /// How many workers a parallel loop uses (defaults to the number of active cores).
-    nonisolated(unsafe) public static var workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// How many workers a parallel loop uses: `NEBULA_THREADS` when set (e.g. 1 per rank when several MPI
+    /// ranks share a machine), otherwise the number of active cores.
+    nonisolated(unsafe) public static var workerCount = max(1, ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
+                                                                ?? ProcessInfo.processInfo.activeProcessorCount)
 
     /// Calls `body` on disjoint sub-ranges covering `0..<count`, in parallel when each worker would get at
     /// least `grain` items; otherwise inline on the calling thread.

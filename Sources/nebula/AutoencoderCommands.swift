@@ -112,7 +112,7 @@ struct TrainAutoencoder: ParsableCommand {
             let tokenizer = try loadTokenizer(directory: lmDirectory)
             let spec = try data.map { DataSpec(path: $0, separator: .auto) } ?? recordedDataSpec(dataFolders: [directory, lmDirectory])
             let cut = try passages(spec: spec, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
-            if data != nil && !resume {
+            if data != nil && !resume && isLeadProcess {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
             }
@@ -122,6 +122,7 @@ struct TrainAutoencoder: ParsableCommand {
             let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
                                        padID: Int32(tokenizer.padID ?? eot), endOfText: Int32(eot))
             let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.group = processGroup
             trainer.label = "train autoencoder"
             trainer.stopAfterSteps = training.stopAfter
             let summary = try trainer.run(resume: resume)

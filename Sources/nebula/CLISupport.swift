@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import NebulaNN
+#if canImport(NebulaMPI)
+import NebulaMPI
+#endif
 
 /// Runs a command body; any error becomes one line on standard error (`nebula: error: …`) and exit
 /// status 1 — never a stack trace.
@@ -12,10 +16,38 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         throw error
     } catch {
         let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-        FileHandle.standardError.write(Data("nebula: error: \(message)\n".utf8))
+        let prefix = (processGroup?.size ?? 1) > 1 ? "nebula (rank \(processGroup!.rank)): error: " : "nebula: error: "
+        errorOutput.write(Data((prefix + message + "\n").utf8))
+        if let processGroup, processGroup.size > 1 { processGroup.abort(code: 1) }   // the other ranks must not wait
         throw ExitCode.failure
     }
 }
+
+/// The ranks of this run when `nebula` was built with MPI (`make build-mpi`) and started by `mpirun`;
+/// nil for one process. The training commands hand it to their `Trainer`.
+/// Ranks other than 0 print nothing (their standard output and error go to /dev/null); their errors still
+/// reach the terminal through `errorOutput`.
+let processGroup: ProcessGroup? = {
+    #if canImport(NebulaMPI)
+    guard let group = MPIProcessGroup.fromLauncher() else { return nil }
+    if group.rank != 0 {
+        errorOutput = FileHandle(fileDescriptor: dup(2), closeOnDealloc: true)
+        let null = open("/dev/null", O_WRONLY)
+        dup2(null, 1)
+        dup2(null, 2)
+        close(null)
+    }
+    return group
+    #else
+    return nil
+    #endif
+}()
+
+/// Where command errors are written: standard error, or its saved copy on a silenced rank.
+nonisolated(unsafe) var errorOutput = FileHandle.standardError
+
+/// Whether this process writes files and prints progress: rank 0 of a data-parallel run, or a lone process.
+var isLeadProcess: Bool { (processGroup?.rank ?? 0) == 0 }
 
 /// Writes a warning line to standard error.
 func warn(_ message: String) {

@@ -79,6 +79,7 @@ struct TrainDiffusion: ParsableCommand {
             let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: previous, validation: heldOut)
             if let initFrom, !resume { try task.restore(from: fileURL(initFrom)) }
             let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.group = processGroup
             trainer.label = "train diffusion"
             trainer.stopAfterSteps = training.stopAfter
             let summary = try trainer.run(resume: resume)
@@ -101,7 +102,7 @@ struct TrainDiffusion: ParsableCommand {
         }
         bar.finish()
         let z = Tensor.concatenate(parts, axis: 0)
-        try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], to: url)
+        if isLeadProcess { try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], to: url) }
         return z
     }
 }

@@ -87,7 +87,7 @@ struct TrainLanguageModel: ParsableCommand {
             guard data.train.count > model.config.contextLength + 1 else {
                 throw CommandError("\(spec.path): \(data.train.count) training tokens, too few for one window of the context (\(model.config.contextLength) + 1): a larger corpus, or a shorter --context")
             }
-            if !resume {   // written only once the corpus has been read: bad input leaves no folder behind
+            if !resume && isLeadProcess {   // written only once the corpus has been read: bad input leaves no folder behind
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
                 try saveTokenizer(tok, to: directory)
@@ -95,6 +95,7 @@ struct TrainLanguageModel: ParsableCommand {
             printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
             let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
             let trainer = Trainer(task: task, options: options, directory: directory)
+            trainer.group = processGroup
             trainer.label = "train lm"
             trainer.stopAfterSteps = training.stopAfter
             let summary = try trainer.run(resume: resume)

@@ -25,7 +25,7 @@ struct Nebula: ParsableCommand {
             WriteReport.self,
             TokenizerCommand.self,
             Doctor.self,
-        ]
+        ] + mpiCommands
     )
 
     /// Runs the command. Every failure ends with exit status 1 and one line on standard error: a command's own
@@ -33,6 +33,7 @@ struct Nebula: ParsableCommand {
     /// and exit 64). `--help` and `--version` print as usual.
     static func main() {
         GEMMBackend.relaunchIfOpenBLASFallsBack()
+        _ = processGroup                                  // under mpirun: MPI starts, ranks other than 0 go quiet
         do {
             var command = try parseAsRoot()
             try command.run()
