@@ -21,7 +21,7 @@ KILLS="${KILLS:-8}"
 RANDOM="${SEED:-1}"
 [ -x "$NEBULA" ] || swift build -c release --product nebula >&2
 work=$(mktemp -d /tmp/nebula-crash.XXXXXX)
-trap 'umount "$work/disk" 2> /dev/null; rm -rf "$work"' EXIT
+trap 'umount "$work/disk" 2> /dev/null || true; rm -rf "$work"' EXIT
 head -c 300000 ../shared/data/tinystories/tinystories_v2_10k.txt > "$work/corpus.txt"
 
 total_kills=0 in_write=0 failures=0
