@@ -168,6 +168,10 @@ extension ByteLevelBPE {
         guard let maxID = byID.keys.max() else {
             throw TokenizerError.invalidFile(path: path, reason: "the vocabulary is empty")
         }
+        // Ids index a dense table: one far past the number of tokens would allocate gigabytes (found by `make fuzz`).
+        guard maxID < 2 * byID.count + 1024 else {
+            throw TokenizerError.invalidFile(path: path, reason: "id \(maxID) is far beyond the vocabulary's \(byID.count) tokens (ids must be about 0..<\(byID.count))")
+        }
         var tokens = [[UInt8]?](repeating: nil, count: maxID + 1)
         for (id, bytes) in byID { tokens[id] = bytes }
         return (tokens, ids)

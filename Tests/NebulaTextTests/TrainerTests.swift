@@ -57,6 +57,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(hf.encode("the cat<|endoftext|>", allowedSpecial: .all), tokenizer.encode("the cat<|endoftext|>", allowedSpecial: .all))
     }
 
+    /// A vocabulary with an id far past its size (as `make fuzz` found: 16,666,666,662) is refused by name instead
+    /// of allocating a table of that many entries; ids a little past the count are still read.
+    func testAnIdFarBeyondTheVocabularyIsRefused() throws {
+        let folder = try temporaryFolder(self)
+        try BPETrainer(vocabularySize: 300).train(documents: ["hello world, hello tokens"]).save(to: folder)
+        let vocabulary = folder.appendingPathComponent("vocab.json"), merges = folder.appendingPathComponent("merges.txt")
+        var entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: vocabulary)) as? [String: Int])
+        entries["far"] = 16_666_666_662
+        try JSONSerialization.data(withJSONObject: entries).write(to: vocabulary)
+        XCTAssertThrowsError(try ByteLevelBPE(vocabulary: vocabulary, merges: merges)) {
+            XCTAssertTrue("\($0.localizedDescription)".contains("id 16666666662 is far beyond the vocabulary's"), "\($0)")
+        }
+        entries["far"] = entries.count + 10
+        try JSONSerialization.data(withJSONObject: entries).write(to: vocabulary)
+        XCTAssertNoThrow(try ByteLevelBPE(vocabulary: vocabulary, merges: merges))
+    }
+
     func testTrainedOnTinyStoriesRoundTripsAndCompresses() throws {
         let corpus = try Corpus(contentsOf: SharedData.url("tinystories/tinystories_v1_train_head.txt"),
                                 options: CorpusOptions(separator: .blankLines))
