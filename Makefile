@@ -66,7 +66,7 @@ FUZZ = .build-fuzz/release/nebula-fuzz
 fuzz: deps
 	NEBULA_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product nebula-fuzz -Xswiftc -sanitize=fuzzer,address \
 		2>&1 | grep -v "Cannot export local symbol"
-	rm -rf .build-fuzz/seeds && NEBULA_FUZZ_SEEDS=.build-fuzz/seeds $(FUZZ)
+	rm -rf .build-fuzz/seeds .build-fuzz/crash-* && NEBULA_FUZZ_SEEDS=.build-fuzz/seeds $(FUZZ)
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$target; \
 		echo "== $$target ($(FUZZ_SECONDS) s)"; \

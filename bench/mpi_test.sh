@@ -82,7 +82,11 @@ set -m                                  # job control: a background job keeps SI
 "${MPIRUN[@]}" -np 2 --mca odls_base_sigkill_timeout 30 "$NEBULA" "${long[@]}" --out "$work/lm-interrupted" > /dev/null 2>&1 &
 launcher=$!
 set +m
-sleep 4
+for _ in $(seq 120); do          # until training runs (rank 0 has started the log): Ctrl-C before that just ends it
+  [ -s "$work/lm-interrupted/log.jsonl" ] && break
+  sleep 0.5
+done
+sleep 1
 kill -INT "$launcher"
 if timeout 60 tail --pid="$launcher" -f /dev/null && [ -f "$work/lm-interrupted/training_state.safetensors" ]; then
   step=$(tail -1 "$work/lm-interrupted/log.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["step"])')
