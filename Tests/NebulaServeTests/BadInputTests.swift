@@ -115,14 +115,6 @@ final class BadInputTests: XCTestCase {
 
 /// Runs the executable to the end: its exit status and standard error.
 func runCommandCapturingErrors(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, error: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardError = pipe
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let error = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: error, as: UTF8.self))
+    let (status, error) = try runCommand(executable, arguments, capturing: \.standardError)
+    return (status, error)
 }

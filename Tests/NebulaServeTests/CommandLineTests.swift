@@ -142,13 +142,17 @@ final class DeterminismTests: XCTestCase {
     }
 }
 
-/// Runs the executable to the end: its exit status and standard output.
-func runCommand(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
+/// Runs the executable to the end: its exit status and what it wrote on `stream` (standard output by default;
+/// the other stream is discarded).
+func runCommand(_ executable: URL, _ arguments: [String],
+                capturing stream: ReferenceWritableKeyPath<Process, Any?> = \.standardOutput) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
     let pipe = Pipe()
-    process.standardOutput = pipe
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    process[keyPath: stream] = pipe
     try process.run()
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
