@@ -5,7 +5,7 @@ import PackageDescription
 // One target per layer of the system; each depends only on the ones above it.
 let package = Package(
     name: "Nebula",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "NebulaTensor", targets: ["NebulaTensor"]),
         .library(name: "NebulaNN", targets: ["NebulaNN"]),

@@ -11,6 +11,7 @@ struct NebulaBench: ParsableCommand {
             TrainingBench.self,
             TokenizerBench.self,
             GenerateBench.self,
+            SampleBench.self,
         ]
     )
 

@@ -84,27 +84,75 @@ extension GPT {
     @discardableResult
     public func generate(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
                          generator: inout SeededGenerator, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
-        precondition(!prompt.isEmpty, "generate: the prompt needs at least one token")
-        var history = Array(prompt.suffix(config.contextLength))
-        var caches = makeCaches()
-        var output: [Int] = []
+        generate(prompts: [prompt], maxTokens: maxTokens, options: options, stopToken: stopToken, generator: &generator) { _, token in
+            onToken(token)
+        }[0]
+    }
+
+    /// Continues every prompt at once (they may differ in length): each step feeds one token of every
+    /// running row through the model as one batch, each row against its own KV cache. Rows draw from
+    /// `generator` in row order; a row stops at `stopToken`, after `maxTokens`, or when `onToken(row, token)`
+    /// returns false. Otherwise as `generate(prompt:)`; one row gives the same tokens as it.
+    public func generate(prompts: [[Int]], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
+                         generator: inout SeededGenerator, onToken: (Int, Int) -> Bool = { _, _ in true }) -> [[Int]] {
+        precondition(prompts.allSatisfy { !$0.isEmpty }, "generate: every prompt needs at least one token")
         let v = config.vocabSize
+        var histories = prompts.map { Array($0.suffix(config.contextLength)) }
+        var caches = histories.map { _ in makeCaches() }
+        var outputs = [[Int]](repeating: [], count: prompts.count)
+        var running = Array(prompts.indices)
         withNoGrad {
-            var logits = self(history.map(Int32.init), batch: 1, length: history.count, caches: caches)   // [1, T, V]
-            for _ in 0..<maxTokens {
-                let token = sampleToken(logits.data[(logits.count - v)...], options, generator: &generator)
-                output.append(token)
-                history.append(token)
-                if token == stopToken || !onToken(token) { break }
-                if caches[0].count < config.contextLength {
-                    logits = self([Int32(token)], batch: 1, length: 1, caches: caches)
-                } else {
-                    history = Array(history.suffix(config.contextLength * 3 / 4))
-                    caches = makeCaches()
-                    logits = self(history.map(Int32.init), batch: 1, length: history.count, caches: caches)
+            // Next-token logits of each row; a row's history is run through a fresh cache at the start and
+            // whenever its cache fills up.
+            var logits = [[Float]](repeating: [], count: prompts.count)
+            func prefill(_ row: Int) {
+                caches[row] = makeCaches()
+                let all = self(histories[row].map(Int32.init), batch: 1, length: histories[row].count, caches: caches[row])  // [1, T, V]
+                logits[row] = Array(all.data[(all.count - v)...])
+            }
+            for row in running { prefill(row) }
+            for step in 0..<maxTokens {
+                running = running.filter { row in
+                    let token = sampleToken(logits[row][...], options, generator: &generator)
+                    outputs[row].append(token)
+                    histories[row].append(token)
+                    return token != stopToken && onToken(row, token)
                 }
+                if running.isEmpty || step == maxTokens - 1 { break }
+                // A full cache is rebuilt over the last three quarters of the context; the rest step together.
+                let full = running.filter { caches[$0][0].count >= config.contextLength }
+                for row in full {
+                    histories[row] = Array(histories[row].suffix(config.contextLength * 3 / 4))
+                    prefill(row)
+                }
+                let stepping = running.filter { !full.contains($0) }
+                guard !stepping.isEmpty else { continue }
+                let next = decodeStep(stepping.map { Int32(histories[$0].last!) }, caches: stepping.map { caches[$0] })  // [B, V]
+                for (i, row) in stepping.enumerated() { logits[row] = Array(next.data[(i * v)..<((i + 1) * v)]) }
             }
         }
-        return output
+        return outputs
+    }
+
+    /// Next-token logits `[B, V]` for one new token per row, each row continuing its own caches (one per
+    /// block; their lengths may differ). Every projection, MLP and the output head run once over the
+    /// `[B, 1, C]` batch; only attention goes row by row, against each row's cache.
+    public func decodeStep(_ tokens: [Int32], caches: [[KVCache]]) -> Tensor {
+        let (b, c) = (tokens.count, config.width)
+        precondition(caches.count == b && caches.allSatisfy { $0.count == blocks.count },
+                     "GPT.decodeStep: \(caches.count) cache sets for \(b) tokens")
+        var positions = [Float](repeating: 0, count: b * c)
+        let table = wpe.weight.data
+        for (row, rowCaches) in caches.enumerated() {
+            let p = rowCaches[0].count
+            precondition(p < config.contextLength, "GPT.decodeStep: row \(row)'s cache holds the whole context (\(p) positions)")
+            positions.replaceSubrange((row * c)..<((row + 1) * c), with: table[(p * c)..<((p + 1) * c)])
+        }
+        var x = wte(tokens, shape: [b, 1]) + Tensor(shape: [b, 1, c], data: positions)   // [B, 1, C]
+        for (layer, block) in blocks.enumerated() {
+            let h = x + block.attn(block.ln1(x), caches: caches.map { $0[layer] })        // [B, 1, C]
+            x = h + block.mlp(block.ln2(h))
+        }
+        return logits(lnf(x)).reshaped([b, config.vocabSize])                              // [B, V]
     }
 }

@@ -104,24 +104,10 @@ struct LanguageModelBatcher {
         if !running.isEmpty { decodeStep(running) }
     }
 
-    /// Feeds each sequence's last token at its own position: `[B, 1, C]` through every block.
+    /// Feeds each sequence's last token at its own position, all in one batch.
     func decodeStep(_ sequences: [LanguageModelSequence]) {
-        let b = sequences.count
-        let c = lm.config.width
-        let ids = sequences.map { Int32($0.history[$0.history.count - 1]) }
-        var positions = [Float](repeating: 0, count: b * c)
-        let table = lm.wpe.weight.data
-        for (row, sequence) in sequences.enumerated() {
-            let p = sequence.caches[0].count
-            positions.replaceSubrange((row * c)..<((row + 1) * c), with: table[(p * c)..<((p + 1) * c)])
-        }
-        var x = lm.wte(ids, shape: [b, 1]) + Tensor(shape: [b, 1, c], data: positions)   // [B, 1, C]
-        for (layer, block) in lm.blocks.enumerated() {
-            let h = x + block.attn(block.ln1(x), caches: sequences.map { $0.caches[layer] })   // [B, 1, C]
-            x = h + block.mlp(block.ln2(h))
-        }
-        let logits = lm.logits(lm.lnf(x))                                                   // [B, 1, V]
         let v = lm.config.vocabSize
+        let logits = lm.decodeStep(sequences.map { Int32($0.history[$0.history.count - 1]) }, caches: sequences.map(\.caches))  // [B, V]
         let data = logits.data
         for (row, sequence) in sequences.enumerated() { sequence.logits = Array(data[(row * v)..<((row + 1) * v)]) }
     }

@@ -112,3 +112,55 @@ public func scaledDotProductAttention(
         } } } } } } } }
     }
 }
+
+/// Attention of one new query per row to keys and values held in place, without gradient: the decoding
+/// step of a KV cache, which reads the cache where it lies instead of copying it into tensors.
+///
+/// - Parameters:
+///   - query: the row's query `[H·D]` (any stride between rows is the caller's).
+///   - keys, values: position t's `[H·D]` at `keys + t·stride`; positions `0..<count` are attended (causal:
+///     the new position is the last of them).
+///   - out: the row's output `[H·D]`.
+public func singleQueryAttention(query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                 count: Int, stride: Int, heads: Int, headWidth d: Int, out: UnsafeMutablePointer<Float>) {
+    let scale = 1 / sqrtf(Float(d))
+    // One pass over the keys and one over the values, each position's heads together (sequential reads).
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: heads * count) { scores in
+        let s = scores.baseAddress!                                    // [H, count]
+        for t in 0..<count {
+            let k = keys + t * stride
+            for h in 0..<heads { s[h * count + t] = dot(query + h * d, k + h * d, d) * scale }
+        }
+        for h in 0..<heads {
+            let row = s + h * count
+            var m = -Float.infinity
+            for t in 0..<count { m = Swift.max(m, row[t]) }
+            var total: Float = 0
+            for t in 0..<count { row[t] = fastExp(row[t] - m); total += row[t] }
+            let inverse = 1 / total
+            for t in 0..<count { row[t] *= inverse }
+        }
+        out.update(repeating: 0, count: heads * d)
+        for t in 0..<count {
+            let v = values + t * stride
+            for h in 0..<heads {
+                let (p, o, vh) = (s[h * count + t], out + h * d, v + h * d)
+                for j in 0..<d { o[j] += p * vh[j] }
+            }
+        }
+    }
+}
+
+/// `Σ a[i]·b[i]` over n values, eight lanes at a time.
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        lanes += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n { total += a[i] * b[i]; i += 1 }
+    return total
+}
