@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Nebula vs PyTorch on the same machine, one after the other (issues 4 and 15):
 #  - training: the same GPT and configuration; wall time per step (forward + backward + clip + AdamW),
-#    tokens/s, ratio and peak RSS (reads ../shared/data/shakespeare/input.txt's size only: random tokens);
+#    tokens/s, ratio to PyTorch fp32 and peak RSS; fp32 on both sides, then bf16 (Nebula's --precision bf16,
+#    PyTorch's autocast) where the CPU has AVX-512 BF16 (PRECISIONS="fp32" to skip it);
 #  - sampling: greedy KV-cached decoding of the bundle's LM at batch 1 and 16, on 1 and 2 threads; tokens/s,
 #    ratio, and whether both produced the same tokens.
 #   bench/compare_pytorch.sh                      # both parts: small 200 steps, medium 20 steps; sampling
@@ -18,24 +19,31 @@ swift build -c release --product nebula-bench >&2
 bench=.build/release/nebula-bench
 
 if [[ " $PARTS " == *" train "* ]]; then
+  precisions="${PRECISIONS:-fp32 bf16}"
+  grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null || precisions=fp32
   rows=()
   for config in small medium; do
     steps=$([ "$config" = small ] && echo "${SMALL_STEPS:-200}" || echo "${MEDIUM_STEPS:-20}")
-    echo "== train $config: PyTorch ($steps steps, $THREADS threads)" >&2
-    torch_json=$(python3 reference/train_gpt.py --config "$config" --steps "$steps" --threads "$THREADS" --eval-batches 1 --json)
-    echo "== train $config: Nebula ($steps steps)" >&2
-    nebula_json=$(NEBULA_THREADS="$THREADS" $bench gpt --config "$config" --steps "$steps" --json)
-    rows+=("$config|$torch_json|$nebula_json")
+    for precision in $precisions; do
+      autocast=$([ "$precision" = bf16 ] && echo --autocast-bf16 || true)
+      echo "== train $config $precision: PyTorch ($steps steps, $THREADS threads)" >&2
+      torch_json=$(python3 reference/train_gpt.py --config "$config" --steps "$steps" --threads "$THREADS" --eval-batches 1 --json $autocast)
+      echo "== train $config $precision: Nebula ($steps steps)" >&2
+      nebula_json=$(NEBULA_THREADS="$THREADS" $bench gpt --config "$config" --steps "$steps" --precision "$precision" --json)
+      rows+=("$config|$torch_json|$nebula_json")
+    done
   done
   python3 - "${rows[@]}" <<'PY'
 import json, sys
-print(f"{'config':8} {'impl':16} {'ms/step':>9} {'tokens/s':>10} {'peak RSS MB':>12} {'speed vs PyTorch':>17}")
+print(f"{'config':8} {'impl':16} {'precision':>13} {'ms/step':>9} {'tokens/s':>10} {'peak RSS MB':>12} {'vs PyTorch fp32':>16}")
+baseline = {}
 for row in sys.argv[1:]:
     config, torch_line, nebula_line = row.split("|")
     t, n = json.loads(torch_line), json.loads(nebula_line)
+    baseline.setdefault(config, t["tokens_per_s"])      # the fp32 PyTorch run comes first
     for name, f in (("pytorch", t), (f"nebula/{n['gemm_backend']}", n)):
-        ratio = f["tokens_per_s"] / t["tokens_per_s"]
-        print(f"{config:8} {name:16} {f['ms_per_step']:9.2f} {f['tokens_per_s']:10.0f} {f['peak_rss_mb']:12.0f} {ratio:16.2f}x")
+        ratio = f["tokens_per_s"] / baseline[config]
+        print(f"{config:8} {name:16} {f['precision']:>13} {f['ms_per_step']:9.2f} {f['tokens_per_s']:10.0f} {f['peak_rss_mb']:12.0f} {ratio:15.2f}x")
 PY
 fi
 

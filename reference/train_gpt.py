@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--no-sdpa", action="store_true",
                     help="explicit attention math instead of F.scaled_dot_product_attention")
     ap.add_argument("--json", action="store_true", help="print one JSON line of figures on stdout")
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', torch.bfloat16): PyTorch's own mixed precision")
     args = ap.parse_args()
     log = sys.stderr if args.json else sys.stdout
 
@@ -105,7 +107,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, args.lr, args.min_lr, WARMUP_STEPS)
         x, y = get_batch(train, B, T, gen)
-        _, loss = model(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+            _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -122,6 +125,7 @@ def main():
     ms = 1000 * sum(times) / len(times)
     ms_median = 1000 * sorted(times)[len(times) // 2]  # robust to load spikes on a shared machine
     figures = dict(framework="pytorch", torch=torch.__version__, config=args.config, steps=steps,
+                   precision="bf16-autocast" if args.autocast_bf16 else "fp32",
                    sdpa=not args.no_sdpa,
                    batch_size=B, block_size=T, params=n_params, threads=torch.get_num_threads(),
                    ms_per_step=round(ms, 3), ms_per_step_median=round(ms_median, 3),

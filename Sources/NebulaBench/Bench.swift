@@ -12,6 +12,8 @@ struct NebulaBench: ParsableCommand {
             TokenizerBench.self,
             GenerateBench.self,
             SampleBench.self,
+            PlotBench.self,
+            LengthBench.self,
         ]
     )
 

@@ -38,7 +38,9 @@ struct SampleBench: ParsableCommand {
         for batch in batches {
             var seconds = 0.0
             var output: [Int] = []
+            var bytesBefore = 0
             for repeat_ in 0...repeats {
+                if repeat_ == 1 { bytesBefore = Tensor.storageBytesCreated }
                 let start = Date()
                 var generator = SeededGenerator(seed: 0)
                 output = gpt.generate(prompts: Array(repeating: promptIDs, count: batch), maxTokens: tokens,
@@ -47,12 +49,13 @@ struct SampleBench: ParsableCommand {
             }
             seconds /= Double(repeats)
             let tokensPerSecond = Double(batch * tokens) / seconds
+            let kilobytesPerStep = Double(Tensor.storageBytesCreated - bytesBefore) / Double(repeats * tokens) / 1024
             if json {
                 print("{\"impl\":\"nebula\",\"batch\":\(batch),\"threads\":\(Parallel.workerCount),\"new_tokens\":\(tokens),"
-                      + "\"seconds\":\(seconds),\"tokens_per_s\":\(tokensPerSecond),\"prompt_ids\":\(promptIDs),\"tokens\":\(output)}")
+                      + "\"seconds\":\(seconds),\"tokens_per_s\":\(tokensPerSecond),\"tensor_kb_per_step\":\(kilobytesPerStep),\"prompt_ids\":\(promptIDs),\"tokens\":\(output)}")
             } else {
-                print(String(format: "batch %3d: %.1f ms per run, %.2f ms per decoding step, %.0f tokens/s",
-                             batch, seconds * 1e3, seconds / Double(tokens) * 1e3, tokensPerSecond))
+                print(String(format: "batch %3d: %.1f ms per run, %.2f ms per decoding step, %.0f tokens/s, tensors created %.0f kB/step",
+                             batch, seconds * 1e3, seconds / Double(tokens) * 1e3, tokensPerSecond, kilobytesPerStep))
             }
         }
     }

@@ -11,9 +11,13 @@ struct TrainingBench: ParsableCommand {
 
     @Option(help: "small (4×128, T64, B12, V65) or medium (6×384, T256, B8, V65).") var config = "small"
     @Option(help: "Steps to time (after 3 warm-up steps).") var steps = 20
+    @Option(help: "Precision of the linear layers' products: fp32 or bf16 (bf16 operands, fp32 accumulation).")
+    var precision = MatmulPrecision.fp32
     @Flag(help: "One JSON line instead of text.") var json = false
 
     func run() throws {
+        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable { throw ValidationError("--precision bf16: \(reason)") }
+        MatmulPrecision.current = precision
         let (gptConfig, batch): (GPTConfig, Int) = switch config {
         case "small": (GPTConfig(vocabSize: 65, contextLength: 64, layers: 4, heads: 4, width: 128), 12)
         case "medium": (GPTConfig(vocabSize: 65, contextLength: 256, layers: 6, heads: 6, width: 384), 8)
@@ -30,7 +34,9 @@ struct TrainingBench: ParsableCommand {
             y += tokens[(b * (t + 1) + 1)...(b * (t + 1) + t)]
         }
         var forward = 0.0, backward = 0.0, update = 0.0
+        var bytesBefore = 0
         for step in 0..<(steps + 3) {
+            if step == 3 { bytesBefore = Tensor.storageBytesCreated }
             let t0 = Date()
             let loss = gpt.loss(x, targets: y, batch: batch, length: t)
             let t1 = Date()
@@ -46,13 +52,14 @@ struct TrainingBench: ParsableCommand {
         let perStep = (forward + backward + update) / Double(steps)
         let tokensPerSecond = Double(batch * t) / perStep
         let peak = peakResidentMegabytes()
+        let megabytesPerStep = Double(Tensor.storageBytesCreated - bytesBefore) / Double(steps) / 1_048_576
         if json {
-            print("{\"impl\":\"nebula\",\"gemm_backend\":\"\(GEMMBackend.current.rawValue)\",\"config\":\"\(config)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"params\":\(gpt.parameterCount)}")
+            print("{\"impl\":\"nebula\",\"gemm_backend\":\"\(GEMMBackend.current.rawValue)\",\"config\":\"\(config)\",\"precision\":\"\(precision.rawValue)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"tensor_mb_per_step\":\(megabytesPerStep),\"params\":\(gpt.parameterCount)}")
         } else {
-            print("GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens, GEMM backend \(GEMMBackend.current.rawValue)")
-            print(String(format: "%.2f ms/step (forward %.2f, backward %.2f, clip+AdamW %.2f), %.0f tokens/s, peak RSS %.0f MB",
+            print("GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens, GEMM backend \(GEMMBackend.current.rawValue), \(precision.rawValue) products")
+            print(String(format: "%.2f ms/step (forward %.2f, backward %.2f, clip+AdamW %.2f), %.0f tokens/s, peak RSS %.0f MB, tensors created %.1f MB/step",
                          perStep * 1e3, forward / Double(steps) * 1e3, backward / Double(steps) * 1e3, update / Double(steps) * 1e3,
-                         tokensPerSecond, peak))
+                         tokensPerSecond, peak, megabytesPerStep))
         }
     }
 }
@@ -71,3 +78,5 @@ func peakResidentMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
     #endif
 }
+
+extension MatmulPrecision: ExpressibleByArgument {}

@@ -20,6 +20,9 @@ private let parallelGEMMThreshold = 1 << 18
 /// leading dimensions let the caller address a column block of a wider matrix (one attention head inside
 /// `[T, H·D]`).
 ///
+/// With ``MatmulPrecision/current`` at `.bf16`, the products that may be split (`parallel`, the linear layers'
+/// and `matmul`'s) run with bfloat16 operands when every dimension is at least 16.
+///
 /// Nebula owns the threading: the library runs each call on one thread, and with `parallel` a large product
 /// is split into row (or column) blocks of C, one per worker. So a GEMM issued inside a parallel loop (one
 /// attention head per worker; leave `parallel` off there) never oversubscribes the cores or contends for
@@ -34,6 +37,12 @@ public func sgemm(
     guard m > 0 && n > 0 else { return }
     guard k > 0 else { // no products to add: C = beta · C
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+        return
+    }
+    if parallel && MatmulPrecision.current == .bf16 && alpha == 1 && (beta == 0 || beta == 1) && min(m, n, k) >= 16,
+       let bf16 = BF16Matmul.shared {
+        bf16.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                  accumulate: beta == 1, c: c, ldc: ldc)
         return
     }
     let backend = GEMMBackend.current

@@ -36,7 +36,7 @@ struct OneDNN {
             guard let pointer = dlsym(handle, name) else { throw LoadFailure(message: "\(libraryName) has no \(name)") }
             return unsafeBitCast(pointer, to: F.self)
         }
-        return OneDNN(sgemm: try symbol("dnnl_sgemm", SGEMM.self), version: try symbol("dnnl_version", Version.self),
+        return OneDNN(handle: handle, sgemm: try symbol("dnnl_sgemm", SGEMM.self), version: try symbol("dnnl_version", Version.self),
                       effectiveISA: try symbol("dnnl_get_effective_cpu_isa", EffectiveISA.self),
                       setThreads: try symbol("omp_set_num_threads", SetThreads.self))
     }
@@ -49,6 +49,8 @@ struct OneDNN {
         if case .failure(let failure) = loaded { failure.message } else { nil }
     }
 
+    /// The `dlopen` handle, for the symbols other parts look up (the bf16 matmul primitive).
+    let handle: UnsafeMutableRawPointer
     /// `dnnl_sgemm`: row-major, returns 0 on success.
     let sgemm: SGEMM
     let version: Version
@@ -61,6 +63,9 @@ struct OneDNN {
         let v = version()
         return (0..<3).map { String(v.load(fromByteOffset: 4 * $0, as: Int32.self)) }.joined(separator: ".")
     }
+
+    /// Whether oneDNN's kernels here have native bfloat16 dot products (AVX-512 BF16 or AMX).
+    var hasNativeBF16: Bool { effectiveISA() & 0xe7 == 0xe7 }
 
     /// The instruction set oneDNN's kernels use on this CPU, named as in `dnnl_cpu_isa_t`.
     var isaName: String {

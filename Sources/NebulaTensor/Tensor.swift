@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A Float32, row-major, N-dimensional array that records the operations made on it so gradients
 /// can flow back through them (reverse-mode automatic differentiation).
 ///
@@ -12,6 +14,12 @@
 /// print(w.grad!)    // [3, 4], every entry 2
 /// ```
 public final class Tensor {
+    /// Bytes of element storage of every tensor created so far in this process (elements × 4): what a training
+    /// or decoding step allocates, as `nebula-bench` reports it. An upper bound: a reshaped or detached tensor
+    /// shares its source's storage but is counted again.
+    public static var storageBytesCreated: Int { createdBytes.load(ordering: .relaxed) }
+    private static let createdBytes = Atomic<Int>(0)
+
     /// The size of each dimension, outermost first.
     public let shape: [Int]
     /// The elements in row-major order.
@@ -33,6 +41,7 @@ public final class Tensor {
         self.shape = shape
         self.data = data
         self.requiresGrad = requiresGrad
+        Tensor.createdBytes.add(4 * data.count, ordering: .relaxed)
     }
 
     /// Creates a tensor from a flat array with the given shape (alias of `init(shape:data:)`).
