@@ -17,6 +17,7 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Denoising steps per passage.") var steps = 50
     @Option(parsing: .upToNextOption, help: "Batch sizes (passages denoised together).") var batches: [Int] = [1, 16, 64]
     @Option(help: "Timed repeats per batch size (after one warm-up).") var repeats = 3
+    @Option(help: "Precision of the linear layers' products: fp32 or bf16.") var precision = MatmulPrecision.fp32
     @Flag(help: "One JSON line per batch size instead of text.") var json = false
 
     func validate() throws {
@@ -26,6 +27,8 @@ struct GenerateBench: ParsableCommand {
     }
 
     func run() throws {
+        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable { throw ValidationError("--precision bf16: \(reason)") }
+        MatmulPrecision.current = precision
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0

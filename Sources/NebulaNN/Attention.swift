@@ -102,10 +102,10 @@ public final class SelfAttention: Module {
         if let cache, x.shape[1] == 1, keyMask == nil, !GradMode.isEnabled {
             return decode(x, caches: [cache], rowsPerCache: x.shape[0])
         }
+        guard let cache else { return proj(fusedSelfAttention(qkv(x), heads: heads, causal: causal, keyMask: keyMask)) }
         let c = x.shape[2]
         let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, T, C]
-        var (k, v) = (parts[1], parts[2])
-        if let cache { (k, v) = cache.append(keys: k, values: v) }   // [B, T_cached + T, C]
+        let (k, v) = cache.append(keys: parts[1], values: parts[2])  // [B, T_cached + T, C]
         let y = scaledDotProductAttention(query: parts[0], key: k, value: v, heads: heads, causal: causal, keyMask: keyMask)
         return proj(y)
     }

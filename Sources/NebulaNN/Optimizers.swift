@@ -101,14 +101,17 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
     var total: Double = 0
     for p in parameters {
         guard let g = p.gradData else { continue }
-        var partial: Float = 0 // per-tensor sums in Float (vectorizes), accumulated in Double
-        g.withUnsafeBufferPointer { g in for x in g { partial += x * x } }
-        total += Double(partial)
+        total += g.withUnsafeBufferPointer(sumOfSquares)
     }
     let norm = Float(total.squareRoot())
     let scale = maxNorm / (norm + 1e-6)
     if scale < 1 {
-        for p in parameters where p.gradData != nil { p.withGradBuffer { g in for i in g.indices { g[i] *= scale } } }
+        for p in parameters where p.gradData != nil {
+            p.withGradBuffer { g in
+                let g = g
+                Parallel.forRanges(g.count, grain: 1 << 15) { range in for i in range { g[i] *= scale } }
+            }
+        }
     }
     return norm
 }

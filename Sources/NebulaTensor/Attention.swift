@@ -27,73 +27,132 @@ public func scaledDotProductAttention(
     let tk = key.shape[1]
     precondition(key.shape == [b, tk, c] && value.shape == [b, tk, c],
                  "attention: key \(key.shape) and value \(value.shape) must be [\(b), Tk, \(c)] to match query \(query.shape)")
-    precondition(c % heads == 0, "attention: width \(c) is not divisible by \(heads) heads")
     precondition(!(query === key || key === value || query === value), "attention: query, key and value must be distinct tensors")
-    if let keyMask { precondition(keyMask.count == b * tk, "attention: keyMask has \(keyMask.count) values, expected \(b)×\(tk)") }
-    let d = c / heads
-    let alpha = scale ?? 1 / sqrtf(Float(d))
-    let offset = tk - tq
-    // Heads go to the workers in groups of at least ~32k multiply-adds: a decoding step's tiny heads run inline.
-    let headGrain = max(1, 32_768 / max(1, tq * tk * d))
-
-    // probs: [B, H, Tq, Tk], kept for the backward pass.
-    var probs = [Float](repeating: 0, count: b * heads * tq * tk)
-    var out = [Float](repeating: 0, count: b * tq * c)
-    query.data.withUnsafeBufferPointer { pq in key.data.withUnsafeBufferPointer { pk in value.data.withUnsafeBufferPointer { pv in
-    probs.withUnsafeMutableBufferPointer { pp in out.withUnsafeMutableBufferPointer { po in
-        let (pq, pk, pv, pp, po) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!, pp.baseAddress!, po.baseAddress!)
-        Parallel.forRanges(b * heads, grain: headGrain) { range in for bh in range {
-            let (i, h) = (bh / heads, bh % heads)
-            let q = pq + i * tq * c + h * d, k = pk + i * tk * c + h * d, v = pv + i * tk * c + h * d
-            let p = pp + bh * tq * tk
-            // S = scale · Q Kᵀ  [Tq, Tk]
-            sgemm(transposeA: false, transposeB: true, m: tq, n: tk, k: d, alpha: alpha, a: q, lda: c, b: k, ldb: c, c: p, ldc: tk)
-            for row in 0..<tq {
-                let s = p + row * tk
-                let visible = causal ? Swift.min(tk, Swift.max(0, row + offset + 1)) : tk
-                var m = -Float.infinity
-                for j in 0..<visible where keyMask == nil || keyMask![i * tk + j] != 0 { m = Swift.max(m, s[j]) }
-                if m == -Float.infinity { for j in 0..<tk { s[j] = 0 }; continue }
-                var total: Float = 0
-                if let keyMask {
-                    for j in 0..<tk {
-                        let e = j < visible && keyMask[i * tk + j] != 0 ? fastExp(s[j] - m) : 0
-                        s[j] = e
-                        total += e
-                    }
-                } else {
-                    for j in 0..<visible { s[j] = fastExp(s[j] - m); total += s[j] }
-                    for j in visible..<tk { s[j] = 0 }
-                }
-                let inv = 1 / total
-                for j in 0..<tk { s[j] *= inv }
-            }
-            // O = P V  [Tq, D] into the head's column block
-            sgemm(transposeA: false, transposeB: false, m: tq, n: d, k: tk, a: p, lda: tk, b: v, ldb: c,
-                  c: po + i * tq * c + h * d, ldc: c)
-        } }
-    } } } } }
-
+    let shape = AttentionShape(batch: b, queries: tq, keys: tk, width: c, heads: heads, causal: causal, keyMask: keyMask, scale: scale)
+    let (q, k, v) = (shape.operand(rows: tq, rowStride: c), shape.operand(rows: tk, rowStride: c), shape.operand(rows: tk, rowStride: c))
+    var probs: [Float] = []
+    let out = query.data.withUnsafeBufferPointer { pq in key.data.withUnsafeBufferPointer { pk in value.data.withUnsafeBufferPointer { pv in
+        shape.forward(q: pq.baseAddress!, q, k: pk.baseAddress!, k, v: pv.baseAddress!, v, probs: &probs)
+    } } }
     return Tensor.result(shape: [b, tq, c], data: out, inputs: [query, key, value]) { o in
-        let go = o.gradData!
         query.withGradOrScratch { gq in key.withGradOrScratch { gk in value.withGradOrScratch { gv in
-        go.withUnsafeBufferPointer { pgo in probs.withUnsafeBufferPointer { pp in
         query.data.withUnsafeBufferPointer { pq in key.data.withUnsafeBufferPointer { pk in value.data.withUnsafeBufferPointer { pv in
-            let (gq, gk, gv, pgo, pp) = (gq.baseAddress!, gk.baseAddress!, gv.baseAddress!, pgo.baseAddress!, pp.baseAddress!)
-            let (pq, pk, pv) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!)
+            shape.backward(outputGrad: o.gradData!, probs: probs, q: pq.baseAddress!, gq: gq.baseAddress!, q,
+                           k: pk.baseAddress!, gk: gk.baseAddress!, k, v: pv.baseAddress!, gv: gv.baseAddress!, v)
+        } } } } } }
+    }
+}
+
+/// Causal or bidirectional self-attention read straight from a fused projection `qkv: [B, T, 3·H·D]` (q | k | v
+/// along the last axis, as `SelfAttention`'s `qkv` layer produces it): the same result as splitting it and
+/// calling `scaledDotProductAttention`, without the three copies forward and their concatenation backward.
+/// Returns `[B, T, H·D]`.
+public func fusedSelfAttention(_ qkv: Tensor, heads: Int, causal: Bool, keyMask: [Float]? = nil) -> Tensor {
+    precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "attention: fused q|k|v must be [B, T, 3·H·D], got \(qkv.shape)")
+    let (b, t, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+    let shape = AttentionShape(batch: b, queries: t, keys: t, width: c, heads: heads, causal: causal, keyMask: keyMask, scale: nil)
+    let operand = shape.operand(rows: t, rowStride: 3 * c)
+    var probs: [Float] = []
+    let out = qkv.data.withUnsafeBufferPointer { p in
+        shape.forward(q: p.baseAddress!, operand, k: p.baseAddress! + c, operand, v: p.baseAddress! + 2 * c, operand, probs: &probs)
+    }
+    return Tensor.result(shape: [b, t, c], data: out, inputs: [qkv]) { o in
+        qkv.accumulateGrad { g in qkv.data.withUnsafeBufferPointer { p in
+            let (g, p) = (g.baseAddress!, p.baseAddress!)
+            shape.backward(outputGrad: o.gradData!, probs: probs, q: p, gq: g, operand, k: p + c, gk: g + c, operand,
+                           v: p + 2 * c, gv: g + 2 * c, operand)
+        } }
+    }
+}
+
+/// The sizes of one multi-head attention and its two passes over operands laid out `[B, rows, …]`, each
+/// head a column block of width D at a row stride (so q, k and v may be blocks of one wider tensor).
+private struct AttentionShape {
+    let batch: Int, queries: Int, keys: Int, width: Int, heads: Int
+    let causal: Bool
+    let keyMask: [Float]?
+    let alpha: Float
+    var headWidth: Int { width / heads }
+    /// Heads go to the workers in groups of at least ~32k multiply-adds: a decoding step's tiny heads run inline.
+    var headGrain: Int { max(1, 32_768 / max(1, queries * keys * headWidth)) }
+
+    /// Where an operand's rows lie: batch item i's row r starts at `i·batchStride + r·rowStride`.
+    struct Operand { let batchStride: Int, rowStride: Int }
+
+    init(batch: Int, queries: Int, keys: Int, width: Int, heads: Int, causal: Bool, keyMask: [Float]?, scale: Float?) {
+        precondition(width % heads == 0, "attention: width \(width) is not divisible by \(heads) heads")
+        if let keyMask { precondition(keyMask.count == batch * keys, "attention: keyMask has \(keyMask.count) values, expected \(batch)×\(keys)") }
+        (self.batch, self.queries, self.keys, self.width, self.heads) = (batch, queries, keys, width, heads)
+        (self.causal, self.keyMask) = (causal, keyMask)
+        alpha = scale ?? 1 / sqrtf(Float(width / heads))
+    }
+
+    func operand(rows: Int, rowStride: Int) -> Operand { Operand(batchStride: rows * rowStride, rowStride: rowStride) }
+
+    /// Returns the output `[B, Tq, C]`; `probs` becomes `[B, H, Tq, Tk]`, kept for the backward pass.
+    func forward(q pq: UnsafePointer<Float>, _ qo: Operand, k pk: UnsafePointer<Float>, _ ko: Operand,
+                 v pv: UnsafePointer<Float>, _ vo: Operand, probs: inout [Float]) -> [Float] {
+        let (b, tq, tk, c, d) = (batch, queries, keys, width, headWidth)
+        let offset = tk - tq
+        probs = [Float](repeating: 0, count: b * heads * tq * tk)
+        var out = [Float](repeating: 0, count: b * tq * c)
+        probs.withUnsafeMutableBufferPointer { pp in out.withUnsafeMutableBufferPointer { po in
+            let (pp, po) = (pp.baseAddress!, po.baseAddress!)
+            Parallel.forRanges(b * heads, grain: headGrain) { range in for bh in range {
+                let (i, h) = (bh / heads, bh % heads)
+                let q = pq + i * qo.batchStride + h * d, k = pk + i * ko.batchStride + h * d, v = pv + i * vo.batchStride + h * d
+                let p = pp + bh * tq * tk
+                // S = scale · Q Kᵀ  [Tq, Tk]
+                sgemm(transposeA: false, transposeB: true, m: tq, n: tk, k: d, alpha: alpha, a: q, lda: qo.rowStride,
+                      b: k, ldb: ko.rowStride, c: p, ldc: tk)
+                for row in 0..<tq {
+                    let s = p + row * tk
+                    let visible = causal ? Swift.min(tk, Swift.max(0, row + offset + 1)) : tk
+                    var m = -Float.infinity
+                    for j in 0..<visible where keyMask == nil || keyMask![i * tk + j] != 0 { m = Swift.max(m, s[j]) }
+                    if m == -Float.infinity { for j in 0..<tk { s[j] = 0 }; continue }
+                    var total: Float = 0
+                    if let keyMask {
+                        for j in 0..<tk {
+                            let e = j < visible && keyMask[i * tk + j] != 0 ? fastExp(s[j] - m) : 0
+                            s[j] = e
+                            total += e
+                        }
+                    } else {
+                        for j in 0..<visible { s[j] = fastExp(s[j] - m); total += s[j] }
+                        for j in visible..<tk { s[j] = 0 }
+                    }
+                    let inv = 1 / total
+                    for j in 0..<tk { s[j] *= inv }
+                }
+                // O = P V  [Tq, D] into the head's column block
+                sgemm(transposeA: false, transposeB: false, m: tq, n: d, k: tk, a: p, lda: tk, b: v, ldb: vo.rowStride,
+                      c: po + i * tq * c + h * d, ldc: c)
+            } }
+        } }
+        return out
+    }
+
+    /// Accumulates the gradients of q, k and v (same layouts as the inputs) from the output's gradient.
+    func backward(outputGrad: [Float], probs: [Float],
+                  q pq: UnsafePointer<Float>, gq: UnsafeMutablePointer<Float>, _ qo: Operand,
+                  k pk: UnsafePointer<Float>, gk: UnsafeMutablePointer<Float>, _ ko: Operand,
+                  v pv: UnsafePointer<Float>, gv: UnsafeMutablePointer<Float>, _ vo: Operand) {
+        let (b, tq, tk, c, d) = (batch, queries, keys, width, headWidth)
+        outputGrad.withUnsafeBufferPointer { pgo in probs.withUnsafeBufferPointer { pp in
+            let (pgo, pp) = (pgo.baseAddress!, pp.baseAddress!)
             Parallel.forRanges(b * heads, grain: headGrain) { range in
-                var scratch = [Float](repeating: 0, count: tq * tk)
-                scratch.withUnsafeMutableBufferPointer { ds in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: tq * tk) { ds in
                     let ds = ds.baseAddress!
                     for bh in range {
                         let (i, h) = (bh / heads, bh % heads)
-                        let qo = i * tq * c + h * d, ko = i * tk * c + h * d
-                        let p = pp + bh * tq * tk, dO = pgo + qo
+                        let qi = i * qo.batchStride + h * d, ki = i * ko.batchStride + h * d, vi = i * vo.batchStride + h * d
+                        let p = pp + bh * tq * tk, dO = pgo + i * tq * c + h * d
                         // dV += Pᵀ dO
                         sgemm(transposeA: true, transposeB: false, m: tk, n: d, k: tq, a: p, lda: tk, b: dO, ldb: c,
-                              beta: 1, c: gv + ko, ldc: c)
+                              beta: 1, c: gv + vi, ldc: vo.rowStride)
                         // dP = dO Vᵀ, then dS = P ∘ (dP − rowsum(dP ∘ P))
-                        sgemm(transposeA: false, transposeB: true, m: tq, n: tk, k: d, a: dO, lda: c, b: pv + ko, ldb: c,
+                        sgemm(transposeA: false, transposeB: true, m: tq, n: tk, k: d, a: dO, lda: c, b: pv + vi, ldb: vo.rowStride,
                               c: ds, ldc: tk)
                         for row in 0..<tq {
                             let pr = p + row * tk, dr = ds + row * tk
@@ -103,13 +162,13 @@ public func scaledDotProductAttention(
                         }
                         // dQ += scale · dS K,  dK += scale · dSᵀ Q
                         sgemm(transposeA: false, transposeB: false, m: tq, n: d, k: tk, alpha: alpha, a: ds, lda: tk,
-                              b: pk + ko, ldb: c, beta: 1, c: gq + qo, ldc: c)
+                              b: pk + ki, ldb: ko.rowStride, beta: 1, c: gq + qi, ldc: qo.rowStride)
                         sgemm(transposeA: true, transposeB: false, m: tk, n: d, k: tq, alpha: alpha, a: ds, lda: tk,
-                              b: pq + qo, ldb: c, beta: 1, c: gk + ko, ldc: c)
+                              b: pq + qi, ldb: qo.rowStride, beta: 1, c: gk + ki, ldc: ko.rowStride)
                     }
                 }
             }
-        } } } } } } } }
+        } }
     }
 }
 

@@ -115,25 +115,27 @@ final class BF16Matmul: @unchecked Sendable {
     }
 
     /// `C = op(A)·op(B) (+ C)` with both operands rounded to bfloat16: the same contract as `sgemm` with
-    /// alpha 1 and beta 0 or 1.
+    /// alpha 1 and beta 0 or 1. `roundedB`, when given, is B already rounded and packed (`ldb` = its row length).
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, roundedB: UnsafePointer<UInt16>? = nil,
               accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
         // Packed bfloat16 copies in the operands' own layouts: op(A) [M, K] is stored [M, K] or, transposed, [K, M].
         let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
         let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+        precondition(roundedB == nil || ldb == bColumns, "BF16Matmul: a rounded B must be packed")
         let packedA = UnsafeMutablePointer<UInt16>.allocate(capacity: aRows * aColumns)
-        let packedB = UnsafeMutablePointer<UInt16>.allocate(capacity: bRows * bColumns)
-        defer { packedA.deallocate(); packedB.deallocate() }
+        let packedB = roundedB == nil ? UnsafeMutablePointer<UInt16>.allocate(capacity: bRows * bColumns) : nil
+        defer { packedA.deallocate(); packedB?.deallocate() }
         roundToBFloat16(a, rows: aRows, columns: aColumns, leading: lda, into: packedA)
-        roundToBFloat16(b, rows: bRows, columns: bColumns, leading: ldb, into: packedB)
+        if let packedB { roundToBFloat16(b, rows: bRows, columns: bColumns, leading: ldb, into: packedB) }
+        let roundedB = roundedB ?? UnsafePointer(packedB!)
         // Element strides of op(A) [M, K] and op(B) [K, N] in the packed copies.
         let aStrides: [Int64] = transposeA ? [1, Int64(m)] : [Int64(k), 1]
         let bStrides: [Int64] = transposeB ? [1, Int64(k)] : [Int64(n), 1]
         func run(rows: Range<Int>, columns: Range<Int>) {
             let key = Key(m: rows.count, n: columns.count, k: k, aStrides: aStrides, bStrides: bStrides, ldc: ldc, accumulate: accumulate)
             let aBlock = packedA + rows.lowerBound * Int(aStrides[0])
-            let bBlock = packedB + columns.lowerBound * Int(bStrides[1])
+            let bBlock = roundedB + columns.lowerBound * Int(bStrides[1])
             execute(primitive(for: key), a: aBlock, b: bBlock, c: c + rows.lowerBound * ldc + columns.lowerBound)
         }
         let workers = Parallel.workerCount
@@ -189,15 +191,15 @@ final class BF16Matmul: @unchecked Sendable {
     }
 
     /// Runs a compiled product on this thread, with its own stream and scratchpad (so threads never share either).
-    private func execute(_ entry: Compiled, a: UnsafeMutablePointer<UInt16>, b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>) {
+    private func execute(_ entry: Compiled, a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>) {
         var stream: Object = nil
         check(streamCreate(&stream, engine, Self.inOrderStream), "stream")
         defer { _ = streamDestroy(stream) }
         let scratch = entry.scratchpadBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: entry.scratchpadBytes, alignment: 64) : nil
         defer { scratch?.deallocate() }
         var memories: [Object] = [nil, nil, nil, nil]
-        check(memoryCreate(&memories[0], entry.a, engine, UnsafeMutableRawPointer(a)), "memory")
-        check(memoryCreate(&memories[1], entry.b, engine, UnsafeMutableRawPointer(b)), "memory")
+        check(memoryCreate(&memories[0], entry.a, engine, UnsafeMutableRawPointer(mutating: a)), "memory")
+        check(memoryCreate(&memories[1], entry.b, engine, UnsafeMutableRawPointer(mutating: b)), "memory")
         check(memoryCreate(&memories[2], entry.c, engine, UnsafeMutableRawPointer(c)), "memory")
         var arguments: [(Int32, Object)] = [(Self.argSource, memories[0]), (Self.argWeights, memories[1]), (Self.argDestination, memories[2])]
         if let scratchpad = entry.scratchpad {
@@ -229,6 +231,24 @@ func roundToBFloat16(_ source: UnsafePointer<Float>, rows: Int, columns: Int, le
                 let bits = from[j]
                 to[j] = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
             }
+        }
+    }
+}
+
+/// Guards every tensor's `roundedCopy` (inference may run on several threads).
+private let roundedCopies = Mutex<Void>(())
+
+extension Tensor {
+    /// The elements rounded to bfloat16, made once and kept until the values change.
+    func roundedToBFloat16() -> [UInt16] {
+        roundedCopies.withLock { _ in
+            if let roundedCopy { return roundedCopy }
+            let rounded = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                data.withUnsafeBufferPointer { roundToBFloat16($0.baseAddress!, rows: 1, columns: count, leading: count, into: buffer.baseAddress!) }
+                initialized = count
+            }
+            roundedCopy = rounded
+            return rounded
         }
     }
 }

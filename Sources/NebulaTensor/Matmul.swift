@@ -124,10 +124,21 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         }
         initialized = rows * outFeatures
     }
+    // bf16 inference rounds a weight once, not at every product.
+    let rounded = MatmulPrecision.current == .bf16 && !GradMode.isEnabled && min(outFeatures, inFeatures) >= 16
+        ? BF16Matmul.shared.map { _ in weight.roundedToBFloat16() } : nil
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
-        sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-              a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-              beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outFeatures, parallel: true)
+        if let rounded, let bf16 = BF16Matmul.shared {
+            rounded.withUnsafeBufferPointer { pr in
+                bf16.gemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                          a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures, roundedB: pr.baseAddress!,
+                          accumulate: bias != nil, c: po.baseAddress!, ldc: outFeatures)
+            }
+        } else {
+            sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                  a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
+                  beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outFeatures, parallel: true)
+        }
     } } }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.result(shape: Array(x.shape.dropLast()) + [outFeatures], data: out, inputs: inputs) { o in

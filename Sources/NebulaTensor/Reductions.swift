@@ -107,3 +107,22 @@ extension Tensor {
         return result
     }
 }
+
+/// `Σ x²` over a buffer: eight lanes at a time, chunks on the workers, accumulated in Double across chunks.
+public func sumOfSquares(_ values: UnsafeBufferPointer<Float>) -> Double {
+    guard let base = values.baseAddress, values.count > 0 else { return 0 }
+    let chunk = 1 << 16
+    let chunks = (values.count + chunk - 1) / chunk
+    var partials = [Double](repeating: 0, count: chunks)
+    partials.withUnsafeMutableBufferPointer { partials in
+        let partials = partials
+        Parallel.forRanges(chunks, grain: 4) { range in
+            for c in range {
+                let start = c * chunk
+                let p = base + start
+                partials[c] = Double(dot(p, p, Swift.min(chunk, values.count - start)))
+            }
+        }
+    }
+    return partials.reduce(0, +)
+}

@@ -23,7 +23,10 @@ public final class Tensor {
     /// The size of each dimension, outermost first.
     public let shape: [Int]
     /// The elements in row-major order.
-    public internal(set) var data: [Float]
+    public internal(set) var data: [Float] { didSet { roundedCopy = nil } }
+    /// The elements rounded to bfloat16, kept until `data` changes: a weight's operand for bf16 inference
+    /// products (``MatmulPrecision``), made once instead of at every product.
+    var roundedCopy: [UInt16]?
     /// Whether gradients are accumulated into this tensor by `backward()`.
     public internal(set) var requiresGrad: Bool
     /// The accumulated gradient (same count as `data`), allocated on first accumulation.

@@ -163,7 +163,6 @@ func passages(spec: DataSpec, tokenizer: any Tokenizer, maxLength: Int, trainSta
 }
 
 extension PassageBatcher.Starts: ExpressibleByArgument {}
-extension MatmulPrecision: ExpressibleByArgument {}
 
 /// The training options every trainer shares.
 struct TrainingArguments: ParsableArguments {
@@ -181,8 +180,7 @@ struct TrainingArguments: ParsableArguments {
     @Option(help: "Validation batches per evaluation.") var evalBatches = 20
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
     @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
-    @Option(help: "Precision of the linear layers' products: fp32, or bf16 (bfloat16 operands, fp32 accumulation, fp32 weights and optimizer state; falls back to fp32 with a warning where the CPU lacks AVX-512 BF16).")
-    var precision = MatmulPrecision.fp32
+    @OptionGroup var precision: PrecisionOptions
     @Option(help: "Worker threads (default: NEBULA_THREADS, else every core).") var threads: Int?
 
     func validate() throws {
@@ -192,14 +190,9 @@ struct TrainingArguments: ParsableArguments {
         }
     }
 
-    /// The trainer's options; also applies `--precision` and `--threads` to this process.
+    /// The trainer's options; also applies `--threads` to this process.
     func options(defaultBatchSize: Int) -> TrainingOptions {
         if let threads { Parallel.workerCount = threads }
-        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable {
-            warn("--precision bf16: \(reason); training in fp32")
-        } else {
-            MatmulPrecision.current = precision
-        }
         var o = TrainingOptions()
         o.batchSize = batchSize ?? defaultBatchSize
         o.steps = steps
@@ -229,6 +222,7 @@ func relativePath(from: URL, to: URL) -> String {
 /// The autoencoder and tokenizer a latent command works with.
 struct AutoencoderOptions: ParsableArguments {
     @Option(help: "Autoencoder folder.") var autoencoder: String
+    @OptionGroup var precision: PrecisionOptions
 
     func load() throws -> (LatentAutoencoder, any Tokenizer) {
         let ae = try LatentAutoencoder.load(from: fileURL(autoencoder))

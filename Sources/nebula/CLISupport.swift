@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NebulaNN
+import NebulaTensor
 #if canImport(NebulaMPI)
 import NebulaMPI
 #endif
@@ -48,6 +49,23 @@ nonisolated(unsafe) var errorOutput = FileHandle.standardError
 
 /// Whether this process writes files and prints progress: rank 0 of a data-parallel run, or a lone process.
 var isLeadProcess: Bool { (processGroup?.rank ?? 0) == 0 }
+
+/// `--precision` for every command that runs a model. It is applied to the process when the command line is
+/// validated, before the command runs; bf16 where the CPU lacks native support falls back to fp32 with a warning.
+struct PrecisionOptions: ParsableArguments {
+    @Option(help: "Precision of the linear layers' products: fp32, or bf16 (bfloat16 operands, fp32 accumulation; weights and optimizer state stay fp32). About 1.4× faster on CPUs with AVX-512 BF16; elsewhere fp32 is used, with a warning.")
+    var precision = MatmulPrecision.fp32
+
+    func validate() throws {
+        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable {
+            warn("--precision bf16: \(reason); using fp32")
+        } else {
+            MatmulPrecision.current = precision
+        }
+    }
+}
+
+extension MatmulPrecision: ExpressibleByArgument {}
 
 /// Writes a warning line to standard error.
 func warn(_ message: String) {

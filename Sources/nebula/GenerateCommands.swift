@@ -45,6 +45,7 @@ struct LoopOptions: ParsableArguments {
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
     @Option(help: "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse.") var noiseScale: Float = 1
+    @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
     var decoding: SamplingOptions { latentDecoding(topP: decodeTopP) }

@@ -184,6 +184,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Nucleus sampling threshold (1 = off).") var topP: Float = 0.95
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Number of samples.") var samples = 1
+    @OptionGroup var precision: PrecisionOptions
     @Flag(help: "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens, seconds.") var json = false
 
     func validate() throws {

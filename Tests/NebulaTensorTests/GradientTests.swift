@@ -98,6 +98,26 @@ final class GradientTests: XCTestCase {
             scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 1, causal: true)
         }
     }
+
+    /// Attention read from a fused q|k|v tensor: finite differences, and the same values and gradients as
+    /// splitting it and attending (causal and with a key mask).
+    func testFusedSelfAttention() {
+        let qkv = randomTensor([2, 5, 24], seed: 91)
+        let mask: [Float] = [1, 1, 0, 1, 1, 1, 1, 1, 1, 0]
+        checkGradients([qkv]) { fusedSelfAttention($0[0], heads: 2, causal: true) }
+        checkGradients([qkv]) { fusedSelfAttention($0[0], heads: 2, causal: false, keyMask: mask) }
+        for (causal, keyMask) in [(true, nil), (false, mask)] as [(Bool, [Float]?)] {
+            let weights = randomTensor([2, 5, 8], seed: 92)
+            let fused = qkv.detached().requiringGrad(), split = qkv.detached().requiringGrad()
+            let a = fusedSelfAttention(fused, heads: 2, causal: causal, keyMask: keyMask)
+            let parts = split.split(axis: 2, sizes: [8, 8, 8])
+            let b = scaledDotProductAttention(query: parts[0], key: parts[1], value: parts[2], heads: 2, causal: causal, keyMask: keyMask)
+            (a * weights).sum().backward()
+            (b * weights).sum().backward()
+            XCTAssertEqual(a.data, b.data)
+            XCTAssertLessThan(zip(fused.grad!.data, split.grad!.data).map { abs($0 - $1) }.max()!, 1e-6)
+        }
+    }
 }
 
 final class FastMathTests: XCTestCase {
