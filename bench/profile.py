@@ -27,8 +27,8 @@ PROFILES = {
 CATEGORIES = [
     ("GEMM (oneDNN kernels)", r"\[JIT\]|libdnnl|libopenblas|BF16Matmul|sgemm"),
     ("bf16 rounding of GEMM operands", r"roundToBFloat16"),
-    ("attention: softmax, masking, single-query", r"scaledDotProductAttention|singleQueryAttention|KVCache"),
-    ("GELU", r"Gelu"),
+    ("attention: softmax, masking, single-query", r"scaledDotProductAttention|singleQueryAttention|AttentionShape|KVCache"),
+    ("GELU", r"Gelu|gelu"),
     ("layer norm", r"layerNorm|rmsNorm"),
     ("AdamW and gradient clipping", r"AdamW|clipGradientNorm"),
     ("cross-entropy, softmax", r"crossEntropy|softmax|logSoftmax"),

@@ -96,15 +96,6 @@ struct SiluKernel: UnaryKernel {
         return s * (1 + x * (1 - s))
     }
 }
-struct GeluKernel: UnaryKernel {
-    static let c: Float = 0.7978845608028654 // √(2/π)
-    static let a: Float = 0.044715
-    func forward(_ x: Float) -> Float { 0.5 * x * (1 + fastTanh(Self.c * (x + Self.a * x * x * x))) }
-    func derivative(_ x: Float, _ y: Float) -> Float {
-        let t = fastTanh(Self.c * (x + Self.a * x * x * x))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Self.c * (1 + 3 * Self.a * x * x)
-    }
-}
 struct AffineKernel: UnaryKernel {
     let scale: Float, shift: Float
     func forward(_ x: Float) -> Float { x * scale + shift }
@@ -294,8 +285,43 @@ extension Tensor {
     public func sin() -> Tensor { unary(SinKernel()) }
     public func cos() -> Tensor { unary(CosKernel()) }
     public func relu() -> Tensor { unary(ReluKernel()) }
-    /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-    public func gelu() -> Tensor { unary(GeluKernel()) }
+    /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. The tanh of every
+    /// element is kept for the backward pass when gradients are recorded, so it is computed once.
+    public func gelu() -> Tensor {
+        let (n, c, a) = (count, Float(0.7978845608028654), Float(0.044715))    // c = √(2/π)
+        let keep = GradMode.isEnabled && requiresGrad
+        var tanhs = [Float](unsafeUninitializedCapacity: keep ? n : 0) { _, initialized in initialized = keep ? n : 0 }
+        var out = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+        data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in tanhs.withUnsafeMutableBufferPointer { pt in
+            let (px, po, pt) = (px.baseAddress!, po.baseAddress!, pt.baseAddress)    // pt: only when keep
+            Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
+                if keep, let pt {
+                    for i in r {
+                        let x = px[i], t = fastTanh(c * (x + a * x * x * x))
+                        po[i] = 0.5 * x * (1 + t)
+                        pt[i] = t
+                    }
+                } else {
+                    for i in r { let x = px[i]; po[i] = 0.5 * x * (1 + fastTanh(c * (x + a * x * x * x))) }
+                }
+            }
+        } } }
+        let x = self
+        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
+            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in tanhs.withUnsafeBufferPointer { pt in
+                let (pgo, px, pt) = (pgo.baseAddress!, px.baseAddress!, pt.baseAddress!)
+                x.accumulateGrad { pg in
+                    let pg = pg.baseAddress!
+                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
+                        for i in r {
+                            let (x, t) = (px[i], pt[i])
+                            pg[i] += pgo[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x))
+                        }
+                    }
+                }
+            } } }
+        }
+    }
     /// SiLU (swish): `x·σ(x)`.
     public func silu() -> Tensor { unary(SiluKernel()) }
 
