@@ -22,7 +22,7 @@ public final class KVCache {
                          "KVCache: new positions [\(rows), _, \(width)] do not match the cached [\(self.rows), \(count), \(self.width)]")
         }
         let needed = count + extra
-        guard needed > capacity || keys.count < rows * capacity * width else { return }
+        guard needed > capacity else { return }
         let newCapacity = Swift.max(needed, 2 * capacity, 16)
         func moved(_ old: [Float]) -> [Float] {
             var new = [Float](repeating: 0, count: rows * newCapacity * width)
@@ -99,10 +99,8 @@ public final class SelfAttention: Module {
     /// `x: [B, T, C]` → `[B, T, C]`. With a cache, `x` holds only the new positions and attends to the
     /// cached ones too; `keyMask` is `[B, T_keys]` over all keys seen (1 = real token).
     public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, cache: KVCache? = nil) -> Tensor {
-        if let cache, x.shape[1] == 1, keyMask == nil, !GradMode.isEnabled {
-            return decode(x, caches: [cache], rowsPerCache: x.shape[0])
-        }
         guard let cache else { return proj(fusedSelfAttention(qkv(x), heads: heads, causal: causal, keyMask: keyMask)) }
+        if x.shape[1] == 1, keyMask == nil, !GradMode.isEnabled { return decode(x, caches: [cache], rowsPerCache: x.shape[0]) }
         let c = x.shape[2]
         let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, T, C]
         let (k, v) = cache.append(keys: parts[1], values: parts[2])  // [B, T_cached + T, C]

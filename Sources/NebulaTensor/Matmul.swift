@@ -124,15 +124,15 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         }
         initialized = rows * outFeatures
     }
-    // bf16 inference rounds a weight once, not at every product.
+    // bf16 inference rounds a weight once, not at every product (`.bf16` is only set where BF16Matmul exists).
     let rounded = MatmulPrecision.current == .bf16 && !GradMode.isEnabled && min(outFeatures, inFeatures) >= 16
-        ? BF16Matmul.shared.map { _ in weight.roundedToBFloat16() } : nil
+        ? weight.roundedToBFloat16() : nil
     x.data.withUnsafeBufferPointer { px in weight.data.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
-        if let rounded, let bf16 = BF16Matmul.shared {
+        if let rounded {
             rounded.withUnsafeBufferPointer { pr in
-                bf16.gemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-                          a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures, roundedB: pr.baseAddress!,
-                          accumulate: bias != nil, c: po.baseAddress!, ldc: outFeatures)
+                BF16Matmul.shared!.gemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                                        a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures, roundedB: pr.baseAddress!,
+                                        accumulate: bias != nil, c: po.baseAddress!, ldc: outFeatures)
             }
         } else {
             sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
