@@ -142,13 +142,47 @@ final class DeterminismTests: XCTestCase {
     }
 }
 
+/// `--precision bf16` (issue #15): deterministic, and different from fp32 where bf16 products run; on OpenBLAS,
+/// where they cannot, one warning and the same bytes as an fp32 run.
+final class PrecisionTests: XCTestCase {
+    func testBF16TrainingIsDeterministicAndFallsBackToFP32WithAWarning() throws {
+        guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-precision-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let corpus = root.appendingPathComponent("stories.txt")
+        try (0..<40).map { "Story \($0): the ball rolled away and Tom ran after it." }.joined(separator: "\n<|endoftext|>\n")
+            .write(to: corpus, atomically: true, encoding: .utf8)
+        /// Trains a tiny LM; returns its weights and what the command wrote on standard error.
+        func train(_ name: String, _ precision: String, backend: String? = nil) throws -> (weights: Data, errors: String) {
+            let out = root.appendingPathComponent(name)
+            let (status, errors) = try runCommand(executable, ["train", "lm", "--data", corpus.path, "--char", "--preset", "tiny",
+                                                               "--out", out.path, "--steps", "4", "--batch-size", "4", "--eval-every", "4",
+                                                               "--eval-batches", "1", "--precision", precision],
+                                                  environment: backend.map { ["NEBULA_BLAS": $0] } ?? [:], capturing: \.standardError)
+            XCTAssertEqual(status, 0, errors)
+            return (try Data(contentsOf: out.appendingPathComponent("model.safetensors")), errors)
+        }
+        let fallbackFP32 = try train("openblas-fp32", "fp32", backend: "openblas")
+        let fallbackBF16 = try train("openblas-bf16", "bf16", backend: "openblas")
+        XCTAssertEqual(fallbackBF16.weights, fallbackFP32.weights, "bf16 on OpenBLAS trains in fp32")
+        XCTAssertTrue(fallbackBF16.errors.contains("warning: --precision bf16: they need the oneDNN backend"), fallbackBF16.errors)
+        if let reason = MatmulPrecision.bf16Unavailable { throw XCTSkip("bf16 products unavailable here: \(reason)") }
+        let (fp32, bf16, again) = (try train("fp32", "fp32"), try train("bf16", "bf16"), try train("bf16-again", "bf16"))
+        XCTAssertEqual(bf16.weights, again.weights, "bf16 training is deterministic")
+        XCTAssertNotEqual(bf16.weights, fp32.weights, "bf16 products really ran")
+        XCTAssertFalse(bf16.errors.contains("warning"), bf16.errors)
+    }
+}
+
 /// Runs the executable to the end: its exit status and what it wrote on `stream` (standard output by default;
-/// the other stream is discarded).
-func runCommand(_ executable: URL, _ arguments: [String],
+/// the other stream is discarded). `environment` is added to this process's.
+func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
                 capturing stream: ReferenceWritableKeyPath<Process, Any?> = \.standardOutput) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
