@@ -222,18 +222,27 @@ public final class LatentAutoencoder: Module {
         return withNoGrad {
             let decoded = parallel(z)                                                    // [B, L, W]
             guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
-                let logits = parallel.logits(decoded, embedding: languageModel.wte.weight) // [B, L, V]
+                let logits = parallel.logits(decoded, embedding: languageModel.wte.weight).data  // [B, L, V]
                 let l = config.maxLength
-                return (0..<batch).map { b in
+                func passage(_ b: Int, _ next: (ArraySlice<Float>) -> Int) -> [Int] {
                     var tokens: [Int] = []
                     for t in 0..<l {
-                        let row = (b * l + t) * v
-                        let token = sampleToken(logits.data[row..<(row + v)], options, generator: &generator)
+                        let token = next(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
                         if token == endOfText { break }
                         tokens.append(token)
                     }
                     return tokens
                 }
+                guard options.temperature <= 0 else {
+                    return (0..<batch).map { b in passage(b) { sampleToken($0, options, generator: &generator) } }
+                }
+                // Greedy passages draw nothing: they are decoded in parallel.
+                var passages = [[Int]](repeating: [], count: batch)
+                passages.withUnsafeMutableBufferPointer { out in
+                    let out = out
+                    Parallel.forEach(batch) { b in out[b] = passage(b, argmax) }
+                }
+                return passages
             }
             let caches = autoregressive.gpt.makeCaches()
             let memory = autoregressive.memory(decoded)

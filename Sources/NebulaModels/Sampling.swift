@@ -23,12 +23,7 @@ public struct SamplingOptions: Sendable {
 /// a truncation can keep are sorted: those above a probability threshold, lowered until they hold the k
 /// most likely tokens or the nucleus — a few dozen instead of the whole vocabulary.
 public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions, generator: inout SeededGenerator) -> Int {
-    let base = logits.startIndex
-    if options.temperature <= 0 {
-        var best = base
-        for i in logits.indices where logits[i] > logits[best] { best = i }
-        return best - base
-    }
+    if options.temperature <= 0 { return argmax(logits) }
     let scaled = logits.map { $0 / options.temperature }
     let m = scaled.max()!
     let weights = scaled.map { Foundation.exp($0 - m) }        // unnormalised probabilities, the largest 1
@@ -61,6 +56,23 @@ public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions,
         candidates = Array(candidates.prefix(keep))
     }
     return draw(candidates, weights: weights, generator: &generator)
+}
+
+/// The index of the largest logit, the first of equal ones (greedy decoding): the maximum found eight lanes
+/// at a time, then its first position.
+public func argmax(_ logits: ArraySlice<Float>) -> Int {
+    logits.withUnsafeBufferPointer { p in
+        let n = p.count
+        var lanes = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= n {
+            lanes = pointwiseMax(lanes, UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self))
+            i += 8
+        }
+        var largest = lanes.max()
+        while i < n { largest = max(largest, p[i]); i += 1 }
+        return p.firstIndex(of: largest) ?? 0        // none only when every logit is NaN
+    }
 }
 
 /// Draws one of `tokens` with probability proportional to its weight.

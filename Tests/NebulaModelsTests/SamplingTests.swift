@@ -9,6 +9,19 @@ final class SamplingTests: XCTestCase {
     /// log-probabilities of [0.5, 0.3, 0.15, 0.05].
     let logits: [Float] = [0.5, 0.3, 0.15, 0.05].map { Foundation.log($0) }
 
+    /// Greedy picks the first of the largest logits, at every length (the eight-lane part and the tail), in a
+    /// slice that starts anywhere.
+    func testArgmaxIsTheFirstLargest() {
+        var rng = SeededGenerator(seed: 3)
+        for n in 1...40 {
+            let values = (0..<(n + 5)).map { _ in Float(rng.nextInt(below: 6)) }         // many ties
+            let slice = values[5...]
+            let expected = slice.indices.first { slice[$0] == slice.max()! }! - 5
+            XCTAssertEqual(argmax(slice), expected, "n = \(n)")
+            XCTAssertEqual(sampleToken(slice, SamplingOptions(temperature: 0), generator: &rng), expected)
+        }
+    }
+
     func frequencies(_ options: SamplingOptions, draws: Int = 20000, seed: UInt64 = 3) -> [Double] {
         var generator = SeededGenerator(seed: seed)
         var counts = [Double](repeating: 0, count: logits.count)
