@@ -118,6 +118,31 @@ final class GradientTests: XCTestCase {
             XCTAssertLessThan(zip(fused.grad!.data, split.grad!.data).map { abs($0 - $1) }.max()!, 1e-6)
         }
     }
+
+    /// Causal attention over more than one block of 64 queries (each block's products reach only the keys it
+    /// sees): finite differences, and the values of a plain softmax(QKᵀ/√D + mask)·V, with as many queries as
+    /// keys and with fewer.
+    func testCausalAttentionAcrossQueryBlocks() {
+        checkGradients([randomTensor([1, 70, 12], seed: 93)]) { fusedSelfAttention($0[0], heads: 2, causal: true) }
+        for (tq, tk) in [(150, 150), (90, 150)] {
+            let (c, heads) = (8, 2)
+            let (q, k, v) = (randomTensor([1, tq, c], seed: 94), randomTensor([1, tk, c], seed: 95), randomTensor([1, tk, c], seed: 96))
+            let y = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, causal: true)
+            var maxError: Float = 0
+            for h in 0..<heads { for i in 0..<tq {
+                let visible = i + tk - tq + 1
+                let scores = (0..<visible).map { j in (0..<4).reduce(Float(0)) { $0 + q.data[i * c + h * 4 + $1] * k.data[j * c + h * 4 + $1] } / 2 }
+                let m = scores.max()!
+                let weights = scores.map { Foundation.exp($0 - m) }
+                let total = weights.reduce(0, +)
+                for e in 0..<4 {
+                    let expected = (0..<visible).reduce(Float(0)) { $0 + weights[$1] / total * v.data[$1 * c + h * 4 + e] }
+                    maxError = max(maxError, abs(y.data[i * c + h * 4 + e] - expected))
+                }
+            } }
+            XCTAssertLessThan(maxError, 1e-5, "\(tq) queries, \(tk) keys")
+        }
+    }
 }
 
 final class FastMathTests: XCTestCase {
