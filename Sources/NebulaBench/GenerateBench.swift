@@ -27,8 +27,7 @@ struct GenerateBench: ParsableCommand {
     }
 
     func run() throws {
-        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable { throw ValidationError("--precision bf16: \(reason)") }
-        MatmulPrecision.current = precision
+        try use(precision)
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0

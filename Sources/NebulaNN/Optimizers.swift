@@ -65,7 +65,7 @@ public final class AdamW: Optimizer {
                 let (p, m, v, g) = (p.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!)
                 Parallel.forRanges(n, grain: 1 << 14) { range in
                     // Eight lanes at a time (the scalar loop does not vectorise), the same operations per element.
-                    func lanes(_ pointer: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
+                    func lanes(_ pointer: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
                         UnsafeRawPointer(pointer + i).loadUnaligned(as: SIMD8<Float>.self)
                     }
                     func store(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>, _ i: Int) {
@@ -73,7 +73,7 @@ public final class AdamW: Optimizer {
                     }
                     var i = range.lowerBound
                     while i + 8 <= range.upperBound {
-                        let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let gi = lanes(g, i)
                         let mi = b1 * lanes(m, i) + (1 - b1) * gi
                         let vi = b2 * lanes(v, i) + (1 - b2) * gi * gi
                         store(mi, m, i)

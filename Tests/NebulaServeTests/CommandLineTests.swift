@@ -99,12 +99,8 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
 final class DeterminismTests: XCTestCase {
     func testTheSameCommandGivesTheSameBytes() throws {
         guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-determinism-\(UUID().uuidString)")
+        let (root, corpus) = try storiesFolder("determinism")
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let corpus = root.appendingPathComponent("stories.txt")
-        let stories = (0..<40).map { "Story \($0): the \(["red", "blue", "green"][$0 % 3]) ball rolled away. Tom ran after it and laughed." }
-        try stories.joined(separator: "\n<|endoftext|>\n").write(to: corpus, atomically: true, encoding: .utf8)
         let tiny = ["--steps", "6", "--batch-size", "4", "--warmup", "2", "--eval-every", "3", "--eval-batches", "1", "--checkpoint-every", "3"]
 
         func output(_ arguments: [String]) throws -> String {
@@ -147,12 +143,8 @@ final class DeterminismTests: XCTestCase {
 final class PrecisionTests: XCTestCase {
     func testBF16TrainingIsDeterministicAndFallsBackToFP32WithAWarning() throws {
         guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-precision-\(UUID().uuidString)")
+        let (root, corpus) = try storiesFolder("precision")
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let corpus = root.appendingPathComponent("stories.txt")
-        try (0..<40).map { "Story \($0): the ball rolled away and Tom ran after it." }.joined(separator: "\n<|endoftext|>\n")
-            .write(to: corpus, atomically: true, encoding: .utf8)
         /// Trains a tiny LM; returns its weights and what the command wrote on standard error.
         func train(_ name: String, _ precision: String, backend: String? = nil) throws -> (weights: Data, errors: String) {
             let out = root.appendingPathComponent(name)
@@ -173,6 +165,17 @@ final class PrecisionTests: XCTestCase {
         XCTAssertNotEqual(bf16.weights, fp32.weights, "bf16 products really ran")
         XCTAssertFalse(bf16.errors.contains("warning"), bf16.errors)
     }
+}
+
+/// A new temporary folder holding `stories.txt`: 40 one-line stories separated by `<|endoftext|>` (the caller
+/// removes the folder).
+func storiesFolder(_ name: String) throws -> (root: URL, corpus: URL) {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-\(name)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    let corpus = root.appendingPathComponent("stories.txt")
+    let stories = (0..<40).map { "Story \($0): the \(["red", "blue", "green"][$0 % 3]) ball rolled away. Tom ran after it and laughed." }
+    try stories.joined(separator: "\n<|endoftext|>\n").write(to: corpus, atomically: true, encoding: .utf8)
+    return (root, corpus)
 }
 
 /// Runs the executable to the end: its exit status and what it wrote on `stream` (standard output by default;
