@@ -1,32 +1,27 @@
 import Foundation
 import NebulaTensor
 
-/// An optimizer updates parameters from their accumulated gradients, one parameter at a time.
+/// An optimizer updates parameters from their accumulated gradients.
 public protocol Optimizer: AnyObject {
     /// The learning rate used by the next step (set it from a schedule before each step).
     var learningRate: Float { get set }
-    /// Updates one named parameter from its gradient.
-    func update(_ name: String, _ parameter: Tensor)
     /// Number of steps taken.
     var stepCount: Int { get }
-    /// Marks the end of a step (advances bias corrections and counters).
-    func finishStep()
+    /// One step over the given named parameters that have a gradient; gradients are then cleared.
+    func step(_ parameters: [(String, Tensor)])
 }
 
 extension Optimizer {
     /// One step over every trainable parameter of `model` that has a gradient; gradients are then cleared.
     public func step(_ model: Module) { step(model.trainableParameters()) }
-
-    /// One step over the given named parameters; gradients are then cleared.
-    public func step(_ parameters: [(String, Tensor)]) {
-        for (name, p) in parameters where p.gradData != nil { update(name, p) }
-        finishStep()
-        for (_, p) in parameters { p.zeroGrad() }
-    }
 }
 
 /// Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's `torch.optim.AdamW`. Parameters
 /// with fewer than 2 dimensions (biases, norm scales) get no weight decay.
+///
+/// The moments of all parameters live in two flat buffers, and a step updates every parameter in one
+/// parallel, vectorised pass over them (not one loop per tensor: a model's many small biases and norm
+/// scales would each run serially).
 ///
 /// ```swift
 /// let optimizer = AdamW(learningRate: 1e-3, weightDecay: 0.1)
@@ -36,10 +31,10 @@ extension Optimizer {
 public final class AdamW: Optimizer {
     public var learningRate: Float
     public var beta1: Float, beta2: Float, eps: Float, weightDecay: Float
-    /// First and second moments by parameter name (saved in training checkpoints).
-    public var firstMoments: [String: [Float]] = [:]
-    public var secondMoments: [String: [Float]] = [:]
     public private(set) var stepCount = 0
+    /// First and second moments of every parameter, one after another; `slots[name]` is a parameter's range.
+    private var firstMoment: [Float] = [], secondMoment: [Float] = []
+    private var slots: [String: Range<Int>] = [:]
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
         self.learningRate = learningRate
@@ -49,54 +44,114 @@ public final class AdamW: Optimizer {
         self.weightDecay = weightDecay
     }
 
-    public func update(_ name: String, _ parameter: Tensor) {
-        let n = parameter.count
-        let t = Float(stepCount + 1)
-        let correction1 = 1 - powf(beta1, t), correction2 = 1 - powf(beta2, t)
-        let stepSize = learningRate / correction1, rootCorrection2 = sqrtf(correction2)
-        let decay = parameter.rank >= 2 ? 1 - learningRate * weightDecay : 1
-        let (b1, b2, eps) = (beta1, beta2, self.eps)
-        // Taken out of the dictionaries so the updates below mutate them in place (no copy).
-        var m = firstMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: n)
-        var v = secondMoments.removeValue(forKey: name) ?? [Float](repeating: 0, count: n)
-        precondition(m.count == n, "AdamW: state for \(name) has \(m.count) values, parameter has \(n)")
-        parameter.withMutableData { p in m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-            parameter.gradData!.withUnsafeBufferPointer { g in
-                let (p, m, v, g) = (p.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!)
-                Parallel.forRanges(n, grain: 1 << 14) { range in
-                    // Eight lanes at a time (the scalar loop does not vectorise), the same operations per element.
-                    func lanes(_ pointer: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
-                        UnsafeRawPointer(pointer + i).loadUnaligned(as: SIMD8<Float>.self)
-                    }
-                    func store(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>, _ i: Int) {
-                        UnsafeMutableRawPointer(pointer + i).storeBytes(of: value, as: SIMD8<Float>.self)
-                    }
-                    var i = range.lowerBound
-                    while i + 8 <= range.upperBound {
-                        let gi = lanes(g, i)
-                        let mi = b1 * lanes(m, i) + (1 - b1) * gi
-                        let vi = b2 * lanes(v, i) + (1 - b2) * gi * gi
-                        store(mi, m, i)
-                        store(vi, v, i)
-                        store(lanes(p, i) * decay - stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps), p, i)
-                        i += 8
-                    }
-                    for i in i..<range.upperBound {
-                        m[i] = b1 * m[i] + (1 - b1) * g[i]
-                        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                        p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
-                    }
-                }
-            }
-        } } }
-        firstMoments[name] = m
-        secondMoments[name] = v
+    /// The names of the parameters that have moments (saved in training checkpoints).
+    public var parameterNames: [String] { slots.keys.sorted() }
+
+    /// A parameter's first and second moments, or nil before its first step.
+    public func moments(of name: String) -> (first: [Float], second: [Float])? {
+        slots[name].map { (Array(firstMoment[$0]), Array(secondMoment[$0])) }
     }
 
-    public func finishStep() { stepCount += 1 }
+    /// Sets a parameter's moments (restoring a checkpoint); both must have the parameter's element count.
+    public func setMoments(of name: String, first: [Float], second: [Float]) {
+        precondition(first.count == second.count, "AdamW: \(name)'s moments have \(first.count) and \(second.count) values")
+        let slot = slot(for: name, count: first.count)
+        firstMoment.replaceSubrange(slot, with: first)
+        secondMoment.replaceSubrange(slot, with: second)
+    }
+
+    /// Forgets every moment (a fresh start, or before restoring a checkpoint).
+    public func clearMoments() {
+        (firstMoment, secondMoment, slots) = ([], [], [:])
+    }
+
+    /// The range of `name`'s moments, appended (zeros) on first use.
+    private func slot(for name: String, count: Int) -> Range<Int> {
+        if let slot = slots[name] {
+            precondition(slot.count == count, "AdamW: state for \(name) has \(slot.count) values, parameter has \(count)")
+            return slot
+        }
+        let slot = firstMoment.count..<(firstMoment.count + count)
+        firstMoment.append(contentsOf: repeatElement(0, count: count))
+        secondMoment.append(contentsOf: repeatElement(0, count: count))
+        slots[name] = slot
+        return slot
+    }
+
+    public func step(_ parameters: [(String, Tensor)]) {
+        var seen = Set<ObjectIdentifier>()
+        let live = parameters.filter { $0.1.gradData != nil && seen.insert(ObjectIdentifier($0.1)).inserted }
+        let tensors = live.map(\.1)
+        let momentStarts = live.map { slot(for: $0.0, count: $0.1.count).lowerBound }
+        // Parameter i covers [ends[i] − counts[i], ends[i]) of the pass's index space. (Counts are read now:
+        // inside the pass the tensors' storage is being modified.)
+        let counts = tensors.map(\.count)
+        var ends: [Int] = [], total = 0
+        for count in counts { total += count; ends.append(total) }
+        let decays = tensors.map { $0.rank >= 2 ? 1 - learningRate * weightDecay : Float(1) }
+        let t = Float(stepCount + 1)
+        let stepSize = learningRate / (1 - powf(beta1, t)), rootCorrection2 = sqrtf(1 - powf(beta2, t))
+        let (b1, b2, eps) = (beta1, beta2, self.eps)
+
+        Tensor.withValuesAndGradients(of: tensors) { values, gradients in
+            firstMoment.withUnsafeMutableBufferPointer { m in secondMoment.withUnsafeMutableBufferPointer { v in
+                let (m, v) = (m.baseAddress!, v.baseAddress!)
+                Parallel.forRanges(total, grain: 1 << 14) { range in
+                    // The parameters this worker's range overlaps, each updated on its overlap.
+                    var (i, high) = (0, ends.count)             // the first parameter ending after the range's start
+                    while i < high {
+                        let middle = (i + high) / 2
+                        if ends[middle] <= range.lowerBound { i = middle + 1 } else { high = middle }
+                    }
+                    while i < ends.count && ends[i] - counts[i] < range.upperBound {
+                        let start = ends[i] - counts[i]
+                        let lower = Swift.max(range.lowerBound, start) - start, upper = Swift.min(range.upperBound, ends[i]) - start
+                        let moments = momentStarts[i]
+                        adamUpdate(values[i] + lower, gradients[i] + lower, m + moments + lower, v + moments + lower,
+                                   count: upper - lower, decay: decays[i], stepSize: stepSize,
+                                   rootCorrection2: rootCorrection2, beta1: b1, beta2: b2, eps: eps)
+                        i += 1
+                    }
+                }
+            } }
+        }
+        stepCount += 1
+        for (_, p) in parameters { p.zeroGrad() }
+    }
 
     /// Restores the step count (when resuming from a checkpoint).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
+}
+
+/// AdamW's update of `count` consecutive elements, eight lanes at a time (the scalar loop compiles to
+/// scalar divisions and square roots), the same operations per element in the tail:
+/// m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²,  p ← decay·p − stepSize·m / (√v / √(1−β2ᵗ) + ε).
+@inline(__always)
+private func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                        _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int,
+                        decay: Float, stepSize: Float, rootCorrection2: Float, beta1 b1: Float, beta2 b2: Float, eps: Float)
+{
+    func lanes(_ pointer: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(pointer + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    func store(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(pointer + i).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+    var i = 0
+    while i + 8 <= count {
+        let gi = lanes(g, i)
+        let mi = b1 * lanes(m, i) + (1 - b1) * gi
+        let vi = b2 * lanes(v, i) + (1 - b2) * gi * gi
+        store(mi, m, i)
+        store(vi, v, i)
+        store(lanes(p, i) * decay - stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps), p, i)
+        i += 8
+    }
+    for i in i..<count {
+        m[i] = b1 * m[i] + (1 - b1) * g[i]
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+        p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+    }
 }
 
 /// A learning-rate schedule: the rate for a 0-based step.

@@ -100,6 +100,31 @@ public final class Tensor {
         return try gradData!.withUnsafeMutableBufferPointer { try body($0) }
     }
 
+    /// Runs `body` with the mutable values and the gradients of every tensor in `tensors` (each must have a
+    /// gradient), so that one loop can update them all: an optimizer step over a whole model.
+    public static func withValuesAndGradients<R>(
+        of tensors: [Tensor],
+        _ body: (_ values: [UnsafeMutablePointer<Float>], _ gradients: [UnsafePointer<Float>]) -> R
+    ) -> R {
+        var values: [UnsafeMutablePointer<Float>] = [], gradients: [UnsafePointer<Float>] = []
+        values.reserveCapacity(tensors.count)
+        gradients.reserveCapacity(tensors.count)
+        // Each buffer's pointer is valid only inside its closure, so the closures nest, one tensor deep each.
+        func collect(_ index: Int) -> R {
+            guard index < tensors.count else { return body(values, gradients) }
+            let tensor = tensors[index]
+            precondition(tensor.gradData != nil, "withValuesAndGradients: tensor \(index) has no gradient")
+            return tensor.gradData!.withUnsafeBufferPointer { g in
+                tensor.data.withUnsafeMutableBufferPointer { p in
+                    values.append(p.baseAddress!)
+                    gradients.append(g.baseAddress!)
+                    return collect(index + 1)
+                }
+            }
+        }
+        return collect(0)
+    }
+
     /// Replaces the gradient (used by gradient clipping and accumulation helpers).
     public func setGrad(_ values: [Float]?) {
         if let values { precondition(values.count == count, "Tensor.setGrad: count mismatch") }

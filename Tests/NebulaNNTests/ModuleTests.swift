@@ -70,6 +70,52 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(opt.stepCount, 2)
     }
 
+    /// The one pass over all parameters, whose workers' ranges start and end inside tensors, gives each
+    /// element the update a separate loop per parameter gives; a parameter listed twice is updated once,
+    /// one without a gradient not at all, and moments survive `moments(of:)` / `setMoments`.
+    func testAdamWOnePassOverManyParametersMatchesElementwiseUpdate() {
+        var rng = SeededGenerator(seed: 7)
+        let counts = [[3], [40_000], [17, 33], [1], [70_001], [9, 8]]
+        let tensors = counts.map { Tensor.randn($0, generator: &rng).requiringGrad() }
+        let frozen = Tensor.randn([5], generator: &rng).requiringGrad()
+        let named = tensors.enumerated().map { ("p\($0.offset)", $0.element) } + [("again", tensors[1]), ("frozen", frozen)]
+        let optimizer = AdamW(learningRate: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+        var expected = tensors.map { $0.data.map(Double.init) }
+        var m = tensors.map { [Double](repeating: 0, count: $0.count) }, v = m
+        let frozenBefore = frozen.data
+        for step in 1...3 {
+            let gradients = tensors.map { Tensor.randn($0.shape, generator: &rng).data }
+            for (tensor, g) in zip(tensors, gradients) { tensor.setGrad(g) }
+            optimizer.step(named)
+            let (c1, c2) = (1 - pow(0.9, Double(step)), 1 - pow(0.95, Double(step)))
+            for p in tensors.indices {
+                let decay = tensors[p].rank >= 2 ? 1 - 0.01 * 0.1 : 1
+                for i in 0..<tensors[p].count {
+                    let g = Double(gradients[p][i])
+                    m[p][i] = 0.9 * m[p][i] + 0.1 * g
+                    v[p][i] = 0.95 * v[p][i] + 0.05 * g * g
+                    expected[p][i] = expected[p][i] * decay - 0.01 * (m[p][i] / c1) / ((v[p][i] / c2).squareRoot() + 1e-8)
+                }
+            }
+        }
+        for p in tensors.indices {
+            let worst = zip(tensors[p].data, expected[p]).map { abs(Double($0) - $1) }.max()!
+            XCTAssertLessThan(worst, 1e-5, "parameter \(p)")
+            let stored = optimizer.moments(of: "p\(p)")!
+            XCTAssertEqual(Double(stored.first.last!), m[p].last!, accuracy: 1e-6)
+            XCTAssertEqual(Double(stored.second.first!), v[p].first!, accuracy: 1e-6)
+        }
+        XCTAssertEqual(frozen.data, frozenBefore)
+        XCTAssertEqual(optimizer.parameterNames, ["p0", "p1", "p2", "p3", "p4", "p5"])
+
+        let restored = AdamW(learningRate: 0.01)
+        for name in optimizer.parameterNames.reversed() {
+            let (first, second) = optimizer.moments(of: name)!
+            restored.setMoments(of: name, first: first, second: second)
+        }
+        for name in optimizer.parameterNames { XCTAssertEqual(restored.moments(of: name)!.second, optimizer.moments(of: name)!.second) }
+    }
+
     func testCosineScheduleShape() {
         let lr = cosineSchedule(peak: 1e-3, warmup: 100, total: 2000, minimum: 1e-4)
         XCTAssertEqual(lr(0), 1e-3 / 101, accuracy: 1e-9)

@@ -20,8 +20,8 @@ public struct TrainingState {
     /// Writes the state with the weights, the optimizer's moments and `extras`, durably.
     public func save(optimizer: AdamW, weights: [(String, Tensor)] = [], extras: [SafeTensorsEntry] = [], to url: URL) throws {
         var entries = weights.map { SafeTensorsEntry(name: "weights.\($0.0)", shape: $0.1.shape, floats: $0.1.data) } + extras
-        for name in optimizer.firstMoments.keys.sorted() {
-            let m = optimizer.firstMoments[name]!, v = optimizer.secondMoments[name]!
+        for name in optimizer.parameterNames {
+            let (m, v) = optimizer.moments(of: name)!
             entries.append(SafeTensorsEntry(name: "adam.m.\(name)", shape: [m.count], floats: m))
             entries.append(SafeTensorsEntry(name: "adam.v.\(name)", shape: [v.count], floats: v))
         }
@@ -43,11 +43,14 @@ public struct TrainingState {
         }
         let words = (file.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4 else { throw fail("expected 4 comma-separated RNG words in \"rng\", found \(words.count)") }
-        optimizer.firstMoments = [:]
-        optimizer.secondMoments = [:]
-        for info in file.tensors {
-            if info.name.hasPrefix("adam.m.") { optimizer.firstMoments[String(info.name.dropFirst(7))] = try file.floats(info.name) }
-            if info.name.hasPrefix("adam.v.") { optimizer.secondMoments[String(info.name.dropFirst(7))] = try file.floats(info.name) }
+        optimizer.clearMoments()
+        for info in file.tensors where info.name.hasPrefix("adam.m.") {
+            let name = String(info.name.dropFirst(7))
+            let (first, second) = (try file.floats(info.name), try file.floats("adam.v.\(name)"))
+            guard first.count == second.count else {
+                throw fail("adam.m.\(name) has \(first.count) values but adam.v.\(name) has \(second.count)")
+            }
+            optimizer.setMoments(of: name, first: first, second: second)
         }
         optimizer.restore(stepCount: optimizerSteps)
         var generator = SeededGenerator(seed: 0)
