@@ -215,8 +215,14 @@ public final class LatentAutoencoder: Module {
     /// default) or by sampling: all positions at once with the parallel decoder, token by token through
     /// the KV cache with the autoregressive one. `decoder: .parallel` decodes an autoregressive
     /// autoencoder's latents with its parallel decoder.
+    ///
+    /// `languageModelPrior` λ > 0 adds λ × the frozen LM's log-probabilities (given the tokens so far) to
+    /// the autoregressive decoder's at every token (shallow fusion): where a latent is vague — a denoiser's
+    /// estimate rather than an encoded passage — the LM's fluency fills in, at some cost to faithful
+    /// reconstruction. The parallel decoder ignores it.
     public func decode(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
-                       decoder: AutoencoderConfig.Decoder? = nil, generator: inout SeededGenerator) -> [[Int]] {
+                       decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float = 0,
+                       generator: inout SeededGenerator) -> [[Int]] {
         let batch = z.shape[0]
         let v = languageModel.config.vocabSize
         return withNoGrad {
@@ -245,12 +251,17 @@ public final class LatentAutoencoder: Module {
                 return passages
             }
             let caches = autoregressive.gpt.makeCaches()
+            let priorCaches = languageModelPrior != 0 ? languageModel.makeCaches() : []
             let memory = autoregressive.memory(decoded)
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
             for _ in 0...config.maxLength {
-                let logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches) // [B, 1, V]
+                var logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches) // [B, 1, V]
+                if languageModelPrior != 0 {                        // shallow fusion with the frozen LM
+                    let prior = languageModel(next, batch: batch, length: 1, caches: priorCaches).logSoftmax()  // [B, 1, V]
+                    logits = logits.logSoftmax() + prior * languageModelPrior
+                }
                 for b in 0..<batch {
                     let token = sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
                     next[b] = Int32(token)

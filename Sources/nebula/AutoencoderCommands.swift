@@ -330,8 +330,11 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).") var noise: Float = 0
     @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
     @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float = 0
     @Flag(help: "Print one JSON object with the metrics, diagnostics and latent statistics.") var json = false
     @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
+
+    func validate() throws { try validateLanguageModelPrior(languageModelPrior) }
 
     func run() throws {
         try reportingErrors {
@@ -360,7 +363,8 @@ struct Reconstruct: ParsableCommand {
             let started = Date()
             for start in stride(from: 0, to: references.count, by: 32) {
                 let rows = min(32, references.count - start)
-                decoded += ae.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: options, decoder: decoder, generator: &generator)
+                decoded += ae.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: options, decoder: decoder,
+                                     languageModelPrior: languageModelPrior, generator: &generator)
             }
             let decodeSeconds = Date().timeIntervalSince(started)
             let referenceTexts = try references.map { try tokenizer.decode($0.map(Int.init)) }
@@ -378,6 +382,7 @@ struct Reconstruct: ParsableCommand {
             var figures: [String: Double] = [
                 "token_accuracy": metrics.tokenAccuracy, "exact_match": metrics.exactMatch, "bleu4": metrics.bleu4,
                 "rouge_l": metrics.rougeL, "passages": Double(references.count), "noise": Double(noise),
+                "lm_prior": Double(languageModelPrior),
                 "latent_std": Double(latentStd), "latent_norm": meanNorm, "passages_per_second": Double(references.count) / decodeSeconds,
             ]
             figures.merge(diagnostics) { a, _ in a }

@@ -29,6 +29,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
     @Option(help: "Temperature of the ddpm sampler's noise for every diffusion row (1: the model's own distribution).") var noiseScale: Float = 1
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp + " Every diffusion row the autoregressive decoder decodes.")) var languageModelPrior: Float = 0
     @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
     @Option(help: "Nucleus (top-p) of the autoregressive baselines.") var topP: Float = 0.95
@@ -46,6 +47,7 @@ struct EvaluateGeneration: ParsableCommand {
         }
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
         guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
+        try validateLanguageModelPrior(languageModelPrior)
     }
 
     func run() throws {
@@ -133,9 +135,11 @@ struct EvaluateGeneration: ParsableCommand {
         return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
     }
 
-    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled.
+    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled and
+    /// ", LM prior 0.5" with shallow fusion.
     var loop: String {
         "\(steps) \(sampler.rawValue) steps" + (noiseScale == 1 ? "" : ", noise ×\(noiseScale)")
+            + (languageModelPrior == 0 ? "" : ", LM prior \(languageModelPrior)")
     }
 
     var mauveOptions: MAUVE.Options {
@@ -158,7 +162,8 @@ struct EvaluateGeneration: ParsableCommand {
             let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
             let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk,
                                   noiseScale: noiseScale, generator: &generator)
-            texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder, seed: seed &+ UInt64(first))
+            texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder,
+                                     languageModelPrior: languageModelPrior, seed: seed &+ UInt64(first))
         }
         return (texts, Date().timeIntervalSince(start) / Double(count))
     }

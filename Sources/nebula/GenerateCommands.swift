@@ -45,6 +45,7 @@ struct LoopOptions: ParsableArguments {
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
     @Option(help: "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse.") var noiseScale: Float = 1
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float = 0
     @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
@@ -54,7 +55,15 @@ struct LoopOptions: ParsableArguments {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
         guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
+        try validateLanguageModelPrior(languageModelPrior)
     }
+}
+
+/// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
+let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off): more fluent text from vague latents, less faithful reconstruction."
+
+func validateLanguageModelPrior(_ weight: Float) throws {
+    guard weight >= 0 && weight <= 4 else { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
 }
 
 /// How the LM turns a latent into words: greedy without `topP`, else nucleus sampling at temperature 1.
@@ -66,10 +75,10 @@ func latentDecoding(topP: Float?) -> SamplingOptions {
 /// parallel decoder of an autoregressive autoencoder.
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
                  options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
-                 seed: UInt64 = 0) throws -> [String] {
+                 languageModelPrior: Float = 0, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
-                                         generator: &generator).map {
+                                         languageModelPrior: languageModelPrior, generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }
@@ -88,7 +97,7 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
         shown.append(text)
         printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
     }
-    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, seed: seed)[0]
+    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior, seed: seed)[0]
     return (text, z, Date().timeIntervalSince(start))
 }
 

@@ -99,6 +99,26 @@ final class AutoencoderTests: XCTestCase {
         var generator = SeededGenerator(seed: 0)
         let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
         XCTAssertEqual(decoded, Self.sentences)
+        let fused = try ae.decode(z, endOfText: Int(eot), languageModelPrior: 0.5, generator: &generator).map { try tokenizer.decode($0) }
+        XCTAssertEqual(fused, Self.sentences, "a moderate LM prior leaves confident decoding as it was")
+    }
+
+    /// Shallow fusion: with a large LM prior the autoregressive decoder writes the LM's own greedy text,
+    /// whatever the latent says; without it, the (here untrained) decoder writes something else.
+    func testLanguageModelPriorPullsDecodingTowardTheLanguageModel() throws {
+        let (tokenizer, gpt) = Self.toyLanguageModel()
+        var rng = SeededGenerator(seed: 5)
+        let ae = LatentAutoencoder(Self.toyConfig(.autoregressive), languageModel: gpt, generator: &rng)
+        let eot = tokenizer.endOfTextID!
+        let z = Tensor.randn([3, ae.config.latents, ae.config.latentWidth], generator: &rng)
+        var generator = SeededGenerator(seed: 0)
+        var greedy = gpt.generate(prompt: [eot], maxTokens: ae.config.maxLength + 1, options: SamplingOptions(temperature: 0),
+                                  stopToken: eot, generator: &generator)
+        if greedy.last == eot { greedy.removeLast() }
+        let fused = ae.decode(z, endOfText: eot, languageModelPrior: 1e5, generator: &generator)
+        XCTAssertEqual(fused, [[Int]](repeating: greedy, count: 3))
+        let plain = ae.decode(z, endOfText: eot, generator: &generator)
+        XCTAssertNotEqual(plain, fused)
     }
 
     /// With `freezeEncoder`, only the autoregressive decoder trains: the latent space stays where it was.
