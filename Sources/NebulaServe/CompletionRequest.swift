@@ -2,7 +2,7 @@ import Foundation
 import NebulaDiffusion
 
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
-/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`). Unknown fields are ignored, as OpenAI-compatible servers do.
+/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`, `lm_prior`). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
     /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
@@ -19,10 +19,11 @@ public struct CompletionRequest: Decodable, Sendable {
     public var sampler: String?
     public var decodeTopP: Float?
     public var noiseScale: Float?
+    public var languageModelPrior: Float?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
-        case decodeTopP = "decode_top_p", noiseScale = "noise_scale"
+        case decodeTopP = "decode_top_p", noiseScale = "noise_scale", languageModelPrior = "lm_prior"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,6 +51,7 @@ public struct CompletionRequest: Decodable, Sendable {
         sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
         decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
         noiseScale = try c.decodeIfPresent(Float.self, forKey: .noiseScale)
+        languageModelPrior = try c.decodeIfPresent(Float.self, forKey: .languageModelPrior)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -142,6 +144,8 @@ public struct DiffusionParameters: Sendable {
     public var decodeTopP: Float?
     /// The ddpm sampler's noise temperature (1: the model's own distribution).
     public var noiseScale: Float
+    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's greedy decode (0: off).
+    public var languageModelPrior: Float
     public var choices: Int
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
@@ -172,7 +176,7 @@ extension CompletionRequest {
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         if !isDiffusion {
             for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
-                                  ("noise_scale", noiseScale != nil)] where present {
+                                  ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil)] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
             let maxTokens = self.maxTokens ?? 16
@@ -207,9 +211,14 @@ extension CompletionRequest {
         if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
             throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
         }
+        let languageModelPrior = self.languageModelPrior ?? 0
+        guard languageModelPrior >= 0 && languageModelPrior <= 4 else {
+            throw ServeError.invalidField("lm_prior", "lm_prior must be in [0, 4], got \(languageModelPrior)")
+        }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
         return .diffusion(DiffusionParameters(prompt: prompt, steps: steps, guidance: guidance, sampler: kind,
-                                              decodeTopP: decodeTopP ?? topP, noiseScale: noiseScale, choices: choices, seed: seed,
+                                              decodeTopP: decodeTopP ?? topP, noiseScale: noiseScale,
+                                              languageModelPrior: languageModelPrior, choices: choices, seed: seed,
                                               estimateEvery: stream == true ? max(1, steps / 10) : 0))
     }
 }

@@ -124,12 +124,12 @@ struct DiffusionBatcher {
         return system.autoencoder.decode(x0, endOfText: endOfText, decoder: .parallel, generator: &greedy).map(text)
     }
 
-    /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are
+    /// The final texts of runs that finished together: the autoencoder's own decoder. Plain greedy runs are
     /// decoded as one batch (greedy decoding draws nothing, so each row is its run's alone); runs with
-    /// `decode_top_p` sample with their own seed, one by one.
+    /// `decode_top_p` or `lm_prior` are decoded one by one, sampling with their own seed.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
-        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil }
+        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil && runs[$0].parameters.languageModelPrior == 0 }
         if !greedy.isEmpty {
             let z = greedy.count == 1 ? runs[greedy[0]].z : Tensor.concatenate(greedy.map { runs[$0].z }, axis: 0)   // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
@@ -144,11 +144,12 @@ struct DiffusionBatcher {
         return results.map { $0! }
     }
 
-    /// The final texts of one run: greedy, or nucleus-sampled with the run's seed.
+    /// The final texts of one run: greedy (with the run's LM prior), or nucleus-sampled with the run's seed.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         var generator = SeededGenerator(seed: run.parameters.seed)
         let options = run.parameters.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
-        return system.autoencoder.decode(run.z, endOfText: endOfText, options: options, generator: &generator).map {
+        return system.autoencoder.decode(run.z, endOfText: endOfText, options: options,
+                                         languageModelPrior: run.parameters.languageModelPrior, generator: &generator).map {
             CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)
         }
     }
