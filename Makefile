@@ -7,7 +7,7 @@ BUNDLE ?= models/tinystories
 RUNS ?= runs/tinystories
 NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
-REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95
+REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95 --lm-prior 1.0
 
 .PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
@@ -121,7 +121,9 @@ test-asan: deps
 # another, then (continued) on windows starting at every sentence (4x the passages); then, with that space
 # frozen, the autoregressive decoder, started from the LM. The denoiser trains 6,000 steps on the first
 # space's latents (two runs), is continued on the final space's windows, then on fixed-length windows (exactly
-# 64 tokens from each sentence, no padding: its samples fill the window instead of ending early).
+# 64 tokens from each sentence, no padding: its samples fill the window instead of ending early), then with the
+# noise schedule shifted to 1/64 of the signal-to-noise ratio at every time (--schedule-scale 0.125), in bf16.
+# (That run read the latents of the exported F16 autoencoder, which holds the same encoder.)
 AE_PHASE1 = --decoder parallel --passages packed --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 \
 	--steps 1500 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE1_MORE = --decoder parallel --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 3000 --warmup 50 \
@@ -134,6 +136,8 @@ DIFFUSION_MORE = --passages packed --batch-size 64 --steps 3000 --warmup 50 --lr
 DIFFUSION_WINDOWS = --batch-size 64 --steps 5000 --warmup 100 --lr 4e-4 --min-lr 4e-5 --eval-every 500 --checkpoint-every 500
 DIFFUSION_FIXED = --passages fixed --batch-size 64 --steps 4000 --warmup 100 --lr 4e-4 --min-lr 4e-5 --eval-every 500 \
 	--checkpoint-every 500
+DIFFUSION_SHIFTED = --schedule-scale 0.125 --passages fixed --batch-size 64 --steps 1500 --warmup 50 --lr 3e-4 --min-lr 3e-5 \
+	--eval-every 250 --checkpoint-every 250 --precision bf16
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
@@ -148,6 +152,8 @@ bundle: build
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-2 $(DIFFUSION_WINDOWS) \
 		--out $(RUNS)/diffusion-3
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel --init-from $(RUNS)/diffusion-3 $(DIFFUSION_FIXED) \
+		--out $(RUNS)/diffusion-4
+	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder --init-from $(RUNS)/diffusion-4 $(DIFFUSION_SHIFTED) \
 		--out $(RUNS)/diffusion
 	$(NEBULA) export --from $(RUNS)/lm --to $(BUNDLE)/lm
 	$(NEBULA) export --from $(RUNS)/autoencoder --to $(BUNDLE)/autoencoder --language-model $(BUNDLE)/lm

@@ -93,7 +93,7 @@ public final class AdamW: Optimizer {
         let stepSize = learningRate / (1 - powf(beta1, t)), rootCorrection2 = sqrtf(1 - powf(beta2, t))
         let (b1, b2, eps) = (beta1, beta2, self.eps)
 
-        Tensor.withValuesAndGradients(of: tensors) { values, gradients in
+        if total > 0 { Tensor.withValuesAndGradients(of: tensors) { values, gradients in
             firstMoment.withUnsafeMutableBufferPointer { m in secondMoment.withUnsafeMutableBufferPointer { v in
                 let (m, v) = (m.baseAddress!, v.baseAddress!)
                 Parallel.forRanges(total, grain: 1 << 14) { range in
@@ -114,7 +114,7 @@ public final class AdamW: Optimizer {
                     }
                 }
             } }
-        }
+        } }
         stepCount += 1
         for (_, p) in parameters { p.zeroGrad() }
     }

@@ -126,7 +126,7 @@ struct DiffusionBatcher {
 
     /// The final texts of runs that finished together: the autoencoder's own decoder. Plain greedy runs are
     /// decoded as one batch (greedy decoding draws nothing, so each row is its run's alone); runs with
-    /// `decode_top_p` or `lm_prior` are decoded one by one, sampling with their own seed.
+    /// `decode_top_p` (sampled with their own seed) or `lm_prior` are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
         let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil && runs[$0].parameters.languageModelPrior == 0 }

@@ -29,7 +29,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
     @Option(help: "Temperature of the ddpm sampler's noise for every diffusion row (1: the model's own distribution).") var noiseScale: Float = 1
-    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp + " Every diffusion row the autoregressive decoder decodes.")) var languageModelPrior: Float = 0
+    @Option(name: .customLong("lm-prior"), parsing: .upToNextOption, help: ArgumentHelp("Extra diffusion rows decoded greedily with these LM priors. " + lmPriorHelp)) var languageModelPriors: [Float] = []
     @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
     @Option(help: "Nucleus (top-p) of the autoregressive baselines.") var topP: Float = 0.95
@@ -47,7 +47,7 @@ struct EvaluateGeneration: ParsableCommand {
         }
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
         guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
-        try validateLanguageModelPrior(languageModelPrior)
+        for weight in languageModelPriors { try validateLanguageModelPrior(weight) }
     }
 
     func run() throws {
@@ -84,6 +84,14 @@ struct EvaluateGeneration: ParsableCommand {
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
                 })
+            }
+            if system.autoencoder.autoregressive != nil {   // the same latents, the greedy decode fused with the LM
+                for weight in languageModelPriors {
+                    results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight))", parameters: diffusionParameters,
+                                                scorer: scorer) { seed in
+                        try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, languageModelPrior: weight)
+                    })
+                }
             }
             if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
@@ -135,11 +143,9 @@ struct EvaluateGeneration: ParsableCommand {
         return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
     }
 
-    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled and
-    /// ", LM prior 0.5" with shallow fusion.
+    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled.
     var loop: String {
         "\(steps) \(sampler.rawValue) steps" + (noiseScale == 1 ? "" : ", noise ×\(noiseScale)")
-            + (languageModelPrior == 0 ? "" : ", LM prior \(languageModelPrior)")
     }
 
     var mauveOptions: MAUVE.Options {
@@ -152,7 +158,7 @@ struct EvaluateGeneration: ParsableCommand {
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
                           condition: Tensor? = nil, guidance: Float = 1,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0),
-                          decoder: AutoencoderConfig.Decoder? = nil) throws -> ([String], Double) {
+                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float = 0) throws -> ([String], Double) {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []
