@@ -38,6 +38,10 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     /// Train only the autoregressive decoder: the encoder and the parallel decoder stay as they are, so
     /// the latent space (and a denoiser trained in it) does not move.
     public var freezeEncoder = false
+    /// λ of the shallow fusion the autoregressive decoder is trained and decodes with: its token
+    /// distribution is softmax(its logits + λ × the frozen LM's log-probabilities), so it learns to override
+    /// the LM where the latent is sure and to lean on it where the latent is vague (0: no fusion).
+    public var languageModelPrior: Float = 0
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
     public var languageModel = "../lm"
 
@@ -54,6 +58,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         case decoderLayers = "decoder_layers", maxLength = "max_length", languageModelLayer = "language_model_layer"
         case decoder, latentNoise = "latent_noise", inputMasking = "input_masking", latentDropout = "latent_dropout"
         case alignment, parallelWeight = "parallel_weight", freezeEncoder = "freeze_encoder", languageModel = "language_model"
+        case languageModelPrior = "lm_prior"
     }
 
     /// Reads a `config.json`; a key that is absent keeps its default (configs written by hand or by an
@@ -68,6 +73,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         try read(.languageModelLayer, &languageModelLayer); try read(.decoder, &self.decoder); try read(.latentNoise, &latentNoise)
         try read(.inputMasking, &inputMasking); try read(.latentDropout, &latentDropout); try read(.alignment, &alignment)
         try read(.parallelWeight, &parallelWeight); try read(.freezeEncoder, &freezeEncoder); try read(.languageModel, &languageModel)
+        try read(.languageModelPrior, &languageModelPrior)
     }
 }
 
@@ -175,7 +181,11 @@ public final class LatentAutoencoder: Module {
         if let autoregressive {
             var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText)
             if latentAlone { input = [Int32](repeating: endOfText, count: input.count) }
-            let logits = autoregressive(input, batch: batch, length: l + 1, memory: autoregressive.memory(decoded)) // [B, L+1, V]
+            var logits = autoregressive(input, batch: batch, length: l + 1, memory: autoregressive.memory(decoded)) // [B, L+1, V]
+            if config.languageModelPrior != 0 {   // trained as it decodes: fused with the frozen LM (a constant here)
+                let prior = withNoGrad { languageModel(input, batch: batch, length: l + 1).logSoftmax() }     // [B, L+1, V]
+                logits = logits.logSoftmax() + prior * config.languageModelPrior
+            }
             autoregressiveLoss = crossEntropy(logits, targets: targets)
         }
         return Losses(parallel: parallelLoss, autoregressive: autoregressiveLoss, alignment: alignment)
@@ -219,10 +229,12 @@ public final class LatentAutoencoder: Module {
     /// `languageModelPrior` λ > 0 adds λ × the frozen LM's log-probabilities (given the tokens so far) to
     /// the autoregressive decoder's at every token (shallow fusion): where a latent is vague — a denoiser's
     /// estimate rather than an encoded passage — the LM's fluency fills in, at some cost to faithful
-    /// reconstruction. The parallel decoder ignores it.
+    /// reconstruction unless the decoder was trained with the same λ. Default: the λ it was trained with
+    /// (`AutoencoderConfig.languageModelPrior`). The parallel decoder ignores it.
     public func decode(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
-                       decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float = 0,
+                       decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
                        generator: inout SeededGenerator) -> [[Int]] {
+        let languageModelPrior = languageModelPrior ?? config.languageModelPrior
         let batch = z.shape[0]
         let v = languageModel.config.vocabSize
         return withNoGrad {

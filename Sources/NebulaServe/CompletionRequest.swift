@@ -144,8 +144,9 @@ public struct DiffusionParameters: Sendable {
     public var decodeTopP: Float?
     /// The ddpm sampler's noise temperature (1: the model's own distribution).
     public var noiseScale: Float
-    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's greedy decode (0: off).
-    public var languageModelPrior: Float
+    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's greedy decode (nil: the
+    /// λ the decoder was trained with).
+    public var languageModelPrior: Float?
     public var choices: Int
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
@@ -211,8 +212,7 @@ extension CompletionRequest {
         if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
             throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
         }
-        let languageModelPrior = self.languageModelPrior ?? 0
-        guard languageModelPrior >= 0 && languageModelPrior <= 4 else {
+        if let languageModelPrior, !(languageModelPrior >= 0 && languageModelPrior <= 4) {
             throw ServeError.invalidField("lm_prior", "lm_prior must be in [0, 4], got \(languageModelPrior)")
         }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).

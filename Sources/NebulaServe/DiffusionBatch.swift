@@ -129,7 +129,7 @@ struct DiffusionBatcher {
     /// `decode_top_p` (sampled with their own seed) or `lm_prior` are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
-        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil && runs[$0].parameters.languageModelPrior == 0 }
+        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil && runs[$0].parameters.languageModelPrior == nil }
         if !greedy.isEmpty {
             let z = greedy.count == 1 ? runs[greedy[0]].z : Tensor.concatenate(greedy.map { runs[$0].z }, axis: 0)   // [rows, K, d]
             var unused = SeededGenerator(seed: 0)

@@ -38,6 +38,7 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Weight of the MSE between the parallel decoder's predicted states and the frozen LM's.") var alignment: Float = 0.1
     @Option(help: "Weight of the parallel decoder's token loss beside the autoregressive one.") var parallelWeight: Float = 1
     @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.") var freezeEncoder = false
+    @Option(name: .customLong("lm-prior"), help: "Train the autoregressive decoder fused with the frozen LM: softmax(its logits + λ × the LM's log-probabilities); it then decodes with the same λ by default.") var languageModelPrior: Float = 0
     @Option(name: .customLong("passages"), help: "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
@@ -48,6 +49,7 @@ struct TrainAutoencoder: ParsableCommand {
         for (name, value) in [("--input-masking", inputMasking), ("--latent-dropout", latentDropout)] where !(0..<1).contains(value) {
             throw ValidationError("\(name) must be in [0, 1), got \(value)")
         }
+        try validateLanguageModelPrior(languageModelPrior)
     }
 
     func run() throws {
@@ -77,6 +79,7 @@ struct TrainAutoencoder: ParsableCommand {
                 config.alignment = alignment
                 config.parallelWeight = parallelWeight
                 config.freezeEncoder = freezeEncoder
+                config.languageModelPrior = languageModelPrior
                 if freezeEncoder { guard decoder == .autoregressive, initFrom != nil else {
                     throw ValidationError("--freeze-encoder trains an autoregressive decoder on a trained encoder: give --decoder autoregressive and --init-from")
                 } }
@@ -330,7 +333,7 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).") var noise: Float = 0
     @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
     @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
-    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float = 0
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(help: "Print one JSON object with the metrics, diagnostics and latent statistics.") var json = false
     @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
 
@@ -382,7 +385,7 @@ struct Reconstruct: ParsableCommand {
             var figures: [String: Double] = [
                 "token_accuracy": metrics.tokenAccuracy, "exact_match": metrics.exactMatch, "bleu4": metrics.bleu4,
                 "rouge_l": metrics.rougeL, "passages": Double(references.count), "noise": Double(noise),
-                "lm_prior": Double(languageModelPrior),
+                "lm_prior": Double(languageModelPrior ?? ae.config.languageModelPrior),
                 "latent_std": Double(latentStd), "latent_norm": meanNorm, "passages_per_second": Double(references.count) / decodeSeconds,
             ]
             figures.merge(diagnostics) { a, _ in a }

@@ -158,7 +158,7 @@ struct EvaluateGeneration: ParsableCommand {
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
                           condition: Tensor? = nil, guidance: Float = 1,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0),
-                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float = 0) throws -> ([String], Double) {
+                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil) throws -> ([String], Double) {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []

@@ -45,7 +45,7 @@ struct LoopOptions: ParsableArguments {
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
     @Option(help: "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse.") var noiseScale: Float = 1
-    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float = 0
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
@@ -60,10 +60,10 @@ struct LoopOptions: ParsableArguments {
 }
 
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
-let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off): more fluent text from vague latents, less faithful reconstruction."
+let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, usually 0): more fluent text from vague latents, less faithful reconstruction."
 
-func validateLanguageModelPrior(_ weight: Float) throws {
-    guard weight >= 0 && weight <= 4 else { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
+func validateLanguageModelPrior(_ weight: Float?) throws {
+    if let weight, !(weight >= 0 && weight <= 4) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
 }
 
 /// How the LM turns a latent into words: greedy without `topP`, else nucleus sampling at temperature 1.
@@ -75,7 +75,7 @@ func latentDecoding(topP: Float?) -> SamplingOptions {
 /// parallel decoder of an autoregressive autoencoder.
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
                  options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
-                 languageModelPrior: Float = 0, seed: UInt64 = 0) throws -> [String] {
+                 languageModelPrior: Float? = nil, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
                                          languageModelPrior: languageModelPrior, generator: &generator).map {

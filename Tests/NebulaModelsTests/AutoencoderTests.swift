@@ -121,6 +121,27 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertNotEqual(plain, fused)
     }
 
+    /// A decoder trained fused with the LM (`languageModelPrior`) decodes fused by default and still
+    /// reconstructs; the λ survives its config file.
+    func testDecoderTrainedWithTheLanguageModelPriorReconstructsFused() throws {
+        let (tokenizer, gpt) = Self.toyLanguageModel()
+        var config = Self.toyConfig(.autoregressive)
+        config.languageModelPrior = 1
+        var rng = SeededGenerator(seed: 5)
+        let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
+        let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
+        let eot = Int32(tokenizer.endOfTextID!)
+        let figures = try Self.train(ae, passages, endOfText: eot, steps: 400)
+        XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
+        let z = ae.encode(passages.map(\.tokens), padID: eot)
+        var generator = SeededGenerator(seed: 0)
+        let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
+        XCTAssertEqual(decoded, Self.sentences)
+        let json = try JSONEncoder().encode(config)
+        XCTAssertEqual(try JSONDecoder().decode(AutoencoderConfig.self, from: json).languageModelPrior, 1)
+        XCTAssertTrue(String(decoding: json, as: UTF8.self).contains("\"lm_prior\""))
+    }
+
     /// With `freezeEncoder`, only the autoregressive decoder trains: the latent space stays where it was.
     func testFreezingTheEncoderLeavesOnlyTheAutoregressiveDecoderTrainable() throws {
         let (_, gpt) = Self.toyLanguageModel()
