@@ -7,7 +7,7 @@ BUNDLE ?= models/tinystories
 RUNS ?= runs/tinystories
 NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
-REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95 --lm-prior 1.0
+REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95 --lm-prior 0 1.0
 
 .PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
 
@@ -119,17 +119,25 @@ test-asan: deps
 # Retrains every stage of the TinyStories bundle from scratch, then exports it, exactly as the shipped bundle
 # was trained. Stage 2 trains the latent space with the parallel decoder, first on passages packed one after
 # another, then (continued) on windows starting at every sentence (4x the passages); then, with that space
-# frozen, the autoregressive decoder, started from the LM. The denoiser trains 6,000 steps on the first
-# space's latents (two runs), is continued on the final space's windows, then on fixed-length windows (exactly
-# 64 tokens from each sentence, no padding: its samples fill the window instead of ending early), then with the
-# noise schedule shifted to 1/64 of the signal-to-noise ratio at every time (--schedule-scale 0.125), in bf16.
-# (That run read the latents of the exported F16 autoencoder, which holds the same encoder.)
+# frozen, the autoregressive decoder, started from the LM, then continued fused with it (--lm-prior 1.0: its
+# logits plus the LM's log-probabilities, so it learns what the LM does not already say). The denoiser trains
+# 6,000 steps on the first space's latents (two runs), is continued on the final space's windows, then on
+# fixed-length windows (exactly 64 tokens from each sentence, no padding: its samples fill the window instead
+# of ending early), then with the noise schedule shifted to 1/64 of the signal-to-noise ratio at every time
+# (--schedule-scale 0.125), in bf16. (That run read the latents of the exported F16 autoencoder, which holds
+# the same encoder.)
 AE_PHASE1 = --decoder parallel --passages packed --latent-width 32 --latent-noise 0.5 --alignment 0.1 --batch-size 32 \
 	--steps 1500 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE1_MORE = --decoder parallel --latent-noise 0.5 --alignment 0.1 --batch-size 32 --steps 3000 --warmup 50 \
 	--lr 5e-4 --min-lr 5e-5 --eval-every 250 --eval-batches 4 --checkpoint-every 250
 AE_PHASE2 = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
 	--steps 1500 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 250 --eval-batches 4 --checkpoint-every 250
+AE_FUSED = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
+	--lm-prior 1.0 --steps 600 --warmup 50 --lr 3e-4 --min-lr 3e-5 --eval-every 200 --eval-batches 4 --checkpoint-every 200 \
+	--precision bf16
+AE_FUSED_MORE = --decoder autoregressive --freeze-encoder --parallel-weight 0 --alignment 0 --latent-noise 0.8 --batch-size 32 \
+	--lm-prior 1.0 --steps 2000 --warmup 50 --lr 2e-4 --min-lr 2e-5 --eval-every 200 --eval-batches 4 --checkpoint-every 100 \
+	--precision bf16
 DIFFUSION = --passages packed --width 256 --layers 6 --heads 8 --batch-size 64 --steps 3000 --eval-every 500 --checkpoint-every 500
 DIFFUSION_MORE = --passages packed --batch-size 64 --steps 3000 --warmup 50 --lr 5e-4 --min-lr 5e-5 --eval-every 500 \
 	--checkpoint-every 500
@@ -138,6 +146,9 @@ DIFFUSION_FIXED = --passages fixed --batch-size 64 --steps 4000 --warmup 100 --l
 	--checkpoint-every 500
 DIFFUSION_SHIFTED = --schedule-scale 0.125 --passages fixed --batch-size 64 --steps 1500 --warmup 50 --lr 3e-4 --min-lr 3e-5 \
 	--eval-every 250 --checkpoint-every 250 --precision bf16
+# How the bundle samples by default (the diffusion config's "sampling"): the sampler's noise raised 1.4× for
+# variety, the decoder fused with the LM at λ 1.4 for fluency (chosen on 300 samples × 3 seeds; docs/report).
+SAMPLING = --noise-scale 1.4 --lm-prior 1.4
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
@@ -145,7 +156,9 @@ bundle: build
 	$(NEBULA) train autoencoder --lm $(RUNS)/lm $(AE_PHASE1) --out $(RUNS)/autoencoder-parallel-packed
 	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel-packed $(AE_PHASE1_MORE) \
 		--out $(RUNS)/autoencoder-parallel
-	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel $(AE_PHASE2) --out $(RUNS)/autoencoder
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-parallel $(AE_PHASE2) --out $(RUNS)/autoencoder-ar
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-ar $(AE_FUSED) --out $(RUNS)/autoencoder-fused
+	$(NEBULA) train autoencoder --lm $(RUNS)/lm --init-from $(RUNS)/autoencoder-fused $(AE_FUSED_MORE) --out $(RUNS)/autoencoder
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel-packed $(DIFFUSION) --out $(RUNS)/diffusion-1
 	$(NEBULA) train diffusion --autoencoder $(RUNS)/autoencoder-parallel-packed --init-from $(RUNS)/diffusion-1 $(DIFFUSION_MORE) \
 		--out $(RUNS)/diffusion-2
@@ -161,7 +174,11 @@ bundle: build
 	cp $(RUNS)/autoencoder-parallel-packed/loss.svg $(BUNDLE)/autoencoder/phase1-packed-loss.svg
 	cp $(RUNS)/autoencoder-parallel/log.jsonl $(BUNDLE)/autoencoder/phase1-log.jsonl
 	cp $(RUNS)/autoencoder-parallel/loss.svg $(BUNDLE)/autoencoder/phase1-loss.svg
-	$(NEBULA) export --from $(RUNS)/diffusion --to $(BUNDLE)/diffusion --autoencoder $(BUNDLE)/autoencoder
+	cp $(RUNS)/autoencoder-ar/log.jsonl $(BUNDLE)/autoencoder/phase2-log.jsonl
+	cp $(RUNS)/autoencoder-ar/loss.svg $(BUNDLE)/autoencoder/phase2-loss.svg
+	cp $(RUNS)/autoencoder-fused/log.jsonl $(BUNDLE)/autoencoder/phase3-log.jsonl
+	cp $(RUNS)/autoencoder-fused/loss.svg $(BUNDLE)/autoencoder/phase3-loss.svg
+	$(NEBULA) export --from $(RUNS)/diffusion --to $(BUNDLE)/diffusion --autoencoder $(BUNDLE)/autoencoder $(SAMPLING)
 
 # The autoregressive baseline with the whole diffusion system's parameter count (LM + autoencoder + denoiser).
 matched-lm: build

@@ -46,7 +46,8 @@ struct GenerateBench: ParsableCommand {
                 var times: [Double] = []
                 for decoder in decoders {
                     let t0 = Date()
-                    _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, generator: &generator)
+                    _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, languageModelPrior: system.languageModelPrior(nil),
+                                                  generator: &generator)
                     times.append(Date().timeIntervalSince(t0))
                 }
                 guard repeat_ > 0 else { continue }    // warm-up

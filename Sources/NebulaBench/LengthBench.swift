@@ -48,7 +48,8 @@ struct LengthBench: ParsableCommand {
                     var previous: Tensor? = nil
                     for _ in 0..<passages {
                         let z = withNoGrad { system.sample(count: 1, steps: steps, condition: previous, generator: &generator) }
-                        _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, generator: &generator)
+                        _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, languageModelPrior: system.languageModelPrior(nil),
+                                                  generator: &generator)
                         previous = z
                     }
                 }

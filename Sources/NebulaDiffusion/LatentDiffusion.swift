@@ -16,12 +16,41 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
     public var emaDecay: Float = 0.999
     /// The autoencoder folder, relative to this folder (or absolute).
     public var autoencoder = "../autoencoder"
+    /// How this system samples when a caller does not say (`sampling`; absent: noise scale 1 and the
+    /// decoder's own LM prior).
+    public var sampling: SamplingDefaults?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case network, objective, schedule, conditionDropout = "condition_dropout"
-        case selfConditioningRate = "self_conditioning_rate", emaDecay = "ema_decay", autoencoder
+        case selfConditioningRate = "self_conditioning_rate", emaDecay = "ema_decay", autoencoder, sampling
+    }
+}
+
+/// A bundle's recommended sampler settings, like a Hugging Face `generation_config.json`: what `generate`,
+/// `edit`, `eval generation` and the server use unless a flag or request field says otherwise.
+public struct SamplingDefaults: Codable, Equatable, Sendable {
+    /// The ddpm sampler's noise temperature (1: the model's own distribution).
+    public var noiseScale: Float?
+    /// The LM prior λ of the autoregressive decoder's final decode (nil: the λ it was trained with).
+    public var languageModelPrior: Float?
+
+    public init(noiseScale: Float? = nil, languageModelPrior: Float? = nil) {
+        self.noiseScale = noiseScale
+        self.languageModelPrior = languageModelPrior
+    }
+
+    /// Both settings must lie in [0, 4], the range every command and the server accept.
+    public func validate() -> String? {
+        for (name, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
+            if let value, !(value >= 0 && value <= 4) { return "sampling.\(name) must be in [0, 4], got \(value)" }
+        }
+        return nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case noiseScale = "noise_scale", languageModelPrior = "lm_prior"
     }
 }
 
@@ -47,6 +76,7 @@ public final class LatentDiffusion {
         guard config.network.latents == autoencoder.config.latents, config.network.latentWidth == autoencoder.config.latentWidth else {
             throw ModelFolderError(configURL, "the denoiser's latents (\(config.network.latents) × \(config.network.latentWidth)) do not match the autoencoder's (\(autoencoder.config.latents) × \(autoencoder.config.latentWidth))")
         }
+        if let problem = config.sampling?.validate() { throw ModelFolderError(configURL, problem) }
         guard config.network.width > 0, config.network.heads > 0, config.network.width % config.network.heads == 0, config.network.layers > 0 else {
             throw ModelFolderError(configURL, "invalid denoiser sizes: width must be positive and divisible by heads")
         }
@@ -59,6 +89,15 @@ public final class LatentDiffusion {
         try ModelFolder.loadWeights(denoiser, from: directory)
         denoiser.eval()
         return LatentDiffusion(config: config, denoiser: denoiser, autoencoder: autoencoder)
+    }
+
+    /// The ddpm noise scale to sample with: `requested`, else the bundle's default, else 1.
+    public func noiseScale(_ requested: Float?) -> Float { requested ?? config.sampling?.noiseScale ?? 1 }
+
+    /// The LM prior of the final decode: `requested`, else the bundle's default, else the λ the
+    /// autoregressive decoder was trained with.
+    public func languageModelPrior(_ requested: Float?) -> Float {
+        requested ?? config.sampling?.languageModelPrior ?? autoencoder.config.languageModelPrior
     }
 
     /// The model output for the sampler, with classifier-free guidance when a condition is given:
@@ -83,14 +122,15 @@ public final class LatentDiffusion {
     /// Generates latents `[count, K, d]`: noise, then the reverse process with `steps` steps. With a
     /// `condition` (latents `[count, K, d]` of the preceding passages) and `guidance` w, classifier-free
     /// guidance steers towards continuations. `startFrom`/`startTime` denoise a partly noised latent
-    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature. `onStep` sees every x0 estimate.
+    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature (nil: the bundle's default).
+    /// `onStep` sees every x0 estimate.
     public func sample(count: Int, steps: Int, sampler kind: SamplerKind = .ddpm, guidance: Float = 1,
-                       condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1, noiseScale: Float = 1,
+                       condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1, noiseScale: Float? = nil,
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
         let shape = [count, config.network.latents, config.network.latentWidth]
         // The encoder's latents have mean 0 and variance 1 per vector: keep every x0 estimate on that set.
         var sampler = makeSampler(kind, schedule: config.schedule, objective: config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: noiseScale)
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: self.noiseScale(noiseScale))
         sampler.setTimesteps(steps, startTime: startTime)
         let noise = Tensor.randn(shape, generator: &generator)
         let initial: Tensor

@@ -142,10 +142,10 @@ public struct DiffusionParameters: Sendable {
     public var sampler: SamplerKind
     /// Nucleus sampling of the final decode (nil: greedy).
     public var decodeTopP: Float?
-    /// The ddpm sampler's noise temperature (1: the model's own distribution).
-    public var noiseScale: Float
-    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's greedy decode (nil: the
-    /// λ the decoder was trained with).
+    /// The ddpm sampler's noise temperature (nil: the bundle's default, else 1).
+    public var noiseScale: Float?
+    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's final decode (nil: the
+    /// bundle's default, else the λ the decoder was trained with).
     public var languageModelPrior: Float?
     public var choices: Int
     public var seed: UInt64
@@ -205,8 +205,7 @@ extension CompletionRequest {
         }
         let guidance = self.guidance ?? 2
         guard guidance >= 0 && guidance <= 20 else { throw ServeError.invalidField("guidance", "guidance must be in [0, 20], got \(guidance)") }
-        let noiseScale = self.noiseScale ?? 1
-        guard noiseScale >= 0 && noiseScale <= 4 else {
+        if let noiseScale, !(noiseScale >= 0 && noiseScale <= 4) {
             throw ServeError.invalidField("noise_scale", "noise_scale must be in [0, 4], got \(noiseScale)")
         }
         if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {

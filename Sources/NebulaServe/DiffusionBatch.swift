@@ -61,7 +61,7 @@ struct DiffusionBatcher {
             condition = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
         }
         var sampler = makeSampler(parameters.sampler, schedule: system.config.schedule, objective: system.config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: parameters.noiseScale)
+                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: system.noiseScale(parameters.noiseScale))
         sampler.setTimesteps(parameters.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]
@@ -124,17 +124,18 @@ struct DiffusionBatcher {
         return system.autoencoder.decode(x0, endOfText: endOfText, decoder: .parallel, generator: &greedy).map(text)
     }
 
-    /// The final texts of runs that finished together: the autoencoder's own decoder. Plain greedy runs are
-    /// decoded as one batch (greedy decoding draws nothing, so each row is its run's alone); runs with
-    /// `decode_top_p` (sampled with their own seed) or `lm_prior` are decoded one by one.
+    /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are decoded
+    /// in one batch per LM prior (greedy decoding draws nothing, so each row is its run's alone); runs with
+    /// `decode_top_p` (sampled with their own seed) are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
-        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil && runs[$0].parameters.languageModelPrior == nil }
-        if !greedy.isEmpty {
-            let z = greedy.count == 1 ? runs[greedy[0]].z : Tensor.concatenate(greedy.map { runs[$0].z }, axis: 0)   // [rows, K, d]
+        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil }
+        let byPrior = Dictionary(grouping: greedy) { system.languageModelPrior(runs[$0].parameters.languageModelPrior) }
+        for (prior, members) in byPrior {
+            let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)   // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
-            var tokens = system.autoencoder.decode(z, endOfText: endOfText, generator: &unused)[...]
-            for i in greedy {
+            var tokens = system.autoencoder.decode(z, endOfText: endOfText, languageModelPrior: prior, generator: &unused)[...]
+            for i in members {
                 let n = runs[i].z.shape[0]
                 results[i] = tokens.prefix(n).map { CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count) }
                 tokens = tokens.dropFirst(n)
@@ -144,12 +145,13 @@ struct DiffusionBatcher {
         return results.map { $0! }
     }
 
-    /// The final texts of one run: greedy (with the run's LM prior), or nucleus-sampled with the run's seed.
+    /// The final texts of one run, nucleus-sampled with the run's seed and LM prior.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         var generator = SeededGenerator(seed: run.parameters.seed)
         let options = run.parameters.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
         return system.autoencoder.decode(run.z, endOfText: endOfText, options: options,
-                                         languageModelPrior: run.parameters.languageModelPrior, generator: &generator).map {
+                                         languageModelPrior: system.languageModelPrior(run.parameters.languageModelPrior),
+                                         generator: &generator).map {
             CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)
         }
     }

@@ -28,7 +28,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Seeds per row (mean ± std over them).") var seeds = 3
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
-    @Option(help: "Temperature of the ddpm sampler's noise for every diffusion row (1: the model's own distribution).") var noiseScale: Float = 1
+    @Option(help: ArgumentHelp("For every diffusion row. " + noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), parsing: .upToNextOption, help: ArgumentHelp("Extra diffusion rows decoded greedily with these LM priors. " + lmPriorHelp)) var languageModelPriors: [Float] = []
     @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
@@ -46,7 +46,7 @@ struct EvaluateGeneration: ParsableCommand {
             throw ValidationError("--samples, --sweep-samples and --prompts need at least 2, --seeds and --steps at least 1")
         }
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
-        guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
+        try validateNoiseScale(noiseScale)
         for weight in languageModelPriors { try validateLanguageModelPrior(weight) }
     }
 
@@ -79,8 +79,12 @@ struct EvaluateGeneration: ParsableCommand {
 
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
                                       samples: human.count, examples: Array(human.prefix(3))))
+            let loop = loopName(system)
+            // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
+            let prior = system.autoencoder.autoregressive != nil ? system.languageModelPrior(nil) : 0
+            let fused = prior == 0 ? "" : ", LM prior \(prior)"
             for topP in [nil] + decodeTopP.map(Optional.some) {
-                let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0))" } ?? "greedy decoding)")
+                let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
                 })
@@ -99,6 +103,11 @@ struct EvaluateGeneration: ParsableCommand {
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
             }
+            // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
+            results.rows.append(try row("control: Gaussian latents, no loop (greedy decoding\(fused))", parameters: diffusionParameters,
+                                        scorer: scorer) { seed in
+                try noiseLatentSamples(system, tokenizer, count: samples, seed: seed)
+            })
             if diffusionOnly {
                 try writeJSON(results, output)
                 printSummary(results)
@@ -144,8 +153,9 @@ struct EvaluateGeneration: ParsableCommand {
     }
 
     /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled.
-    var loop: String {
-        "\(steps) \(sampler.rawValue) steps" + (noiseScale == 1 ? "" : ", noise ×\(noiseScale)")
+    func loopName(_ system: LatentDiffusion) -> String {
+        let noise = system.noiseScale(noiseScale)
+        return "\(steps) \(sampler.rawValue) steps" + (noise == 1 ? "" : ", noise ×\(noise)")
     }
 
     var mauveOptions: MAUVE.Options {
@@ -159,15 +169,33 @@ struct EvaluateGeneration: ParsableCommand {
                           condition: Tensor? = nil, guidance: Float = 1,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0),
                           decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil) throws -> ([String], Double) {
+        try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
+                             languageModelPrior: languageModelPrior) { first, n, generator in
+            system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance,
+                          condition: condition.map { $0.slice(axis: 0, first..<(first + n)) }, noiseScale: noiseScale, generator: &generator)
+        }
+    }
+
+    /// `count` latents drawn from N(0, 1) and normalised like the encoder's (mean 0, variance 1 per vector),
+    /// decoded greedily as the diffusion rows are; seconds per sample.
+    func noiseLatentSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64) throws -> ([String], Double) {
+        let shape = [system.config.network.latents, system.config.network.latentWidth]
+        return try decodedInBatches(system, tokenizer, count: count, seed: seed) { _, n, generator in
+            layerNorm(Tensor.randn([n] + shape, generator: &generator), weight: nil, bias: nil)      // [n, K, d]
+        }
+    }
+
+    /// Latents from `latents(first, n, generator)` in batches of 50, decoded to texts; seconds per sample.
+    func decodedInBatches(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64,
+                          decoding: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
+                          languageModelPrior: Float? = nil,
+                          latents: (Int, Int, inout SeededGenerator) -> Tensor) throws -> ([String], Double) {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []
         let batch = 50
         for first in stride(from: 0, to: count, by: batch) {
-            let n = min(batch, count - first)
-            let chunk = condition.map { $0.slice(axis: 0, first..<(first + n)) }
-            let z = system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance, condition: chunk,
-                                  noiseScale: noiseScale, generator: &generator)
+            let z = latents(first, min(batch, count - first), &generator)                            // [n, K, d]
             texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder,
                                      languageModelPrior: languageModelPrior, seed: seed &+ UInt64(first))
         }

@@ -15,11 +15,18 @@ struct Export: ParsableCommand {
     @Option(help: "Weight dtype: F32, F16 or BF16 (default: F16; F32 for --format huggingface).") var dtype: String?
     @Option(help: "For an autoencoder: the LM folder its exported config should name (e.g. the bundle's lm/).") var languageModel: String?
     @Option(help: "For a denoiser: the autoencoder folder its exported config should name (e.g. the bundle's autoencoder/).") var autoencoder: String?
+    @Option(help: "For a denoiser: the noise scale the bundle samples with by default (config.json's sampling.noise_scale).") var noiseScale: Float?
+    @Option(name: .customLong("lm-prior"), help: "For a denoiser: the LM prior its samples are decoded with by default (sampling.lm_prior).") var languageModelPrior: Float?
 
     static let copied = ["config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
                          "vocab.json", "merges.txt", "tokenizer.json", "char_tokenizer.json"]
 
     enum Format: String, ExpressibleByArgument { case nebula, huggingface }
+
+    func validate() throws {
+        try validateNoiseScale(noiseScale)
+        try validateLanguageModelPrior(languageModelPrior)
+    }
 
     func run() throws {
         try reportingErrors {
@@ -42,6 +49,7 @@ struct Export: ParsableCommand {
             }
             try relink(config: destination.appendingPathComponent("config.json"), key: "language_model", to: languageModel, from: destination)
             try relink(config: destination.appendingPathComponent("config.json"), key: "autoencoder", to: autoencoder, from: destination)
+            try setSamplingDefaults(config: destination.appendingPathComponent("config.json"))
             try writeSafeTensors(entries, metadata: weights.metadata, to: destination.appendingPathComponent("model.safetensors"))
             print("\(source.path) → \(destination.path) (\(entries.count) tensors, \(type.rawValue))")
         }
@@ -82,16 +90,38 @@ struct Export: ParsableCommand {
         try FileManager.default.copyItem(at: source, to: target)
     }
 
+    /// Records `--noise-scale` and `--lm-prior` as a denoiser config's `sampling` defaults.
+    func setSamplingDefaults(config: URL) throws {
+        guard noiseScale != nil || languageModelPrior != nil else { return }
+        try editConfig(config) { object in
+            guard object["autoencoder"] is String else {
+                throw CommandError("\(config.path): not a denoiser's config; --noise-scale and --lm-prior apply to denoisers only")
+            }
+            var sampling = object["sampling"] as? [String: Any] ?? [:]
+            if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }
+            if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }
+            object["sampling"] = sampling
+        }
+    }
+
     /// Points the config's `key` (a folder path relative to the model folder) at `target`.
     func relink(config: URL, key: String, to target: String?, from destination: URL) throws {
         guard let target else { return }
-        guard var object = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any], object[key] is String else {
-            throw CommandError("\(config.path): no \"\(key)\" entry to point at \(target)")
+        try editConfig(config) { object in
+            guard object[key] is String else { throw CommandError("\(config.path): no \"\(key)\" entry to point at \(target)") }
+            guard FileManager.default.fileExists(atPath: fileURL(target).appendingPathComponent("config.json").path) else {
+                throw CommandError("\(target): not a model folder (no config.json)")
+            }
+            object[key] = relativePath(from: destination, to: fileURL(target))
         }
-        guard FileManager.default.fileExists(atPath: fileURL(target).appendingPathComponent("config.json").path) else {
-            throw CommandError("\(target): not a model folder (no config.json)")
+    }
+
+    /// Reads a config as a JSON object, lets `edit` change it, writes it back (atomically).
+    func editConfig(_ config: URL, _ edit: (inout [String: Any]) throws -> Void) throws {
+        guard var object = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any] else {
+            throw CommandError("\(config.path): not a JSON object")
         }
-        object[key] = relativePath(from: destination, to: fileURL(target))
+        try edit(&object)
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]).write(to: config, options: .atomic)
     }
 }

@@ -44,7 +44,7 @@ struct LoopOptions: ParsableArguments {
     @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
-    @Option(help: "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse.") var noiseScale: Float = 1
+    @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @OptionGroup var precision: PrecisionOptions
 
@@ -54,13 +54,20 @@ struct LoopOptions: ParsableArguments {
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
-        guard noiseScale >= 0 && noiseScale <= 4 else { throw ValidationError("--noise-scale must be in [0, 4], got \(noiseScale)") }
+        try validateNoiseScale(noiseScale)
         try validateLanguageModelPrior(languageModelPrior)
     }
 }
 
+/// `--noise-scale`'s help, the same on every command that runs the loop.
+let noiseScaleHelp = "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
+
+func validateNoiseScale(_ scale: Float?) throws {
+    if let scale, !(scale >= 0 && scale <= 4) { throw ValidationError("--noise-scale must be in [0, 4], got \(scale)") }
+}
+
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
-let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, usually 0): more fluent text from vague latents, less faithful reconstruction."
+let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
 
 func validateLanguageModelPrior(_ weight: Float?) throws {
     if let weight, !(weight >= 0 && weight <= 4) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
@@ -72,13 +79,13 @@ func latentDecoding(topP: Float?) -> SamplingOptions {
 }
 
 /// Decodes latents to texts: greedy by default, or sampled with `options` (seeded); `decoder` picks the
-/// parallel decoder of an autoregressive autoencoder.
+/// parallel decoder of an autoregressive autoencoder; the LM prior defaults to the bundle's.
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
                  options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
                  languageModelPrior: Float? = nil, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
-                                         languageModelPrior: languageModelPrior, generator: &generator).map {
+                                         languageModelPrior: system.languageModelPrior(languageModelPrior), generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }

@@ -37,7 +37,8 @@ final class CompletionTests: XCTestCase {
             var generator = SeededGenerator(seed: seed)
             let z = system.sample(count: 1, steps: steps, sampler: .ddpm, guidance: guidance, condition: condition, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
-            let tokens = system.autoencoder.decode(z, endOfText: eot, generator: &decoding)[0]
+            let tokens = system.autoencoder.decode(z, endOfText: eot, languageModelPrior: system.languageModelPrior(nil),
+                                                   generator: &decoding)[0]
             return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
         }
     }
