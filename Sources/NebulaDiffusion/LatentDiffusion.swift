@@ -35,10 +35,13 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
     public var noiseScale: Float?
     /// The LM prior λ of the autoregressive decoder's final decode (nil: the λ it was trained with).
     public var languageModelPrior: Float?
+    /// Whether every x0 estimate is renormalised to the encoder's mean-0, variance-1 vectors (nil: yes).
+    public var renormalizeEstimates: Bool?
 
-    public init(noiseScale: Float? = nil, languageModelPrior: Float? = nil) {
+    public init(noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil) {
         self.noiseScale = noiseScale
         self.languageModelPrior = languageModelPrior
+        self.renormalizeEstimates = renormalizeEstimates
     }
 
     /// Both settings must lie in [0, 4], the range every command and the server accept.
@@ -50,7 +53,7 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case noiseScale = "noise_scale", languageModelPrior = "lm_prior"
+        case noiseScale = "noise_scale", languageModelPrior = "lm_prior", renormalizeEstimates = "renormalize_estimates"
     }
 }
 
@@ -94,6 +97,17 @@ public final class LatentDiffusion {
     /// The ddpm noise scale to sample with: `requested`, else the bundle's default, else 1.
     public func noiseScale(_ requested: Float?) -> Float { requested ?? config.sampling?.noiseScale ?? 1 }
 
+    /// The sampler of `kind` on this system's schedule and objective, with the noise scale and the
+    /// renormalisation of x0 estimates as requested, else the bundle's defaults. Renormalising keeps every
+    /// estimate on the encoder's set (mean 0, variance 1 per vector); it also turns the denoiser's cautious,
+    /// shrunken early estimates into confident average latents, which narrows the samples.
+    public func makeSampler(_ kind: SamplerKind, noiseScale: Float? = nil, renormalizeEstimates: Bool? = nil) -> any DiffusionSampler {
+        let renormalize = renormalizeEstimates ?? config.sampling?.renormalizeEstimates ?? true
+        return NebulaDiffusion.makeSampler(kind, schedule: config.schedule, objective: config.objective,
+                                           normalizeX0: renormalize ? { layerNorm($0, weight: nil, bias: nil) } : nil,
+                                           noiseScale: self.noiseScale(noiseScale))
+    }
+
     /// The LM prior of the final decode: `requested`, else the bundle's default, else the λ the
     /// autoregressive decoder was trained with.
     public func languageModelPrior(_ requested: Float?) -> Float {
@@ -122,15 +136,14 @@ public final class LatentDiffusion {
     /// Generates latents `[count, K, d]`: noise, then the reverse process with `steps` steps. With a
     /// `condition` (latents `[count, K, d]` of the preceding passages) and `guidance` w, classifier-free
     /// guidance steers towards continuations. `startFrom`/`startTime` denoise a partly noised latent
-    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature (nil: the bundle's default).
-    /// `onStep` sees every x0 estimate.
+    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature and `renormalizeEstimates`
+    /// keeps x0 estimates on the encoder's set (nil: the bundle's defaults). `onStep` sees every x0 estimate.
     public func sample(count: Int, steps: Int, sampler kind: SamplerKind = .ddpm, guidance: Float = 1,
                        condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1, noiseScale: Float? = nil,
+                       renormalizeEstimates: Bool? = nil,
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
         let shape = [count, config.network.latents, config.network.latentWidth]
-        // The encoder's latents have mean 0 and variance 1 per vector: keep every x0 estimate on that set.
-        var sampler = makeSampler(kind, schedule: config.schedule, objective: config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: self.noiseScale(noiseScale))
+        var sampler = makeSampler(kind, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates)
         sampler.setTimesteps(steps, startTime: startTime)
         let noise = Tensor.randn(shape, generator: &generator)
         let initial: Tensor

@@ -20,10 +20,12 @@ public struct CompletionRequest: Decodable, Sendable {
     public var decodeTopP: Float?
     public var noiseScale: Float?
     public var languageModelPrior: Float?
+    public var renormalizeEstimates: Bool?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
         case decodeTopP = "decode_top_p", noiseScale = "noise_scale", languageModelPrior = "lm_prior"
+        case renormalizeEstimates = "renormalize_estimates"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +54,7 @@ public struct CompletionRequest: Decodable, Sendable {
         decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
         noiseScale = try c.decodeIfPresent(Float.self, forKey: .noiseScale)
         languageModelPrior = try c.decodeIfPresent(Float.self, forKey: .languageModelPrior)
+        renormalizeEstimates = try c.decodeIfPresent(Bool.self, forKey: .renormalizeEstimates)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -147,6 +150,8 @@ public struct DiffusionParameters: Sendable {
     /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's final decode (nil: the
     /// bundle's default, else the λ the decoder was trained with).
     public var languageModelPrior: Float?
+    /// Whether x0 estimates are renormalised to the encoder's set (nil: the bundle's default, else yes).
+    public var renormalizeEstimates: Bool?
     public var choices: Int
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
@@ -177,7 +182,8 @@ extension CompletionRequest {
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         if !isDiffusion {
             for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
-                                  ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil)] where present {
+                                  ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
+                                  ("renormalize_estimates", renormalizeEstimates != nil)] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
             let maxTokens = self.maxTokens ?? 16
@@ -217,7 +223,8 @@ extension CompletionRequest {
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
         return .diffusion(DiffusionParameters(prompt: prompt, steps: steps, guidance: guidance, sampler: kind,
                                               decodeTopP: decodeTopP ?? topP, noiseScale: noiseScale,
-                                              languageModelPrior: languageModelPrior, choices: choices, seed: seed,
+                                              languageModelPrior: languageModelPrior, renormalizeEstimates: renormalizeEstimates,
+                                              choices: choices, seed: seed,
                                               estimateEvery: stream == true ? max(1, steps / 10) : 0))
     }
 }

@@ -60,8 +60,8 @@ struct DiffusionBatcher {
             let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
             condition = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
         }
-        var sampler = makeSampler(parameters.sampler, schedule: system.config.schedule, objective: system.config.objective,
-                                  normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: system.noiseScale(parameters.noiseScale))
+        var sampler = system.makeSampler(parameters.sampler, noiseScale: parameters.noiseScale,
+                                         renormalizeEstimates: parameters.renormalizeEstimates)
         sampler.setTimesteps(parameters.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]

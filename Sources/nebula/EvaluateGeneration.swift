@@ -29,6 +29,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
     @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
     @Option(help: ArgumentHelp("For every diffusion row. " + noiseScaleHelp)) var noiseScale: Float?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("For every diffusion row. " + renormalizeHelp)) var renormalizeEstimates: Bool?
     @Option(name: .customLong("lm-prior"), parsing: .upToNextOption, help: ArgumentHelp("Extra diffusion rows decoded greedily with these LM priors. " + lmPriorHelp)) var languageModelPriors: [Float] = []
     @Option(parsing: .upToNextOption, help: "Extra diffusion rows whose latents the LM decodes by sampling with these top-p values (the main row decodes greedily).") var decodeTopP: [Float] = []
     @Option(help: "Autoregressive baselines to add: LM folders (same tokenizer), e.g. the matched-size LM.") var arLm: [String] = []
@@ -152,10 +153,13 @@ struct EvaluateGeneration: ParsableCommand {
         return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
     }
 
-    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled.
+    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled and
+    /// ", estimates not renormalised" when so.
     func loopName(_ system: LatentDiffusion) -> String {
         let noise = system.noiseScale(noiseScale)
+        let renormalized = renormalizeEstimates ?? system.config.sampling?.renormalizeEstimates ?? true
         return "\(steps) \(sampler.rawValue) steps" + (noise == 1 ? "" : ", noise ×\(noise)")
+            + (renormalized ? "" : ", estimates not renormalised")
     }
 
     var mauveOptions: MAUVE.Options {
@@ -172,7 +176,8 @@ struct EvaluateGeneration: ParsableCommand {
         try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
                              languageModelPrior: languageModelPrior) { first, n, generator in
             system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance,
-                          condition: condition.map { $0.slice(axis: 0, first..<(first + n)) }, noiseScale: noiseScale, generator: &generator)
+                          condition: condition.map { $0.slice(axis: 0, first..<(first + n)) }, noiseScale: noiseScale,
+                          renormalizeEstimates: renormalizeEstimates, generator: &generator)
         }
     }
 

@@ -17,6 +17,7 @@ struct Export: ParsableCommand {
     @Option(help: "For a denoiser: the autoencoder folder its exported config should name (e.g. the bundle's autoencoder/).") var autoencoder: String?
     @Option(help: "For a denoiser: the noise scale the bundle samples with by default (config.json's sampling.noise_scale).") var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: "For a denoiser: the LM prior its samples are decoded with by default (sampling.lm_prior).") var languageModelPrior: Float?
+    @Flag(inversion: .prefixedNo, help: "For a denoiser: whether its sampler renormalises x0 estimates by default (sampling.renormalize_estimates).") var renormalizeEstimates: Bool?
 
     static let copied = ["config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
                          "vocab.json", "merges.txt", "tokenizer.json", "char_tokenizer.json"]
@@ -58,8 +59,8 @@ struct Export: ParsableCommand {
     /// A language-model folder as a Hugging Face GPT-2 folder: config and weights, the byte-level BPE's files and
     /// a `tokenizer_config.json` naming `<|endoftext|>`.
     func exportHuggingFace(from source: URL, to destination: URL, dtype: SafeTensorsDType) throws {
-        guard languageModel == nil && autoencoder == nil else {
-            throw ValidationError("--format huggingface exports a language model; --language-model and --autoencoder do not apply")
+        guard languageModel == nil && autoencoder == nil && noiseScale == nil && languageModelPrior == nil && renormalizeEstimates == nil else {
+            throw ValidationError("--format huggingface exports a language model; --language-model, --autoencoder and the sampling defaults do not apply")
         }
         let gpt = try GPT.load(from: source)
         let tokenizer = try loadTokenizer(directory: source)
@@ -90,16 +91,17 @@ struct Export: ParsableCommand {
         try FileManager.default.copyItem(at: source, to: target)
     }
 
-    /// Records `--noise-scale` and `--lm-prior` as a denoiser config's `sampling` defaults.
+    /// Records `--noise-scale`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling` defaults.
     func setSamplingDefaults(config: URL) throws {
-        guard noiseScale != nil || languageModelPrior != nil else { return }
+        guard noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil else { return }
         try editConfig(config) { object in
             guard object["autoencoder"] is String else {
-                throw CommandError("\(config.path): not a denoiser's config; --noise-scale and --lm-prior apply to denoisers only")
+                throw CommandError("\(config.path): not a denoiser's config; sampling defaults apply to denoisers only")
             }
             var sampling = object["sampling"] as? [String: Any] ?? [:]
             if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }
             if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }
+            if let renormalizeEstimates { sampling["renormalize_estimates"] = renormalizeEstimates }
             object["sampling"] = sampling
         }
     }

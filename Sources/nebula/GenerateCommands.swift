@@ -46,6 +46,7 @@ struct LoopOptions: ParsableArguments {
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
     @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
@@ -58,6 +59,9 @@ struct LoopOptions: ParsableArguments {
         try validateLanguageModelPrior(languageModelPrior)
     }
 }
+
+/// `--[no-]renormalize-estimates`' help, the same on every command that runs the loop.
+let renormalizeHelp = "Renormalise every x0 estimate to the encoder's mean-0, variance-1 vectors (default: the bundle's sampling.renormalize_estimates, else on); off, the samples are more varied."
 
 /// `--noise-scale`'s help, the same on every command that runs the loop.
 let noiseScaleHelp = "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
@@ -98,7 +102,8 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
     let every = max(1, loop.steps / 8)
     var shown: [String] = []
     let z = system.sample(count: 1, steps: loop.steps, sampler: loop.sampler, guidance: guidance, condition: condition,
-                          startFrom: startFrom, startTime: startTime, noiseScale: loop.noiseScale, generator: &generator) { i, output in
+                          startFrom: startFrom, startTime: startTime, noiseScale: loop.noiseScale,
+                          renormalizeEstimates: loop.renormalizeEstimates, generator: &generator) { i, output in
         guard loop.showSteps, (i + 1) % every == 0 || i == 0, i + 1 < loop.steps else { return }
         let text = (try? decodeTexts(output.predictedX0, system, tokenizer).first) ?? ""
         shown.append(text)

@@ -24,12 +24,13 @@ final class SamplingDefaultsTests: XCTestCase {
     }
 
     func testConfigReadsWithAndWithoutSampling() throws {
-        let (system, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 1.3, languageModelPrior: 1.4))
+        let (system, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 1.3, languageModelPrior: 1.4, renormalizeEstimates: false))
         let json = try JSONEncoder().encode(system.config)
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
         let sampling = try XCTUnwrap(object["sampling"] as? [String: Any], "\(object)")
         XCTAssertEqual((sampling["noise_scale"] as? Double).map(Float.init), 1.3)
         XCTAssertEqual((sampling["lm_prior"] as? Double).map(Float.init), 1.4)
+        XCTAssertEqual(sampling["renormalize_estimates"] as? Bool, false)
         XCTAssertEqual(try JSONDecoder().decode(LatentDiffusionConfig.self, from: json), system.config)
 
         var older = object                                 // a config written before the key existed
@@ -57,6 +58,21 @@ final class SamplingDefaultsTests: XCTestCase {
         }
         XCTAssertEqual(sample(nil), sample(0.2))
         XCTAssertNotEqual(sample(nil), sample(1))
+    }
+
+    func testSamplerRenormalisesEstimatesUnlessTheBundleOrTheCallerSaysNot() {
+        let (system, _) = tinySystem(sampling: SamplingDefaults(renormalizeEstimates: false))
+        func sample(_ renormalize: Bool?) -> [Float] {
+            var generator = SeededGenerator(seed: 9)
+            return withNoGrad { system.sample(count: 2, steps: 6, renormalizeEstimates: renormalize, generator: &generator).data }
+        }
+        XCTAssertEqual(sample(nil), sample(false))
+        XCTAssertNotEqual(sample(nil), sample(true))
+        let (plain, _) = tinySystem(sampling: nil)
+        var first = SeededGenerator(seed: 9), second = SeededGenerator(seed: 9)
+        XCTAssertEqual(withNoGrad { plain.sample(count: 2, steps: 6, generator: &first).data },
+                       withNoGrad { plain.sample(count: 2, steps: 6, renormalizeEstimates: true, generator: &second).data },
+                       "without a bundle default, estimates are renormalised")
     }
 
     func testOutOfRangeDefaultIsRefusedOnLoad() throws {
