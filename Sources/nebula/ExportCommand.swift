@@ -43,6 +43,13 @@ struct Export: ParsableCommand {
             // The source is read whole before anything is written: a bad source leaves no destination behind.
             let weights = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
             let entries = try weights.tensors.map { SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type) }
+            let sourceConfig = source.appendingPathComponent("config.json")
+            if noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil {
+                let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: sourceConfig)) as? [String: Any]
+                guard object?["autoencoder"] is String else {
+                    throw CommandError("\(sourceConfig.path): not a denoiser's config; sampling defaults apply to denoisers only")
+                }
+            }
             let manager = FileManager.default
             try manager.createDirectory(at: destination, withIntermediateDirectories: true)
             for name in Self.copied where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
@@ -91,13 +98,11 @@ struct Export: ParsableCommand {
         try FileManager.default.copyItem(at: source, to: target)
     }
 
-    /// Records `--noise-scale`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling` defaults.
+    /// Records `--noise-scale`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling`
+    /// defaults (`run` has checked it is one).
     func setSamplingDefaults(config: URL) throws {
         guard noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil else { return }
         try editConfig(config) { object in
-            guard object["autoencoder"] is String else {
-                throw CommandError("\(config.path): not a denoiser's config; sampling defaults apply to denoisers only")
-            }
             var sampling = object["sampling"] as? [String: Any] ?? [:]
             if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }
             if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }

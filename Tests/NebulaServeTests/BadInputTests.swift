@@ -69,6 +69,7 @@ final class BadInputTests: XCTestCase {
             Row(arguments: ["export", "--from", path("missing"), "--to", path("out-export1")], names: "missing/model.safetensors", output: "out-export1"),
             Row(arguments: ["export", "--from", path("truncated-lm"), "--to", path("out-export2"), "--format", "huggingface"], names: "model.safetensors", output: "out-export2"),
             Row(arguments: ["export", "--from", lm.path, "--to", path("out-export3"), "--dtype", "I8"], names: "--dtype", output: "out-export3"),
+            Row(arguments: ["export", "--from", lm.path, "--to", path("out-export4"), "--noise-scale", "1.2"], names: "not a denoiser's config", output: "out-export4"),
             Row(arguments: ["inspect", path("empty.txt")], names: "empty.txt"),
             Row(arguments: ["inspect", path("text.txt")], names: "text.txt"),
             Row(arguments: ["inspect", path("truncated.safetensors")], names: "truncated.safetensors"),
