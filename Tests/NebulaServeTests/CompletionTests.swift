@@ -27,7 +27,8 @@ final class CompletionTests: XCTestCase {
         return try models.tokenizer.decode(tokens)
     }
 
-    func referencePassage(prompt: String?, steps: Int, guidance: Float, seed: UInt64) throws -> String {
+    func referencePassage(prompt: String?, steps: Int, guidance: Float, seed: UInt64,
+                          noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil) throws -> String {
         let models = try TestServers.referenceModels.get()
         let (system, tokenizer, eot) = (models.system, models.tokenizer, models.tokenizer.endOfTextID!)
         return try withNoGrad {
@@ -35,9 +36,10 @@ final class CompletionTests: XCTestCase {
                 system.autoencoder.encode([try tokenizer.encode($0).map(Int32.init)], padID: Int32(tokenizer.padID ?? eot))
             }
             var generator = SeededGenerator(seed: seed)
-            let z = system.sample(count: 1, steps: steps, sampler: .ddpm, guidance: guidance, condition: condition, generator: &generator)
+            let z = system.sample(count: 1, steps: steps, sampler: .ddpm, guidance: guidance, condition: condition,
+                                  noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
-            let tokens = system.autoencoder.decode(z, endOfText: eot, languageModelPrior: system.languageModelPrior(nil),
+            let tokens = system.autoencoder.decode(z, endOfText: eot, languageModelPrior: system.languageModelPrior(languageModelPrior),
                                                    generator: &decoding)[0]
             return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
         }
@@ -130,6 +132,15 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(choice["finish_reason"] as? String, "stop")
         let other = try texts(try await complete(["model": diffusion, "steps": 8, "seed": 12]))[0]
         XCTAssertNotEqual(other, text)
+    }
+
+    func testSamplingFieldsOverrideTheBundlesDefaultsAsInTheLibrary() async throws {
+        let fields: [String: Any] = ["model": diffusion, "steps": 8, "seed": 11, "noise_scale": 0.7, "lm_prior": 0.5,
+                                     "renormalize_estimates": false]
+        let text = try texts(try await complete(fields))[0]
+        XCTAssertEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11, noiseScale: 0.7,
+                                                  languageModelPrior: 0.5, renormalizeEstimates: false))
+        XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the fields changed nothing")
     }
 
     func testGuidedContinuationIsTheLibrarysSampleForTheSeed() async throws {
