@@ -44,10 +44,14 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
         self.renormalizeEstimates = renormalizeEstimates
     }
 
-    /// Both settings must lie in [0, 4], the range every command and the server accept.
+    /// The range of the noise scale and the LM prior, wherever they are given: here, on the command line,
+    /// in a request.
+    public static let range: ClosedRange<Float> = 0...4
+
+    /// Both settings must lie in `range`.
     public func validate() -> String? {
         for (name, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
-            if let value, !(value >= 0 && value <= 4) { return "sampling.\(name) must be in [0, 4], got \(value)" }
+            if let value, !Self.range.contains(value) { return "sampling.\(name) must be in [0, 4], got \(value)" }
         }
         return nil
     }
@@ -102,10 +106,14 @@ public final class LatentDiffusion {
     /// estimate on the encoder's set (mean 0, variance 1 per vector); it also turns the denoiser's cautious,
     /// shrunken early estimates into confident average latents, which narrows the samples.
     public func makeSampler(_ kind: SamplerKind, noiseScale: Float? = nil, renormalizeEstimates: Bool? = nil) -> any DiffusionSampler {
-        let renormalize = renormalizeEstimates ?? config.sampling?.renormalizeEstimates ?? true
-        return NebulaDiffusion.makeSampler(kind, schedule: config.schedule, objective: config.objective,
-                                           normalizeX0: renormalize ? { layerNorm($0, weight: nil, bias: nil) } : nil,
-                                           noiseScale: self.noiseScale(noiseScale))
+        NebulaDiffusion.makeSampler(kind, schedule: config.schedule, objective: config.objective,
+                                    normalizeX0: renormalizesEstimates(renormalizeEstimates) ? { layerNorm($0, weight: nil, bias: nil) } : nil,
+                                    noiseScale: self.noiseScale(noiseScale))
+    }
+
+    /// Whether the sampler renormalises x0 estimates: `requested`, else the bundle's default, else yes.
+    public func renormalizesEstimates(_ requested: Bool?) -> Bool {
+        requested ?? config.sampling?.renormalizeEstimates ?? true
     }
 
     /// The LM prior of the final decode: `requested`, else the bundle's default, else the λ the

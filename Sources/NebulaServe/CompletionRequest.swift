@@ -211,13 +211,13 @@ extension CompletionRequest {
         }
         let guidance = self.guidance ?? 2
         guard guidance >= 0 && guidance <= 20 else { throw ServeError.invalidField("guidance", "guidance must be in [0, 20], got \(guidance)") }
-        if let noiseScale, !(noiseScale >= 0 && noiseScale <= 4) {
+        if let noiseScale, !SamplingDefaults.range.contains(noiseScale) {
             throw ServeError.invalidField("noise_scale", "noise_scale must be in [0, 4], got \(noiseScale)")
         }
         if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
             throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
         }
-        if let languageModelPrior, !(languageModelPrior >= 0 && languageModelPrior <= 4) {
+        if let languageModelPrior, !SamplingDefaults.range.contains(languageModelPrior) {
             throw ServeError.invalidField("lm_prior", "lm_prior must be in [0, 4], got \(languageModelPrior)")
         }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).

@@ -157,9 +157,8 @@ struct EvaluateGeneration: ParsableCommand {
     /// ", estimates not renormalised" when so.
     func loopName(_ system: LatentDiffusion) -> String {
         let noise = system.noiseScale(noiseScale)
-        let renormalized = renormalizeEstimates ?? system.config.sampling?.renormalizeEstimates ?? true
         return "\(steps) \(sampler.rawValue) steps" + (noise == 1 ? "" : ", noise ×\(noise)")
-            + (renormalized ? "" : ", estimates not renormalised")
+            + (system.renormalizesEstimates(renormalizeEstimates) ? "" : ", estimates not renormalised")
     }
 
     var mauveOptions: MAUVE.Options {

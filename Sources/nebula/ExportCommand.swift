@@ -24,6 +24,9 @@ struct Export: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case nebula, huggingface }
 
+    /// Whether any of the denoiser's sampling defaults is given.
+    var setsSamplingDefaults: Bool { noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil }
+
     func validate() throws {
         try validateNoiseScale(noiseScale)
         try validateLanguageModelPrior(languageModelPrior)
@@ -44,7 +47,7 @@ struct Export: ParsableCommand {
             let weights = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
             let entries = try weights.tensors.map { SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type) }
             let sourceConfig = source.appendingPathComponent("config.json")
-            if noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil {
+            if setsSamplingDefaults {
                 let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: sourceConfig)) as? [String: Any]
                 guard object?["autoencoder"] is String else {
                     throw CommandError("\(sourceConfig.path): not a denoiser's config; sampling defaults apply to denoisers only")
@@ -66,7 +69,7 @@ struct Export: ParsableCommand {
     /// A language-model folder as a Hugging Face GPT-2 folder: config and weights, the byte-level BPE's files and
     /// a `tokenizer_config.json` naming `<|endoftext|>`.
     func exportHuggingFace(from source: URL, to destination: URL, dtype: SafeTensorsDType) throws {
-        guard languageModel == nil && autoencoder == nil && noiseScale == nil && languageModelPrior == nil && renormalizeEstimates == nil else {
+        guard languageModel == nil && autoencoder == nil && !setsSamplingDefaults else {
             throw ValidationError("--format huggingface exports a language model; --language-model, --autoencoder and the sampling defaults do not apply")
         }
         let gpt = try GPT.load(from: source)
@@ -101,7 +104,7 @@ struct Export: ParsableCommand {
     /// Records `--noise-scale`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling`
     /// defaults (`run` has checked it is one).
     func setSamplingDefaults(config: URL) throws {
-        guard noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil else { return }
+        guard setsSamplingDefaults else { return }
         try editConfig(config) { object in
             var sampling = object["sampling"] as? [String: Any] ?? [:]
             if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }

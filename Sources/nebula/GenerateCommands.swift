@@ -67,14 +67,14 @@ let renormalizeHelp = "Renormalise every x0 estimate to the encoder's mean-0, va
 let noiseScaleHelp = "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
 
 func validateNoiseScale(_ scale: Float?) throws {
-    if let scale, !(scale >= 0 && scale <= 4) { throw ValidationError("--noise-scale must be in [0, 4], got \(scale)") }
+    if let scale, !SamplingDefaults.range.contains(scale) { throw ValidationError("--noise-scale must be in [0, 4], got \(scale)") }
 }
 
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
 let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
 
 func validateLanguageModelPrior(_ weight: Float?) throws {
-    if let weight, !(weight >= 0 && weight <= 4) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
+    if let weight, !SamplingDefaults.range.contains(weight) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
 }
 
 /// How the LM turns a latent into words: greedy without `topP`, else nucleus sampling at temperature 1.
