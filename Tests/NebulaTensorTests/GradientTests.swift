@@ -78,6 +78,37 @@ final class GradientTests: XCTestCase {
         checkGradients([x, w]) { rmsNorm($0[0], weight: $0[1]) }
     }
 
+    /// Bias and norm-weight gradients over enough rows that their column sums are split over the workers:
+    /// each equals its sum over rows, computed here in Double.
+    func testParameterGradientsOverManyRows() {
+        let (rows, width) = (4_100, 24)
+        let x = randomTensor([rows, width], seed: 64), w = randomTensor([width], seed: 65), b = randomTensor([width], seed: 66)
+        let upstream = randomTensor([rows, width], seed: 67).data
+        func columnSums(_ term: (Int, Int) -> Double) -> [Float] {
+            (0..<width).map { j in Float((0..<rows).reduce(0.0) { $0 + term($1, j) }) }
+        }
+        func assertClose(_ actual: [Float]?, _ expected: [Float], _ what: String) {
+            let worst = zip(actual ?? [], expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-4, what)
+        }
+        for t in [x, w, b] { t.requiringGrad(); t.zeroGrad() }
+        let normed = layerNorm(x, weight: w, bias: b)
+        normed.backward(seed: upstream)
+        let g = { (r: Int, j: Int) in Double(upstream[r * width + j]) }
+        assertClose(b.grad?.data, columnSums(g), "layer norm bias")
+        // x̂ = (y − b) / w
+        assertClose(w.grad?.data, columnSums { r, j in g(r, j) * Double((normed.data[r * width + j] - b.data[j]) / w.data[j]) },
+                    "layer norm weight")
+        for t in [x, w] { t.zeroGrad() }
+        let scaled = rmsNorm(x, weight: w)
+        scaled.backward(seed: upstream)
+        assertClose(w.grad?.data, columnSums { r, j in g(r, j) * Double(scaled.data[r * width + j] / w.data[j]) }, "RMS norm weight")
+        let weight = randomTensor([width, width], seed: 68).requiringGrad()
+        b.zeroGrad()
+        linear(x, weight: weight, bias: b).backward(seed: upstream)
+        assertClose(b.grad?.data, columnSums(g), "linear bias")
+    }
+
     func testSoftmaxAndCrossEntropy() {
         let x = randomTensor([3, 7], seed: 71)
         checkGradients([x]) { $0[0].softmax() }
@@ -120,27 +151,33 @@ final class GradientTests: XCTestCase {
     }
 
     /// Causal attention over more than one block of 64 queries (each block's products reach only the keys it
-    /// sees): finite differences, and the values of a plain softmax(QKᵀ/√D + mask)·V, with as many queries as
-    /// keys and with fewer.
-    func testCausalAttentionAcrossQueryBlocks() {
+    /// sees), and over more than one tile of 256 keys (the online softmax rescales what came before):
+    /// finite differences, and the values of a plain softmax(QKᵀ/√D + mask)·V, with as many queries as keys
+    /// and with fewer, causal or with padding.
+    func testAttentionAcrossQueryBlocksAndKeyTiles() {
         checkGradients([randomTensor([1, 70, 12], seed: 93)]) { fusedSelfAttention($0[0], heads: 2, causal: true) }
-        for (tq, tk) in [(150, 150), (90, 150)] {
+        checkGradients([randomTensor([1, 270, 6], seed: 97)]) { fusedSelfAttention($0[0], heads: 1, causal: true) }
+        let padding = (0..<270).map { $0 % 7 == 3 || $0 > 260 ? Float(0) : 1 }
+        checkGradients([randomTensor([1, 270, 6], seed: 98)]) { fusedSelfAttention($0[0], heads: 1, causal: false, keyMask: padding) }
+        for (tq, tk, causal) in [(150, 150, true), (90, 150, true), (300, 300, true), (90, 600, true), (40, 600, false)] {
             let (c, heads) = (8, 2)
             let (q, k, v) = (randomTensor([1, tq, c], seed: 94), randomTensor([1, tk, c], seed: 95), randomTensor([1, tk, c], seed: 96))
-            let y = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, causal: true)
+            // Padding on every 5th key, and on the whole last tile but one key, when not causal.
+            let mask: [Float]? = causal ? nil : (0..<tk).map { $0 % 5 == 2 || ($0 >= 256 && $0 < 511) ? 0 : 1 }
+            let y = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, causal: causal, keyMask: mask)
             var maxError: Float = 0
             for h in 0..<heads { for i in 0..<tq {
-                let visible = i + tk - tq + 1
-                let scores = (0..<visible).map { j in (0..<4).reduce(Float(0)) { $0 + q.data[i * c + h * 4 + $1] * k.data[j * c + h * 4 + $1] } / 2 }
+                let seen = (0..<(causal ? i + tk - tq + 1 : tk)).filter { mask == nil || mask![$0] != 0 }
+                let scores = seen.map { j in (0..<4).reduce(Float(0)) { $0 + q.data[i * c + h * 4 + $1] * k.data[j * c + h * 4 + $1] } / 2 }
                 let m = scores.max()!
                 let weights = scores.map { Foundation.exp($0 - m) }
                 let total = weights.reduce(0, +)
                 for e in 0..<4 {
-                    let expected = (0..<visible).reduce(Float(0)) { $0 + weights[$1] / total * v.data[$1 * c + h * 4 + e] }
+                    let expected = zip(seen, weights).reduce(Float(0)) { $0 + $1.1 / total * v.data[$1.0 * c + h * 4 + e] }
                     maxError = max(maxError, abs(y.data[i * c + h * 4 + e] - expected))
                 }
             } }
-            XCTAssertLessThan(maxError, 1e-5, "\(tq) queries, \(tk) keys")
+            XCTAssertLessThan(maxError, 1e-5, "\(tq) queries, \(tk) keys, causal \(causal)")
         }
     }
 }
