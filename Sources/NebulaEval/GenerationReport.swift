@@ -72,19 +72,25 @@ public struct GenerationReport {
                      "Produced by `\(results.command)` on \(results.date).",
                      "MAUVE reference: \(results.referencePassages) held-out human passages (disjoint from the human row); sampler: \(results.sampler).", ""]
         if let findings { lines += ["## Findings", "", findings.trimmingCharacters(in: .whitespacesAndNewlines), ""] }
+        // The latents' Fréchet distance is a column only when some row has it (results from before it had none).
+        let latentDistance = GenerationResults.Row.latentDistance
+        let names = GenerationScores.names + (results.rows.contains { $0.mean[latentDistance] != nil } ? [latentDistance] : [])
         lines += ["## Systems", "",
-                     "| system | parameters | samples × seeds | MAUVE ↑ | perplexity | diversity ↑ | distinct-1 | distinct-2 | unique openings | memorization (4-gram) | words | s / sample |",
-                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                     "| system | parameters | samples × seeds | MAUVE ↑ | perplexity | diversity ↑ | distinct-1 | distinct-2 | unique openings | memorization (4-gram) | words |"
+                     + (names.count > GenerationScores.names.count ? " latent FD ↓ |" : "") + " s / sample |",
+                     "|---|---:|---:|" + String(repeating: "---:|", count: names.count + 1)]
         for row in results.rows {
-            let cells = GenerationScores.names.map { name -> String in
-                let (m, s) = (row.mean[name] ?? .nan, row.std[name] ?? 0)
-                return row.seeds > 1 ? String(format: "%.3f ± %.3f", m, s) : String(format: "%.3f", m)
+            let cells = names.map { name -> String in
+                guard let m = row.mean[name] else { return "–" }
+                return row.seeds > 1 ? String(format: "%.3f ± %.3f", m, row.std[name] ?? 0) : String(format: "%.3f", m)
             }
             let parameters = row.parameters > 0 ? String(format: "%.2fM", Double(row.parameters) / 1e6) : "–"
             let seconds = row.secondsPerSample > 0 ? String(format: "%.3f", row.secondsPerSample) : "–"
             lines.append("| \(row.name) | \(parameters) | \(row.samples) × \(row.seeds) | " + cells.joined(separator: " | ") + " | \(seconds) |")
         }
-        lines += ["", "Perplexity is under the bundle's frozen LM; memorization is the share of a row's word 4-grams found in the training corpus.", ""]
+        lines += ["", "Perplexity is under the bundle's frozen LM; memorization is the share of a row's word 4-grams found in the training corpus."
+                  + (names.count > GenerationScores.names.count
+                     ? " Latent FD is the Fréchet distance of a row's latents (the human row: the encoder's latents of its passages) to the encoder's latents of the MAUVE reference, as FID on images: how near the loop lands to the encoder's latents, before any decoder." : ""), ""]
         for row in results.rows {
             lines += ["**\(row.name)**, first samples:", ""] + row.examples.map { "> " + $0.replacingOccurrences(of: "\n", with: " ") + "\n" }
         }

@@ -15,15 +15,22 @@ public struct GenerationResults: Codable, Sendable {
         public var secondsPerSample: Double
         public var examples: [String]
 
-        public init(name: String, parameters: Int, runs: [(scores: GenerationScores, seconds: Double)], samples: Int, examples: [String]) {
+        /// The key of ``mean`` and ``std`` that holds the Fréchet distance of a row's latents to the encoder's
+        /// latents of held-out text (``frechetDistance(_:_:)``), for rows whose texts are decoded from latents.
+        public static let latentDistance = "latent_fd"
+
+        /// `latentDistances`: one per seed, for rows decoded from latents (nil for the others).
+        public init(name: String, parameters: Int, runs: [(scores: GenerationScores, seconds: Double)], samples: Int, examples: [String],
+                    latentDistances: [Double]? = nil) {
             self.name = name
             self.parameters = parameters
             self.samples = samples
             seeds = runs.count
             mean = [:]
             std = [:]
-            for (k, key) in GenerationScores.names.enumerated() {
-                let values = runs.map { $0.scores.values[k] }
+            var figures = GenerationScores.names.enumerated().map { k, key in (key, runs.map { $0.scores.values[k] }) }
+            if let latentDistances { figures.append((Self.latentDistance, latentDistances)) }
+            for (key, values) in figures {
                 let m = values.reduce(0, +) / Double(values.count)
                 mean[key] = m
                 std[key] = values.count > 1 ? (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0

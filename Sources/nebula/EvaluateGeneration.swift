@@ -78,35 +78,45 @@ struct EvaluateGeneration: ParsableCommand {
             let diffusionParameters = lm.parameterCount + system.autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }
                 + system.denoiser.parameterCount
 
+            // The encoder's latents of the MAUVE reference: what every latent-decoded row's latents are measured against.
+            // The human row's figure, over as many of its passages as a row has samples, is the floor (the distance
+            // is biased upwards by few samples in K·d dimensions).
+            let pad = Int32(tokenizer.endOfTextID!)
+            let encoded = { (parity: Int) in
+                flattened(system.autoencoder.encode(stride(from: parity, to: heldOut.count, by: 2).map { heldOut[$0].tokens }, padID: pad))
+            }
+            let referenceLatents = encoded(0)
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
-                                      samples: human.count, examples: Array(human.prefix(3))))
+                                      samples: human.count, examples: Array(human.prefix(3)),
+                                      latentDistances: [frechetDistance(Array(encoded(1).prefix(samples)), referenceLatents)]))
             let loop = loopName(system)
             // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
             let prior = system.autoencoder.autoregressive != nil ? system.languageModelPrior(nil) : 0
             let fused = prior == 0 ? "" : ", LM prior \(prior)"
             for topP in [nil] + decodeTopP.map(Optional.some) {
                 let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
-                results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer) { seed in
+                results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
                 })
             }
             if system.autoencoder.autoregressive != nil {   // the same latents, the greedy decode fused with the LM
                 for weight in languageModelPriors {
                     results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight))", parameters: diffusionParameters,
-                                                scorer: scorer) { seed in
+                                                scorer: scorer, latentReference: referenceLatents) { seed in
                         try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, languageModelPrior: weight)
                     })
                 }
             }
             if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
-                results.rows.append(try row("diffusion (\(loop), parallel decoder)", parameters: parameters, scorer: scorer) { seed in
+                results.rows.append(try row("diffusion (\(loop), parallel decoder)", parameters: parameters, scorer: scorer,
+                                            latentReference: referenceLatents) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
             }
             // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
             results.rows.append(try row("control: Gaussian latents, no loop (greedy decoding\(fused))", parameters: diffusionParameters,
-                                        scorer: scorer) { seed in
+                                        scorer: scorer, latentReference: referenceLatents) { seed in
                 try noiseLatentSamples(system, tokenizer, count: samples, seed: seed)
             })
             if diffusionOnly {
@@ -129,7 +139,7 @@ struct EvaluateGeneration: ParsableCommand {
 
             for count in sweepSteps {
                 status("steps sweep: \(count) steps")
-                let (generated, seconds) = try diffusionSamples(system, tokenizer, count: sweepSamples, steps: count, seed: 100)
+                let (generated, seconds, _) = try diffusionSamples(system, tokenizer, count: sweepSamples, steps: count, seed: 100)
                 results.stepsSweep.append(.init(steps: count, scores: try scorer.score(generated), secondsPerSample: seconds, example: generated[0]))
             }
 
@@ -139,19 +149,35 @@ struct EvaluateGeneration: ParsableCommand {
         }
     }
 
-    /// A row scored over `--seeds` seeds; `generate(seed)` gives the texts and seconds per sample.
-    func row(_ name: String, parameters: Int, scorer: GenerationScorer,
+    /// A row scored over `--seeds` seeds; `generate(seed)` gives the texts and seconds per sample. Rows decoded
+    /// from latents give those too, with the encoder's latents of held-out text as `latentReference`: their
+    /// Fréchet distance to it is scored beside the texts.
+    func row(_ name: String, parameters: Int, scorer: GenerationScorer, latentReference: [[Float]]? = nil,
              generate: (UInt64) throws -> ([String], Double)) throws -> GenerationResults.Row {
+        try row(name, parameters: parameters, scorer: scorer, latentReference: latentReference) { seed in
+            let (texts, seconds) = try generate(seed)
+            return (texts, seconds, nil)
+        }
+    }
+
+    func row(_ name: String, parameters: Int, scorer: GenerationScorer, latentReference: [[Float]]?,
+             generate: (UInt64) throws -> Generated) throws -> GenerationResults.Row {
         var runs: [(scores: GenerationScores, seconds: Double)] = []
         var examples: [String] = []
+        var distances: [Double] = []
         for seed in 0..<seeds {
             status("\(name), seed \(seed)")
-            let (generated, seconds) = try generate(UInt64(seed))
+            let (generated, seconds, latents) = try generate(UInt64(seed))
             runs.append((try scorer.score(generated), seconds))
+            if let latents, let latentReference { distances.append(frechetDistance(latents, latentReference)) }
             if examples.isEmpty { examples = Array(generated.prefix(3)) }
         }
-        return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples)
+        return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples,
+                                     latentDistances: distances.isEmpty ? nil : distances)
     }
+
+    /// Texts, seconds per sample, and (for texts decoded from latents) the latents, flattened to K·d values each.
+    typealias Generated = (texts: [String], seconds: Double, latents: [[Float]]?)
 
     /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled and
     /// ", estimates not renormalised" when so.
@@ -171,7 +197,7 @@ struct EvaluateGeneration: ParsableCommand {
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
                           condition: Tensor? = nil, guidance: Float = 1,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0),
-                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil) throws -> ([String], Double) {
+                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil) throws -> Generated {
         try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
                              languageModelPrior: languageModelPrior) { first, n, generator in
             system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance,
@@ -182,7 +208,7 @@ struct EvaluateGeneration: ParsableCommand {
 
     /// `count` latents drawn from N(0, 1) and normalised like the encoder's (mean 0, variance 1 per vector),
     /// decoded greedily as the diffusion rows are; seconds per sample.
-    func noiseLatentSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64) throws -> ([String], Double) {
+    func noiseLatentSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64) throws -> Generated {
         let shape = [system.config.network.latents, system.config.network.latentWidth]
         return try decodedInBatches(system, tokenizer, count: count, seed: seed) { _, n, generator in
             layerNorm(Tensor.randn([n] + shape, generator: &generator), weight: nil, bias: nil)      // [n, K, d]
@@ -193,17 +219,25 @@ struct EvaluateGeneration: ParsableCommand {
     func decodedInBatches(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
                           languageModelPrior: Float? = nil,
-                          latents: (Int, Int, inout SeededGenerator) -> Tensor) throws -> ([String], Double) {
+                          latents: (Int, Int, inout SeededGenerator) -> Tensor) throws -> Generated {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
         var texts: [String] = []
+        var drawn: [[Float]] = []
         let batch = 50
         for first in stride(from: 0, to: count, by: batch) {
             let z = latents(first, min(batch, count - first), &generator)                            // [n, K, d]
             texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder,
                                      languageModelPrior: languageModelPrior, seed: seed &+ UInt64(first))
+            drawn += flattened(z)
         }
-        return (texts, Date().timeIntervalSince(start) / Double(count))
+        return (texts, Date().timeIntervalSince(start) / Double(count), drawn)
+    }
+
+    /// `[n, K, d]` latents as n vectors of K·d values.
+    func flattened(_ z: Tensor) -> [[Float]] {
+        let size = z.count / z.shape[0]
+        return (0..<z.shape[0]).map { Array(z.data[($0 * size)..<(($0 + 1) * size)]) }
     }
 
     /// `count` passages of at most `maxTokens` from an LM started at `<|endoftext|>` (or after `prompts`).
@@ -263,7 +297,7 @@ struct EvaluateGeneration: ParsableCommand {
             let name = "diffusion" + (topP.map { ", decoded with top-p \($0)" } ?? ", greedy decoding")
             for weight in sweepGuidance {
                 status("continuations: \(name), guidance \(weight)")
-                let (texts, seconds) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
+                let (texts, seconds, _) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
                                                             condition: condition, guidance: weight, decoding: decoding)
                 results.continuation.append(try point(name, guidance: Double(weight), steps: steps, texts, seconds))
             }

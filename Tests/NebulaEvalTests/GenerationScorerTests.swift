@@ -67,6 +67,11 @@ final class GenerationScorerTests: XCTestCase {
         XCTAssertEqual(row.std["perplexity"], 0)
         XCTAssertEqual(row.secondsPerSample, 2)
         XCTAssertEqual(row.seeds, 2)
+        XCTAssertNil(row.mean[GenerationResults.Row.latentDistance], "a row without latents has no latent distance")
+        let decoded = GenerationResults.Row(name: "y", parameters: 5, runs: [(scores(0.2), 1), (scores(0.4), 3)], samples: 10, examples: [],
+                                            latentDistances: [100, 140])
+        XCTAssertEqual(decoded.mean[GenerationResults.Row.latentDistance], 120)
+        XCTAssertEqual(decoded.std[GenerationResults.Row.latentDistance]!, (800 as Double).squareRoot(), accuracy: 1e-9)
     }
 
     /// The report names every row and sweep point, and writes the plots it links.
@@ -74,7 +79,8 @@ final class GenerationScorerTests: XCTestCase {
         let scores = GenerationScores(mauve: 0.5, perplexity: 12, diversity: 0.4, distinct1: 0.1, distinct2: 0.3, uniqueOpenings: 0.9, memorization: 0.6, meanWords: 45)
         var results = GenerationResults(command: "nebula eval generation", date: "today", referencePassages: 10, sampler: "ddpm")
         results.rows = [.init(name: "human (held-out)", parameters: 0, runs: [(scores, 0)], samples: 10, examples: ["Once upon a time."]),
-                        .init(name: "diffusion (5 ddpm steps)", parameters: 9_000_000, runs: [(scores, 0.1), (scores, 0.2)], samples: 10, examples: ["A cat."])]
+                        .init(name: "diffusion (5 ddpm steps)", parameters: 9_000_000, runs: [(scores, 0.1), (scores, 0.2)], samples: 10, examples: ["A cat."],
+                              latentDistances: [300, 302])]
         results.stepsSweep = [.init(steps: 5, scores: scores, secondsPerSample: 0.05, example: "one | two"),
                               .init(steps: 50, scores: scores, secondsPerSample: 0.3, example: "three")]
         results.continuation = [.init(system: "diffusion", guidance: 1, steps: 5, rougeL: 0.2, mauve: 0.3, secondsPerSample: 0.1),
@@ -85,6 +91,9 @@ final class GenerationScorerTests: XCTestCase {
         let markdown = try String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8)
         XCTAssertTrue(markdown.contains("## Findings\n\nThe loop does not pay yet.\n\n## Systems"))
         XCTAssertTrue(markdown.contains("| diffusion (5 ddpm steps) | 9.00M | 10 × 2 | 0.500 ± 0.000 |"))
+        XCTAssertTrue(markdown.contains("| words | latent FD ↓ | s / sample |"))
+        XCTAssertTrue(markdown.contains("| 45.000 | – | – |"), "the human row has no latents here: a dash, not a number")
+        XCTAssertTrue(markdown.contains("| 45.000 ± 0.000 | 301.000 ± 1.414 | 0.150 |"))
         XCTAssertTrue(markdown.contains("| 50 | 0.500 | 12.00 |"))
         XCTAssertTrue(markdown.contains("one \\| two"), "a pipe inside a sample must not break the table")
         for link in ["mauve_vs_steps.svg", "perplexity_vs_time.svg", "continuation_rouge_vs_guidance.svg"] {
