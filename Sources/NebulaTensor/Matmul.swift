@@ -119,9 +119,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     var out = [Float](unsafeUninitializedCapacity: rows * outFeatures) { buffer, initialized in
         if let bias {
             bias.data.withUnsafeBufferPointer { pb in
-                Parallel.forRanges(rows, grain: max(1, elementwiseGrain / outFeatures)) { range in
-                    for r in range { (buffer.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
-                }
+                for r in 0..<rows { (buffer.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
             }
         }
         initialized = rows * outFeatures
@@ -157,22 +155,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
                       parallel: true)
             } }
             bias?.accumulateGrad { pgb in                                           // db = Σ_rows dy
-                addColumnSums(of: gy, rows: rows, width: outFeatures, into: pgb.baseAddress!)
+                let pgb = pgb.baseAddress!
+                for r in 0..<rows {
+                    let row = gy + r * outFeatures
+                    for j in 0..<outFeatures { pgb[j] += row[j] }
+                }
             }
         }
     }
-}
-
-/// `sums[j] += Σ_r f(r, j)` over a `[rows, width]` layout, the columns split over the workers (each keeps
-/// its own columns, so no two write the same sum).
-@inline(__always)
-func addColumnSums(rows: Int, width: Int, into sums: UnsafeMutablePointer<Float>, _ f: (Int, Int) -> Float) {
-    Parallel.forRanges(width, grain: max(8, elementwiseGrain / max(rows, 1))) { columns in
-        for r in 0..<rows { for j in columns { sums[j] += f(r, j) } }
-    }
-}
-
-/// `sums[j] += Σ_r x[r·width + j]`: the column sums of a `[rows, width]` matrix (a bias's gradient).
-func addColumnSums(of x: UnsafePointer<Float>, rows: Int, width: Int, into sums: UnsafeMutablePointer<Float>) {
-    addColumnSums(rows: rows, width: width, into: sums) { r, j in x[r * width + j] }
 }

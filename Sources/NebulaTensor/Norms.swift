@@ -48,11 +48,19 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
                 }
             }
             weight?.accumulateGrad { gw in
-                addColumnSums(rows: rows, width: width, into: gw.baseAddress!) { row, j in
-                    go[row * width + j] * (xd[row * width + j] - pm[row]) * pr[row]
+                let gw = gw.baseAddress!
+                for row in 0..<rows {
+                    let (g, xr, m, r) = (go + row * width, xd + row * width, pm[row], pr[row])
+                    for j in 0..<width { gw[j] += g[j] * (xr[j] - m) * r }
                 }
             }
-            bias?.accumulateGrad { gb in addColumnSums(of: go, rows: rows, width: width, into: gb.baseAddress!) }
+            bias?.accumulateGrad { gb in
+                let gb = gb.baseAddress!
+                for row in 0..<rows {
+                    let g = go + row * width
+                    for j in 0..<width { gb[j] += g[j] }
+                }
+            }
         } } } } }
     }
 }
@@ -98,7 +106,11 @@ public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float = 1e-6) -> Tensor {
                 }
             }
             weight?.accumulateGrad { gw in
-                addColumnSums(rows: rows, width: width, into: gw.baseAddress!) { row, j in go[row * width + j] * xd[row * width + j] * pr[row] }
+                let gw = gw.baseAddress!
+                for row in 0..<rows {
+                    let (g, xr, r) = (go + row * width, xd + row * width, pr[row])
+                    for j in 0..<width { gw[j] += g[j] * xr[j] * r }
+                }
             }
         } } } }
     }

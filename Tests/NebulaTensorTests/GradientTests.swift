@@ -78,8 +78,8 @@ final class GradientTests: XCTestCase {
         checkGradients([x, w]) { rmsNorm($0[0], weight: $0[1]) }
     }
 
-    /// Bias and norm-weight gradients over enough rows that their column sums are split over the workers:
-    /// each equals its sum over rows, computed here in Double.
+    /// Bias and norm-weight gradients over thousands of rows: each equals its sum over rows, computed here
+    /// in Double.
     func testParameterGradientsOverManyRows() {
         let (rows, width) = (4_100, 24)
         let x = randomTensor([rows, width], seed: 64), w = randomTensor([width], seed: 65), b = randomTensor([width], seed: 66)
