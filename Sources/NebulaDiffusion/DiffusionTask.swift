@@ -14,6 +14,9 @@ public final class DiffusionTask: TrainingTask {
     private let latents: Tensor               // [N, K, d]
     private let previous: [Int?]              // index of the preceding passage of the same document
     private let validation: Tensor?           // [M, K, d]
+    /// The training latents' mean and covariance, fitted at the first evaluation: the linear denoiser's loss is
+    /// logged beside the denoiser's (`val_loss_gaussian`).
+    private lazy var gaussian = GaussianLatentModel(latents: latents)
 
     public init(config: LatentDiffusionConfig, denoiser: Denoiser, latents: Tensor, previous: [Int?], validation: Tensor?) {
         precondition(latents.shape[0] == previous.count, "DiffusionTask: \(previous.count) links for \(latents.shape[0]) latents")
@@ -46,15 +49,14 @@ public final class DiffusionTask: TrainingTask {
         let conditional = denoiser.config.contextWidth > 0
         let dropped = rows.map { previous[$0] == nil || generator.nextUniform() < config.conditionDropout }
         let context = conditional ? gather(latents, rows.map { previous[$0] ?? $0 }) : nil
-        return denoisingLoss(x0: x0, times: times, context: context, drop: conditional ? dropped : nil,
-                             model: denoiser, selfCondition: generator.nextUniform() < config.selfConditioningRate,
-                             generator: &generator)
+        let selfCondition = generator.nextUniform() < config.selfConditioningRate
+        return denoisingLoss(x0: x0, noise: Tensor.randn(x0.shape, generator: &generator), times: times, context: context,
+                             drop: conditional ? dropped : nil, model: denoiser, selfCondition: selfCondition)
     }
 
-    /// The mean squared error of the objective for `x0` noised at `times`.
-    func denoisingLoss(x0: Tensor, times: [Float], context: Tensor?, drop: [Bool]?, model: Denoiser,
-                       selfCondition: Bool, generator: inout SeededGenerator) -> Tensor {
-        let noise = Tensor.randn(x0.shape, generator: &generator)
+    /// The mean squared error of the objective for `x0` noised with `noise` at `times`.
+    func denoisingLoss(x0: Tensor, noise: Tensor, times: [Float], context: Tensor?, drop: [Bool]?, model: Denoiser,
+                       selfCondition: Bool) -> Tensor {
         let (alpha, sigma) = config.schedule.alphaSigma(times: times, rank: 3)          // [B, 1, 1] each
         let z = x0 * alpha + noise * sigma
         var estimate: Tensor? = nil
@@ -71,25 +73,27 @@ public final class DiffusionTask: TrainingTask {
 
     public func afterStep(_ step: Int) { ema.update(denoiser) }
 
-    /// Loss of the EMA weights on held-out latents at fixed times and noise (unconditional).
+    /// Loss of the EMA weights on held-out latents at fixed times and noise (unconditional), and the linear
+    /// denoiser's loss on the same latents, times and noise (``GaussianLatentModel``).
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
         guard let validation else { return [:] }
         var generator = SeededGenerator(seed: 0x5EED)
         var rng = SeededGenerator(seed: 1)
         let averaged = Denoiser(config.network, generator: &rng)
         ema.copy(to: averaged)
-        var total: Float = 0, count = 0
+        var total: Float = 0, linear = 0.0
         let m = validation.shape[0]
         for b in 0..<batches {
             let rows = (0..<batchSize).map { (b * batchSize + $0) % m }
             let times = (0..<batchSize).map { _ in generator.nextUniform() }
             let drop = [Bool](repeating: true, count: batchSize)
-            total += denoisingLoss(x0: gather(validation, rows), times: times, context: nil,
-                                   drop: denoiser.config.contextWidth > 0 ? drop : nil, model: averaged,
-                                   selfCondition: false, generator: &generator).item
-            count += 1
+            let x0 = gather(validation, rows)
+            let noise = Tensor.randn(x0.shape, generator: &generator)
+            total += denoisingLoss(x0: x0, noise: noise, times: times, context: nil,
+                                   drop: denoiser.config.contextWidth > 0 ? drop : nil, model: averaged, selfCondition: false).item
+            linear += gaussian.linearDenoiserLoss(x0: x0, noise: noise, times: times, schedule: config.schedule, objective: config.objective)
         }
-        return ["val_loss": Double(total / Float(count))]
+        return ["val_loss": Double(total) / Double(batches), "val_loss_gaussian": linear / Double(batches)]
     }
 
     /// Writes `config.json`, `model.safetensors` (the EMA weights, used for sampling) and

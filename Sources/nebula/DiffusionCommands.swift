@@ -83,8 +83,10 @@ struct TrainDiffusion: ParsableCommand {
             trainer.label = "train diffusion"
             trainer.stopAfterSteps = training.stopAfter
             let summary = try trainer.run(resume: resume)
-            print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,
-                         summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
+            let validationLoss = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
+            let linear = summary.evaluation["val_loss_gaussian"].map { String(format: " (the linear denoiser of the latents' Gaussian: %.4f)", $0) } ?? ""
+            print(String(format: "step %d: train loss %.4f, validation loss %@%@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,
+                         validationLoss, linear, summary.throughput, formatDuration(summary.seconds)))
         }
     }
 

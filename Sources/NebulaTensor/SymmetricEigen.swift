@@ -9,14 +9,16 @@ import Foundation
 /// e.values                 // [3, 1], largest first
 /// e.vector(0)              // ±[0.707, 0.707]
 /// ```
-struct SymmetricEigen {
+public struct SymmetricEigen: Sendable {
     /// Eigenvalues, largest first.
-    let values: [Double]
+    public let values: [Double]
     /// Row-major `size × size`; row i is the unit eigenvector of `values[i]`.
-    let vectors: [Double]
-    let size: Int
+    public let vectors: [Double]
+    /// The matrix's order n.
+    public let size: Int
 
-    init(matrix: [Double], size n: Int) {
+    /// Decomposes the symmetric `size × size` matrix given row-major (only its symmetry is assumed, not checked).
+    public init(matrix: [Double], size n: Int) {
         precondition(matrix.count == n * n, "SymmetricEigen: \(matrix.count) entries for a \(n) × \(n) matrix")
         var v = matrix, d = [Double](repeating: 0, count: n), e = d
         if n > 0 {
@@ -30,7 +32,8 @@ struct SymmetricEigen {
         size = n
     }
 
-    func vector(_ i: Int) -> ArraySlice<Double> { vectors[(i * size)..<((i + 1) * size)] }
+    /// The unit eigenvector of `values[i]`.
+    public func vector(_ i: Int) -> ArraySlice<Double> { vectors[(i * size)..<((i + 1) * size)] }
 
     /// Householder reduction (EISPACK `tred2`): on return `d` is the diagonal, `e[1...]` the subdiagonal
     /// of the tridiagonal matrix, and `w` the transpose of the orthogonal transformation that produced
