@@ -40,6 +40,8 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Held-out prompts for the continuation sweep.") var prompts = 200
     @Option(help: "MAUVE k-means clusters (default: samples / 10).") var clusters: Int?
     @Option(help: "Training passages whose latents' mean and covariance the Gaussian control row samples from.") var gaussianPassages = 4000
+    @Option(help: "How those passages are cut, as train diffusion's --passages: packed (like the held-out passages) or the fixed windows a denoiser is trained on.")
+    var gaussianPassageStarts: PassageBatcher.Starts = .packed
     @Flag(help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.") var diffusionOnly = false
     @Option(help: "Write the results here (JSON).") var out: String
 
@@ -122,13 +124,15 @@ struct EvaluateGeneration: ParsableCommand {
             })
             // The stronger control: latents with the data's mean and covariance, still no loop. A loop that does not
             // beat it has learned no more of the latent space than its second moments.
-            let training = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, seed: spec.seed).passages
+            let training = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength,
+                                              starts: gaussianPassageStarts, seed: spec.seed).passages
             let fitted = stride(from: 0, to: training.count, by: max(1, training.count / gaussianPassages)).prefix(gaussianPassages).map { training[$0].tokens }
             status("fitting a Gaussian to the latents of \(fitted.count) training passages")
             let gaussian = GaussianLatentModel(latents: Tensor.concatenate(stride(from: 0, to: fitted.count, by: 256).map {
                 system.autoencoder.encode(Array(fitted[$0..<min($0 + 256, fitted.count)]), padID: pad)
             }, axis: 0))
-            results.rows.append(try row("control: the latents' Gaussian (\(fitted.count) training passages), no loop (greedy decoding\(fused))",
+            let cut = gaussianPassageStarts == .packed ? "" : " \(gaussianPassageStarts.rawValue)"
+            results.rows.append(try row("control: the latents' Gaussian (\(fitted.count)\(cut) training passages), no loop (greedy decoding\(fused))",
                                         parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
                 try decodedInBatches(system, tokenizer, count: samples, seed: seed) { _, n, generator in
                     layerNorm(gaussian.sample(count: n, generator: &generator), weight: nil, bias: nil)   // [n, K, d], normalised like the encoder's
