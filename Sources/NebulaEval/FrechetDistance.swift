@@ -1,4 +1,5 @@
 import NebulaTensor
+
 /// The Fréchet distance between Gaussians fitted to two sets of vectors, as FID computes it for images:
 /// `‖μa − μb‖² + tr Σa + tr Σb − 2 tr (Σa^½ Σb Σa^½)^½`. On latents it says how close a sampler's latents
 /// lie to the encoder's, whatever the decoder then makes of them (0: the same mean and covariance).

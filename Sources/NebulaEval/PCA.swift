@@ -1,4 +1,5 @@
 import NebulaTensor
+
 /// Principal component analysis of a set of vectors, as scikit-learn's `PCA` without whitening: the
 /// data are centred and projected onto the eigenvectors of their covariance, largest variance first.
 /// MAUVE uses it to keep the fewest directions that explain a given share of the variance.
