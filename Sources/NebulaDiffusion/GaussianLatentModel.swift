@@ -17,7 +17,7 @@ import NebulaTensor
 /// let control = gaussian.sample(count: 64, generator: &rng) // [64, K, d]
 /// let floor = gaussian.linearDenoiserLoss(x0: heldOut, noise: eps, times: t, schedule: .cosine, objective: .v)
 /// ```
-public struct GaussianLatentModel: Sendable {
+public struct GaussianLatentModel {
     /// The shape of one latent, `[K, d]`.
     public let shape: [Int]
     /// The mean latent, flattened (`K·d`).

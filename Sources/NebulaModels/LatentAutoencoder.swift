@@ -231,9 +231,25 @@ public final class LatentAutoencoder: Module {
     /// estimate rather than an encoded passage — the LM's fluency fills in, at some cost to faithful
     /// reconstruction unless the decoder was trained with the same λ. Default: the λ it was trained with
     /// (`AutoencoderConfig.languageModelPrior`). The parallel decoder ignores it.
+    ///
+    /// `refine` > 0 then corrects the passages by latent-consistent decoding (`refine(_:toward:rounds:)`):
+    /// starting from the nearer of this decoder's passage and the parallel decoder's, up to `refine`
+    /// single-token edits, each kept only if the passage re-encodes nearer `z`.
     public func decode(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
                        decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
-                       generator: inout SeededGenerator) -> [[Int]] {
+                       refine rounds: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
+        let passages = decodeOnce(z, endOfText: endOfText, options: options, decoder: decoder,
+                                  languageModelPrior: languageModelPrior, generator: &generator)
+        guard rounds > 0 else { return passages }
+        let parallelPassages = (decoder ?? config.decoder) == .parallel && options.temperature <= 0 ? nil
+            : decodeOnce(z, endOfText: endOfText, decoder: .parallel, generator: &generator)
+        let starts = passages.indices.map { i in [passages[i]] + (parallelPassages.map { [$0[i]] } ?? []) }
+        return refine(starts, toward: z, rounds: rounds, endOfText: endOfText, padID: Int32(endOfText)).passages
+    }
+
+    private func decodeOnce(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
+                            decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
+                            generator: inout SeededGenerator) -> [[Int]] {
         let languageModelPrior = languageModelPrior ?? config.languageModelPrior
         let batch = z.shape[0]
         let v = languageModel.config.vocabSize

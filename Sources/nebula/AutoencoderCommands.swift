@@ -272,15 +272,24 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Decode latents (a safetensors file from `nebula encode --out`) to text.")
     @OptionGroup var model: AutoencoderOptions
     @Argument(help: "A safetensors file holding \"latents\" [N, K, d].") var file: String
+    @Option(help: ArgumentHelp(refineHelp)) var refine = 0
+
+    func validate() throws { try validateRefine(refine) }
 
     func run() throws {
         try reportingErrors {
             let (ae, tokenizer) = try model.load()
             let z = try ae.latents(in: SafeTensorsFile(contentsOf: fileURL(file)))
             var generator = SeededGenerator(seed: 0)
-            for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, generator: &generator) { print(try tokenizer.decode(ids)) }
+            for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, refine: refine, generator: &generator) { print(try tokenizer.decode(ids)) }
         }
     }
+}
+
+let refineHelp = "Latent-consistent decoding: up to this many single-token edits per passage, each kept only if the edited passage re-encodes nearer the latent (0: off; about 64 encodes per passage and edit)."
+
+func validateRefine(_ rounds: Int) throws {
+    guard rounds >= 0 else { throw ValidationError("--refine must be ≥ 0, got \(rounds)") }
 }
 
 /// `nebula interpolate A B`: texts along the path between two passages' latents.
@@ -334,10 +343,14 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
     @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
+    @Option(help: ArgumentHelp(refineHelp)) var refine = 0
     @Flag(help: "Print one JSON object with the metrics, diagnostics and latent statistics.") var json = false
     @Flag(help: "Print every passage beside its reconstruction.") var verbose = false
 
-    func validate() throws { try validateLanguageModelPrior(languageModelPrior) }
+    func validate() throws {
+        try validateLanguageModelPrior(languageModelPrior)
+        try validateRefine(refine)
+    }
 
     func run() throws {
         try reportingErrors {
@@ -367,7 +380,7 @@ struct Reconstruct: ParsableCommand {
             for start in stride(from: 0, to: references.count, by: 32) {
                 let rows = min(32, references.count - start)
                 decoded += ae.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: options, decoder: decoder,
-                                     languageModelPrior: languageModelPrior, generator: &generator)
+                                     languageModelPrior: languageModelPrior, refine: refine, generator: &generator)
             }
             let decodeSeconds = Date().timeIntervalSince(started)
             let referenceTexts = try references.map { try tokenizer.decode($0.map(Int.init)) }
@@ -387,6 +400,7 @@ struct Reconstruct: ParsableCommand {
                 "rouge_l": metrics.rougeL, "passages": Double(references.count), "noise": Double(noise),
                 "lm_prior": Double(languageModelPrior ?? ae.config.languageModelPrior),
                 "latent_std": Double(latentStd), "latent_norm": meanNorm, "passages_per_second": Double(references.count) / decodeSeconds,
+                "refine": Double(refine),
             ]
             figures.merge(diagnostics) { a, _ in a }
             if json {
