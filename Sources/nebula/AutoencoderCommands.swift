@@ -407,7 +407,9 @@ struct Reconstruct: ParsableCommand {
                 let body = figures.keys.sorted().map { String(format: "\"%@\": %.6g", $0, figures[$0]!) }.joined(separator: ", ")
                 print("{" + body + "}")
             } else {
-                print(String(format: "passages        %d (K × d = %d × %d, %@ decoder)", references.count, ae.config.latents, d, (decoder ?? ae.config.decoder).rawValue))
+                let refined = refine == 0 ? "" : ", refined by up to \(refine) edits"
+                print(String(format: "passages        %d (K × d = %d × %d, %@ decoder%@)", references.count, ae.config.latents, d,
+                             (decoder ?? ae.config.decoder).rawValue, refined))
                 print(String(format: "token accuracy  %.2f%%", 100 * metrics.tokenAccuracy))
                 print(String(format: "exact match     %.2f%%", 100 * metrics.exactMatch))
                 print(String(format: "BLEU-4          %.2f", metrics.bleu4))

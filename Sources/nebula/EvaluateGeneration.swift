@@ -42,6 +42,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Training passages whose latents' mean and covariance the Gaussian control row samples from.") var gaussianPassages = 4000
     @Option(help: "How those passages are cut, as train diffusion's --passages: packed (like the held-out passages) or the fixed windows a denoiser is trained on.")
     var gaussianPassageStarts: PassageBatcher.Starts = .packed
+    @Option(help: ArgumentHelp("For every latent-decoded row. " + refineHelp)) var refine = 0
     @Flag(help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.") var diffusionOnly = false
     @Option(help: "Write the results here (JSON).") var out: String
 
@@ -52,6 +53,7 @@ struct EvaluateGeneration: ParsableCommand {
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
         try validateNoiseScale(noiseScale)
         for weight in languageModelPriors { try validateLanguageModelPrior(weight) }
+        try validateRefine(refine)
     }
 
     func run() throws {
@@ -95,7 +97,7 @@ struct EvaluateGeneration: ParsableCommand {
             let loop = loopName(system)
             // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
             let prior = system.autoencoder.autoregressive != nil ? system.languageModelPrior(nil) : 0
-            let fused = prior == 0 ? "" : ", LM prior \(prior)"
+            let fused = (prior == 0 ? "" : ", LM prior \(prior)") + (refine == 0 ? "" : ", refined \(refine)")
             for topP in [nil] + decodeTopP.map(Optional.some) {
                 let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
@@ -104,7 +106,7 @@ struct EvaluateGeneration: ParsableCommand {
             }
             if system.autoencoder.autoregressive != nil {   // the same latents, the greedy decode fused with the LM
                 for weight in languageModelPriors {
-                    results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight))", parameters: diffusionParameters,
+                    results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight)\(refine == 0 ? "" : ", refined \(refine)"))", parameters: diffusionParameters,
                                                 scorer: scorer, latentReference: referenceLatents) { seed in
                         try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, languageModelPrior: weight)
                     })
@@ -112,7 +114,7 @@ struct EvaluateGeneration: ParsableCommand {
             }
             if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
-                results.rows.append(try row("diffusion (\(loop), parallel decoder)", parameters: parameters, scorer: scorer,
+                results.rows.append(try row("diffusion (\(loop), parallel decoder\(refine == 0 ? "" : ", refined \(refine)"))", parameters: parameters, scorer: scorer,
                                             latentReference: referenceLatents) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
@@ -247,7 +249,7 @@ struct EvaluateGeneration: ParsableCommand {
         for first in stride(from: 0, to: count, by: batch) {
             let z = latents(first, min(batch, count - first), &generator)                            // [n, K, d]
             texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder,
-                                     languageModelPrior: languageModelPrior, seed: seed &+ UInt64(first))
+                                     languageModelPrior: languageModelPrior, refine: refine, seed: seed &+ UInt64(first))
             drawn += flattened(z)
         }
         return (texts, Date().timeIntervalSince(start) / Double(count), drawn)

@@ -47,6 +47,7 @@ struct LoopOptions: ParsableArguments {
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
+    @Option(help: ArgumentHelp(refineHelp)) var refine = 0
     @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
@@ -57,6 +58,7 @@ struct LoopOptions: ParsableArguments {
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
         try validateNoiseScale(noiseScale)
         try validateLanguageModelPrior(languageModelPrior)
+        try validateRefine(refine)
     }
 }
 
@@ -86,10 +88,11 @@ func latentDecoding(topP: Float?) -> SamplingOptions {
 /// parallel decoder of an autoregressive autoencoder; the LM prior defaults to the bundle's.
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
                  options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
-                 languageModelPrior: Float? = nil, seed: UInt64 = 0) throws -> [String] {
+                 languageModelPrior: Float? = nil, refine: Int = 0, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
-                                         languageModelPrior: system.languageModelPrior(languageModelPrior), generator: &generator).map {
+                                         languageModelPrior: system.languageModelPrior(languageModelPrior), refine: refine,
+                                         generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }
@@ -109,7 +112,8 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
         shown.append(text)
         printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
     }
-    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior, seed: seed)[0]
+    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior,
+                               refine: loop.refine, seed: seed)[0]
     return (text, z, Date().timeIntervalSince(start))
 }
 
