@@ -12,8 +12,8 @@ extension LatentAutoencoder {
     /// parallel decoder's likeliest `proposals` single-token edits within that patch (its top tokens in
     /// place of the current ones; `<|endoftext|>` cuts the passage there, a token just past its end extends
     /// it) are re-encoded in one batch, and the edit that brings the latent nearest `z` is kept if it is
-    /// nearer than the current passage. A passage stops when no edit helps or it re-encodes exactly to `z`. Deterministic; costs
-    /// `proposals` encodes per passage and round.
+    /// nearer than the current passage. A passage stops when no edit helps or it re-encodes exactly to `z`.
+    /// Deterministic; costs up to `proposals` encodes per passage and round.
     ///
     /// - Parameters:
     ///   - passages: the starting decodes, one or more candidates per latent (`[B][candidates][tokens]`,

@@ -97,7 +97,8 @@ struct EvaluateGeneration: ParsableCommand {
             let loop = loopName(system)
             // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
             let prior = system.autoencoder.autoregressive != nil ? system.languageModelPrior(nil) : 0
-            let fused = (prior == 0 ? "" : ", LM prior \(prior)") + (refine == 0 ? "" : ", refined \(refine)")
+            let refined = refine == 0 ? "" : ", refined \(refine)"
+            let fused = (prior == 0 ? "" : ", LM prior \(prior)") + refined
             for topP in [nil] + decodeTopP.map(Optional.some) {
                 let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
@@ -106,7 +107,7 @@ struct EvaluateGeneration: ParsableCommand {
             }
             if system.autoencoder.autoregressive != nil {   // the same latents, the greedy decode fused with the LM
                 for weight in languageModelPriors {
-                    results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight)\(refine == 0 ? "" : ", refined \(refine)"))", parameters: diffusionParameters,
+                    results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight)\(refined))", parameters: diffusionParameters,
                                                 scorer: scorer, latentReference: referenceLatents) { seed in
                         try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, languageModelPrior: weight)
                     })
@@ -114,7 +115,7 @@ struct EvaluateGeneration: ParsableCommand {
             }
             if system.autoencoder.autoregressive != nil {   // the same latents through the parallel decoder (argmax)
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
-                results.rows.append(try row("diffusion (\(loop), parallel decoder\(refine == 0 ? "" : ", refined \(refine)"))", parameters: parameters, scorer: scorer,
+                results.rows.append(try row("diffusion (\(loop), parallel decoder\(refined))", parameters: parameters, scorer: scorer,
                                             latentReference: referenceLatents) { seed in
                     try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
                 })
