@@ -42,7 +42,7 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Training passages whose latents' mean and covariance the Gaussian control row samples from.") var gaussianPassages = 4000
     @Option(help: "How those passages are cut, as train diffusion's --passages: packed (like the held-out passages) or the fixed windows a denoiser is trained on.")
     var gaussianPassageStarts: PassageBatcher.Starts = .packed
-    @Option(help: ArgumentHelp("For every latent-decoded row. " + refineHelp)) var refine = 0
+    @Option(help: ArgumentHelp("For every latent-decoded row (an experiment: on generated latents it costs fluency). " + refineHelp)) var refine = 0
     @Flag(help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.") var diffusionOnly = false
     @Option(help: "Write the results here (JSON).") var out: String
 

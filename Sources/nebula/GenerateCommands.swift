@@ -47,7 +47,6 @@ struct LoopOptions: ParsableArguments {
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
-    @Option(help: ArgumentHelp(refineHelp)) var refine = 0
     @OptionGroup var precision: PrecisionOptions
 
     /// How the LM turns the final latent into words.
@@ -58,7 +57,6 @@ struct LoopOptions: ParsableArguments {
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
         try validateNoiseScale(noiseScale)
         try validateLanguageModelPrior(languageModelPrior)
-        try validateRefine(refine)
     }
 }
 
@@ -112,8 +110,7 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: Loop
         shown.append(text)
         printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
     }
-    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior,
-                               refine: loop.refine, seed: seed)[0]
+    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior, seed: seed)[0]
     return (text, z, Date().timeIntervalSince(start))
 }
 
