@@ -87,6 +87,7 @@ final class BadInputTests: XCTestCase {
             Row(arguments: ["decode", "--autoencoder", ae, path("missing")], names: "missing"),
             Row(arguments: ["encode", "--autoencoder", ae, "A cat.", "--out", path("no-folder/z.safetensors")], names: "no-folder/z.safetensors: cannot write"),
             Row(arguments: ["reconstruct", "--autoencoder", ae, "--input", path("empty.txt")], names: "empty.txt: no passages"),
+            Row(arguments: ["reconstruct", "--autoencoder", ae, "--refine=-2"], names: "--refine must be ≥ 0, got -2"),
             Row(arguments: ["reconstruct", "--autoencoder", ae, "--input", path("folder")], names: "folder: cannot read"),
             Row(arguments: ["reconstruct", "--autoencoder", path("missing")], names: "missing/config.json"),
             Row(arguments: ["interpolate", "--autoencoder", ae, "a", "b", "--steps", "1"], names: "--steps"),
