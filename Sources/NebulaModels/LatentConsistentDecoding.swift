@@ -25,7 +25,7 @@ extension LatentAutoencoder {
                        endOfText: Int, padID: Int32) -> (passages: [[Int]], distances: [Float]) {
         let (batch, l, k, v) = (z.shape[0], config.maxLength, config.latents, languageModel.config.vocabSize)
         precondition(passages.count == batch && passages.allSatisfy { !$0.isEmpty }, "refine: one or more candidates per latent")
-        let (latentSize, patch) = (z.count / batch, l / k)
+        let (latentSize, patch, target) = (z.count / batch, l / k, z.data)
         /// Each candidate's squared distance to its latent's target, per latent vector (`[N][K]`).
         func patchDistances(_ candidates: [[Int]], owners: [Int]) -> [[Float]] {
             let encoded = encode(candidates.map { $0.map(Int32.init) }, padID: padID).data   // [N, K, d]
@@ -33,7 +33,7 @@ extension LatentAutoencoder {
                 (0..<k).map { j in
                     var sum: Float = 0
                     for e in (j * latentSize / k)..<((j + 1) * latentSize / k) {
-                        let difference = encoded[i * latentSize + e] - z.data[b * latentSize + e]
+                        let difference = encoded[i * latentSize + e] - target[b * latentSize + e]
                         sum += difference * difference
                     }
                     return sum
