@@ -25,6 +25,7 @@ Ops (shapes in the report / printed by this script):
                             causal; padded keys get -inf scores before softmax; out [2,3,8];
                             gradients for q, k, v (not mask)
     matmul_batched  a [2,3,4], b [2,4,5]; out = a @ b [2,3,5]
+    gelu_exact      x [3,5,8]; the erf form x * Phi(x) (BERT's); drawn last so the others stay byte-identical
 __metadata__["settings"] holds the scalar settings (eps, heads) as one JSON string.
 """
 import json
@@ -108,6 +109,9 @@ def main():
 
     a, bb = rand(2, 3, 4), rand(2, 4, 5)
     record(s, "matmul_batched", dict(a=a, b=bb), a @ bb)
+
+    x = rand(3, 5, 8, scale=3.0)
+    record(s, "gelu_exact", dict(x=x), F.gelu(x))
 
     out = {k: (t.contiguous() if t.dtype == torch.int64 else t.float().contiguous()) for k, t in s.items()}
     # one metadata entry: safetensors writes several in random (hash) order, breaking byte-identical reruns

@@ -77,6 +77,13 @@ struct SigmoidKernel: UnaryKernel {
     func forward(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
     func derivative(_ x: Float, _ y: Float) -> Float { y * (1 - y) }
 }
+/// GELU in its exact form, `x·Φ(x)` with the normal CDF `Φ(x) = ½(1 + erf(x/√2))` (BERT's); derivative `Φ(x) + x·φ(x)`.
+struct ExactGELUKernel: UnaryKernel {
+    func forward(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752)) }
+    func derivative(_ x: Float, _ y: Float) -> Float {
+        0.5 * (1 + Foundation.erf(x * 0.70710678118654752)) + x * 0.3989422804014327 * Foundation.exp(-0.5 * x * x)
+    }
+}
 struct SinKernel: UnaryKernel {
     func forward(_ x: Float) -> Float { Foundation.sin(x) }
     func derivative(_ x: Float, _ y: Float) -> Float { Foundation.cos(x) }
@@ -283,6 +290,8 @@ extension Tensor {
     public func abs() -> Tensor { unary(AbsKernel()) }
     public func sigmoid() -> Tensor { unary(SigmoidKernel()) }
     public func sin() -> Tensor { unary(SinKernel()) }
+    /// GELU in its exact (erf) form, `x·Φ(x)`: BERT's activation (``gelu()`` is GPT-2's tanh approximation).
+    public func exactGELU() -> Tensor { unary(ExactGELUKernel()) }
     public func cos() -> Tensor { unary(CosKernel()) }
     public func relu() -> Tensor { unary(ReluKernel()) }
     /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. The tanh of every

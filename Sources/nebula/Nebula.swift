@@ -16,6 +16,7 @@ struct Nebula: ParsableCommand {
             Edit.self,
             Sample.self,
             Encode.self,
+            Embed.self,
             Decode.self,
             Interpolate.self,
             Serve.self,

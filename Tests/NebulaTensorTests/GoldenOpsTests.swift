@@ -39,6 +39,7 @@ final class GoldenOpsTests: XCTestCase {
 
     func testActivations() throws {
         try check("gelu", inputs: ["x"]) { $0[0].gelu() }
+        try check("gelu_exact", inputs: ["x"]) { $0[0].exactGELU() }
         try check("silu", inputs: ["x"]) { $0[0].silu() }
         try check("softmax", inputs: ["x"]) { $0[0].softmax() }
         try check("log_softmax", inputs: ["x"]) { $0[0].logSoftmax() }

@@ -26,6 +26,7 @@ final class GradientTests: XCTestCase {
         checkGradients([x]) { $0[0].squared() }
         checkGradients([x]) { $0[0].sin() }
         checkGradients([x]) { $0[0].gelu() }
+        checkGradients([x]) { $0[0].exactGELU() }
         checkGradients([x]) { $0[0].silu() }
     }
 
