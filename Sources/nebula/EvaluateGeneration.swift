@@ -43,6 +43,9 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "How those passages are cut, as train diffusion's --passages: packed (like the held-out passages) or the fixed windows a denoiser is trained on.")
     var gaussianPassageStarts: PassageBatcher.Starts = .packed
     @Option(help: ArgumentHelp("For every latent-decoded row (an experiment: on generated latents it costs fluency). " + refineHelp)) var refine = 0
+    @Option(help: "A sentence encoder folder (sentence-transformers layout; all-MiniLM-L6-v2 from `make judge`): every row also gets MAUVE on its features.") var judge: String?
+    @Option(name: .customLong("judge-lm"), help: "A language model the loop never saw (`make judge-lm`): every row also gets perplexity under it.") var judgeLM: String?
+    @Option(help: "Also score the main diffusion row's x0 estimates after this many of its steps, decoded like its samples (0: off): is the final passage as fluent as the early estimate?") var estimateStep = 10
     @Flag(help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.") var diffusionOnly = false
     @Option(help: "Write the results here (JSON).") var out: String
 
@@ -51,6 +54,9 @@ struct EvaluateGeneration: ParsableCommand {
             throw ValidationError("--samples, --sweep-samples, --prompts and --gaussian-passages need at least 2, --seeds and --steps at least 1")
         }
         guard sweepSteps.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--sweep-steps must be positive") }
+        guard estimateStep >= 0, estimateStep < steps || estimateStep == 0 else {
+            throw ValidationError("--estimate-step must be between 0 (off) and --steps − 1 (\(steps - 1)), got \(estimateStep)")
+        }
         try validateNoiseScale(noiseScale)
         for weight in languageModelPriors { try validateLanguageModelPrior(weight) }
         try validateRefine(refine)
@@ -64,6 +70,9 @@ struct EvaluateGeneration: ParsableCommand {
             } catch {
                 throw CommandError("\(output.deletingLastPathComponent().path): cannot create the results folder (\(error.localizedDescription))")
             }
+            let judges = GenerationJudges(
+                sentenceEncoder: try judge.map { try SentenceEncoder(folder: fileURL($0)) },
+                languageModel: try judgeLM.map { (try GPT.load(from: fileURL($0)), try loadTokenizer(directory: fileURL($0))) })
             let (system, tokenizer) = try bundle.load()
             let lm = system.autoencoder.languageModel
             let maxLength = system.autoencoder.config.maxLength
@@ -76,7 +85,7 @@ struct EvaluateGeneration: ParsableCommand {
             let human = stride(from: 1, to: texts.count, by: 2).map { texts[$0] }
             status("reading \(reference.count) reference passages and indexing \(splits.trainDocuments.count) training documents")
             let scorer = try GenerationScorer(model: lm, tokenizer: tokenizer, reference: reference,
-                                              trainingDocuments: splits.trainDocuments, mauveOptions: mauveOptions)
+                                              trainingDocuments: splits.trainDocuments, mauveOptions: mauveOptions, judges: judges)
             var results = GenerationResults(command: (["nebula"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                             date: ISO8601DateFormatter().string(from: Date()),
                                             referencePassages: reference.count, sampler: sampler.rawValue)
@@ -92,7 +101,7 @@ struct EvaluateGeneration: ParsableCommand {
             }
             let referenceLatents = encoded(0)
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
-                                      samples: human.count, examples: Array(human.prefix(3)),
+                                      samples: human.count, examples: Array(human.prefix(5)),
                                       latentDistances: [frechetDistance(Array(encoded(1).prefix(samples)), referenceLatents)]))
             let loop = loopName(system)
             // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
@@ -101,9 +110,18 @@ struct EvaluateGeneration: ParsableCommand {
             let fused = (prior == 0 ? "" : ", LM prior \(prior)") + refined
             for topP in [nil] + decodeTopP.map(Optional.some) {
                 let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
+                var estimates: [UInt64: Generated] = [:]   // the main row's early x0 estimates, by seed
+                let estimating = topP == nil && estimateStep > 0
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
-                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP))
+                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP),
+                                         estimateAfter: estimating ? estimateStep : nil) { estimates[seed] = $0 }
                 })
+                if estimating {   // the same runs' x0 estimates after estimateStep steps, decoded the same way
+                    results.rows.append(try row("diffusion, the same runs' x0 estimates after \(estimateStep) of \(steps) steps (greedy decoding\(fused))",
+                                                parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
+                        estimates[seed]!
+                    })
+                }
             }
             if system.autoencoder.autoregressive != nil {   // the same latents, the greedy decode fused with the LM
                 for weight in languageModelPriors {
@@ -192,7 +210,7 @@ struct EvaluateGeneration: ParsableCommand {
             let (generated, seconds, latents) = try generate(UInt64(seed))
             runs.append((try scorer.score(generated), seconds))
             if let latents, let latentReference { distances.append(frechetDistance(latents, latentReference)) }
-            if examples.isEmpty { examples = Array(generated.prefix(3)) }
+            if examples.isEmpty { examples = Array(generated.prefix(5)) }
         }
         return GenerationResults.Row(name: name, parameters: parameters, runs: runs, samples: samples, examples: examples,
                                      latentDistances: distances.isEmpty ? nil : distances)
@@ -216,16 +234,28 @@ struct EvaluateGeneration: ParsableCommand {
     }
 
     /// `count` unconditional samples in batches, decoded; seconds per sample.
+    /// With `estimateAfter` k, the x0 estimates after k steps of the same runs are decoded the same way and
+    /// handed to `estimates` (their seconds: the decode's alone).
     func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
                           condition: Tensor? = nil, guidance: Float = 1,
                           decoding: SamplingOptions = SamplingOptions(temperature: 0),
-                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil) throws -> Generated {
-        try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
-                             languageModelPrior: languageModelPrior) { first, n, generator in
+                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
+                          estimateAfter: Int? = nil, estimates: (Generated) -> Void = { _ in }) throws -> Generated {
+        var early: [Tensor] = []
+        let generated = try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
+                                             languageModelPrior: languageModelPrior) { first, n, generator in
             system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance,
                           condition: condition.map { $0.slice(axis: 0, first..<(first + n)) }, noiseScale: noiseScale,
-                          renormalizeEstimates: renormalizeEstimates, generator: &generator)
+                          renormalizeEstimates: renormalizeEstimates, generator: &generator) { i, output in
+                if i + 1 == estimateAfter { early.append(output.predictedX0) }
+            }
         }
+        if estimateAfter != nil {
+            var batches = early.makeIterator()
+            estimates(try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
+                                           languageModelPrior: languageModelPrior) { _, _, _ in batches.next()! })
+        }
+        return generated
     }
 
     /// `count` latents drawn from N(0, 1) and normalised like the encoder's (mean 0, variance 1 per vector),
@@ -334,11 +364,15 @@ struct EvaluateGeneration: ParsableCommand {
 
     func printSummary(_ results: GenerationResults) {
         for row in results.rows {
-            let figures = ["mauve", "perplexity", "diversity", "memorization"].map { String(format: "%@ %.3f±%.3f", $0, row.mean[$0]!, row.std[$0]!) }
+            let figures = (GenerationScores.judgeNames + ["mauve", "perplexity", "diversity", "distinct_2", "memorization"]).compactMap { key in
+                row.mean[key].map { String(format: "%@ %.3f±%.3f", key, $0, row.std[key] ?? 0) }
+            }
             print("\(row.name): " + figures.joined(separator: ", ") + String(format: ", %.3f s/sample", row.secondsPerSample))
         }
         for point in results.stepsSweep {
-            print(String(format: "%4d steps: mauve %.3f, perplexity %.2f, %.3f s/sample", point.steps, point.scores.mauve, point.scores.perplexity, point.secondsPerSample))
+            let judged = GenerationScores.judgeNames.filter { !point.scores.value($0).isNaN }.map { String(format: ", %@ %.3f", $0, point.scores.value($0)) }
+            print(String(format: "%4d steps: mauve %.3f, perplexity %.2f", point.steps, point.scores.mauve, point.scores.perplexity)
+                  + judged.joined() + String(format: ", %.3f s/sample", point.secondsPerSample))
         }
         for point in results.continuation {
             print("continuation, \(point.system)\(point.guidance.map { " w=\($0)" } ?? ""): " + String(format: "ROUGE-L %.3f, MAUVE %.3f", point.rougeL, point.mauve))

@@ -74,6 +74,56 @@ final class GenerationScorerTests: XCTestCase {
         XCTAssertEqual(decoded.std[GenerationResults.Row.latentDistance]!, (800 as Double).squareRoot(), accuracy: 1e-9)
     }
 
+    /// The judges score beside the frozen LM: the judge LM's perplexity is the plain perplexity under that model,
+    /// MAUVE on the sentence encoder's features of the reference against itself is 1, and rows carry the judged
+    /// figures (mean ± std over seeds) only when a judge scored them; the report puts them first.
+    func testJudgesScoreBesideTheFrozenLM() throws {
+        let (model, tokenizer) = makeModel()
+        var rng = SeededGenerator(seed: 99)
+        let judgeLM = GPT(GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: 32, layers: 1, heads: 2, width: 24), generator: &rng)
+        let encoder = try makeSentenceEncoder()
+        var options = MAUVE.Options()
+        options.clusters = 2
+        let scorer = try GenerationScorer(model: model, tokenizer: tokenizer, reference: corpus, trainingDocuments: corpus, mauveOptions: options,
+                                          judges: GenerationJudges(sentenceEncoder: encoder, languageModel: (judgeLM, tokenizer)))
+        let texts = ["the cat sat on the mat", "a bird ran in the tree", "my dog ate the fish"]
+        let scores = try scorer.score(texts)
+        let judgePerplexity = try GenerationScorer.perplexity(of: texts, model: judgeLM, tokenizer: tokenizer)
+        XCTAssertEqual(scores.judgePerplexity!, judgePerplexity, accuracy: 1e-9)
+        XCTAssertNotEqual(scores.judgePerplexity!, scores.perplexity, accuracy: 1e-3, "a different model judges")
+        XCTAssertEqual(try scorer.score(corpus).judgeMAUVE!, 1, accuracy: 1e-9)
+        XCTAssertEqual(scores.value("judge_perplexity"), scores.judgePerplexity)
+
+        let judged = GenerationResults.Row(name: "judged", parameters: 1, runs: [(scores, 1), (scores, 1)], samples: 3, examples: [])
+        XCTAssertEqual(judged.mean["judge_perplexity"]!, judgePerplexity, accuracy: 1e-9)
+        XCTAssertEqual(judged.std["judge_mauve"], 0)
+        let plain = try GenerationScorer(model: model, tokenizer: tokenizer, reference: corpus, trainingDocuments: corpus, mauveOptions: options).score(texts)
+        XCTAssertNil(plain.judgeMAUVE)
+        XCTAssertNil(GenerationResults.Row(name: "plain", parameters: 1, runs: [(plain, 1)], samples: 3, examples: []).mean["judge_mauve"])
+
+        var results = GenerationResults(command: "nebula eval generation", date: "today", referencePassages: 4, sampler: "ddpm")
+        results.rows = [judged]
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try GenerationReport(results: results, stages: []).write(to: folder)
+        let markdown = try String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| system | parameters | samples × seeds | MAUVE (judge) ↑ | perplexity (judge LM) | MAUVE (LM features) |"))
+        XCTAssertTrue(markdown.contains(String(format: "| judged | 0.00M | 3 × 2 | %.3f ± 0.000 | %.3f ± 0.000 |", scores.judgeMAUVE!, judgePerplexity)))
+    }
+
+    /// A random sentence encoder over the corpus's words (a WordPiece file written here).
+    func makeSentenceEncoder() throws -> SentenceEncoder {
+        let words = Set(corpus.flatMap { $0.split(separator: " ").map(String.init) }).sorted()
+        let pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + words
+        let vocab = Dictionary(uniqueKeysWithValues: pieces.enumerated().map { ($1, $0) })
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("wordpiece-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONSerialization.data(withJSONObject: ["model": ["type": "WordPiece", "vocab": vocab, "unk_token": "[UNK]"]]).write(to: file)
+        var rng = SeededGenerator(seed: 5)
+        let bert = BERT(BERTConfig(vocabSize: pieces.count, width: 16, layers: 1, heads: 2, mlpWidth: 32, positions: 16), generator: &rng)
+        return SentenceEncoder(model: bert, tokenizer: try WordPieceTokenizer(huggingFaceFile: file))
+    }
+
     /// The report names every row and sweep point, and writes the plots it links.
     func testReportWritesTablesAndPlots() throws {
         let scores = GenerationScores(mauve: 0.5, perplexity: 12, diversity: 0.4, distinct1: 0.1, distinct2: 0.3, uniqueOpenings: 0.9, memorization: 0.6, meanWords: 45)
@@ -94,7 +144,8 @@ final class GenerationScorerTests: XCTestCase {
         XCTAssertTrue(markdown.contains("| words | latent FD ↓ | s / sample |"))
         XCTAssertTrue(markdown.contains("| 45.000 | – | – |"), "the human row has no latents here: a dash, not a number")
         XCTAssertTrue(markdown.contains("| 45.000 ± 0.000 | 301.000 ± 1.414 | 0.150 |"))
-        XCTAssertTrue(markdown.contains("| 50 | 0.500 | 12.00 |"))
+        XCTAssertTrue(markdown.contains("| 50 | 0.500 | 12.000 |"))
+        XCTAssertFalse(markdown.contains("MAUVE (judge)") || markdown.contains("The judges are"), "no judge columns when no judge scored")
         XCTAssertTrue(markdown.contains("one \\| two"), "a pipe inside a sample must not break the table")
         for link in ["mauve_vs_steps.svg", "perplexity_vs_time.svg", "continuation_rouge_vs_guidance.svg"] {
             XCTAssertTrue(markdown.contains("(\(link))"))
