@@ -7,7 +7,8 @@ BUNDLE ?= models/tinystories
 RUNS ?= runs/tinystories
 NEBULA = .build/release/nebula
 # The committed report: 300 samples × 3 seeds a row, 150 a point of the sweeps (the command's defaults are larger).
-REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --prompts 150 --decode-top-p 0.95 --lm-prior 0 1.0
+REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --sweep-steps 5 10 25 50 100 --prompts 150 --decode-top-p 0.95 \
+	--lm-prior 0 1.0
 
 .PHONY: deps build build-mpi test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm judge judge-lm report shakespeare
 

@@ -128,10 +128,11 @@ public struct GenerationReport {
         if !results.continuation.isEmpty {
             lines += ["## Continuations of held-out prompts", "",
                       "\(results.prompts) held-out passages as prompts; each continuation is scored against the true next passage.", "",
-                      "| system | guidance | steps | ROUGE-L ↑ | MAUVE ↑ | s / sample |", "|---|---:|---:|---:|---:|---:|"]
+                      "| system | guidance | steps | ROUGE-L ↑ | MAUVE (judge) ↑ | MAUVE (LM features) | s / sample |", "|---|---:|---:|---:|---:|---:|---:|"]
             for point in results.continuation {
                 lines.append("| \(point.system) | \(point.guidance.map { String(format: "%.1f", $0) } ?? "–") | \(point.steps.map(String.init) ?? "–") | "
-                             + String(format: "%.3f | %.3f | %.3f |", point.rougeL, point.mauve, point.secondsPerSample))
+                             + String(format: "%.3f | ", point.rougeL) + (point.judgeMAUVE.map { String(format: "%.3f", $0) } ?? "–")
+                             + String(format: " | %.3f | %.3f |", point.mauve, point.secondsPerSample))
             }
             lines.append("")
             if plots.contains("continuation_rouge_vs_guidance.svg") { lines += ["![guidance](continuation_rouge_vs_guidance.svg)", ""] }

@@ -68,18 +68,24 @@ public struct GenerationResults: Codable, Sendable {
         public var steps: Int?
         /// Mean ROUGE-L F between each continuation and the true next passage.
         public var rougeL: Double
-        /// MAUVE of the continuations against the true next passages.
+        /// MAUVE of the continuations against the true next passages (the frozen LM's features).
         public var mauve: Double
+        /// The same on the independent sentence encoder's features, when one judged.
+        public var judgeMAUVE: Double?
         public var secondsPerSample: Double
-        public init(system: String, guidance: Double?, steps: Int?, rougeL: Double, mauve: Double, secondsPerSample: Double) {
+        public init(system: String, guidance: Double?, steps: Int?, rougeL: Double, mauve: Double, judgeMAUVE: Double? = nil,
+                    secondsPerSample: Double) {
             self.system = system
             self.guidance = guidance
             self.steps = steps
             self.rougeL = rougeL
             self.mauve = mauve
+            self.judgeMAUVE = judgeMAUVE
             self.secondsPerSample = secondsPerSample
         }
-        enum CodingKeys: String, CodingKey { case system, guidance, steps, mauve, rougeL = "rouge_l", secondsPerSample = "seconds_per_sample" }
+        enum CodingKeys: String, CodingKey {
+            case system, guidance, steps, mauve, rougeL = "rouge_l", judgeMAUVE = "judge_mauve", secondsPerSample = "seconds_per_sample"
+        }
     }
 
     /// The command line that produced these results.

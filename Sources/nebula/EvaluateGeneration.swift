@@ -183,7 +183,7 @@ struct EvaluateGeneration: ParsableCommand {
                 results.stepsSweep.append(.init(steps: count, scores: try scorer.score(generated), secondsPerSample: seconds, example: generated[0]))
             }
 
-            try continuations(system, tokenizer, heldOut: heldOut, baselines: baselines, into: &results)
+            try continuations(system, tokenizer, heldOut: heldOut, baselines: baselines, judge: judges.sentenceEncoder, into: &results)
             try writeJSON(results, output)
             printSummary(results)
         }
@@ -329,7 +329,7 @@ struct EvaluateGeneration: ParsableCommand {
     /// Continuations of held-out passages that have a successor in their document, at each guidance weight
     /// (conditional denoisers), and from each autoregressive baseline given the prompt as text.
     func continuations(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, heldOut: [Passage],
-                       baselines: [(name: String, model: GPT)], into results: inout GenerationResults) throws {
+                       baselines: [(name: String, model: GPT)], judge: SentenceEncoder?, into results: inout GenerationResults) throws {
         guard system.denoiser.config.contextWidth > 0, !sweepGuidance.isEmpty else { return }
         let pairs = zip(heldOut, heldOut.dropFirst()).filter { $0.0.document == $0.1.document && $0.1.index == $0.0.index + 1 }.prefix(prompts)
         guard pairs.count >= 2 else { return }
@@ -339,10 +339,13 @@ struct EvaluateGeneration: ParsableCommand {
         let condition = system.autoencoder.encode(pairs.map(\.0.tokens), padID: pad)                   // [P, K, d]
         let lm = system.autoencoder.languageModel
         let truthFeatures = try GenerationScorer.read(truth, model: lm, tokenizer: tokenizer).features
+        let truthJudged = judge?.embed(truth)
         func point(_ name: String, guidance: Double?, steps: Int?, _ texts: [String], _ seconds: Double) throws -> GenerationResults.ContinuationPoint {
             let features = try GenerationScorer.read(texts, model: lm, tokenizer: tokenizer).features
+            let judgeMAUVE = judge.map { MAUVE(human: truthJudged!, model: $0.embed(texts), options: mauveOptions).score }
             return .init(system: name, guidance: guidance, steps: steps, rougeL: RougeL.meanF(references: truth, hypotheses: texts),
-                         mauve: MAUVE(human: truthFeatures, model: features, options: mauveOptions).score, secondsPerSample: seconds)
+                         mauve: MAUVE(human: truthFeatures, model: features, options: mauveOptions).score, judgeMAUVE: judgeMAUVE,
+                         secondsPerSample: seconds)
         }
         for topP in [nil] + decodeTopP.map(Optional.some) {
             let decoding = latentDecoding(topP: topP)
@@ -375,7 +378,8 @@ struct EvaluateGeneration: ParsableCommand {
                   + judged.joined() + String(format: ", %.3f s/sample", point.secondsPerSample))
         }
         for point in results.continuation {
-            print("continuation, \(point.system)\(point.guidance.map { " w=\($0)" } ?? ""): " + String(format: "ROUGE-L %.3f, MAUVE %.3f", point.rougeL, point.mauve))
+            print("continuation, \(point.system)\(point.guidance.map { " w=\($0)" } ?? ""): " + String(format: "ROUGE-L %.3f, MAUVE %.3f", point.rougeL, point.mauve)
+                  + (point.judgeMAUVE.map { String(format: ", judge MAUVE %.3f", $0) } ?? ""))
         }
         print("results → \(out)")
     }
