@@ -58,11 +58,11 @@ test: deps
 crash-test: build
 	NEBULA=$(NEBULA) bench/crash_test.sh
 
-# libFuzzer on every parser of outside files (safetensors, vocab.json + merges.txt, tokenizer.json, byte-level BPE
+# libFuzzer on every parser of outside files (safetensors, vocab.json + merges.txt, tokenizer.json (BPE and WordPiece), byte-level BPE
 # round trips, corpora, model configs, latent files), FUZZ_SECONDS each, with AddressSanitizer. The corpus
 # grows in .build-fuzz/corpus/; a crash stops the run and its input is saved as .build-fuzz/crash-<target>-*.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = safetensors vocab-merges tokenizer-json bpe-roundtrip corpus config latents
+FUZZ_TARGETS = safetensors vocab-merges tokenizer-json wordpiece bpe-roundtrip corpus config latents
 FUZZ = .build-fuzz/release/nebula-fuzz
 fuzz: deps
 	NEBULA_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product nebula-fuzz -Xswiftc -sanitize=fuzzer,address \

@@ -17,6 +17,8 @@ enum FuzzTarget: String, CaseIterable {
     case vocabMerges = "vocab-merges"
     /// A Hugging Face `tokenizer.json`.
     case tokenizerJSON = "tokenizer-json"
+    /// A WordPiece `tokenizer.json` (the judge's): loaded, then every text must encode to ids of its vocabulary.
+    case wordPiece = "wordpiece"
     /// GPT-2's byte-level BPE: encode, then decode, must give the input back.
     case bpeRoundTrip = "bpe-roundtrip"
     /// The corpus reader (first byte: .txt or .jsonl, and the separator).
@@ -73,6 +75,14 @@ final class FuzzState: @unchecked Sendable {
             return try JSONSerialization.data(withJSONObject: vocabulary) + Data([0]) + Data("#version: 0.2\nh e\n".utf8)
         case .tokenizerJSON:
             return try Data(contentsOf: scratch.appendingPathComponent("seed-tokenizer/tokenizer.json"))
+        case .wordPiece:
+            let vocabulary = ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "once": 3, "up": 4, "##on": 5, "a": 6, ",": 7]
+            return try JSONSerialization.data(withJSONObject: [
+                "normalizer": ["type": "BertNormalizer", "lowercase": true], "pre_tokenizer": ["type": "BertPreTokenizer"],
+                "truncation": ["max_length": 16],
+                "model": ["type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                          "vocab": vocabulary],
+            ] as [String: Any], options: [.sortedKeys])
         case .bpeRoundTrip: return Data("Once upon a time, 42 cats said \"héllo\" 🐈\n<|endoftext|>".utf8)
         case .corpus: return Data([0]) + Data("One story.\n<|endoftext|>\nAnother one.\n".utf8)
         case .config: return Data([0]) + (try Data(contentsOf: scratch.appendingPathComponent("lm/config.json")))
@@ -113,6 +123,17 @@ final class FuzzState: @unchecked Sendable {
             let url = scratch.appendingPathComponent("tokenizer.json")
             try! data.write(to: url)
             if let tokenizer = try? ByteLevelBPE(huggingFaceFile: url) { checkRoundTrip(tokenizer) }
+        case .wordPiece:
+            let url = scratch.appendingPathComponent("tokenizer.json")
+            try! data.write(to: url)
+            guard let tokenizer = try? WordPieceTokenizer(huggingFaceFile: url) else { return }
+            let ids = Set(tokenizer.vocabulary.values)
+            for text in ["Once upon a time, ÜNÏCÖDÉ 東京 🐈\u{0}\t text", "", String(repeating: "a", count: 300)] {
+                let encoded = tokenizer.encode(text)
+                guard encoded.count <= max(2, tokenizer.maxLength), encoded.allSatisfy(ids.contains) else {
+                    fatalError("WordPiece encoded \(text.debugDescription) to ids outside its vocabulary or limit: \(encoded)")
+                }
+            }
         case .bpeRoundTrip:
             let text = String(decoding: data, as: UTF8.self)
             let ids = gpt2.encode(text)
