@@ -126,13 +126,15 @@ public struct GenerationReport {
             for plot in plots where plot.contains("_vs_") && !plot.hasPrefix("continuation") { lines += ["![\(plot)](\(plot))", ""] }
         }
         if !results.continuation.isEmpty {
+            let judged = results.continuation.contains { $0.judgeMAUVE != nil }
             lines += ["## Continuations of held-out prompts", "",
                       "\(results.prompts) held-out passages as prompts; each continuation is scored against the true next passage.", "",
-                      "| system | guidance | steps | ROUGE-L ↑ | MAUVE (judge) ↑ | MAUVE (LM features) | s / sample |", "|---|---:|---:|---:|---:|---:|---:|"]
+                      "| system | guidance | steps | ROUGE-L ↑ | " + (judged ? "MAUVE (judge) ↑ | " : "") + "MAUVE (LM features) | s / sample |",
+                      "|---|---:|---:|---:|" + (judged ? "---:|" : "") + "---:|---:|"]
             for point in results.continuation {
+                let judge = judged ? (point.judgeMAUVE.map { String(format: "%.3f | ", $0) } ?? "– | ") : ""
                 lines.append("| \(point.system) | \(point.guidance.map { String(format: "%.1f", $0) } ?? "–") | \(point.steps.map(String.init) ?? "–") | "
-                             + String(format: "%.3f | ", point.rougeL) + (point.judgeMAUVE.map { String(format: "%.3f", $0) } ?? "–")
-                             + String(format: " | %.3f | %.3f |", point.mauve, point.secondsPerSample))
+                             + String(format: "%.3f | ", point.rougeL) + judge + String(format: "%.3f | %.3f |", point.mauve, point.secondsPerSample))
             }
             lines.append("")
             if plots.contains("continuation_rouge_vs_guidance.svg") { lines += ["![guidance](continuation_rouge_vs_guidance.svg)", ""] }

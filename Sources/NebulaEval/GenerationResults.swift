@@ -28,8 +28,11 @@ public struct GenerationResults: Codable, Sendable {
             seeds = runs.count
             mean = [:]
             std = [:]
-            var figures = (GenerationScores.names + GenerationScores.judgeNames).map { key in (key, runs.map { $0.scores.value(key) }) }
-                .filter { !$0.1.contains { $0.isNaN } || GenerationScores.names.contains($0.0) }   // a judge's figure only when it judged
+            var figures = GenerationScores.names.map { key in (key, runs.map { $0.scores.value(key) }) }
+            for key in GenerationScores.judgeNames {   // a judge's figure only where it judged
+                let values = runs.map { $0.scores.value(key) }
+                if !values.contains(where: \.isNaN) { figures.append((key, values)) }
+            }
             if let latentDistances { figures.append((Self.latentDistance, latentDistances)) }
             for (key, values) in figures {
                 let m = values.reduce(0, +) / Double(values.count)

@@ -103,12 +103,15 @@ final class GenerationScorerTests: XCTestCase {
 
         var results = GenerationResults(command: "nebula eval generation", date: "today", referencePassages: 4, sampler: "ddpm")
         results.rows = [judged]
+        results.continuation = [.init(system: "diffusion", guidance: 1, steps: 5, rougeL: 0.2, mauve: 0.3, judgeMAUVE: 0.4, secondsPerSample: 0.1)]
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         try GenerationReport(results: results, stages: []).write(to: folder)
         let markdown = try String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8)
         XCTAssertTrue(markdown.contains("| system | parameters | samples × seeds | MAUVE (judge) ↑ | perplexity (judge LM) | MAUVE (LM features) |"))
         XCTAssertTrue(markdown.contains(String(format: "| judged | 0.00M | 3 × 2 | %.3f ± 0.000 | %.3f ± 0.000 |", scores.judgeMAUVE!, judgePerplexity)))
+        XCTAssertTrue(markdown.contains("| ROUGE-L ↑ | MAUVE (judge) ↑ | MAUVE (LM features) |"))
+        XCTAssertTrue(markdown.contains("| diffusion | 1.0 | 5 | 0.200 | 0.400 | 0.300 | 0.100 |"))
     }
 
     /// A random sentence encoder over the corpus's words (a WordPiece file written here).
