@@ -221,8 +221,8 @@ JUDGE_LM ?= models/judge-lm
 JUDGE_LM_ARGS = --preset base --context 128 --batch-size 16 --steps 2000 --warmup 100 --lr 6e-4 --min-lr 6e-5 --seed 2026 \
 	--eval-every 250 --eval-batches 20 --checkpoint-every 250
 judge-lm: build
-	if [ -f runs/judge-lm/training_state.safetensors ]; then $(NEBULA) train lm --resume --out runs/judge-lm; \
-	else $(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(BUNDLE)/lm $(JUDGE_LM_ARGS) --out runs/judge-lm; fi
+	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(BUNDLE)/lm $(JUDGE_LM_ARGS) --out runs/judge-lm \
+		$$([ -f runs/judge-lm/training_state.safetensors ] && echo --resume)
 	$(NEBULA) export --from runs/judge-lm --to $(JUDGE_LM)
 
 # The generation report of the shipped bundle (docs/report), beside the LM alone and the matched-size LM, judged
