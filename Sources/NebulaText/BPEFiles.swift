@@ -29,10 +29,7 @@ extension ByteLevelBPE {
     public init(huggingFaceFile url: URL) throws {
         let path = url.path
         func invalid(_ reason: String) -> TokenizerError { .invalidFile(path: path, reason: reason) }
-        guard let root = try JSONText.object(at: url) as? [String: Any],
-              let model = root["model"] as? [String: Any] else {
-            throw invalid("expected a JSON object with a \"model\"")
-        }
+        let (root, model) = try JSONText.tokenizerFile(at: url)
         if let type = model["type"] as? String, type != "BPE" {
             throw invalid("model type \(type) is not supported (only BPE)")
         }

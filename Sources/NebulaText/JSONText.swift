@@ -21,6 +21,14 @@ enum JSONText {
         return out + "\""
     }
 
+    /// A Hugging Face `tokenizer.json`: its root object and its `model` object, naming the file in any error.
+    static func tokenizerFile(at url: URL) throws -> (root: [String: Any], model: [String: Any]) {
+        guard let root = try object(at: url) as? [String: Any], let model = root["model"] as? [String: Any] else {
+            throw TokenizerError.invalidFile(path: url.path, reason: "expected a JSON object with a \"model\"")
+        }
+        return (root, model)
+    }
+
     /// Parses the JSON file at `url`, naming the file in any error.
     static func object(at url: URL) throws -> Any {
         let data: Data

@@ -34,10 +34,7 @@ public struct WordPieceTokenizer: Sendable {
     public init(huggingFaceFile url: URL) throws {
         let path = url.path
         func invalid(_ reason: String) -> TokenizerError { .invalidFile(path: path, reason: reason) }
-        guard let root = try JSONText.object(at: url) as? [String: Any],
-              let model = root["model"] as? [String: Any] else {
-            throw invalid("expected a JSON object with a \"model\"")
-        }
+        let (root, model) = try JSONText.tokenizerFile(at: url)
         guard let type = model["type"] as? String, type == "WordPiece" else {
             throw invalid("model type \(model["type"] as? String ?? "null") is not WordPiece")
         }
