@@ -30,6 +30,7 @@ struct GenerateBench: ParsableCommand {
         try use(precision)
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
+        let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0
         let decoders: [AutoencoderConfig.Decoder] = system.autoencoder.autoregressive == nil ? [.parallel] : [.parallel, .autoregressive]
         if !json {
@@ -41,13 +42,12 @@ struct GenerateBench: ParsableCommand {
             for repeat_ in 0...repeats {
                 var generator = SeededGenerator(seed: UInt64(repeat_))
                 let start = Date()
-                let z = withNoGrad { system.sample(count: batch, steps: steps, generator: &generator) }      // [B, K, d]
+                let z = system.sample(count: batch, config, generator: &generator)      // [B, K, d]
                 let sampled = Date()
                 var times: [Double] = []
                 for decoder in decoders {
                     let t0 = Date()
-                    _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, languageModelPrior: system.languageModelPrior(nil),
-                                                  generator: &generator)
+                    _ = system.decode(z, config, endOfText: eot, decoder: decoder, generator: &generator)
                     times.append(Date().timeIntervalSince(t0))
                 }
                 guard repeat_ > 0 else { continue }    // warm-up

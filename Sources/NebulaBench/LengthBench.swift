@@ -24,6 +24,7 @@ struct LengthBench: ParsableCommand {
     func run() throws {
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
+        let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults
         let lm = try GPT.load(from: folders.languageModel)
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0
         let capacity = system.autoencoder.config.maxLength
@@ -47,9 +48,8 @@ struct LengthBench: ParsableCommand {
                 let seconds = timed {
                     var previous: Tensor? = nil
                     for _ in 0..<passages {
-                        let z = withNoGrad { system.sample(count: 1, steps: steps, condition: previous, generator: &generator) }
-                        _ = system.autoencoder.decode(z, endOfText: eot, decoder: decoder, languageModelPrior: system.languageModelPrior(nil),
-                                                  generator: &generator)
+                        let z = system.sample(count: 1, config, condition: previous, generator: &generator)
+                        _ = system.decode(z, config, endOfText: eot, decoder: decoder, generator: &generator)
                         previous = z
                     }
                 }

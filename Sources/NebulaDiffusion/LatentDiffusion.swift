@@ -98,71 +98,42 @@ public final class LatentDiffusion {
         return LatentDiffusion(config: config, denoiser: denoiser, autoencoder: autoencoder)
     }
 
-    /// The ddpm noise scale to sample with: `requested`, else the bundle's default, else 1.
-    public func noiseScale(_ requested: Float?) -> Float { requested ?? config.sampling?.noiseScale ?? 1 }
-
-    /// The sampler of `kind` on this system's schedule and objective, with the noise scale and the
-    /// renormalisation of x0 estimates as requested, else the bundle's defaults. Renormalising keeps every
+    /// The sampler of `config`, on this system's schedule and objective. Renormalising keeps every x0
     /// estimate on the encoder's set (mean 0, variance 1 per vector); it also turns the denoiser's cautious,
     /// shrunken early estimates into confident average latents, which narrows the samples.
-    public func makeSampler(_ kind: SamplerKind, noiseScale: Float? = nil, renormalizeEstimates: Bool? = nil) -> any DiffusionSampler {
-        NebulaDiffusion.makeSampler(kind, schedule: config.schedule, objective: config.objective,
-                                    normalizeX0: renormalizesEstimates(renormalizeEstimates) ? { layerNorm($0, weight: nil, bias: nil) } : nil,
-                                    noiseScale: self.noiseScale(noiseScale))
+    public func makeSampler(_ config: GenerationConfig) -> any DiffusionSampler {
+        NebulaDiffusion.makeSampler(config.sampler, schedule: self.config.schedule, objective: self.config.objective,
+                                    normalizeX0: config.renormalizeEstimates ? { layerNorm($0, weight: nil, bias: nil) } : nil,
+                                    noiseScale: config.noiseScale)
     }
 
-    /// Whether the sampler renormalises x0 estimates: `requested`, else the bundle's default, else yes.
-    public func renormalizesEstimates(_ requested: Bool?) -> Bool {
-        requested ?? config.sampling?.renormalizeEstimates ?? true
-    }
-
-    /// The LM prior of the final decode: `requested`, else the bundle's default, else the λ the
-    /// autoregressive decoder was trained with.
-    public func languageModelPrior(_ requested: Float?) -> Float {
-        requested ?? config.sampling?.languageModelPrior ?? autoencoder.config.languageModelPrior
-    }
-
-    /// The model output for the sampler, with classifier-free guidance when a condition is given:
-    /// `uncond + w·(cond − uncond)` from one batched pass over both.
-    public func output(_ z: Tensor, time: Float, previousX0: Tensor?, condition: Tensor?, guidance: Float) -> Tensor {
-        let b = z.shape[0]
-        let selfCondition = config.network.selfConditioning ? previousX0 : nil
-        guard let condition, denoiser.config.contextWidth > 0 else {
-            return denoiser(z, times: [Float](repeating: time, count: b), selfCondition: selfCondition)
-        }
-        if guidance == 1 {
-            return denoiser(z, times: [Float](repeating: time, count: b), selfCondition: selfCondition, context: condition)
-        }
-        let both = denoiser(Tensor.concatenate([z, z], axis: 0), times: [Float](repeating: time, count: 2 * b),
-                            selfCondition: selfCondition.map { Tensor.concatenate([$0, $0], axis: 0) },
-                            context: Tensor.concatenate([condition, condition], axis: 0),
-                            dropContext: [Bool](repeating: false, count: b) + [Bool](repeating: true, count: b))
-        let parts = both.split(axis: 0, sizes: [b, b])
-        return classifierFreeGuidance(conditional: parts[0], unconditional: parts[1], weight: guidance)
-    }
-
-    /// Generates latents `[count, K, d]`: noise, then the reverse process with `steps` steps. With a
-    /// `condition` (latents `[count, K, d]` of the preceding passages) and `guidance` w, classifier-free
-    /// guidance steers towards continuations. `startFrom`/`startTime` denoise a partly noised latent
-    /// instead (editing). `noiseScale` is the DDPM sampler's noise temperature and `renormalizeEstimates`
-    /// keeps x0 estimates on the encoder's set (nil: the bundle's defaults). `onStep` sees every x0 estimate.
-    public func sample(count: Int, steps: Int, sampler kind: SamplerKind = .ddpm, guidance: Float = 1,
-                       condition: Tensor? = nil, startFrom: Tensor? = nil, startTime: Float = 1, noiseScale: Float? = nil,
-                       renormalizeEstimates: Bool? = nil,
+    /// Generates latents `[count, K, d]`: noise, then the reverse process of `config` (steps, sampler, noise
+    /// scale, renormalisation). With a `condition` (latents `[count, K, d]` of the preceding passages),
+    /// classifier-free guidance of weight `config.guidance` steers towards continuations. `start` denoises a
+    /// latent noised to `start.time` instead (editing). `onStep` sees every x0 estimate.
+    public func sample(count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
+                       start: (latent: Tensor, time: Float)? = nil,
                        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
-        let shape = [count, config.network.latents, config.network.latentWidth]
-        var sampler = makeSampler(kind, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates)
-        sampler.setTimesteps(steps, startTime: startTime)
+        let shape = [count, self.config.network.latents, self.config.network.latentWidth]
+        var sampler = makeSampler(config)
+        sampler.setTimesteps(config.steps, startTime: start?.time ?? 1)
         let noise = Tensor.randn(shape, generator: &generator)
-        let initial: Tensor
-        if let startFrom {
-            let (a, s) = (Float(config.schedule.alpha(Double(startTime))), Float(config.schedule.sigma(Double(startTime))))
-            initial = startFrom * a + noise * s
-        } else {
-            initial = noise
+        var initial = noise
+        if let start {
+            let time = Double(start.time)
+            initial = start.latent * Float(self.config.schedule.alpha(time)) + noise * Float(self.config.schedule.sigma(time))
         }
         return sampler.sample(from: initial, generator: &generator, model: { z, t, previous in
-            self.output(z, time: t, previousX0: previous, condition: condition, guidance: guidance)
+            self.modelOutputs([DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)])[0]
         }, onStep: onStep)
+    }
+
+    /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`, decoded as `config`
+    /// says: greedy or nucleus-sampled, fused with the LM at `config.languageModelPrior`. `decoder` picks
+    /// the parallel decoder of an autoregressive autoencoder; `refine` rounds of latent-consistent decoding.
+    public func decode(_ z: Tensor, _ config: GenerationConfig, endOfText: Int, decoder: AutoencoderConfig.Decoder? = nil,
+                       refine: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
+        autoencoder.decode(z, endOfText: endOfText, options: config.decoding, decoder: decoder,
+                           languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
     }
 }

@@ -3,7 +3,7 @@ import NebulaNN
 import NebulaTensor
 
 /// How the next token is drawn from the model's logits.
-public struct SamplingOptions: Sendable {
+public struct SamplingOptions: Equatable, Sendable {
     /// 0 = greedy (argmax).
     public var temperature: Float = 1
     /// Keep only the k most likely tokens (0 = off).

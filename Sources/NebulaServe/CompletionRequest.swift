@@ -140,18 +140,8 @@ public struct LanguageModelParameters: Sendable {
 /// A diffusion completion: the denoising loop, conditioned on the prompt's passage when there is one.
 public struct DiffusionParameters: Sendable {
     public var prompt: String
-    public var steps: Int
-    public var guidance: Float
-    public var sampler: SamplerKind
-    /// Nucleus sampling of the final decode (nil: greedy).
-    public var decodeTopP: Float?
-    /// The ddpm sampler's noise temperature (nil: the bundle's default, else 1).
-    public var noiseScale: Float?
-    /// Weight of the frozen LM's log-probabilities in the autoregressive decoder's final decode (nil: the
-    /// bundle's default, else the λ the decoder was trained with).
-    public var languageModelPrior: Float?
-    /// Whether x0 estimates are renormalised to the encoder's set (nil: the bundle's default, else yes).
-    public var renormalizeEstimates: Bool?
+    /// The loop's and the decode's settings, resolved against the bundle's defaults when the job starts.
+    public var generation: GenerationRequest
     public var choices: Int
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
@@ -195,7 +185,6 @@ extension CompletionRequest {
                                                           topP: topP ?? 1, choices: choices, seed: seed, streamsTokens: stream == true))
         }
         let steps = self.steps ?? 50
-        guard steps >= 1 else { throw ServeError.invalidField("steps", "steps must be at least 1, got \(steps)") }
         guard steps <= configuration.maxSteps else {
             throw ServeError.invalidField("steps", "steps must be at most \(configuration.maxSteps), got \(steps)")
         }
@@ -209,22 +198,16 @@ extension CompletionRequest {
         } else {
             kind = .ddpm
         }
-        let guidance = self.guidance ?? 2
-        guard guidance >= 0 && guidance <= 20 else { throw ServeError.invalidField("guidance", "guidance must be in [0, 20], got \(guidance)") }
-        if let noiseScale, !SamplingDefaults.range.contains(noiseScale) {
-            throw ServeError.invalidField("noise_scale", "noise_scale must be in [0, 4], got \(noiseScale)")
-        }
-        if let decodeTopP, !(decodeTopP > 0 && decodeTopP <= 1) {
-            throw ServeError.invalidField("decode_top_p", "decode_top_p must be in (0, 1], got \(decodeTopP)")
-        }
-        if let languageModelPrior, !SamplingDefaults.range.contains(languageModelPrior) {
-            throw ServeError.invalidField("lm_prior", "lm_prior must be in [0, 4], got \(languageModelPrior)")
-        }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
-        return .diffusion(DiffusionParameters(prompt: prompt, steps: steps, guidance: guidance, sampler: kind,
-                                              decodeTopP: decodeTopP ?? topP, noiseScale: noiseScale,
-                                              languageModelPrior: languageModelPrior, renormalizeEstimates: renormalizeEstimates,
-                                              choices: choices, seed: seed,
+        let generation = GenerationRequest(steps: steps, sampler: kind, guidance: guidance ?? 2, noiseScale: noiseScale,
+                                           renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior,
+                                           decodeTopP: decodeTopP ?? topP)
+        do {
+            try generation.validate()
+        } catch let error as GenerationRequestError {
+            throw ServeError.invalidField(error.field, error.description)
+        }
+        return .diffusion(DiffusionParameters(prompt: prompt, generation: generation, choices: choices, seed: seed,
                                               estimateEvery: stream == true ? max(1, steps / 10) : 0))
     }
 }

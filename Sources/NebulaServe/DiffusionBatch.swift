@@ -9,21 +9,24 @@ import NebulaText
 final class DiffusionRun {
     let job: Job
     let parameters: DiffusionParameters
+    /// The request's settings, resolved against the bundle's defaults.
+    let config: GenerationConfig
     let promptTokens: Int
     let sampler: any DiffusionSampler
     let grid: [(time: Float, nextTime: Float)]
     var generator: SeededGenerator
     var z: Tensor
     var previousX0: Tensor?
-    /// The prompt passage's latent `[1, K, d]` (nil: unconditional).
+    /// The prompt passage's latent, once per choice `[n, K, d]` (nil: unconditional).
     let condition: Tensor?
     /// Steps done.
     var index = 0
 
-    init(job: Job, parameters: DiffusionParameters, promptTokens: Int, sampler: any DiffusionSampler,
+    init(job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
          generator: SeededGenerator, z: Tensor, condition: Tensor?) {
         self.job = job
         self.parameters = parameters
+        self.config = config
         self.promptTokens = promptTokens
         self.sampler = sampler
         grid = sampler.steps
@@ -33,13 +36,16 @@ final class DiffusionRun {
     }
 
     var isDone: Bool { index >= grid.count }
-    /// Rows this run puts in the denoiser's batch: two copies under classifier-free guidance.
-    var guided: Bool { condition != nil && parameters.guidance != 1 }
+    /// This run's rows at its current step.
+    var rows: DenoisingRows {
+        DenoisingRows(z: z, time: grid[index].time, previousX0: previousX0, condition: condition, guidance: config.guidance)
+    }
 }
 
 /// Batched denoising: one denoiser pass a step over every waiting diffusion job — each at its own time,
-/// with its own condition and guidance — then each job's own sampler step. A job alone in the batch runs
-/// exactly the operations of `LatentDiffusion.sample` with the same seed, so it returns the same text.
+/// with its own condition and guidance (`LatentDiffusion.modelOutputs`, the step the library's loop takes
+/// too) — then each job's own sampler step. A job alone in the batch runs exactly the operations of
+/// `LatentDiffusion.sample` with the same seed, so it returns the same text.
 struct DiffusionBatcher {
     let system: LatentDiffusion
     let tokenizer: any Tokenizer
@@ -47,8 +53,10 @@ struct DiffusionBatcher {
 
     var latentShape: [Int] { [system.config.network.latents, system.config.network.latentWidth] }
 
-    /// Encodes the prompt's passage (the condition), draws the starting noise from the job's seed.
+    /// Resolves the request's settings, encodes the prompt's passage (the condition), draws the starting
+    /// noise from the job's seed.
     func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
+        let config = try system.configuration(for: parameters.generation)   // validated when the request came
         var condition: Tensor? = nil
         var promptTokens = 0
         if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -58,54 +66,22 @@ struct DiffusionBatcher {
             let ids = try tokenizer.encode(parameters.prompt)
             promptTokens = ids.count
             let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
-            condition = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
+            let latent = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
+            let n = parameters.choices
+            condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
-        var sampler = system.makeSampler(parameters.sampler, noiseScale: parameters.noiseScale,
-                                         renormalizeEstimates: parameters.renormalizeEstimates)
-        sampler.setTimesteps(parameters.steps, startTime: 1)
+        var sampler = system.makeSampler(config)
+        sampler.setTimesteps(config.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]
-        return DiffusionRun(job: job, parameters: parameters, promptTokens: promptTokens, sampler: sampler,
+        return DiffusionRun(job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
                             generator: generator, z: z, condition: condition)
     }
 
     /// One denoising step of every run: a single denoiser call over all their rows.
     func step(_ runs: [DiffusionRun]) {
-        let withContext = runs.contains { $0.condition != nil } && system.denoiser.config.contextWidth > 0
-        var zs: [Tensor] = [], selfConditions: [Tensor] = [], contexts: [Tensor] = []
-        var times: [Float] = [], drop: [Bool] = [], sizes: [Int] = []
-        for run in runs {
-            let n = run.z.shape[0]
-            let time = run.grid[run.index].time
-            let previous = run.previousX0 ?? Tensor.zeros(run.z.shape)
-            for copy in 0..<(run.guided ? 2 : 1) {
-                zs.append(run.z)
-                selfConditions.append(previous)
-                times += [Float](repeating: time, count: n)
-                if withContext {
-                    if let condition = run.condition {
-                        contexts.append(n == 1 ? condition : Tensor.concatenate([Tensor](repeating: condition, count: n), axis: 0))
-                    } else {
-                        contexts.append(Tensor.zeros([n] + latentShape))
-                    }
-                    // The unconditional copy of a guided run, and an unconditional run, see the null condition.
-                    drop += [Bool](repeating: run.condition == nil || copy == 1, count: n)
-                }
-                sizes.append(n)
-            }
-        }
-        let output = system.denoiser(zs.count == 1 ? zs[0] : Tensor.concatenate(zs, axis: 0), times: times,
-                                     selfCondition: system.config.network.selfConditioning
-                                         ? (selfConditions.count == 1 ? selfConditions[0] : Tensor.concatenate(selfConditions, axis: 0)) : nil,
-                                     context: withContext ? Tensor.concatenate(contexts, axis: 0) : nil,
-                                     dropContext: withContext ? drop : nil)                    // [rows, K, d]
-        var parts = sizes.count == 1 ? [output] : output.split(axis: 0, sizes: sizes)
-        for run in runs {
-            var modelOutput = parts.removeFirst()
-            if run.guided {
-                let unconditional = parts.removeFirst()
-                modelOutput = classifierFreeGuidance(conditional: modelOutput, unconditional: unconditional, weight: run.parameters.guidance)
-            }
+        let outputs = system.modelOutputs(runs.map(\.rows))
+        for (run, modelOutput) in zip(runs, outputs) {
             let (time, nextTime) = run.grid[run.index]
             let result = run.sampler.step(modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)
             run.z = result.sample
@@ -129,8 +105,8 @@ struct DiffusionBatcher {
     /// `decode_top_p` (sampled with their own seed) are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
-        let greedy = runs.indices.filter { runs[$0].parameters.decodeTopP == nil }
-        let byPrior = Dictionary(grouping: greedy) { system.languageModelPrior(runs[$0].parameters.languageModelPrior) }
+        let greedy = runs.indices.filter { runs[$0].config.decoding.temperature <= 0 }
+        let byPrior = Dictionary(grouping: greedy) { runs[$0].config.languageModelPrior }
         for (prior, members) in byPrior {
             let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)   // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
@@ -148,10 +124,7 @@ struct DiffusionBatcher {
     /// The final texts of one run, nucleus-sampled with the run's seed and LM prior.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         var generator = SeededGenerator(seed: run.parameters.seed)
-        let options = run.parameters.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
-        return system.autoencoder.decode(run.z, endOfText: endOfText, options: options,
-                                         languageModelPrior: system.languageModelPrior(run.parameters.languageModelPrior),
-                                         generator: &generator).map {
+        return system.decode(run.z, run.config, endOfText: endOfText, generator: &generator).map {
             CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)
         }
     }

@@ -86,7 +86,7 @@ public struct NebulaServer: Sendable {
         }
         let works = try parsed.jobs(isDiffusion: isDiffusion, configuration: configuration)
         var steps: Int? = nil
-        if case .diffusion(let parameters) = works[0] { steps = parameters.steps }
+        if case .diffusion(let parameters) = works[0] { steps = parameters.generation.steps }
         let responses = CompletionResponses(model: parsed.model, isDiffusion: isDiffusion, steps: steps)
         // All prompts are queued at once, so the worker batches them together.
         let streams = try works.map { try worker.submit($0) }

@@ -57,9 +57,15 @@ struct EvaluateGeneration: ParsableCommand {
         guard estimateStep >= 0, estimateStep < steps || estimateStep == 0 else {
             throw ValidationError("--estimate-step must be between 0 (off) and --steps − 1 (\(steps - 1)), got \(estimateStep)")
         }
-        try validateNoiseScale(noiseScale)
+        try validateFlags(request)
         for weight in languageModelPriors { try validateLanguageModelPrior(weight) }
+        for p in decodeTopP { try validateFlags(GenerationRequest(decodeTopP: p)) }
         try validateRefine(refine)
+    }
+
+    /// The loop of every diffusion row, as the flags give it (nil settings: the bundle's defaults).
+    var request: GenerationRequest {
+        GenerationRequest(steps: steps, sampler: sampler, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates)
     }
 
     func run() throws {
@@ -74,6 +80,7 @@ struct EvaluateGeneration: ParsableCommand {
                 sentenceEncoder: try judge.map { try SentenceEncoder(folder: fileURL($0)) },
                 languageModel: try judgeLM.map { (try GPT.load(from: fileURL($0)), try loadTokenizer(directory: fileURL($0))) })
             let (system, tokenizer) = try bundle.load()
+            let base = try resolve(request, for: system)   // greedy decoding, the bundle's LM prior
             let lm = system.autoencoder.languageModel
             let maxLength = system.autoencoder.config.maxLength
             let folders = try bundle.folders()
@@ -103,9 +110,8 @@ struct EvaluateGeneration: ParsableCommand {
             results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
                                       samples: human.count, examples: Array(human.prefix(5)),
                                       latentDistances: [frechetDistance(Array(encoded(1).prefix(samples)), referenceLatents)]))
-            let loop = loopName(system)
-            // The LM prior the decoder fuses by default (0 for a parallel-decoder bundle, which has none).
-            let prior = system.autoencoder.autoregressive != nil ? system.languageModelPrior(nil) : 0
+            let loop = base.loopDescription
+            let prior = base.languageModelPrior   // 0 for a parallel-decoder bundle, which has no LM to fuse
             let refined = refine == 0 ? "" : ", refined \(refine)"
             let fused = (prior == 0 ? "" : ", LM prior \(prior)") + refined
             for topP in [nil] + decodeTopP.map(Optional.some) {
@@ -113,7 +119,9 @@ struct EvaluateGeneration: ParsableCommand {
                 var estimates: [UInt64: Generated] = [:]   // the main row's early x0 estimates, by seed
                 let estimating = topP == nil && estimateStep > 0
                 results.rows.append(try row(name, parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
-                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoding: latentDecoding(topP: topP),
+                    var config = base
+                    config.decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? base.decoding
+                    return try diffusionSamples(system, tokenizer, config, count: samples, seed: seed,
                                          estimateAfter: estimating ? estimateStep : nil) { estimates[seed] = $0 }
                 })
                 if estimating {   // the same runs' x0 estimates after estimateStep steps, decoded the same way
@@ -127,7 +135,9 @@ struct EvaluateGeneration: ParsableCommand {
                 for weight in languageModelPriors {
                     results.rows.append(try row("diffusion (\(loop), greedy decoding, LM prior \(weight)\(refined))", parameters: diffusionParameters,
                                                 scorer: scorer, latentReference: referenceLatents) { seed in
-                        try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, languageModelPrior: weight)
+                        var config = base
+                        config.languageModelPrior = weight
+                        return try diffusionSamples(system, tokenizer, config, count: samples, seed: seed)
                     })
                 }
             }
@@ -135,13 +145,13 @@ struct EvaluateGeneration: ParsableCommand {
                 let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
                 results.rows.append(try row("diffusion (\(loop), parallel decoder\(refined))", parameters: parameters, scorer: scorer,
                                             latentReference: referenceLatents) { seed in
-                    try diffusionSamples(system, tokenizer, count: samples, steps: steps, seed: seed, decoder: .parallel)
+                    try diffusionSamples(system, tokenizer, base, count: samples, seed: seed, decoder: .parallel)
                 })
             }
             // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
             results.rows.append(try row("control: Gaussian latents, no loop (greedy decoding\(fused))", parameters: diffusionParameters,
                                         scorer: scorer, latentReference: referenceLatents) { seed in
-                try noiseLatentSamples(system, tokenizer, count: samples, seed: seed)
+                try noiseLatentSamples(system, tokenizer, base, count: samples, seed: seed)
             })
             // The stronger control: latents with the data's mean and covariance, still no loop. A loop that does not
             // beat it has learned no more of the latent space than its second moments.
@@ -155,7 +165,7 @@ struct EvaluateGeneration: ParsableCommand {
             let cut = gaussianPassageStarts == .packed ? "" : " \(gaussianPassageStarts.rawValue)"
             results.rows.append(try row("control: the latents' Gaussian (\(fitted.count)\(cut) training passages), no loop (greedy decoding\(fused))",
                                         parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents) { seed in
-                try decodedInBatches(system, tokenizer, count: samples, seed: seed) { _, n, generator in
+                try decodedInBatches(system, tokenizer, base, count: samples, seed: seed) { _, n, generator in
                     layerNorm(gaussian.sample(count: n, generator: &generator), weight: nil, bias: nil)   // [n, K, d], normalised like the encoder's
                 }
             })
@@ -179,11 +189,13 @@ struct EvaluateGeneration: ParsableCommand {
 
             for count in sweepSteps {
                 status("steps sweep: \(count) steps")
-                let (generated, seconds, _) = try diffusionSamples(system, tokenizer, count: sweepSamples, steps: count, seed: 100)
+                var config = base
+                config.steps = count
+                let (generated, seconds, _) = try diffusionSamples(system, tokenizer, config, count: sweepSamples, seed: 100)
                 results.stepsSweep.append(.init(steps: count, scores: try scorer.score(generated), secondsPerSample: seconds, example: generated[0]))
             }
 
-            try continuations(system, tokenizer, heldOut: heldOut, baselines: baselines, judge: judges.sentenceEncoder, into: &results)
+            try continuations(system, tokenizer, base, heldOut: heldOut, baselines: baselines, judge: judges.sentenceEncoder, into: &results)
             try writeJSON(results, output)
             printSummary(results)
         }
@@ -219,58 +231,46 @@ struct EvaluateGeneration: ParsableCommand {
     /// Texts, seconds per sample, and (for texts decoded from latents) the latents, flattened to K·d values each.
     typealias Generated = (texts: [String], seconds: Double, latents: [[Float]]?)
 
-    /// The diffusion rows' loop, as their names give it: "50 ddpm steps", with ", noise ×1.2" when scaled and
-    /// ", estimates not renormalised" when so.
-    func loopName(_ system: LatentDiffusion) -> String {
-        let noise = system.noiseScale(noiseScale)
-        return "\(steps) \(sampler.rawValue) steps" + (noise == 1 ? "" : ", noise ×\(noise)")
-            + (system.renormalizesEstimates(renormalizeEstimates) ? "" : ", estimates not renormalised")
-    }
-
     var mauveOptions: MAUVE.Options {
         var options = MAUVE.Options()
         options.clusters = clusters
         return options
     }
 
-    /// `count` unconditional samples in batches, decoded; seconds per sample.
-    /// With `estimateAfter` k, the x0 estimates after k steps of the same runs are decoded the same way and
-    /// handed to `estimates` (their seconds: the decode's alone).
-    func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, steps: Int, seed: UInt64,
-                          condition: Tensor? = nil, guidance: Float = 1,
-                          decoding: SamplingOptions = SamplingOptions(temperature: 0),
-                          decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
+    /// `count` samples of the loop `config` in batches (conditioned on the rows of `condition` when given),
+    /// decoded as `config` says; seconds per sample. With `estimateAfter` k, the x0 estimates after k steps of
+    /// the same runs are decoded the same way and handed to `estimates` (their seconds: the decode's alone).
+    func diffusionSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, count: Int, seed: UInt64,
+                          condition: Tensor? = nil, decoder: AutoencoderConfig.Decoder? = nil,
                           estimateAfter: Int? = nil, estimates: (Generated) -> Void = { _ in }) throws -> Generated {
         var early: [Tensor] = []
-        let generated = try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
-                                             languageModelPrior: languageModelPrior) { first, n, generator in
-            system.sample(count: n, steps: steps, sampler: sampler, guidance: guidance,
-                          condition: condition.map { $0.slice(axis: 0, first..<(first + n)) }, noiseScale: noiseScale,
-                          renormalizeEstimates: renormalizeEstimates, generator: &generator) { i, output in
+        let generated = try decodedInBatches(system, tokenizer, config, count: count, seed: seed, decoder: decoder) { first, n, generator in
+            system.sample(count: n, config, condition: condition.map { $0.slice(axis: 0, first..<(first + n)) },
+                          generator: &generator) { i, output in
                 if i + 1 == estimateAfter { early.append(output.predictedX0) }
             }
         }
         if estimateAfter != nil {
             var batches = early.makeIterator()
-            estimates(try decodedInBatches(system, tokenizer, count: count, seed: seed, decoding: decoding, decoder: decoder,
-                                           languageModelPrior: languageModelPrior) { _, _, _ in batches.next()! })
+            estimates(try decodedInBatches(system, tokenizer, config, count: count, seed: seed, decoder: decoder) { _, _, _ in batches.next()! })
         }
         return generated
     }
 
     /// `count` latents drawn from N(0, 1) and normalised like the encoder's (mean 0, variance 1 per vector),
-    /// decoded greedily as the diffusion rows are; seconds per sample.
-    func noiseLatentSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64) throws -> Generated {
+    /// decoded as the diffusion rows are; seconds per sample.
+    func noiseLatentSamples(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, count: Int,
+                            seed: UInt64) throws -> Generated {
         let shape = [system.config.network.latents, system.config.network.latentWidth]
-        return try decodedInBatches(system, tokenizer, count: count, seed: seed) { _, n, generator in
+        return try decodedInBatches(system, tokenizer, config, count: count, seed: seed) { _, n, generator in
             layerNorm(Tensor.randn([n] + shape, generator: &generator), weight: nil, bias: nil)      // [n, K, d]
         }
     }
 
-    /// Latents from `latents(first, n, generator)` in batches of 50, decoded to texts; seconds per sample.
-    func decodedInBatches(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, count: Int, seed: UInt64,
-                          decoding: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
-                          languageModelPrior: Float? = nil,
+    /// Latents from `latents(first, n, generator)` in batches of 50, decoded to texts as `config` says; seconds
+    /// per sample.
+    func decodedInBatches(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, count: Int, seed: UInt64,
+                          decoder: AutoencoderConfig.Decoder? = nil,
                           latents: (Int, Int, inout SeededGenerator) -> Tensor) throws -> Generated {
         var generator = SeededGenerator(seed: seed)
         let start = Date()
@@ -279,8 +279,7 @@ struct EvaluateGeneration: ParsableCommand {
         let batch = 50
         for first in stride(from: 0, to: count, by: batch) {
             let z = latents(first, min(batch, count - first), &generator)                            // [n, K, d]
-            texts += try decodeTexts(z, system, tokenizer, options: decoding, decoder: decoder,
-                                     languageModelPrior: languageModelPrior, refine: refine, seed: seed &+ UInt64(first))
+            texts += try decodeTexts(z, system, tokenizer, config, decoder: decoder, refine: refine, seed: seed &+ UInt64(first))
             drawn += flattened(z)
         }
         return (texts, Date().timeIntervalSince(start) / Double(count), drawn)
@@ -328,7 +327,7 @@ struct EvaluateGeneration: ParsableCommand {
 
     /// Continuations of held-out passages that have a successor in their document, at each guidance weight
     /// (conditional denoisers), and from each autoregressive baseline given the prompt as text.
-    func continuations(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, heldOut: [Passage],
+    func continuations(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ base: GenerationConfig, heldOut: [Passage],
                        baselines: [(name: String, model: GPT)], judge: SentenceEncoder?, into results: inout GenerationResults) throws {
         guard system.denoiser.config.contextWidth > 0, !sweepGuidance.isEmpty else { return }
         let pairs = zip(heldOut, heldOut.dropFirst()).filter { $0.0.document == $0.1.document && $0.1.index == $0.0.index + 1 }.prefix(prompts)
@@ -348,12 +347,13 @@ struct EvaluateGeneration: ParsableCommand {
                          secondsPerSample: seconds)
         }
         for topP in [nil] + decodeTopP.map(Optional.some) {
-            let decoding = latentDecoding(topP: topP)
+            var config = base
+            config.decoding = topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? base.decoding
             let name = "diffusion" + (topP.map { ", decoded with top-p \($0)" } ?? ", greedy decoding")
             for weight in sweepGuidance {
                 status("continuations: \(name), guidance \(weight)")
-                let (texts, seconds, _) = try diffusionSamples(system, tokenizer, count: pairs.count, steps: steps, seed: 200,
-                                                            condition: condition, guidance: weight, decoding: decoding)
+                config.guidance = weight
+                let (texts, seconds, _) = try diffusionSamples(system, tokenizer, config, count: pairs.count, seed: 200, condition: condition)
                 results.continuation.append(try point(name, guidance: Double(weight), steps: steps, texts, seconds))
             }
         }

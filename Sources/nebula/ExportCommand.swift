@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NebulaDiffusion
 import NebulaModels
 import NebulaNN
 import NebulaText
@@ -28,8 +29,7 @@ struct Export: ParsableCommand {
     var setsSamplingDefaults: Bool { noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil }
 
     func validate() throws {
-        try validateNoiseScale(noiseScale)
-        try validateLanguageModelPrior(languageModelPrior)
+        try validateFlags(GenerationRequest(noiseScale: noiseScale, languageModelPrior: languageModelPrior))
     }
 
     func run() throws {

@@ -49,14 +49,30 @@ struct LoopOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
     @OptionGroup var precision: PrecisionOptions
 
-    /// How the LM turns the final latent into words.
-    var decoding: SamplingOptions { latentDecoding(topP: decodeTopP) }
+    /// What these flags ask of the loop and the decode (nil settings: the bundle's defaults).
+    func request(guidance: Float = 1) -> GenerationRequest {
+        GenerationRequest(steps: steps, sampler: sampler, guidance: guidance, noiseScale: noiseScale,
+                          renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
+    }
 
-    func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-        if let p = decodeTopP, !(p > 0 && p <= 1) { throw ValidationError("--decode-top-p must be in (0, 1], got \(p)") }
-        try validateNoiseScale(noiseScale)
-        try validateLanguageModelPrior(languageModelPrior)
+    func validate() throws { try validateFlags(request()) }
+}
+
+/// Validates a generation request, naming the flag: "--noise-scale must be in [0, 4], got 5.0".
+func validateFlags(_ request: GenerationRequest) throws {
+    do {
+        try request.validate()
+    } catch let error as GenerationRequestError {
+        throw ValidationError("--\(error.field.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
+    }
+}
+
+/// The resolved settings of `request` for `system`, or the command's one-line error.
+func resolve(_ request: GenerationRequest, for system: LatentDiffusion) throws -> GenerationConfig {
+    do {
+        return try system.configuration(for: request)
+    } catch let error as GenerationRequestError {
+        throw CommandError("--\(error.field.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
     }
 }
 
@@ -66,10 +82,6 @@ let renormalizeHelp = "Renormalise every x0 estimate to the encoder's mean-0, va
 /// `--noise-scale`'s help, the same on every command that runs the loop.
 let noiseScaleHelp = "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
 
-func validateNoiseScale(_ scale: Float?) throws {
-    if let scale, !SamplingDefaults.range.contains(scale) { throw ValidationError("--noise-scale must be in [0, 4], got \(scale)") }
-}
-
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
 let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
 
@@ -77,41 +89,31 @@ func validateLanguageModelPrior(_ weight: Float?) throws {
     if let weight, !SamplingDefaults.range.contains(weight) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
 }
 
-/// How the LM turns a latent into words: greedy without `topP`, else nucleus sampling at temperature 1.
-func latentDecoding(topP: Float?) -> SamplingOptions {
-    topP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
-}
-
-/// Decodes latents to texts: greedy by default, or sampled with `options` (seeded); `decoder` picks the
-/// parallel decoder of an autoregressive autoencoder; the LM prior defaults to the bundle's.
-func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer,
-                 options: SamplingOptions = SamplingOptions(temperature: 0), decoder: AutoencoderConfig.Decoder? = nil,
-                 languageModelPrior: Float? = nil, refine: Int = 0, seed: UInt64 = 0) throws -> [String] {
+/// Decodes latents `[B, K, d]` to texts as `config` says (greedy, or sampled with `seed`); `decoder` picks the
+/// parallel decoder of an autoregressive autoencoder.
+func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig,
+                 decoder: AutoencoderConfig.Decoder? = nil, refine: Int = 0, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
-    return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, options: options, decoder: decoder,
-                                         languageModelPrior: system.languageModelPrior(languageModelPrior), refine: refine,
-                                         generator: &generator).map {
+    return try system.decode(z, config, endOfText: tokenizer.endOfTextID!, decoder: decoder, refine: refine, generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }
 
-/// Runs the loop for one sample, printing intermediate decodes with `--show-steps`.
-func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ loop: LoopOptions, seed: UInt64, guidance: Float,
-             condition: Tensor?, startFrom: Tensor? = nil, startTime: Float = 1) throws -> (text: String, latent: Tensor, seconds: Double) {
+/// Runs the loop for one sample, printing intermediate decodes (greedy, at the same LM prior) with `--show-steps`.
+func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, seed: UInt64, showSteps: Bool,
+             condition: Tensor?, start: (latent: Tensor, time: Float)? = nil) throws -> (text: String, latent: Tensor, seconds: Double) {
     var generator = SeededGenerator(seed: seed)
-    let start = Date()
-    let every = max(1, loop.steps / 8)
-    var shown: [String] = []
-    let z = system.sample(count: 1, steps: loop.steps, sampler: loop.sampler, guidance: guidance, condition: condition,
-                          startFrom: startFrom, startTime: startTime, noiseScale: loop.noiseScale,
-                          renormalizeEstimates: loop.renormalizeEstimates, generator: &generator) { i, output in
-        guard loop.showSteps, (i + 1) % every == 0 || i == 0, i + 1 < loop.steps else { return }
-        let text = (try? decodeTexts(output.predictedX0, system, tokenizer).first) ?? ""
-        shown.append(text)
-        printStatus(String(format: "  step %3d/%d │ ", i + 1, loop.steps) + text.replacingOccurrences(of: "\n", with: " "))
+    let begin = Date()
+    let every = max(1, config.steps / 8)
+    var greedy = config
+    greedy.decoding = SamplingOptions(temperature: 0)
+    let z = system.sample(count: 1, config, condition: condition, start: start, generator: &generator) { i, output in
+        guard showSteps, (i + 1) % every == 0 || i == 0, i + 1 < config.steps else { return }
+        let text = (try? decodeTexts(output.predictedX0, system, tokenizer, greedy).first) ?? ""
+        printStatus(String(format: "  step %3d/%d │ ", i + 1, config.steps) + text.replacingOccurrences(of: "\n", with: " "))
     }
-    let text = try decodeTexts(z, system, tokenizer, options: loop.decoding, languageModelPrior: loop.languageModelPrior, seed: seed)[0]
-    return (text, z, Date().timeIntervalSince(start))
+    let text = try decodeTexts(z, system, tokenizer, config, seed: seed)[0]
+    return (text, z, Date().timeIntervalSince(begin))
 }
 
 func printSample(_ text: String, seed: UInt64, steps: Int, seconds: Double, json: Bool) throws {
@@ -140,6 +142,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load()
+            let config = try resolve(loop.request(guidance: guidance), for: system)
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             var condition: Tensor? = nil
             if let prompt {
@@ -154,7 +157,7 @@ struct Generate: ParsableCommand {
                     var seconds = 0.0
                     for part in 0..<story {
                         // Each passage is conditioned on the latent the loop produced for the one before.
-                        let result = try runLoop(system, tokenizer, loop, seed: seed &+ UInt64(part) &* 1000, guidance: guidance, condition: previous)
+                        let result = try runLoop(system, tokenizer, config, seed: seed &+ UInt64(part) &* 1000, showSteps: loop.showSteps, condition: previous)
                         passages.append(result.text)
                         seconds += result.seconds
                         previous = result.latent
@@ -162,7 +165,7 @@ struct Generate: ParsableCommand {
                     }
                     if loop.json { try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true) }
                 } else {
-                    let result = try runLoop(system, tokenizer, loop, seed: seed, guidance: guidance, condition: condition)
+                    let result = try runLoop(system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: condition)
                     try printSample(result.text, seed: seed, steps: loop.steps, seconds: result.seconds, json: loop.json)
                 }
                 if !loop.json && i + 1 < samples { print("") }
@@ -188,13 +191,13 @@ struct Edit: ParsableCommand {
             let (system, tokenizer) = try bundle.load()
             let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             let z = system.autoencoder.encode([try passageTokens(text, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)], padID: pad)
-            let steps = max(1, Int((Float(loop.steps) * strength).rounded()))
-            var edited = loop
-            edited.steps = steps
+            var request = loop.request()
+            request.steps = max(1, Int((Float(loop.steps) * strength).rounded()))
+            let config = try resolve(request, for: system)
             for i in 0..<samples {
                 let seed = loop.seed + UInt64(i)
-                let result = try runLoop(system, tokenizer, edited, seed: seed, guidance: 1, condition: nil, startFrom: z, startTime: strength)
-                try printSample(result.text, seed: seed, steps: steps, seconds: result.seconds, json: loop.json)
+                let result = try runLoop(system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: nil, start: (z, strength))
+                try printSample(result.text, seed: seed, steps: config.steps, seconds: result.seconds, json: loop.json)
             }
         }
     }

@@ -63,7 +63,7 @@ final class EndToEndTests: XCTestCase {
         task.ema.copy(to: averaged)
         let system = LatentDiffusion(config: config, denoiser: averaged, autoencoder: ae)
         var generator = SeededGenerator(seed: 7)
-        let z = system.sample(count: 8, steps: 50, generator: &generator)
+        let z = system.sample(count: 8, try system.configuration(for: GenerationRequest(steps: 50)), generator: &generator)
         let texts = try ae.decode(z, endOfText: Int(eot), generator: &decoding).map { try tokenizer.decode($0) }
         // Each sample lies close to a corpus sentence (character LCS ≥ 85% of the longer text), and the
         // samples reach several different sentences.

@@ -39,39 +39,71 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertNil(decoded.sampling)
     }
 
-    func testCallersValuesWinThenTheBundlesThenTheDecodersOwn() {
+    func testCallersValuesWinThenTheBundlesThenTheDecodersOwn() throws {
         let (bundled, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 0.2, languageModelPrior: 1.4))
-        XCTAssertEqual(bundled.noiseScale(nil), 0.2)
-        XCTAssertEqual(bundled.noiseScale(0.9), 0.9)
-        XCTAssertEqual(bundled.languageModelPrior(nil), 1.4)
-        XCTAssertEqual(bundled.languageModelPrior(0), 0)
+        let defaults = try bundled.configuration(for: GenerationRequest())
+        XCTAssertEqual(defaults.noiseScale, 0.2)
+        XCTAssertEqual(defaults.languageModelPrior, 1.4)
+        XCTAssertTrue(defaults.renormalizeEstimates)
+        XCTAssertEqual(defaults.decoding, SamplingOptions(temperature: 0), "greedy unless decode_top_p is given")
+        let asked = try bundled.configuration(for: GenerationRequest(noiseScale: 0.9, renormalizeEstimates: false,
+                                                                     languageModelPrior: 0, decodeTopP: 0.8))
+        XCTAssertEqual(asked.noiseScale, 0.9)
+        XCTAssertEqual(asked.languageModelPrior, 0)
+        XCTAssertFalse(asked.renormalizeEstimates)
+        XCTAssertEqual(asked.decoding, SamplingOptions(temperature: 1, topP: 0.8))
         let (plain, _) = tinySystem(sampling: nil)
-        XCTAssertEqual(plain.noiseScale(nil), 1)
-        XCTAssertEqual(plain.languageModelPrior(nil), 0.5, "without a bundle default, the λ the decoder was trained with")
+        let plainDefaults = try plain.configuration(for: GenerationRequest())
+        XCTAssertEqual(plainDefaults.noiseScale, 1)
+        XCTAssertEqual(plainDefaults.languageModelPrior, 0.5, "without a bundle default, the λ the decoder was trained with")
+        XCTAssertEqual(plainDefaults.loopDescription, "50 ddpm steps")
+        XCTAssertEqual(defaults.loopDescription, "50 ddpm steps, noise ×0.2")
     }
 
-    func testSamplerUsesTheBundlesNoiseScale() {
+    func testDDIMTakesNoNoiseScale() throws {
+        let (bundled, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 1.6))
+        XCTAssertEqual(try bundled.configuration(for: GenerationRequest(sampler: .ddim)).noiseScale, 1,
+                       "the bundle's noise scale is the ddpm sampler's: ddim draws no noise")
+        XCTAssertNoThrow(try bundled.configuration(for: GenerationRequest(sampler: .ddim, noiseScale: 1)))
+        XCTAssertThrowsError(try bundled.configuration(for: GenerationRequest(sampler: .ddim, noiseScale: 1.6))) { error in
+            XCTAssertEqual(error as? GenerationRequestError,
+                           GenerationRequestError(field: "noise_scale", problem: "applies to the ddpm sampler; ddim draws no noise (got 1.6 with ddim)"))
+        }
+    }
+
+    func testRequestsOutOfRangeAreRefusedNamingTheField() {
+        let cases: [(GenerationRequest, String)] = [
+            (GenerationRequest(steps: 0), "steps must be at least 1, got 0"),
+            (GenerationRequest(guidance: 21), "guidance must be in [0, 20], got 21.0"),
+            (GenerationRequest(noiseScale: -1), "noise_scale must be in [0, 4], got -1.0"),
+            (GenerationRequest(languageModelPrior: 4.5), "lm_prior must be in [0, 4], got 4.5"),
+            (GenerationRequest(decodeTopP: 0), "decode_top_p must be in (0, 1], got 0.0"),
+        ]
+        let (system, _) = tinySystem(sampling: nil)
+        for (request, message) in cases {
+            XCTAssertThrowsError(try system.configuration(for: request)) { XCTAssertEqual("\($0)", message) }
+        }
+    }
+
+    func sample(_ system: LatentDiffusion, _ request: GenerationRequest) throws -> [Float] {
+        var generator = SeededGenerator(seed: 9)
+        return system.sample(count: 2, try system.configuration(for: request), generator: &generator).data
+    }
+
+    func testSamplerUsesTheBundlesNoiseScale() throws {
         let (system, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 0.2))
-        func sample(_ scale: Float?) -> [Float] {
-            var generator = SeededGenerator(seed: 9)
-            return withNoGrad { system.sample(count: 2, steps: 6, noiseScale: scale, generator: &generator).data }
-        }
-        XCTAssertEqual(sample(nil), sample(0.2))
-        XCTAssertNotEqual(sample(nil), sample(1))
+        XCTAssertEqual(try sample(system, GenerationRequest(steps: 6)), try sample(system, GenerationRequest(steps: 6, noiseScale: 0.2)))
+        XCTAssertNotEqual(try sample(system, GenerationRequest(steps: 6)), try sample(system, GenerationRequest(steps: 6, noiseScale: 1)))
     }
 
-    func testSamplerRenormalisesEstimatesUnlessTheBundleOrTheCallerSaysNot() {
+    func testSamplerRenormalisesEstimatesUnlessTheBundleOrTheCallerSaysNot() throws {
         let (system, _) = tinySystem(sampling: SamplingDefaults(renormalizeEstimates: false))
-        func sample(_ renormalize: Bool?) -> [Float] {
-            var generator = SeededGenerator(seed: 9)
-            return withNoGrad { system.sample(count: 2, steps: 6, renormalizeEstimates: renormalize, generator: &generator).data }
-        }
-        XCTAssertEqual(sample(nil), sample(false))
-        XCTAssertNotEqual(sample(nil), sample(true))
+        XCTAssertEqual(try sample(system, GenerationRequest(steps: 6)),
+                       try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: false)))
+        XCTAssertNotEqual(try sample(system, GenerationRequest(steps: 6)),
+                          try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: true)))
         let (plain, _) = tinySystem(sampling: nil)
-        var first = SeededGenerator(seed: 9), second = SeededGenerator(seed: 9)
-        XCTAssertEqual(withNoGrad { plain.sample(count: 2, steps: 6, generator: &first).data },
-                       withNoGrad { plain.sample(count: 2, steps: 6, renormalizeEstimates: true, generator: &second).data },
+        XCTAssertEqual(try sample(plain, GenerationRequest(steps: 6)), try sample(plain, GenerationRequest(steps: 6, renormalizeEstimates: true)),
                        "without a bundle default, estimates are renormalised")
     }
 
@@ -89,6 +121,6 @@ final class SamplingDefaultsTests: XCTestCase {
         var fixed = system.config
         fixed.sampling = SamplingDefaults(noiseScale: 1.3)
         try ModelFolder.writeConfig(fixed, in: diffusion)
-        XCTAssertEqual(try LatentDiffusion.load(from: diffusion).noiseScale(nil), 1.3)
+        XCTAssertEqual(try LatentDiffusion.load(from: diffusion).configuration(for: GenerationRequest()).noiseScale, 1.3)
     }
 }

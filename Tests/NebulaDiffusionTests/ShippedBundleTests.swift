@@ -42,7 +42,7 @@ final class ShippedBundleTests: XCTestCase {
         let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
         func generate(seed: UInt64) throws -> [String] {
             var generator = SeededGenerator(seed: seed)
-            let z = system.sample(count: 2, steps: 10, sampler: .ddpm, generator: &generator)      // [2, K, d]
+            let z = system.sample(count: 2, try system.configuration(for: GenerationRequest(steps: 10)), generator: &generator)      // [2, K, d]
             XCTAssertEqual(z.shape, [2, system.autoencoder.config.latents, system.autoencoder.config.latentWidth])
             var greedy = SeededGenerator(seed: 0)
             return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, generator: &greedy).map { try tokenizer.decode($0) }

@@ -94,7 +94,11 @@ final class BadInputTests: XCTestCase {
             // denoisers and bundles
             Row(arguments: ["train", "diffusion", "--autoencoder", path("missing"), "--out", path("out-diff")], names: "missing/config.json", output: "out-diff"),
             Row(arguments: ["generate", "--model", path("missing")], names: "missing/config.json"),
-            Row(arguments: ["generate", "--model", bundle, "--steps", "0"], names: "--steps"),
+            Row(arguments: ["generate", "--model", bundle, "--steps", "0"], names: "--steps must be at least 1, got 0"),
+            Row(arguments: ["generate", "--model", bundle, "--sampler", "ddim", "--noise-scale", "1.5"],
+                names: "--noise-scale applies to the ddpm sampler; ddim draws no noise (got 1.5 with ddim)"),
+            Row(arguments: ["eval", "generation", "--model", bundle, "--decode-top-p", "0.9", "1.5", "--out", path("out-eval5/results.json")],
+                names: "--decode-top-p must be in (0, 1], got 1.5", output: "out-eval5/results.json"),
             Row(arguments: ["edit", "--model", bundle, "A cat.", "--strength", "2"], names: "--strength"),
             Row(arguments: ["eval", "generation", "--model", path("missing"), "--out", path("out-eval/results.json")], names: "missing/config.json", output: "out-eval/results.json"),
             Row(arguments: ["eval", "generation", "--model", bundle, "--judge", path("folder"), "--out", path("out-eval2/results.json")],

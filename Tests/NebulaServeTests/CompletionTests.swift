@@ -35,12 +35,13 @@ final class CompletionTests: XCTestCase {
             let condition = try prompt.map {
                 system.autoencoder.encode([try tokenizer.encode($0).map(Int32.init)], padID: Int32(tokenizer.padID ?? eot))
             }
+            let config = try system.configuration(for: GenerationRequest(
+                steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
+                languageModelPrior: languageModelPrior))
             var generator = SeededGenerator(seed: seed)
-            let z = system.sample(count: 1, steps: steps, sampler: .ddpm, guidance: guidance, condition: condition,
-                                  noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates, generator: &generator)
+            let z = system.sample(count: 1, config, condition: condition, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
-            let tokens = system.autoencoder.decode(z, endOfText: eot, languageModelPrior: system.languageModelPrior(languageModelPrior),
-                                                   generator: &decoding)[0]
+            let tokens = system.decode(z, config, endOfText: eot, generator: &decoding)[0]
             return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
         }
     }

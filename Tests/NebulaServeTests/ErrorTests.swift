@@ -49,6 +49,7 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "steps": 10], param: "steps", "diffusion model only")
         try await assertInvalid(["model": "tinystories-lm", "noise_scale": 0.8], param: "noise_scale", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "noise_scale": 5], param: "noise_scale", "[0, 4]")
+        try await assertInvalid(["model": "tinystories-diffusion", "sampler": "ddim", "noise_scale": 1.5], param: "noise_scale", "ddim draws no noise")
         try await assertInvalid(["model": "tinystories-lm", "renormalize_estimates": false], param: "renormalize_estimates", "diffusion model only")
         try await assertInvalid(["model": "tinystories-lm", "lm_prior": 0.5], param: "lm_prior", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "lm_prior": -1], param: "lm_prior", "[0, 4]")

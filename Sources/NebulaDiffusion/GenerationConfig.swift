@@ -1,0 +1,98 @@
+import NebulaModels
+
+/// What a caller asks of one generation — the loop and the decode of its latents — as the command line or
+/// a request gives it: a nil setting takes the bundle's default (its config's `sampling`).
+///
+/// ```swift
+/// var request = GenerationRequest(steps: 25)
+/// request.languageModelPrior = 1.2
+/// let config = try system.configuration(for: request)   // resolved once, then passed whole
+/// let z = system.sample(count: 4, config, generator: &rng)   // [4, K, d]
+/// ```
+public struct GenerationRequest: Equatable, Sendable {
+    /// Denoising steps.
+    public var steps: Int
+    /// The reverse-process sampler.
+    public var sampler: SamplerKind
+    /// Classifier-free guidance weight of conditional generation (1: none).
+    public var guidance: Float
+    /// The ddpm sampler's noise temperature (nil: the bundle's default, else 1).
+    public var noiseScale: Float?
+    /// Whether x0 estimates are renormalised to the encoder's set (nil: the bundle's default, else yes).
+    public var renormalizeEstimates: Bool?
+    /// The LM prior λ of the final decode (nil: the bundle's default, else the λ the decoder was trained with).
+    public var languageModelPrior: Float?
+    /// Nucleus sampling of the final decode (nil: greedy).
+    public var decodeTopP: Float?
+
+    public init(steps: Int = 50, sampler: SamplerKind = .ddpm, guidance: Float = 1, noiseScale: Float? = nil,
+                renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil) {
+        self.steps = steps
+        self.sampler = sampler
+        self.guidance = guidance
+        self.noiseScale = noiseScale
+        self.renormalizeEstimates = renormalizeEstimates
+        self.languageModelPrior = languageModelPrior
+        self.decodeTopP = decodeTopP
+    }
+}
+
+/// A request's problem: the field as a request spells it (`noise_scale`, `decode_top_p`, …) and what is wrong.
+public struct GenerationRequestError: Error, CustomStringConvertible, Equatable {
+    public let field: String
+    /// "must be in [0, 4], got 5.0"
+    public let problem: String
+    public var description: String { "\(field) \(problem)" }
+}
+
+extension GenerationRequest {
+    /// Throws on a setting out of range or one that would be ignored (a noise scale for ddim, which draws no noise).
+    public func validate() throws {
+        func fail(_ field: String, _ problem: String) -> GenerationRequestError { GenerationRequestError(field: field, problem: problem) }
+        guard steps >= 1 else { throw fail("steps", "must be at least 1, got \(steps)") }
+        guard guidance >= 0 && guidance <= 20 else { throw fail("guidance", "must be in [0, 20], got \(guidance)") }
+        for (field, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
+            if let value, !SamplingDefaults.range.contains(value) { throw fail(field, "must be in [0, 4], got \(value)") }
+        }
+        if let p = decodeTopP, !(p > 0 && p <= 1) { throw fail("decode_top_p", "must be in (0, 1], got \(p)") }
+        if sampler == .ddim, let scale = noiseScale, scale != 1 {
+            throw fail("noise_scale", "applies to the ddpm sampler; ddim draws no noise (got \(scale) with ddim)")
+        }
+    }
+}
+
+/// Every setting of one generation, resolved against a bundle's defaults: what `LatentDiffusion.sample`
+/// and `LatentDiffusion.decode` take, whole.
+public struct GenerationConfig: Equatable, Sendable {
+    public var steps: Int
+    public var sampler: SamplerKind
+    public var guidance: Float
+    /// The ddpm sampler's noise temperature (1 for ddim, which draws no noise).
+    public var noiseScale: Float
+    public var renormalizeEstimates: Bool
+    /// The LM prior λ of the autoregressive decoder (0 for a parallel decoder, which has no LM to fuse).
+    public var languageModelPrior: Float
+    /// Greedy (temperature 0) or nucleus sampling of the final decode.
+    public var decoding: SamplingOptions
+
+    /// The loop in a few words, for reports and logs: "50 ddpm steps, noise ×1.6".
+    public var loopDescription: String {
+        "\(steps) \(sampler.rawValue) steps" + (noiseScale == 1 ? "" : ", noise ×\(noiseScale)")
+            + (renormalizeEstimates ? "" : ", estimates not renormalised")
+    }
+}
+
+extension LatentDiffusion {
+    /// Resolves `request` against this bundle's sampling defaults, once (throws what `request.validate()` throws).
+    public func configuration(for request: GenerationRequest) throws -> GenerationConfig {
+        try request.validate()
+        let defaults = config.sampling ?? SamplingDefaults()
+        let fuses = autoencoder.autoregressive != nil
+        return GenerationConfig(
+            steps: request.steps, sampler: request.sampler, guidance: request.guidance,
+            noiseScale: request.sampler == .ddim ? 1 : request.noiseScale ?? defaults.noiseScale ?? 1,
+            renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
+            languageModelPrior: fuses ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,
+            decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0))
+    }
+}
