@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NebulaTensor
 
 @main
@@ -18,6 +19,13 @@ struct NebulaBench: ParsableCommand {
     )
 
     static func main() {
+        do {
+            GEMMBackend.current = try GEMMBackend.fromEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("nebula-bench: error: \(error)\n".utf8))
+            exit(withError: ExitCode.failure)
+        }
+        tuneAllocatorForTensors()
         GEMMBackend.relaunchIfOpenBLASFallsBack()
         main(nil)
     }

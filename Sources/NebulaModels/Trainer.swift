@@ -92,7 +92,7 @@ public struct TrainingDiverged: Error, LocalizedError {
 
 /// The training loop every stage shares, with the habits of a training tool: AdamW with warmup + cosine
 /// decay, gradient accumulation and clipping, a progress bar, a JSONL log of every figure, a loss plot,
-/// periodic checkpoints, exact `resume`, Ctrl-C saving a checkpoint, and a clear stop on NaN/Inf.
+/// periodic checkpoints, exact `resume`, a stop request saving a checkpoint, and a clear stop on NaN/Inf.
 ///
 /// The folder gets the task's files plus `training.json`, `training_state.safetensors`, `log.jsonl`
 /// and `loss.svg`.
@@ -109,9 +109,12 @@ public final class Trainer {
     public var label = "train"
     /// Show a progress bar on standard error.
     public var showProgress = true
-    /// End this invocation after this many steps, with a checkpoint, as Ctrl-C would: the schedule still
-    /// runs to `options.steps`, so `--resume` continues it (time-boxed training in several sittings).
+    /// End this invocation after this many steps, with a checkpoint, as a stop request would: the schedule
+    /// still runs to `options.steps`, so a resumed run continues it (time-boxed training in several sittings).
     public var stopAfterSteps: Int?
+    /// Asked after every step: true ends the run there, with a checkpoint (the command line answers it from
+    /// Ctrl-C). On several ranks, any rank's request stops every rank at the same step.
+    public var stopRequested: () -> Bool = { false }
     /// The processes of a data-parallel run, or nil for one process. Each rank computes `batchSize / size`
     /// items of every micro-batch, the gradients are summed over the ranks in one allreduce a step, and rank 0
     /// alone writes the log, plots and checkpoints. A run on N ranks computes what one process computes with
@@ -124,7 +127,8 @@ public final class Trainer {
         self.directory = directory
     }
 
-    /// Runs until `options.steps` (continuing a saved run when `resume` is set), `stopAfterSteps`, or Ctrl-C.
+    /// Runs until `options.steps` (continuing a saved run when `resume` is set), `stopAfterSteps`, or a stop request;
+    /// the summary says whether it stopped early (`interrupted`), with a checkpoint to resume from.
     @discardableResult
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let (rank, ranks) = (group?.rank ?? 0, group?.size ?? 1)
@@ -157,8 +161,6 @@ public final class Trainer {
         var evaluation: [String: Double] = [:]
         var interrupted = false
         let stopStep = stopAfterSteps.map { state.step + $0 }
-        Interrupt.install()
-        defer { Interrupt.uninstall() }
         task.trainable.train()
 
         while state.step < options.steps {
@@ -175,7 +177,7 @@ public final class Trainer {
                 loss += micro.item / Float(microBatches)
                 (microBatches > 1 ? micro * (1 / Float(microBatches)) : micro).backward()
             }
-            var stopRequested = Interrupt.requested
+            var stopRequested = stopRequested()
             var allreduceSeconds: Double?
             if let group {
                 let allreduceStart = Date()
@@ -221,7 +223,6 @@ public final class Trainer {
             let hash = try Self.checkSameWeights(parameters.map(\.1), group)
             if showProgress && writes { printStatus("all \(group.size) ranks hold the same weights (FNV-1a \(String(hash, radix: 16)))") }
         }
-        if interrupted && showProgress && writes { printStatus("stopped: checkpoint saved at step \(state.step) in \(directory.path) (continue with --resume)") }
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(stepsDone: state.step, trainLoss: losses.last ?? .nan, evaluation: evaluation, seconds: seconds,
                                throughput: Double(losses.count * itemsPerStep) / max(seconds, 1e-9),

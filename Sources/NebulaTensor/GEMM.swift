@@ -2,15 +2,15 @@
 import CBLAS // mallopt
 #endif
 
-/// One-time engine set-up, run before the first GEMM: glibc's allocator keeps freed activation buffers for
-/// reuse instead of returning them to the kernel with `munmap` and taking page faults to map them again on
-/// the next step.
-private let engineSetup: Void = {
+/// Tunes glibc's allocator for training and inference (a process-wide setting, so a program calls it once at
+/// start, as `nebula` does): freed activation buffers are kept for reuse instead of being returned to the kernel
+/// with `munmap` and mapped again, with page faults, on the next step. Does nothing off Linux.
+public func tuneAllocatorForTensors() {
     #if os(Linux)
     _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
     _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
     #endif
-}()
+}
 
 /// Products below this many multiply-adds run on one thread.
 private let parallelGEMMThreshold = 1 << 18
@@ -33,7 +33,6 @@ public func sgemm(
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = false
 ) {
-    _ = engineSetup
     guard m > 0 && n > 0 else { return }
     guard k > 0 else { // no products to add: C = beta · C
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }

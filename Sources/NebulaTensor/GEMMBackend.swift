@@ -28,8 +28,9 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
         #endif
     }()
 
-    /// The backend Nebula's GEMMs use: `NEBULA_BLAS`, else the first of ``available``. Set it to switch
-    /// backends in-process (benchmarks, tests); it must be one of ``available``.
+    /// The backend Nebula's GEMMs use: `NEBULA_BLAS` when it names a usable one, else the first of
+    /// ``available``. Set it to switch backends in-process (benchmarks, tests); it must be one of ``available``.
+    /// A program that honours `NEBULA_BLAS` checks it with ``fromEnvironment()`` at start.
     public static var current: GEMMBackend {
         get { selected }
         set {
@@ -38,14 +39,13 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
         }
     }
 
-    nonisolated(unsafe) private static var selected: GEMMBackend = {
-        do {
-            return try named(ProcessInfo.processInfo.environment["NEBULA_BLAS"])
-        } catch {
-            FileHandle.standardError.write(Data("nebula: error: \(error)\n".utf8))
-            exit(1)
-        }
-    }()
+    nonisolated(unsafe) private static var selected: GEMMBackend = (try? fromEnvironment()) ?? available[0]
+
+    /// The backend `NEBULA_BLAS` names (the default when it is unset or empty).
+    /// - Throws: ``GEMMBackendError`` when it names an unknown backend or one not usable here.
+    public static func fromEnvironment() throws(GEMMBackendError) -> GEMMBackend {
+        try named(ProcessInfo.processInfo.environment["NEBULA_BLAS"])
+    }
 
     /// The backend a `NEBULA_BLAS` value names; `nil` or empty is the default.
     /// - Throws: ``GEMMBackendError`` when the name is unknown or the backend is not usable here.

@@ -124,11 +124,7 @@ struct TrainAutoencoder: ParsableCommand {
             printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
             let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
                                        padID: Int32(tokenizer.padID ?? eot), endOfText: Int32(eot))
-            let trainer = Trainer(task: task, options: options, directory: directory)
-            trainer.group = processGroup
-            trainer.label = "train autoencoder"
-            trainer.stopAfterSteps = training.stopAfter
-            let summary = try trainer.run(resume: resume)
+            let summary = try training.train(task, options: options, in: directory, label: "train autoencoder", resume: resume)
             print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f passages/s, %@", summary.stepsDone, summary.trainLoss,
                          summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
         }
@@ -166,53 +162,6 @@ func passages(spec: DataSpec, tokenizer: any Tokenizer, maxLength: Int, trainSta
 }
 
 extension PassageBatcher.Starts: ExpressibleByArgument {}
-
-/// The training options every trainer shares.
-struct TrainingArguments: ParsableArguments {
-    @Option(help: "Items per micro-batch (default: 12 for LMs, 32 for autoencoders and denoisers).") var batchSize: Int?
-    @Option(help: "Optimizer steps.") var steps = 2000
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
-    @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine decay.") var minLearningRate: Float = 1e-4
-    @Option(help: "Linear warm-up steps.") var warmup = 100
-    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "AdamW β2.") var beta2: Float = 0.99
-    @Option(help: "Gradient clipping: maximum global norm.") var clip: Float = 1
-    @Option(help: "Micro-batches accumulated per step.") var accumulate = 1
-    @Option(help: "Seed of the initialisation and the batch sampler.") var seed: UInt64 = 1337
-    @Option(help: "Evaluate every N steps.") var evalEvery = 250
-    @Option(help: "Validation batches per evaluation.") var evalBatches = 20
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
-    @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
-    @OptionGroup var precision: PrecisionOptions
-    @Option(help: "Worker threads (default: NEBULA_THREADS, else every core).") var threads: Int?
-
-    func validate() throws {
-        for (name, value) in [("--batch-size", batchSize ?? 1), ("--steps", steps), ("--accumulate", accumulate), ("--threads", threads ?? 1),
-                              ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)] where value <= 0 {
-            throw ValidationError("\(name) must be positive, got \(value)")
-        }
-    }
-
-    /// The trainer's options; also applies `--threads` to this process.
-    func options(defaultBatchSize: Int) -> TrainingOptions {
-        if let threads { Parallel.workerCount = threads }
-        var o = TrainingOptions()
-        o.batchSize = batchSize ?? defaultBatchSize
-        o.steps = steps
-        o.learningRate = learningRate
-        o.minLearningRate = minLearningRate
-        o.warmupSteps = warmup
-        o.weightDecay = weightDecay
-        o.beta2 = beta2
-        o.gradientClip = clip
-        o.accumulationSteps = accumulate
-        o.seed = seed
-        o.evalEvery = evalEvery
-        o.evalBatches = evalBatches
-        o.checkpointEvery = checkpointEvery
-        return o
-    }
-}
 
 /// `to` relative to the folder `from` (so a bundle can move as a whole).
 func relativePath(from: URL, to: URL) -> String {

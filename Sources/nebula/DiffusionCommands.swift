@@ -78,11 +78,7 @@ struct TrainDiffusion: ParsableCommand {
             printStatus("\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)")
             let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: previous, validation: heldOut)
             if let initFrom, !resume { try task.restore(from: fileURL(initFrom)) }
-            let trainer = Trainer(task: task, options: options, directory: directory)
-            trainer.group = processGroup
-            trainer.label = "train diffusion"
-            trainer.stopAfterSteps = training.stopAfter
-            let summary = try trainer.run(resume: resume)
+            let summary = try training.train(task, options: options, in: directory, label: "train diffusion", resume: resume)
             let validationLoss = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
             let linear = summary.evaluation["val_loss_gaussian"].map { String(format: " (the linear denoiser of the latents' Gaussian: %.4f)", $0) } ?? ""
             print(String(format: "step %d: train loss %.4f, validation loss %@%@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,

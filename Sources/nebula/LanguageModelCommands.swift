@@ -94,11 +94,7 @@ struct TrainLanguageModel: ParsableCommand {
             }
             printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
             let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
-            let trainer = Trainer(task: task, options: options, directory: directory)
-            trainer.group = processGroup
-            trainer.label = "train lm"
-            trainer.stopAfterSteps = training.stopAfter
-            let summary = try trainer.run(resume: resume)
+            let summary = try training.train(task, options: options, in: directory, label: "train lm", resume: resume)
             let validation = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
             print(String(format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
                          summary.stepsDone, summary.trainLoss, validation, summary.throughput, formatDuration(summary.seconds)))

@@ -33,6 +33,13 @@ struct Nebula: ParsableCommand {
     /// errors (`reportingErrors`) and mistakes in the arguments alike (ArgumentParser would print the usage
     /// and exit 64). `--help` and `--version` print as usual.
     static func main() {
+        do {
+            GEMMBackend.current = try GEMMBackend.fromEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("nebula: error: \(error)\n".utf8))
+            exit(withError: ExitCode.failure)
+        }
+        tuneAllocatorForTensors()
         GEMMBackend.relaunchIfOpenBLASFallsBack()
         _ = processGroup                                  // under mpirun: MPI starts, ranks other than 0 go quiet
         do {

@@ -49,6 +49,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(ModelFolder.plot).path))
     }
 
+    /// A stop request (what Ctrl-C is on the command line) ends the run after the step it came in, with a
+    /// checkpoint that a resumed run continues exactly.
+    func testStopRequestEndsTheRunWithACheckpoint() throws {
+        let straight = try makeTrainer(steps: 6, in: directory.appendingPathComponent("a")).run()
+        let folder = directory.appendingPathComponent("b")
+        let first = makeTrainer(steps: 6, in: folder)
+        var asked = 0
+        first.stopRequested = { asked += 1; return asked == 3 }
+        let partial = try first.run()
+        XCTAssertTrue(partial.interrupted)
+        XCTAssertEqual(partial.stepsDone, 3)
+        XCTAssertEqual(asked, 3, "asked once a step, and not after the stop")
+        let resumed = try makeTrainer(steps: 6, in: folder).run(resume: true)
+        XCTAssertFalse(resumed.interrupted)
+        XCTAssertEqual(partial.losses + resumed.losses, straight.losses)
+    }
+
     /// A process killed after writing the model files of step 6 but before its training state, with steps 5–7
     /// logged and a torn line: the resume starts from the state's step 4 (its own weights, not the newer
     /// model file), cuts the log back to step 4, and ends as an uninterrupted run.
