@@ -2,7 +2,7 @@
 """Where a Nebula step spends its time (issue 15): runs a nebula-bench command under `perf record` and
 prints a markdown table of the share of samples per operation, grouping symbols by what they do.
 
-    python3 bench/profile.py                        # the README's four profiles, one after another
+    python3 bench/profile.py                        # the four profiles of docs/performance/README.md, one after another
     python3 bench/profile.py -- gpt --config small  # one nebula-bench command
 Needs perf (apt-get install linux-perf) and a release nebula-bench (swift build -c release --product nebula-bench).
 oneDNN's JIT-compiled kernels have no symbols: samples in them are counted as GEMM, with libdnnl's own code.
