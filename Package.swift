@@ -2,7 +2,10 @@
 import Foundation
 import PackageDescription
 
-// One target per layer of the system; each depends only on the ones above it.
+// One target per layer of the system. Each declares exactly the targets it imports, so this graph is the real one:
+//
+//   NebulaTensor ← NebulaNN ← NebulaModels ← NebulaDiffusion ← NebulaServe ← nebula
+//   NebulaText   ←────────────┘        └──── NebulaEval ─────────────────────┘
 let package = Package(
     name: "Nebula",
     platforms: [.macOS(.v15)],
@@ -38,14 +41,14 @@ let package = Package(
         ),
         .target(name: "NebulaNN", dependencies: ["NebulaTensor"]),
         .target(name: "NebulaText"),
-        .target(name: "NebulaModels", dependencies: ["NebulaNN", "NebulaText"]),
-        .target(name: "NebulaDiffusion", dependencies: ["NebulaModels"]),
-        .target(name: "NebulaEval", dependencies: ["NebulaDiffusion"]),
+        .target(name: "NebulaModels", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText"]),
+        .target(name: "NebulaDiffusion", dependencies: ["NebulaTensor", "NebulaNN", "NebulaModels"]),
+        .target(name: "NebulaEval", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"]),
         // The HTTP server (`nebula serve`): an OpenAI-compatible API over the LM and the diffusion system.
         .target(
             name: "NebulaServe",
             dependencies: [
-                "NebulaEval",
+                "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -54,24 +57,25 @@ let package = Package(
         .executableTarget(
             name: "nebula",
             dependencies: [
-                "NebulaEval",
-                "NebulaServe",
+                "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion", "NebulaEval", "NebulaServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "NebulaBench",
             dependencies: [
-                "NebulaDiffusion",
+                "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "NebulaTensorTests", dependencies: ["NebulaTensor", "NebulaNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaNNTests", dependencies: ["NebulaNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NebulaNNTests", dependencies: ["NebulaTensor", "NebulaNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaTextTests", dependencies: ["NebulaText"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaModels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaDiffusionTests", dependencies: ["NebulaDiffusion"]),
-        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaEval"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NebulaDiffusionTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]
+        ),
+        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaTensor", "NebulaText", "NebulaModels", "NebulaEval"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NebulaServeTests",
             dependencies: [
@@ -92,7 +96,7 @@ if ProcessInfo.processInfo.environment["NEBULA_FUZZ"] != nil {
     package.products.append(.executable(name: "nebula-fuzz", targets: ["NebulaFuzz"]))
     package.targets.append(.executableTarget(
         name: "NebulaFuzz",
-        dependencies: ["NebulaModels"],
+        dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"],
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     ))
 }
