@@ -5,7 +5,7 @@ import PackageDescription
 // One target per layer of the system. Each declares exactly the targets it imports, so this graph is the real one:
 //
 //   NebulaTensor ← NebulaNN ← NebulaModels ← NebulaDiffusion ← NebulaServe ← nebula
-//   NebulaText   ←────────────┘        └──── NebulaEval ─────────────────────┘
+//   NebulaText ←───────────────────┘                      └─ NebulaEval ───────┘
 let package = Package(
     name: "Nebula",
     platforms: [.macOS(.v15)],
@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "NebulaText"),
         .target(name: "NebulaModels", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText"]),
         .target(name: "NebulaDiffusion", dependencies: ["NebulaTensor", "NebulaNN", "NebulaModels"]),
-        .target(name: "NebulaEval", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"]),
+        .target(name: "NebulaEval", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]),
         // The HTTP server (`nebula serve`): an OpenAI-compatible API over the LM and the diffusion system.
         .target(
             name: "NebulaServe",
@@ -75,7 +75,10 @@ let package = Package(
         .testTarget(
             name: "NebulaDiffusionTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]
         ),
-        .testTarget(name: "NebulaEvalTests", dependencies: ["NebulaTensor", "NebulaText", "NebulaModels", "NebulaEval"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NebulaEvalTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion", "NebulaEval"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "NebulaServeTests",
             dependencies: [
