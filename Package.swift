@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "NebulaServeTests",
             dependencies: [
-                "NebulaServe", "NebulaDiffusion", "NebulaModels", "NebulaText", "NebulaTensor",
+                "NebulaServe", "NebulaDiffusion", "NebulaModels", "NebulaNN", "NebulaText", "NebulaTensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

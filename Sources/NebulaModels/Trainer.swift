@@ -234,10 +234,7 @@ public final class Trainer {
     /// N · Σc² = (Σc)². Returns the hash (the same on every rank).
     @discardableResult
     static func checkSameWeights(_ parameters: [Tensor], _ group: ProcessGroup) throws -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for p in parameters {
-            p.data.withUnsafeBytes { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 } }
-        }
+        let hash = weightsHash(parameters)
         let chunks = (0..<8).map { Float((hash >> (8 * UInt64($0))) & 0xFF) }
         var buffer = chunks + chunks.map { $0 * $0 }
         buffer.withUnsafeMutableBufferPointer { group.allreduceSum($0) }

@@ -66,6 +66,10 @@ open class Module {
     /// Parameters that are not frozen, with their names.
     public func trainableParameters() -> [(String, Tensor)] { namedParameters().filter { $0.1.requiresGrad } }
 
+    /// A 64-bit FNV-1a hash of every parameter's values in order: equal weights give equal hashes, on every
+    /// platform and run (keys of caches derived from the weights).
+    public func weightsHash() -> UInt64 { NebulaNN.weightsHash(parameters()) }
+
     /// Total number of parameter elements.
     public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
 
@@ -83,4 +87,13 @@ open class Module {
 
     /// Drops every parameter's gradient.
     public func zeroGrad() { for p in parameters() { p.zeroGrad() } }
+}
+
+/// A 64-bit FNV-1a hash of the tensors' values (their bytes, in order): the same on every platform and run.
+public func weightsHash(_ tensors: [Tensor]) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for tensor in tensors {
+        tensor.data.withUnsafeBytes { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 } }
+    }
+    return hash
 }

@@ -86,10 +86,23 @@ struct TrainDiffusion: ParsableCommand {
         }
     }
 
-    /// The latents of `passages`, read from `url` when it holds as many, else computed and written there.
+    /// The latents of `passages`, read from `url` when it holds the latents of these passages by these weights
+    /// (its metadata keys them by the autoencoder's weights hash and the passages' tokens), else computed and
+    /// written there.
     func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], pad: Int32, url: URL) throws -> Tensor {
-        if let file = try? SafeTensorsFile(contentsOf: url), let z = try? file.tensor("latents"), z.shape.first == passages.count {
-            return z
+        var tokens = [Int32]()
+        for passage in passages { tokens += [Int32(passage.tokens.count)] + passage.tokens }
+        let key = ["autoencoder_weights": String(ae.weightsHash(), radix: 16),
+                   "passages": String(weightsHash([Tensor(shape: [tokens.count], data: tokens.map(Float.init))]), radix: 16)]
+        if FileManager.default.fileExists(atPath: url.path) {
+            do {
+                let file = try SafeTensorsFile(contentsOf: url)
+                let z = try file.tensor("latents")
+                if key.allSatisfy({ file.metadata[$0.key] == $0.value }) && z.shape.first == passages.count { return z }
+                printStatus("\(url.path): latents of other weights or passages: encoding again")
+            } catch {
+                printStatus("\(url.path): unreadable (\(error)): encoding again")
+            }
         }
         let bar = ProgressBar(total: passages.count, label: "encode passages")
         var parts: [Tensor] = []
@@ -100,7 +113,7 @@ struct TrainDiffusion: ParsableCommand {
         }
         bar.finish()
         let z = Tensor.concatenate(parts, axis: 0)
-        if isLeadProcess { try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], to: url) }
+        if isLeadProcess { try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], metadata: key, to: url) }
         return z
     }
 }

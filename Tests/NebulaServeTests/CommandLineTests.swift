@@ -1,5 +1,6 @@
 import Foundation
 import NebulaModels
+import NebulaNN
 @testable import NebulaServe
 import NebulaTensor
 import XCTest
@@ -82,7 +83,18 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
                      "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1", "--decoder-layers", "1",
                      "--max-length", "16"] + tiny)
         XCTAssertEqual(try String(contentsOf: ae.appendingPathComponent("data.json"), encoding: .utf8).contains("stories.txt"), true)
-        _ = try run(["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny)
+        let trainDiffusion = ["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny
+        _ = try run(trainDiffusion)
+        // The latent cache is keyed by the autoencoder's weights; a torn or foreign cache is encoded again, not trusted.
+        let cache = diffusion.appendingPathComponent("latents.safetensors")
+        let weights = String(try LatentAutoencoder.load(from: ae).weightsHash(), radix: 16)
+        XCTAssertEqual(try SafeTensorsFile(contentsOf: cache).metadata["autoencoder_weights"], weights)
+        let cached = try Data(contentsOf: cache)
+        try Data("not safetensors".utf8).write(to: cache)
+        let (status, errors) = try runCommand(executable, trainDiffusion, capturing: \.standardError)
+        XCTAssertEqual(status, 0, errors)
+        XCTAssertTrue(errors.contains("latents.safetensors: unreadable"), errors)
+        XCTAssertEqual(try Data(contentsOf: cache), cached, "encoded again, to the same latents")
 
         let generated = try run(["generate", "--model", diffusion.path, "--steps", "3", "--samples", "2", "--json"])
         XCTAssertEqual(generated.split(separator: "\n").count, 2)
