@@ -162,6 +162,7 @@ final class FuzzState: @unchecked Sendable {
     }
 }
 
+/// Unchecked, and safe: libFuzzer calls the entry point on one thread, which alone reads and writes it.
 nonisolated(unsafe) var state: FuzzState!
 
 @_cdecl("LLVMFuzzerTestOneInput")

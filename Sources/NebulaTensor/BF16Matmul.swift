@@ -18,6 +18,8 @@ public enum MatmulPrecision: String, CaseIterable, Sendable {
             selected = newValue
         }
     }
+    /// Unchecked: safe as `current` is documented, set once at start-up (from `--precision`) before any product
+    /// runs and only read afterwards.
     nonisolated(unsafe) private static var selected = MatmulPrecision.fp32
 
     /// Why bf16 products cannot run natively here, or nil when they can.

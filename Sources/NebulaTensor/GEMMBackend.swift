@@ -39,6 +39,8 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
         }
     }
 
+    /// Unchecked: safe while the backend is switched only when no product is running (a program at start-up,
+    /// a test between its products); every GEMM reads it once, at its start.
     nonisolated(unsafe) private static var selected: GEMMBackend = (try? fromEnvironment()) ?? available[0]
 
     /// The backend `NEBULA_BLAS` names (the default when it is unset or empty).

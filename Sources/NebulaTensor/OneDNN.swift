@@ -3,7 +3,9 @@ import Foundation
 /// oneDNN's GEMM, loaded at run time with `dlopen`: the backend is chosen by what is installed, with no
 /// build-time link dependency, so one binary runs oneDNN's JIT kernels (picked from the CPU's flags) where
 /// `libdnnl.so.2` is present and OpenBLAS where it is not (arm64, or `libdnnl-dev` not installed).
-struct OneDNN {
+/// Sendable though it holds a raw handle: every field is immutable once `dlopen` and `dlsym` have filled it in,
+/// and oneDNN's functions may be called from any thread.
+struct OneDNN: @unchecked Sendable {
     typealias SGEMM = @convention(c) (
         CChar, CChar, Int64, Int64, Int64, Float, UnsafePointer<Float>, Int64,
         UnsafePointer<Float>, Int64, Float, UnsafeMutablePointer<Float>, Int64
@@ -23,7 +25,7 @@ struct OneDNN {
         #endif
     }()
 
-    private struct LoadFailure: Error { let message: String }
+    private struct LoadFailure: Error, Sendable { let message: String }
 
     private static func load() throws(LoadFailure) -> OneDNN {
         // oneDNN threads with OpenMP. Nebula's workers call GEMMs concurrently and split large ones themselves,

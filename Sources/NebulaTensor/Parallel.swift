@@ -6,6 +6,8 @@ public enum Parallel {
     /// How many workers a parallel loop uses: `NEBULA_THREADS` when set (e.g. 1 per rank when several MPI
     /// ranks share a machine), otherwise the number of active cores.
     /// Set it, if at all, before the first parallel loop: the worker threads are started then.
+    /// Unchecked: safe as long as that rule is kept (a program sets it at start-up, from `--threads`, before any
+    /// other thread exists; afterwards every thread only reads it).
     nonisolated(unsafe) public static var workerCount = max(1, ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
                                                                 ?? ProcessInfo.processInfo.activeProcessorCount)
 

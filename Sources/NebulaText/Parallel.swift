@@ -19,13 +19,24 @@ func parallelMap<State, Result>(
     defer { results.deinitialize(); results.deallocate() }
     withoutActuallyEscaping(makeState) { makeState in
         withoutActuallyEscaping(body) { body in
+            let work = SharedWork(makeState: makeState, body: body, results: results)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var state = makeState()
+                var state = work.makeState()
                 for item in stride(from: worker, to: count, by: workers) {
-                    results[item] = Swift.Result { try body(&state, item) }
+                    work.results[item] = Swift.Result { try work.body(&state, item) }
                 }
             }
         }
     }
     return try results.map { try $0!.get() }
+}
+
+/// What `parallelMap`'s workers share. Unchecked, and safe as `parallelMap`'s contract makes it: the workers
+/// call the closures at the same time, each with its own `State` (the callers' closures read shared data and
+/// write only that state), and worker `w` writes only the result slots of its items `w, w + workers, …`, read
+/// after every worker has finished.
+private struct SharedWork<State, Result>: @unchecked Sendable {
+    let makeState: () -> State
+    let body: (inout State, Int) throws -> Result
+    let results: UnsafeMutableBufferPointer<Swift.Result<Result, Error>?>
 }

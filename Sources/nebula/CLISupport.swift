@@ -45,6 +45,8 @@ let processGroup: ProcessGroup? = {
 }()
 
 /// Where command errors are written: standard error, or its saved copy on a silenced rank.
+/// Unchecked, and safe: it is assigned once, by `processGroup`'s initialiser, which `Nebula.main` runs first,
+/// before any other thread exists; afterwards it is only read.
 nonisolated(unsafe) var errorOutput = FileHandle.standardError
 
 /// Whether this process writes files and prints progress: rank 0 of a data-parallel run, or a lone process.

@@ -3,6 +3,7 @@ import Foundation
 import NebulaModels
 import NebulaNN
 import NebulaTensor
+import Synchronization
 
 /// The training options every trainer shares.
 struct TrainingArguments: ParsableArguments {
@@ -75,18 +76,19 @@ extension TrainingArguments {
 /// so a training loop can save a checkpoint and exit cleanly: the first signal sets `requested`; a second one
 /// ends the process at once.
 enum Interrupt {
-    nonisolated(unsafe) private static var count: Int32 = 0
+    /// Signals received since `install()`: an atomic, so the handler (which may run on any thread) and the
+    /// training loop share it without a race; lock-free, so it is safe in a signal handler.
+    private static let count = Atomic<Int32>(0)
 
     /// Whether Ctrl-C (or SIGTERM) has arrived since `install()`.
-    static var requested: Bool { count > 0 }
+    static var requested: Bool { count.load(ordering: .relaxed) > 0 }
 
     /// Installs the handler (idempotent).
     static func install() {
-        count = 0
+        count.store(0, ordering: .relaxed)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { received in
-                Interrupt.count += 1
-                if Interrupt.count > 1 { _exit(128 + received) }
+                if Interrupt.count.add(1, ordering: .relaxed).newValue > 1 { _exit(128 + received) }
             }
         }
     }

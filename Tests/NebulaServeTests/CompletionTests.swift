@@ -210,17 +210,15 @@ final class CompletionTests: XCTestCase {
 
     /// The first choice's text of each completion request, all sent at once, in the order of `bodies`.
     private func concurrentTexts(_ base: String, bodies: [[String: Any]]) async throws -> [String] {
-        try await withThrowingTaskGroup(of: (Int, String).self) { group in
+        let answers = try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
             for (i, body) in bodies.enumerated() {
                 let data = jsonBody(body)
-                group.addTask {
-                    let answer = try await send(.POST, base, "/v1/completions", body: data)
-                    return (i, try self.texts(answer)[0])
-                }
+                group.addTask { (i, try await send(.POST, base, "/v1/completions", body: data)) }
             }
-            var texts = [String](repeating: "", count: bodies.count)
-            for try await (i, text) in group { texts[i] = text }
-            return texts
+            var answers = [Answer?](repeating: nil, count: bodies.count)
+            for try await (i, answer) in group { answers[i] = answer }
+            return answers
         }
+        return try answers.map { try texts($0!)[0] }
     }
 }

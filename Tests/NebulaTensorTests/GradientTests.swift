@@ -242,7 +242,9 @@ final class TensorBasicsTests: XCTestCase {
 
     func testNoGradScopeBelongsToItsThread() {
         // One thread holds a no-grad scope open while another records a graph: the modes do not mix.
-        let w = randomTensor([2, 2], seed: 96).requiringGrad()
+        // Unchecked, and safe: both threads only read `w`'s values (each builds its own graph), in the order the
+        // semaphores impose.
+        nonisolated(unsafe) let w = randomTensor([2, 2], seed: 96).requiringGrad()
         let inside = DispatchSemaphore(value: 0), recorded = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var inferenceRecorded = true
         Thread.detachNewThread {

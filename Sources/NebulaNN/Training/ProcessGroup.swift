@@ -4,7 +4,7 @@ import NebulaTensor
 /// The processes of a data-parallel run (MPI ranks): each computes the gradients of its share of every
 /// global batch, and `allreduceSum` adds their buffers so every rank takes the same optimizer step.
 /// `nebula` gets one from `NebulaMPI` when built with MPI and started by `mpirun`; without it a run is one process.
-public protocol ProcessGroup: AnyObject {
+public protocol ProcessGroup: AnyObject, Sendable {
     /// This process's index, 0..<size; rank 0 alone writes logs, plots and checkpoints.
     var rank: Int { get }
     /// The number of processes.
