@@ -55,4 +55,26 @@ final class ShippedBundleTests: XCTestCase {
             XCTAssertGreaterThan(words.count, 3, "a generated passage should be a sentence or more: \(text)")
         }
     }
+
+    /// The README's library example, as it is printed there (with the bundle's path): two passages of words.
+    func testReadmeLibraryExample() throws {
+        var printed: [String] = []
+        func print(_ text: String) { printed.append(text) }
+        // From README.md, "As a library":
+        let folders = try BundleFolders(resolving: bundle)
+        let system = try LatentDiffusion.load(from: folders.diffusion)
+        let tokenizer = try loadTokenizer(directory: folders.languageModel)
+        let config = try system.configuration(for: GenerationRequest(steps: 25))   // the bundle's defaults for the rest
+        var rng = SeededGenerator(seed: 1)
+        let latents = system.sample(count: 2, config, generator: &rng)                     // [2, 16, 32]
+        for tokens in system.decode(latents, config, endOfText: tokenizer.endOfTextID!, generator: &rng) {
+            print(try system.autoencoder.passageText(tokens, tokenizer: tokenizer))
+        }
+        XCTAssertEqual(latents.shape, [2, 16, 32])
+        XCTAssertEqual(printed.count, 2)
+        XCTAssertTrue(printed.allSatisfy { $0.split(separator: " ").count > 3 }, "\(printed)")
+        let readme = try String(contentsOf: bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"),
+                                encoding: .utf8)
+        XCTAssertTrue(readme.contains("let latents = system.sample(count: 2, config, generator: &rng)"), "the README shows this example")
+    }
 }
