@@ -243,6 +243,7 @@ shakespeare: build
 # .build/docs/<target>/, one per target.
 DOC_TARGETS = NebulaTensor NebulaNN NebulaText NebulaModels NebulaDiffusion NebulaEval NebulaServe
 docs: deps
+	@mkdir -p .build/docs
 	@for target in $(DOC_TARGETS); do \
 		$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target $$target \
 			--disable-indexing --transform-for-static-hosting --output-path .build/docs/$$target || exit 1; \

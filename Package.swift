@@ -103,8 +103,7 @@ if ProcessInfo.processInfo.environment["NEBULA_FUZZ"] != nil {
     package.targets.append(.executableTarget(
         name: "NebulaFuzz",
         dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"],
-        // Swift 5 mode until strict concurrency is checked on it (it is built only by `make fuzz`).
-        swiftSettings: [.unsafeFlags(["-parse-as-library"]), .swiftLanguageMode(.v5)]
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     ))
 }
 

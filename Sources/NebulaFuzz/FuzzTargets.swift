@@ -194,7 +194,7 @@ public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
         return 0
     }
     guard let name = environment["NEBULA_FUZZ_TARGET"], let target = FuzzTarget(rawValue: name) else {
-        fputs("set NEBULA_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n", stderr)
+        FileHandle.standardError.write(Data("set NEBULA_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
         return 2
     }
     state = try! FuzzState(target: target)
