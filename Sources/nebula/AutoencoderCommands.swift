@@ -271,12 +271,6 @@ struct Interpolate: ParsableCommand {
     }
 }
 
-/// The standard deviation of all values.
-func standardDeviation(_ values: [Float]) -> Float {
-    let mean = values.reduce(0, +) / Float(max(1, values.count))
-    return (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(max(1, values.count))).squareRoot()
-}
-
 /// `nebula reconstruct`: passages through the latent bottleneck and back, with the metrics.
 struct Reconstruct: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -318,40 +312,17 @@ struct Reconstruct: ParsableCommand {
                 default: throw ValidationError("--split must be validation or train, got \(split)")
                 }
             }
-            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0), eot = tokenizer.endOfTextID!
-            var z = ae.encode(references, padID: pad)
-            var generator = SeededGenerator(seed: 0)
-            let latentStd = standardDeviation(z.data)
-            if noise > 0 { z = z + Tensor.randn(z.shape, std: noise * latentStd, generator: &generator) }
-            let options = decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
-            var decoded: [[Int]] = []
-            let started = Date()
-            for start in stride(from: 0, to: references.count, by: 32) {
-                let rows = min(32, references.count - start)
-                decoded += ae.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: options, decoder: decoder,
-                                     languageModelPrior: languageModelPrior, refine: refine, generator: &generator)
-            }
-            let decodeSeconds = Date().timeIntervalSince(started)
-            let referenceTexts = try references.map { try tokenizer.decode($0.map(Int.init)) }
-            let reconstructedTexts = try decoded.map { try tokenizer.decode($0) }
-            let metrics = ReconstructionMetrics(referenceTokens: references.map { $0.map(Int.init) }, reconstructedTokens: decoded,
-                                                referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts)
+            var evaluation = ReconstructionEvaluation(autoencoder: ae, tokenizer: tokenizer)
+            evaluation.noise = noise
+            evaluation.decoding = decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0)
+            (evaluation.decoder, evaluation.languageModelPrior, evaluation.refine) = (decoder, languageModelPrior, refine)
+            let result = try evaluation.run(references)
+            let (metrics, figures) = (result.metrics, result.figures)
+            let (referenceTexts, reconstructedTexts) = (result.referenceTexts, result.reconstructedTexts)
             let d = ae.config.latentWidth
-            let norms = stride(from: 0, to: z.count, by: d).map { i in z.data[i..<(i + d)].map { Double($0 * $0) }.reduce(0, +).squareRoot() }
-            let meanNorm = norms.reduce(0, +) / Double(norms.count)
-            let diagnostics = ae.diagnostics(of: references.map { Passage(tokens: $0) }, batches: (references.count + 31) / 32,
-                                             batchSize: 32, padID: pad, endOfText: Int32(eot))
             if verbose {
                 for (a, b) in zip(referenceTexts, reconstructedTexts) { print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n") }
             }
-            var figures: [String: Double] = [
-                "token_accuracy": metrics.tokenAccuracy, "exact_match": metrics.exactMatch, "bleu4": metrics.bleu4,
-                "rouge_l": metrics.rougeL, "passages": Double(references.count), "noise": Double(noise),
-                "lm_prior": Double(languageModelPrior ?? ae.config.languageModelPrior),
-                "latent_std": Double(latentStd), "latent_norm": meanNorm, "passages_per_second": Double(references.count) / decodeSeconds,
-                "refine": Double(refine),
-            ]
-            figures.merge(diagnostics) { a, _ in a }
             if json {
                 let body = figures.keys.sorted().map { String(format: "\"%@\": %.6g", $0, figures[$0]!) }.joined(separator: ", ")
                 print("{" + body + "}")
@@ -363,9 +334,9 @@ struct Reconstruct: ParsableCommand {
                 print(String(format: "exact match     %.2f%%", 100 * metrics.exactMatch))
                 print(String(format: "BLEU-4          %.2f", metrics.bleu4))
                 print(String(format: "ROUGE-L         %.4f", metrics.rougeL))
-                print(String(format: "latents         std %.4f, vector norm %.3f (√d = %.3f), between-passage share %.3f", latentStd, meanNorm,
-                             Double(d).squareRoot(), diagnostics["latent_between_share"] ?? 0))
-                print(String(format: "losses          own %.4f, shuffled latent %.4f", diagnostics["val_loss"] ?? .nan, diagnostics["val_loss_shuffled"] ?? .nan))
+                print(String(format: "latents         std %.4f, vector norm %.3f (√d = %.3f), between-passage share %.3f", figures["latent_std"]!,
+                             figures["latent_norm"]!, Double(d).squareRoot(), figures["latent_between_share"] ?? 0))
+                print(String(format: "losses          own %.4f, shuffled latent %.4f", figures["val_loss"] ?? .nan, figures["val_loss_shuffled"] ?? .nan))
                 print(String(format: "decoding        %.1f passages/s", figures["passages_per_second"]!))
             }
         }

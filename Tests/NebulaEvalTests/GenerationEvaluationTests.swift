@@ -17,8 +17,9 @@ final class GenerationEvaluationTests: XCTestCase {
         return "\(name) had \(thing). \(name) liked to play with it in the park. One day it was gone and \(name) was sad."
     }
 
-    func makeEvaluation(_ plan: GenerationEvaluation.Plan, baselines: Bool = true) -> GenerationEvaluation {
-        let tokenizer = CharTokenizer(corpus: Self.documents.joined(separator: " "), specialTokens: ["<|endoftext|>"])
+    /// An untrained conditional system on a character tokenizer of the stories, and a second small GPT.
+    static func toySystem() -> (system: LatentDiffusion, tokenizer: CharTokenizer, other: GPT) {
+        let tokenizer = CharTokenizer(corpus: documents.joined(separator: " "), specialTokens: ["<|endoftext|>"])
         var rng = SeededGenerator(seed: 5)
         let gpt = GPT(GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: 48, layers: 1, heads: 2, width: 16), generator: &rng)
         var aeConfig = AutoencoderConfig()
@@ -31,6 +32,11 @@ final class GenerationEvaluationTests: XCTestCase {
         (config.network.layers, config.network.heads, config.network.contextWidth) = (1, 2, 8)
         let system = LatentDiffusion(config: config, denoiser: Denoiser(config.network, generator: &rng), autoencoder: autoencoder)
         let other = GPT(GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: 48, layers: 1, heads: 2, width: 8), generator: &rng)
+        return (system, tokenizer, other)
+    }
+
+    func makeEvaluation(_ plan: GenerationEvaluation.Plan, baselines: Bool = true) -> GenerationEvaluation {
+        let (system, tokenizer, other) = Self.toySystem()
         return GenerationEvaluation(system: system, tokenizer: tokenizer, trainDocuments: Array(Self.documents.prefix(24)),
                                     heldOutDocuments: Array(Self.documents.suffix(6)), passageSeed: 1,
                                     baselines: baselines ? [(name: "AR LM small", model: other)] : [], plan: plan)
@@ -106,5 +112,31 @@ final class GenerationEvaluationTests: XCTestCase {
         plan = smallPlan
         plan.samples = 1
         XCTAssertThrowsError(try plan.validate())
+    }
+}
+
+/// The reconstruction protocol as a library, on the same untrained toy autoencoder: its metrics are
+/// `ReconstructionMetrics` of its own decode, its figures carry the settings and statistics, and it repeats.
+final class ReconstructionEvaluationTests: XCTestCase {
+    func testMetricsAreThoseOfItsOwnDecodeAndRepeat() throws {
+        let (system, tokenizer, _) = GenerationEvaluationTests.toySystem()
+        let passages = try ["Tom had a red ball.", "Sue liked to play.", "One day it was gone."].map { try tokenizer.encode($0).map(Int32.init) }
+        var evaluation = ReconstructionEvaluation(autoencoder: system.autoencoder, tokenizer: tokenizer)
+        evaluation.languageModelPrior = 0
+        let result = try evaluation.run(passages)
+        let expected = ReconstructionMetrics(referenceTokens: passages.map { $0.map(Int.init) },
+                                             reconstructedTokens: try result.reconstructedTexts.map { try tokenizer.encode($0) },
+                                             referenceTexts: result.referenceTexts, reconstructedTexts: result.reconstructedTexts)
+        XCTAssertEqual(result.metrics.bleu4, expected.bleu4)
+        XCTAssertEqual(result.metrics.rougeL, expected.rougeL)
+        XCTAssertEqual(result.referenceTexts, ["Tom had a red ball.", "Sue liked to play.", "One day it was gone."])
+        XCTAssertEqual(result.figures["passages"], 3)
+        XCTAssertEqual(result.figures["lm_prior"], 0)
+        XCTAssertNotNil(result.figures["val_loss_shuffled"], "the autoencoder's diagnostics are among the figures")
+        var again = try evaluation.run(passages).figures, first = result.figures
+        (again["passages_per_second"], first["passages_per_second"]) = (nil, nil)
+        XCTAssertEqual(again, first)
+        evaluation.noise = 0.5
+        XCTAssertEqual(try evaluation.run(passages).figures["noise"], 0.5)
     }
 }
