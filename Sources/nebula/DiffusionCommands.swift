@@ -90,10 +90,9 @@ struct TrainDiffusion: ParsableCommand {
     /// (its metadata keys them by the autoencoder's weights hash and the passages' tokens), else computed and
     /// written there.
     func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], pad: Int32, url: URL) throws -> Tensor {
-        var tokens = [Int32]()
-        for passage in passages { tokens += [Int32(passage.tokens.count)] + passage.tokens }
+        let lengths = passages.map { Int32($0.tokens.count) }
         let key = ["autoencoder_weights": String(ae.weightsHash(), radix: 16),
-                   "passages": String(weightsHash([Tensor(shape: [tokens.count], data: tokens.map(Float.init))]), radix: 16)]
+                   "passages": String(fnv1aHash([lengths] + passages.map(\.tokens)), radix: 16)]
         if FileManager.default.fileExists(atPath: url.path) {
             do {
                 let file = try SafeTensorsFile(contentsOf: url)
