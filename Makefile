@@ -241,7 +241,7 @@ shakespeare: build
 
 # The API documentation of the library targets (DocC catalogs in Sources/*/*.docc) as static websites in
 # .build/docs/<target>/, one per target.
-DOC_TARGETS = NebulaTensor NebulaNN NebulaText NebulaModels NebulaDiffusion NebulaEval NebulaServe
+DOC_TARGETS = NebulaCore NebulaTensor NebulaNN NebulaText NebulaModels NebulaDiffusion NebulaEval NebulaServe
 docs: deps
 	@mkdir -p .build/docs
 	@for target in $(DOC_TARGETS); do \

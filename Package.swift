@@ -4,12 +4,17 @@ import PackageDescription
 
 // One target per layer of the system. Each declares exactly the targets it imports, so this graph is the real one:
 //
-//   NebulaTensor ← NebulaNN ← NebulaModels ← NebulaDiffusion ← NebulaServe ← nebula
-//   NebulaText ←───────────────────┘                      └─ NebulaEval ───────┘
+//   NebulaCore ← NebulaTensor ← NebulaNN ← NebulaModels ← NebulaDiffusion ← NebulaServe ← nebula
+//        └──── NebulaText ←──────────────────┘                      └─ NebulaEval ───────┘
+//
+// NebulaCore holds what every layer shares (the seeded generators, the stable hash, the worker pool and the
+// execution context, safetensors and JSON, half precision, durable files); NebulaTensor re-exports it, so a
+// layer above the engine reaches it through its NebulaTensor import.
 let package = Package(
     name: "Nebula",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "NebulaCore", targets: ["NebulaCore"]),
         .library(name: "NebulaTensor", targets: ["NebulaTensor"]),
         .library(name: "NebulaNN", targets: ["NebulaNN"]),
         .library(name: "NebulaText", targets: ["NebulaText"]),
@@ -38,12 +43,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .target(name: "NebulaCore"),
         .target(
             name: "NebulaTensor",
-            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
+            dependencies: ["NebulaCore", .target(name: "CBLAS", condition: .when(platforms: [.linux]))]
         ),
         .target(name: "NebulaNN", dependencies: ["NebulaTensor"]),
-        .target(name: "NebulaText"),
+        .target(name: "NebulaText", dependencies: ["NebulaCore"]),
         .target(name: "NebulaModels", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText"]),
         .target(name: "NebulaDiffusion", dependencies: ["NebulaTensor", "NebulaNN", "NebulaModels"]),
         .target(name: "NebulaEval", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]),
@@ -71,9 +77,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "NebulaCoreTests", dependencies: ["NebulaCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaTensorTests", dependencies: ["NebulaTensor", "NebulaNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaNNTests", dependencies: ["NebulaTensor", "NebulaNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaTextTests", dependencies: ["NebulaText"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NebulaNNTests", dependencies: ["NebulaTensor", "NebulaNN"]),
+        .testTarget(name: "NebulaTextTests", dependencies: ["NebulaCore", "NebulaText"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NebulaDiffusionTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]

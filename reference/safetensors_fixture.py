@@ -1,4 +1,4 @@
-"""Writes Tests/NebulaNNTests/Fixtures/reference.safetensors with the official safetensors library.
+"""Writes Tests/NebulaCoreTests/Fixtures/reference.safetensors with the official safetensors library.
 
 The Swift tests read it back (they never run Python). It holds every dtype Nebula reads, edge values
 (signed zero, subnormals, infinities, NaN, integer extremes), a scalar, an empty tensor, metadata with
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-OUT = Path(__file__).resolve().parent.parent / "Tests/NebulaNNTests/Fixtures/reference.safetensors"
+OUT = Path(__file__).resolve().parent.parent / "Tests/NebulaCoreTests/Fixtures/reference.safetensors"
 
 
 def rounding_sources(generator: torch.Generator) -> torch.Tensor:

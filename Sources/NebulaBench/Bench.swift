@@ -19,14 +19,20 @@ struct NebulaBench: ParsableCommand {
     )
 
     static func main() {
+        let backend: GEMMBackend
         do {
-            GEMMBackend.current = try GEMMBackend.fromEnvironment()
+            backend = try GEMMBackend.fromEnvironment()
         } catch {
             FileHandle.standardError.write(Data("nebula-bench: error: \(error)\n".utf8))
             exit(withError: ExitCode.failure)
         }
         tuneAllocatorForTensors()
         GEMMBackend.relaunchIfOpenBLASFallsBack()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try ExecutionContext(gemmBackend: backend).run { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
     }
 }

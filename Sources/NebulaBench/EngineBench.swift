@@ -95,11 +95,10 @@ struct EngineBench: ParsableCommand {
 
     /// Times `body` on every available backend and prints one row: ms and GFLOP/s for each.
     func measure(_ name: String, _ flops: Double, _ body: () -> Void) {
-        let saved = GEMMBackend.current
-        defer { GEMMBackend.current = saved }
         let times = GEMMBackend.available.map { backend in
-            GEMMBackend.current = backend
-            return medianSeconds(over: seconds, body)
+            var context = ExecutionContext.current
+            context.gemmBackend = backend
+            return context.run { medianSeconds(over: seconds, body) }
         }
         print(pad(name, 40) + times.map { pad(String(format: "%.3f", $0 * 1e3), 14) + pad(String(format: "%.1f", flops / $0 / 1e9), 9) }.joined())
     }

@@ -26,8 +26,9 @@ struct GenerateBench: ParsableCommand {
         }
     }
 
-    func run() throws {
-        try use(precision)
+    func run() throws { try context(precision).run(measure) }
+
+    func measure() throws {
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults

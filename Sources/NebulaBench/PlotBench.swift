@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NebulaTensor
 import NebulaNN
 
 /// Draws one metric of several training logs on one chart: runs set side by side (fp32 against bf16, two seeds).

@@ -15,8 +15,9 @@ struct TrainingBench: ParsableCommand {
     var precision = MatmulPrecision.fp32
     @Flag(help: "One JSON line instead of text.") var json = false
 
-    func run() throws {
-        try use(precision)
+    func run() throws { try context(precision).run(measure) }
+
+    func measure() throws {
         let (gptConfig, batch): (GPTConfig, Int) = switch config {
         case "small": (GPTConfig(vocabSize: 65, contextLength: 64, layers: 4, heads: 4, width: 128), 12)
         case "medium": (GPTConfig(vocabSize: 65, contextLength: 256, layers: 6, heads: 6, width: 384), 8)
@@ -80,9 +81,11 @@ func peakResidentMegabytes() -> Double {
 
 extension MatmulPrecision: ExpressibleByArgument {}
 
-/// Sets the products' precision for a benchmark; bf16 where it cannot run natively is an error, not a fallback
+/// The context of a benchmark at `precision`; bf16 where it cannot run natively is an error, not a fallback
 /// (a benchmark must measure what it names).
-func use(_ precision: MatmulPrecision) throws {
+func context(_ precision: MatmulPrecision) throws -> ExecutionContext {
     if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable { throw ValidationError("--precision bf16: \(reason)") }
-    MatmulPrecision.current = precision
+    var context = ExecutionContext.current
+    context.precision = precision
+    return context
 }

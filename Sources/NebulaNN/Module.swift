@@ -91,13 +91,3 @@ open class Module {
 
 /// A 64-bit FNV-1a hash of the tensors' values (their bytes, in order): the same on every platform and run.
 public func weightsHash(_ tensors: [Tensor]) -> UInt64 { fnv1aHash(tensors.map(\.data)) }
-
-/// A 64-bit FNV-1a hash of the arrays' bytes, in order: the same on every platform and run (unlike `Hasher`),
-/// for keys stored in files.
-public func fnv1aHash<Element: BitwiseCopyable>(_ arrays: [[Element]]) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for array in arrays {
-        array.withUnsafeBytes { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 } }
-    }
-    return hash
-}

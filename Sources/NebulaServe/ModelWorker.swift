@@ -35,12 +35,13 @@ public final class ModelWorker: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Starts the worker thread.
+    /// Starts the worker thread; it runs the models in the caller's ``ExecutionContext``.
     public func start() {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
-        let thread = Thread { [self] in self.run() }
+        let context = ExecutionContext.current
+        let thread = Thread { [self] in context.run { self.run() } }
         thread.name = "nebula-model-worker"
         thread.stackSize = 8 << 20
         self.thread = thread

@@ -1,26 +1,13 @@
 import Foundation
 import Synchronization
 
-/// The precision of the large matrix products (linear layers and `matmul`, forward and backward).
-///
-/// `.fp32` is the default. `.bf16` rounds both operands of each product to bfloat16 and accumulates in fp32,
-/// through oneDNN's matmul primitive: about twice the arithmetic rate on CPUs with AVX-512 BF16 or AMX.
-/// Weights, gradients and optimizer state stay fp32 (mixed precision); attention's per-head products, norms
-/// and everything elementwise stay fp32 too.
-public enum MatmulPrecision: String, CaseIterable, Sendable {
-    case fp32, bf16
-
-    /// The precision in use (set once at start-up, before any product runs).
+extension MatmulPrecision {
+    /// The precision the current ``ExecutionContext`` asks for, where it can run: bf16 runs only with the oneDNN
+    /// backend on a CPU with native bf16 arithmetic (``bf16Unavailable`` is nil); elsewhere products run in fp32.
     public static var current: MatmulPrecision {
-        get { selected }
-        set {
-            precondition(newValue == .fp32 || bf16Unavailable == nil, "bf16 matrix products: \(bf16Unavailable ?? "")")
-            selected = newValue
-        }
+        let context = ExecutionContext.current
+        return context.precision == .bf16 && (context.gemmBackend ?? .default) == .onednn && BF16Matmul.runsNatively ? .bf16 : .fp32
     }
-    /// Unchecked: safe as `current` is documented, set once at start-up (from `--precision`) before any product
-    /// runs and only read afterwards.
-    nonisolated(unsafe) private static var selected = MatmulPrecision.fp32
 
     /// Why bf16 products cannot run natively here, or nil when they can.
     public static var bf16Unavailable: String? {
@@ -39,6 +26,8 @@ public enum MatmulPrecision: String, CaseIterable, Sendable {
 /// its operands to bfloat16 and runs one primitive per block of C on Nebula's workers, as `sgemm` does.
 final class BF16Matmul: @unchecked Sendable {
     static let shared: BF16Matmul? = OneDNN.library.flatMap { try? BF16Matmul(handle: $0.handle) }
+    /// Whether bf16 products can run here: oneDNN loaded with its matmul functions, on a CPU with native bf16.
+    static let runsNatively = shared != nil && OneDNN.library?.hasNativeBF16 == true
 
     private typealias Status = Int32
     private typealias Object = OpaquePointer?
@@ -228,11 +217,8 @@ final class BF16Matmul: @unchecked Sendable {
 func roundToBFloat16(_ source: UnsafePointer<Float>, rows: Int, columns: Int, leading: Int, into destination: UnsafeMutablePointer<UInt16>) {
     Parallel.forRanges(rows, grain: max(1, elementwiseGrain / max(columns, 1))) { range in
         for r in range {
-            let (from, to) = (UnsafeRawPointer(source + r * leading).assumingMemoryBound(to: UInt32.self), destination + r * columns)
-            for j in 0..<columns {
-                let bits = from[j]
-                to[j] = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
-            }
+            let (from, to) = (source + r * leading, destination + r * columns)
+            for j in 0..<columns { to[j] = bfloat16FromFloat(from[j]) }
         }
     }
 }

@@ -2,6 +2,9 @@ import Foundation
 
 // Elementwise arithmetic with NumPy broadcasting, unary math functions, comparisons and `where`.
 
+/// Elementwise loops parallelize above this many elements (below it, thread start-up costs more).
+let elementwiseGrain = 1 << 15
+
 // MARK: - Kernels
 
 // Each elementwise op is a small kernel type. The loops below are generic over it, so the compiler

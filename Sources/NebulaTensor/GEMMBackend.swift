@@ -5,15 +5,7 @@ import Accelerate
 import CBLAS
 #endif
 
-/// The library that runs Nebula's GEMMs. Every backend is called one product at a time on one thread;
-/// Nebula splits large products over its own workers (``sgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:parallel:)``).
-///
-/// Chosen by what is installed: oneDNN on Linux x86-64 when `libdnnl.so.2` loads (it is opened at run time,
-/// not linked), else OpenBLAS; Accelerate on macOS. The environment variable `NEBULA_BLAS=onednn|openblas`
-/// overrides the choice; an unknown or unavailable backend stops the process with a one-line error.
-public enum GEMMBackend: String, CaseIterable, Sendable {
-    case onednn, openblas, accelerate
-
+extension GEMMBackend {
     /// The backends usable in this process, the default first.
     public static let available: [GEMMBackend] = {
         #if canImport(Accelerate)
@@ -28,20 +20,12 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
         #endif
     }()
 
-    /// The backend Nebula's GEMMs use: `NEBULA_BLAS` when it names a usable one, else the first of
-    /// ``available``. Set it to switch backends in-process (benchmarks, tests); it must be one of ``available``.
-    /// A program that honours `NEBULA_BLAS` checks it with ``fromEnvironment()`` at start.
-    public static var current: GEMMBackend {
-        get { selected }
-        set {
-            precondition(available.contains(newValue), "GEMM backend \(newValue) is not available")
-            selected = newValue
-        }
-    }
+    /// The backend the current ``ExecutionContext`` names, else ``default``.
+    public static var current: GEMMBackend { ExecutionContext.current.gemmBackend ?? .default }
 
-    /// Unchecked: safe while the backend is switched only when no product is running (a program at start-up,
-    /// a test between its products); every GEMM reads it once, at its start.
-    nonisolated(unsafe) private static var selected: GEMMBackend = (try? fromEnvironment()) ?? available[0]
+    /// The backend of contexts that name none: `NEBULA_BLAS` when it names a usable one, else the first of
+    /// ``available``. A program that honours `NEBULA_BLAS` checks it with ``fromEnvironment()`` at start.
+    public static let `default`: GEMMBackend = (try? fromEnvironment()) ?? available[0]
 
     /// The backend `NEBULA_BLAS` names (the default when it is unset or empty).
     /// - Throws: ``GEMMBackendError`` when it names an unknown backend or one not usable here.

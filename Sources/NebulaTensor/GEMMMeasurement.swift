@@ -25,14 +25,11 @@ extension GEMMBackend {
         let a = (0..<(m * k)).map { Float($0 % 17) / 17 - 0.5 }, b = (0..<(k * n)).map { Float($0 % 13) / 13 - 0.5 }
         var c = [Float](repeating: 0, count: m * n)
         let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
-        let previous = GEMMBackend.current
-        GEMMBackend.current = self
+        var context = ExecutionContext.current
+        context.gemmBackend = self
         if let libraryThreads { setLibraryThreads(libraryThreads) }
-        defer {
-            if libraryThreads != nil { setLibraryThreads(1) }
-            GEMMBackend.current = previous
-        }
-        let time = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+        defer { if libraryThreads != nil { setLibraryThreads(1) } }
+        let time = context.run { a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
             let (pa, pb, pc) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
             return medianSeconds(over: seconds) {
                 if libraryThreads == nil {
@@ -42,7 +39,7 @@ extension GEMMBackend {
                     gemm(transposeA, transposeB, m, n, k, 1, pa, lda, pb, ldb, 0, pc, n)
                 }
             }
-        } } }
+        } } } }
         return 2 * Double(m * n * k) / time / 1e9
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// Reading and writing byte-level BPE files: GPT-2's `encoder.json` + `vocab.bpe`, the same pair
 /// named `vocab.json` + `merges.txt`, and Hugging Face's `tokenizer.json`.
@@ -80,7 +81,7 @@ extension ByteLevelBPE {
         for id in 0..<vocabularySize {
             guard let bytes = bytes(of: id) else { continue }
             let text = specialIDs.contains(id) ? specialByID[id]! : ByteLevelAlphabet.string(of: bytes)
-            vocabLines.append("\(JSONText.quoted(text)): \(id)")
+            vocabLines.append("\(jsonQuoted(text)): \(id)")
         }
         let mergeLines = merges.map { merge in
             ByteLevelAlphabet.string(of: bytes(of: merge.left)!) + " " + ByteLevelAlphabet.string(of: bytes(of: merge.right)!)
@@ -90,7 +91,7 @@ extension ByteLevelBPE {
         try write("#version: 0.2\n" + mergeLines.map { $0 + "\n" }.joined(), to: directory.appendingPathComponent("merges.txt"))
 
         let added = specialTokens.sorted { $0.value < $1.value }.map { token in
-            "    {\"id\": \(token.value), \"content\": \(JSONText.quoted(token.key)), \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
+            "    {\"id\": \(token.value), \"content\": \(jsonQuoted(token.key)), \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
         }
         let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}"
         let huggingFace = """
@@ -118,7 +119,7 @@ extension ByteLevelBPE {
               \(vocabLines.joined(separator: ",\n      "))
             },
             "merges": [
-              \(mergeLines.map(JSONText.quoted).joined(separator: ",\n      "))
+              \(mergeLines.map(jsonQuoted).joined(separator: ",\n      "))
             ]
           }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// Trains a byte-level BPE vocabulary on a corpus, with GPT-2's pre-tokenization.
 ///
@@ -108,7 +109,7 @@ public struct BPETrainer {
             guard !documents.isEmpty else { return }
             let shardCount = min(documents.count, ProcessInfo.processInfo.activeProcessorCount * 4)
             // `try!`: the body never throws.
-            let shards = try! parallelMap(count: shardCount, makeState: {}) { _, shard -> (ByteStringMap, [Int]) in
+            let shards = try! Parallel.map(count: shardCount, makeState: {}) { _, shard -> (ByteStringMap, [Int]) in
                 var map = ByteStringMap(minimumCapacity: 1 << 14)
                 var counts: [Int] = []
                 for index in stride(from: shard, to: documents.count, by: shardCount) {

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// A language-model batch: `x` holds `batchSize` windows of `contextLength` tokens, `y` the same
 /// windows shifted by one (the next-token targets). Both are row-major `[batchSize, contextLength]`.

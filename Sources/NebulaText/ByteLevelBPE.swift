@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// GPT-2's byte-level byte-pair encoding, exact: the same pre-tokenization, byte alphabet and merge
 /// rules as GPT-2, `tiktoken`'s "gpt2" encoding and Hugging Face `tokenizers`.
@@ -163,7 +164,7 @@ public struct ByteLevelBPE: Tokenizer {
     public func encodeBatch(_ texts: [String], allowedSpecial: AllowedSpecial) -> [[Int]] {
         let storage = storage
         // `try!`: the body never throws.
-        return try! parallelMap(count: texts.count, makeState: { Session(storage) }) { session, index in
+        return try! Parallel.map(count: texts.count, makeState: { Session(storage) }) { session, index in
             session.encode(texts[index], allowedSpecial: allowedSpecial)
         }
     }
@@ -190,7 +191,7 @@ public struct ByteLevelBPE: Tokenizer {
             }
             let storage = storage
             // `try!`: the body never throws.
-            let pieces = try! parallelMap(count: chunks.count, workers: threads, makeState: { Session(storage) }) { session, index -> [Int] in
+            let pieces = try! Parallel.map(count: chunks.count, workers: threads, makeState: { Session(storage) }) { session, index -> [Int] in
                 if let special = chunks[index].special { return [special] }
                 var ids: [Int] = []
                 session.encodeOrdinary(UnsafeBufferPointer(rebasing: bytes[chunks[index].range]), into: &ids)

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// A character-level tokenizer, as in nanoGPT's tinyshakespeare run: the vocabulary is the sorted set
 /// of the corpus's characters (Unicode scalars, as Python's `sorted(set(text))`), followed by any
@@ -106,9 +107,9 @@ public struct CharTokenizer: Tokenizer {
     /// Writes `char_tokenizer.json` into `directory` (created if needed), atomically.
     public func save(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let characterList = characters.map { JSONText.quoted(String($0)) }.joined(separator: ", ")
+        let characterList = characters.map { jsonQuoted(String($0)) }.joined(separator: ", ")
         let specialList = specialTokens.sorted { $0.value < $1.value }
-            .map { "\(JSONText.quoted($0.key)): \($0.value)" }.joined(separator: ", ")
+            .map { "\(jsonQuoted($0.key)): \($0.value)" }.joined(separator: ", ")
         let json = "{\n  \"type\": \"char\",\n  \"characters\": [\(characterList)],\n  \"special_tokens\": {\(specialList)}\n}\n"
         let url = directory.appendingPathComponent(Self.fileName)
         do { try Data(json.utf8).write(to: url, options: .atomic) } catch {

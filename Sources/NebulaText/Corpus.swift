@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// How a corpus file is cut into documents and how bad bytes are treated.
 public struct CorpusOptions: Sendable, Equatable {

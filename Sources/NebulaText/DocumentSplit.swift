@@ -1,3 +1,4 @@
+import NebulaCore
 /// A deterministic, seeded split of a corpus's documents into training and validation sets.
 ///
 /// ```swift

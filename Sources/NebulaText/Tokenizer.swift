@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// What every Nebula tokenizer offers the rest of the system.
 ///
@@ -34,7 +35,7 @@ extension Tokenizer {
     public func encode(_ text: String) throws -> [Int] { try encode(text, allowedSpecial: .none) }
 
     public func encodeBatch(_ texts: [String], allowedSpecial: AllowedSpecial) throws -> [[Int]] {
-        try parallelMap(count: texts.count, makeState: {}) { _, index in
+        try Parallel.map(count: texts.count, makeState: {}) { _, index in
             try encode(texts[index], allowedSpecial: allowedSpecial)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 
 /// BERT's WordPiece tokenizer, read from a Hugging Face `tokenizer.json` (a `WordPiece` model with a
 /// `BertNormalizer`, a `BertPreTokenizer` and a `[CLS] A [SEP]` post-processor), encoding exactly as the
@@ -42,7 +43,7 @@ public struct WordPieceTokenizer: Sendable {
         var vocabulary: [String: Int] = [:]
         for (piece, value) in entries {
             guard let id = (value as? NSNumber)?.intValue, id >= 0, id < 10_000_000 else {
-                throw invalid("model.vocab[\(JSONText.quoted(piece))] is not a token id")
+                throw invalid("model.vocab[\(jsonQuoted(piece))] is not a token id")
             }
             vocabulary[piece] = id
         }

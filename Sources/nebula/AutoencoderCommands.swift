@@ -172,9 +172,11 @@ func relativePath(from: URL, to: URL) -> String {
 }
 
 /// The autoencoder and tokenizer a latent command works with.
-struct AutoencoderOptions: ParsableArguments {
+struct AutoencoderOptions: ParsableArguments, ChoosesExecution {
     @Option(help: "Autoencoder folder.") var autoencoder: String
     @OptionGroup var precision: PrecisionOptions
+
+    func configure(_ context: inout ExecutionContext) { precision.configure(&context) }
 
     func load() throws -> (LatentAutoencoder, any Tokenizer) {
         let ae = try LatentAutoencoder.load(from: fileURL(autoencoder))

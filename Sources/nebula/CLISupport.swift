@@ -52,19 +52,37 @@ nonisolated(unsafe) var errorOutput = FileHandle.standardError
 /// Whether this process writes files and prints progress: rank 0 of a data-parallel run, or a lone process.
 var isLeadProcess: Bool { (processGroup?.rank ?? 0) == 0 }
 
-/// `--precision` for every command that runs a model. It is applied to the process when the command line is
-/// validated, before the command runs; bf16 where the CPU lacks native support falls back to fp32 with a warning.
-struct PrecisionOptions: ParsableArguments {
+/// Options that choose how the engine runs (`--precision`, `--threads`). `Nebula.main` runs each command inside an
+/// ``ExecutionContext`` that every such option group of the command (a stored `@OptionGroup`) has configured.
+protocol ChoosesExecution {
+    func configure(_ context: inout ExecutionContext)
+}
+
+extension OptionGroup: ChoosesExecution where Value: ChoosesExecution {
+    func configure(_ context: inout ExecutionContext) { wrappedValue.configure(&context) }
+}
+
+extension ExecutionContext {
+    /// The context `command` runs in: `backend`, configured by each of the command's option groups.
+    init(for command: any ParsableCommand, backend: GEMMBackend) {
+        self.init(gemmBackend: backend)
+        for option in Mirror(reflecting: command).children {
+            (option.value as? any ChoosesExecution)?.configure(&self)
+        }
+    }
+}
+
+/// `--precision` for every command that runs a model; bf16 where the CPU lacks native support falls back to fp32
+/// with a warning.
+struct PrecisionOptions: ParsableArguments, ChoosesExecution {
     @Option(help: "Precision of the linear layers' products: fp32, or bf16 (bfloat16 operands, fp32 accumulation; weights and optimizer state stay fp32). About 1.4× faster on CPUs with AVX-512 BF16; elsewhere fp32 is used, with a warning.")
     var precision = MatmulPrecision.fp32
 
     func validate() throws {
-        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable {
-            warn("--precision bf16: \(reason); using fp32")
-        } else {
-            MatmulPrecision.current = precision
-        }
+        if precision == .bf16, let reason = MatmulPrecision.bf16Unavailable { warn("--precision bf16: \(reason); using fp32") }
     }
+
+    func configure(_ context: inout ExecutionContext) { context.precision = precision }
 }
 
 extension MatmulPrecision: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NebulaTensor
 import NebulaDiffusion
 import NebulaModels
 import NebulaNN

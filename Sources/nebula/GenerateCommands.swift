@@ -37,7 +37,7 @@ struct BundleOptions: ParsableArguments {
 }
 
 /// Sampling options shared by `generate` and `edit`.
-struct LoopOptions: ParsableArguments {
+struct LoopOptions: ParsableArguments, ChoosesExecution {
     @Option(help: "Denoising steps: the loop that trades compute for quality.") var steps = 50
     @Option(help: "ddpm (ancestral) or ddim (deterministic).") var sampler: SamplerKind = .ddpm
     @Option(help: "Random seed of the first sample (sample i uses seed + i).") var seed: UInt64 = 0
@@ -48,6 +48,8 @@ struct LoopOptions: ParsableArguments {
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
     @OptionGroup var precision: PrecisionOptions
+
+    func configure(_ context: inout ExecutionContext) { precision.configure(&context) }
 
     /// What these flags ask of the loop and the decode (nil settings: the bundle's defaults).
     func request(guidance: Float = 1) -> GenerationRequest {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NebulaTensor
 import NebulaModels
 import NebulaNN
 

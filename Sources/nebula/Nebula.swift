@@ -33,8 +33,9 @@ struct Nebula: ParsableCommand {
     /// errors (`reportingErrors`) and mistakes in the arguments alike (ArgumentParser would print the usage
     /// and exit 64). `--help` and `--version` print as usual.
     static func main() {
+        let backend: GEMMBackend
         do {
-            GEMMBackend.current = try GEMMBackend.fromEnvironment()
+            backend = try GEMMBackend.fromEnvironment()
         } catch {
             FileHandle.standardError.write(Data("nebula: error: \(error)\n".utf8))
             exit(withError: ExitCode.failure)
@@ -44,7 +45,7 @@ struct Nebula: ParsableCommand {
         _ = processGroup                                  // under mpirun: MPI starts, ranks other than 0 go quiet
         do {
             var command = try parseAsRoot()
-            try command.run()
+            try ExecutionContext(for: command, backend: backend).run { try command.run() }
         } catch let error as ExitCode {
             exit(withError: error)                       // already reported on its own line
         } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NebulaServe
+import NebulaTensor
 
 /// `nebula serve`: the OpenAI-compatible HTTP API and the browser playground (see `NebulaServer`).
 struct Serve: ParsableCommand {
@@ -38,8 +39,9 @@ struct Serve: ParsableCommand {
             // this thread waits for it to shut down.
             let done = DispatchSemaphore(value: 0)
             let failure = ErrorBox()
+            let context = ExecutionContext.current  // a detached task inherits no task-local values
             Task.detached {
-                do { try await server.run() } catch { failure.error = error }
+                do { try await context.run { try await server.run() } } catch { failure.error = error }
                 done.signal()
             }
             done.wait()

@@ -6,7 +6,7 @@ import NebulaTensor
 import Synchronization
 
 /// The training options every trainer shares.
-struct TrainingArguments: ParsableArguments {
+struct TrainingArguments: ParsableArguments, ChoosesExecution {
     @Option(help: "Items per micro-batch (default: 12 for LMs, 32 for autoencoders and denoisers).") var batchSize: Int?
     @Option(help: "Optimizer steps.") var steps = 2000
     @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
@@ -22,7 +22,7 @@ struct TrainingArguments: ParsableArguments {
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 500
     @Option(help: "Stop this invocation after N steps with a checkpoint (resume later).") var stopAfter: Int?
     @OptionGroup var precision: PrecisionOptions
-    @Option(help: "Worker threads (default: NEBULA_THREADS, else every core).") var threads: Int?
+    @Option(help: "Worker threads (default and most: NEBULA_THREADS, else every core).") var threads: Int?
 
     func validate() throws {
         for (name, value) in [("--batch-size", batchSize ?? 1), ("--steps", steps), ("--accumulate", accumulate), ("--threads", threads ?? 1),
@@ -31,9 +31,13 @@ struct TrainingArguments: ParsableArguments {
         }
     }
 
-    /// The trainer's options; also applies `--threads` to this process.
+    func configure(_ context: inout ExecutionContext) {
+        precision.configure(&context)
+        if let threads { context.threads = min(threads, Parallel.defaultThreads) }
+    }
+
+    /// The trainer's options.
     func options(defaultBatchSize: Int) -> TrainingOptions {
-        if let threads { Parallel.workerCount = threads }
         var o = TrainingOptions()
         o.batchSize = batchSize ?? defaultBatchSize
         o.steps = steps

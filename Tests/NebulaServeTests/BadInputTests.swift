@@ -1,5 +1,6 @@
 import Foundation
 import NebulaNN
+import NebulaTensor
 import XCTest
 
 /// The bad-input table (issue #16): for every command, a missing file, an empty file, a truncated file, a file

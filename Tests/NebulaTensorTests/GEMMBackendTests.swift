@@ -69,13 +69,10 @@ final class GEMMBackendTests: XCTestCase {
     }
 
     func testEveryBackendMatchesNaiveLoopsAndTheOthers() {
-        let saved = GEMMBackend.current
-        defer { GEMMBackend.current = saved }
         let references = Self.products.map { $0.reference() }
         var results: [[[Float]]] = []
         for backend in GEMMBackend.available {
-            GEMMBackend.current = backend
-            let outputs = Self.products.map { $0.run() }
+            let outputs = ExecutionContext(gemmBackend: backend).run { Self.products.map { $0.run() } }
             for (product, (output, reference)) in zip(Self.products, zip(outputs, references)) {
                 XCTAssertLessThanOrEqual(maxRelativeError(output, reference), 1e-4, "\(backend) \(product)")
             }

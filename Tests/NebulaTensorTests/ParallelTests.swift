@@ -36,4 +36,42 @@ final class ParallelTests: XCTestCase {
         }
         XCTAssertEqual(Array(sums), [Int](repeating: loops * 36, count: callers))
     }
+
+    /// A loop's helpers run under the context of the thread that started it, and a context's `threads` bounds the
+    /// workers; outside any binding the defaults apply.
+    func testWorkersRunUnderTheCallersExecutionContext() {
+        XCTAssertEqual(ExecutionContext.current, ExecutionContext())
+        let context = ExecutionContext(threads: 2, precision: .bf16, gemmBackend: .openblas)
+        let count = 256
+        // Unchecked, and safe: iteration i writes only seen[i]; read after the loop has finished.
+        nonisolated(unsafe) let seen = UnsafeMutableBufferPointer<ExecutionContext>.allocate(capacity: count)
+        defer { seen.deallocate() }
+        seen.initialize(repeating: ExecutionContext())
+        context.run {
+            Parallel.forEach(count) { i in
+                for _ in 0..<1_000 where i % 7 == 0 { _ = ExecutionContext.current }  // uneven work, so helpers claim some
+                seen[i] = ExecutionContext.current
+            }
+        }
+        XCTAssertEqual(Array(seen), [ExecutionContext](repeating: context, count: count))
+        XCTAssertEqual(ExecutionContext(threads: 1).run { Parallel.workerCount }, 1)
+        XCTAssertEqual(ExecutionContext(threads: 10_000).run { Parallel.workerCount }, Parallel.defaultThreads)
+    }
+
+    /// `Parallel.map` returns results in item order for any number of workers, keeps one state per worker, and
+    /// rethrows the first error by item order.
+    func testMapKeepsItemOrderAndRethrowsTheFirstError() throws {
+        struct Failure: Error, Equatable { let item: Int }
+        for workers in [1, 2, 3, 8] {
+            let squares = try Parallel.map(count: 100, workers: workers, makeState: { 0 }) { calls, i -> Int in
+                calls += 1
+                return i * i
+            }
+            XCTAssertEqual(squares, (0..<100).map { $0 * $0 }, "\(workers) workers")
+            XCTAssertThrowsError(try Parallel.map(count: 50, workers: workers, makeState: {}) { _, i -> Int in
+                if i == 17 || i == 40 { throw Failure(item: i) }
+                return i
+            }) { XCTAssertEqual($0 as? Failure, Failure(item: 17)) }
+        }
+    }
 }

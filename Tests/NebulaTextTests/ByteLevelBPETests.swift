@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 import XCTest
 @testable import NebulaText
 
@@ -120,7 +121,7 @@ final class ByteLevelBPETests: XCTestCase {
         XCTAssertThrowsError(try loadTokenizer(directory: folder)) { error in
             XCTAssertTrue(error.localizedDescription.contains("byte"), error.localizedDescription)
         }
-        let bytes = ByteLevelAlphabet.order.enumerated().map { "\(JSONText.quoted(String(ByteLevelAlphabet.character(for: $0.element)))): \($0.offset)" }
+        let bytes = ByteLevelAlphabet.order.enumerated().map { "\(jsonQuoted(String(ByteLevelAlphabet.character(for: $0.element)))): \($0.offset)" }
         try Data("{\(bytes.joined(separator: ","))}".utf8).write(to: folder.appendingPathComponent("vocab.json"))
         try Data("#version: 0.2\nĠ t\nx\n".utf8).write(to: folder.appendingPathComponent("merges.txt"))
         XCTAssertThrowsError(try loadTokenizer(directory: folder)) { error in

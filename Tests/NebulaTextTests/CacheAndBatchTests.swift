@@ -1,4 +1,5 @@
 import Foundation
+import NebulaCore
 import XCTest
 @testable import NebulaText
 

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaTensor
 
 /// An append-only JSON Lines log of training figures: one object per line, e.g.
 /// `{"step":100,"train_loss":2.31,"lr":0.001,"tokens_per_s":9800}`. Every figure is kept so plots and

@@ -4,7 +4,8 @@
 // problem is, and turns every number into a Double. A safetensors header needs all three: duplicate
 // tensor names must be refused, errors must name a byte offset, and sizes must be exact integers.
 // Objects therefore keep every member, in order, with positions; callers decide about duplicates.
-// Everything here is internal; `SafeTensorsFile` turns it into tensors and metadata.
+// `SafeTensorsFile` turns it into tensors and metadata; `jsonQuoted` writes the strings of every JSON file Nebula
+// writes by hand.
 
 /// A parsed JSON value with the position (index into the header bytes) where it starts.
 struct JSONNode {
@@ -289,4 +290,23 @@ func displayed(_ text: String) -> String {
 /// `displayed(text)` in double quotes.
 func quoted(_ text: String) -> String {
     "\"\(displayed(text))\""
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped, everything else as is.
+package func jsonQuoted(_ string: String) -> String {
+    var result = "\""
+    for scalar in string.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+            let digits = String(scalar.value, radix: 16)
+            result += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
 }

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NebulaNN
+@testable import NebulaCore
 
 final class SafeTensorsTests: XCTestCase {
     // MARK: Helpers

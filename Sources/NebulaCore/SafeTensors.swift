@@ -486,7 +486,7 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
     }
     var fields: [String] = []
     if !metadata.isEmpty {
-        let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+        let pairs = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }
         fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
     }
     var names = Set<String>()
@@ -527,7 +527,7 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
         }
         let end = offset + count * entry.dtype.byteSize
         let shape = entry.shape.map(String.init).joined(separator: ",")
-        fields.append("\(jsonString(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+        fields.append("\(jsonQuoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
         offset = end
     }
     var header = Data("{\(fields.joined(separator: ","))}".utf8)
@@ -552,83 +552,4 @@ private func encodeValues(_ entry: SafeTensorsEntry) -> Data {
         if entry.dtype == .i32 { append(values.lazy.map { Int32($0) }) } else { append(values.lazy.map { Int64($0) }) }
     }
     return data
-}
-
-/// A JSON string literal: quotes, backslashes and control characters escaped, everything else as is.
-private func jsonString(_ string: String) -> String {
-    var result = "\""
-    for scalar in string.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where scalar.value < 0x20:
-            let digits = String(scalar.value, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
-}
-
-// MARK: - Half-precision conversions
-
-/// IEEE 754 binary16 bits → Float (exact: every half value is a float).
-func floatFromHalf(_ bits: UInt16) -> Float {
-    let sign: Float = bits & 0x8000 == 0 ? 1 : -1
-    let exponent = Int(bits >> 10 & 0x1F)
-    let mantissa = UInt32(bits & 0x3FF)
-    switch exponent {
-    case 0:  // zero or subnormal: mantissa × 2^-24
-        return sign * Float(mantissa) * 0x1p-24
-    case 0x1F:  // infinity or NaN (payload kept)
-        return Float(bitPattern: UInt32(bits & 0x8000) << 16 | 0x7F80_0000 | mantissa << 13)
-    default:
-        return Float(bitPattern: UInt32(bits & 0x8000) << 16 | UInt32(exponent + 112) << 23 | mantissa << 13)
-    }
-}
-
-/// Float → IEEE 754 binary16 bits, rounding to nearest, ties to even; overflow gives infinity,
-/// NaN stays NaN (quieted), values below the smallest subnormal round to signed zero.
-func halfFromFloat(_ value: Float) -> UInt16 {
-    let bits = value.bitPattern
-    let sign = UInt16(bits >> 16 & 0x8000)
-    let exponent = Int(bits >> 23 & 0xFF) - 127 + 15  // re-biased for half
-    let mantissa = bits & 0x7F_FFFF
-    if bits & 0x7F80_0000 == 0x7F80_0000 {
-        return mantissa == 0 ? sign | 0x7C00 : sign | 0x7E00 | UInt16(mantissa >> 13)
-    }
-    if exponent >= 0x1F { return sign | 0x7C00 }
-    if exponent <= 0 {
-        // Subnormal half: the value is significand × 2^(exponent - 38), that is
-        // (significand >> (14 - exponent)) × 2^-24, the half subnormal step.
-        guard exponent >= -10 else { return sign }
-        let significand = mantissa | 0x80_0000
-        let shift = UInt32(14 - exponent)
-        return sign | UInt16(roundShifted(significand, by: shift))
-    }
-    // Normal: a carry out of the mantissa correctly bumps the exponent (up to infinity).
-    return sign | UInt16(roundShifted(UInt32(exponent) << 23 | mantissa, by: 13))
-}
-
-/// BFloat16 bits → Float (exact: the top half of a float).
-func floatFromBFloat16(_ bits: UInt16) -> Float {
-    Float(bitPattern: UInt32(bits) << 16)
-}
-
-/// Float → BFloat16 bits, rounding to nearest, ties to even; NaN stays NaN (quieted).
-func bfloat16FromFloat(_ value: Float) -> UInt16 {
-    let bits = value.bitPattern
-    if value.isNaN { return UInt16(bits >> 16) | 0x0040 }
-    return UInt16(roundShifted(bits, by: 16))
-}
-
-/// `value >> shift`, rounded to nearest with ties to even.
-private func roundShifted(_ value: UInt32, by shift: UInt32) -> UInt32 {
-    let kept = value >> shift
-    let dropped = value & ((1 << shift) - 1)
-    let half: UInt32 = 1 << (shift - 1)
-    return dropped > half || (dropped == half && kept & 1 == 1) ? kept + 1 : kept
 }

@@ -3,13 +3,14 @@ import Synchronization
 
 /// Splits loops over contiguous buffers across the machine's cores.
 public enum Parallel {
-    /// How many workers a parallel loop uses: `NEBULA_THREADS` when set (e.g. 1 per rank when several MPI
-    /// ranks share a machine), otherwise the number of active cores.
-    /// Set it, if at all, before the first parallel loop: the worker threads are started then.
-    /// Unchecked: safe as long as that rule is kept (a program sets it at start-up, from `--threads`, before any
-    /// other thread exists; afterwards every thread only reads it).
-    nonisolated(unsafe) public static var workerCount = max(1, ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
-                                                                ?? ProcessInfo.processInfo.activeProcessorCount)
+    /// How many workers a parallel loop started here uses: the current ``ExecutionContext``'s `threads`, at most
+    /// ``defaultThreads`` (the pool's size).
+    public static var workerCount: Int { min(ExecutionContext.current.threads, WorkerPool.shared.capacity) }
+
+    /// The default of ``ExecutionContext/threads`` and the most any loop uses: `NEBULA_THREADS` when set (e.g. 1
+    /// per rank when several MPI ranks share a machine), otherwise the number of active cores.
+    public static let defaultThreads = max(1, ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
+                                                  ?? ProcessInfo.processInfo.activeProcessorCount)
 
     /// Calls `body` on disjoint sub-ranges covering `0..<count`, in parallel when each worker would get at
     /// least `grain` items; otherwise inline on the calling thread.
@@ -38,20 +39,44 @@ public enum Parallel {
         }
         forRanges(count, grain: 1) { range in for i in range { body(i) } }
     }
+
+    /// Maps `0..<count` on `workers` workers (default ``workerCount``). Worker `w` takes items `w`, `w + workers`, …
+    /// in order and keeps one `State` (a word cache, say) across its items. Results come back in item order; the
+    /// first error thrown (by item order) is rethrown.
+    public static func map<State, Result>(
+        count: Int,
+        workers: Int = workerCount,
+        makeState: () -> State,
+        _ body: (inout State, Int) throws -> Result
+    ) throws -> [Result] {
+        let workers = max(1, min(workers, count))
+        if workers == 1 {
+            var state = makeState()
+            return try (0..<count).map { try body(&state, $0) }
+        }
+        let results = UnsafeMutableBufferPointer<Swift.Result<Result, Error>?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        // Worker `w` writes only the result slots of its items; they are read after every worker has finished.
+        WorkerPool.shared.run(iterations: workers) { worker in
+            var state = makeState()
+            for item in stride(from: worker, to: count, by: workers) {
+                results[item] = Swift.Result { try body(&state, item) }
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
 }
 
-/// Elementwise loops parallelize above this many elements (below it, thread start-up costs more).
-let elementwiseGrain = 1 << 15
-
-/// The threads behind `Parallel`: `workerCount − 1` helpers that join the calling thread on every parallel
+/// The threads behind `Parallel`: `defaultThreads − 1` helpers that join the calling thread on every parallel
 /// loop (fork–join, as OpenMP does). Between loops a helper spins for a while before it sleeps, so the many
 /// short loops of a training or decoding step do not each pay for waking threads (with libdispatch, a
 /// batch-16 decoding step spent a sixth of its time in the kernel doing that).
 ///
 /// One loop runs at a time: a loop started inside another, or from a second thread while one runs, runs
-/// inline on its caller.
+/// inline on its caller. Helpers run each loop under the ``ExecutionContext`` of the thread that started it.
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool(helpers: Parallel.workerCount - 1)
+    static let shared = WorkerPool(helpers: Parallel.defaultThreads - 1)
 
     /// How long an idle helper spins before it sleeps.
     private static let spinNanoseconds: UInt64 = 200_000
@@ -69,7 +94,11 @@ final class WorkerPool: @unchecked Sendable {
     // The current loop, written only while every helper is waiting for the next generation.
     private var iterations = 0
     private var body: ((Int) -> Void)?
+    private var context = ExecutionContext()
     private let lock = NSCondition()
+
+    /// The most workers a loop can have: the helpers and the calling thread.
+    var capacity: Int { helpers + 1 }
 
     private init(helpers: Int) {
         self.helpers = max(0, helpers)
@@ -89,6 +118,7 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             self.body = body
             self.iterations = iterations
+            self.context = ExecutionContext.current
             nextIteration.store(0, ordering: .relaxed)
             unfinished.store(iterations, ordering: .relaxed)
             helpersDone.store(0, ordering: .relaxed)
@@ -130,7 +160,7 @@ final class WorkerPool: @unchecked Sendable {
                 lock.unlock()
             }
             seen = generation.load(ordering: .acquiring)
-            work()
+            ExecutionContext.$current.withValue(context) { work() }
             helpersDone.add(1, ordering: .releasing)
         }
     }
