@@ -32,7 +32,6 @@ struct GenerateBench: ParsableCommand {
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults
-        let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0
         let decoders: [AutoencoderConfig.Decoder] = system.autoencoder.autoregressive == nil ? [.parallel] : [.parallel, .autoregressive]
         if !json {
             print("\(model): denoiser \(system.denoiser.parameterCount) parameters, \(steps) steps, GEMM backend \(GEMMBackend.current.rawValue)")
@@ -48,7 +47,7 @@ struct GenerateBench: ParsableCommand {
                 var times: [Double] = []
                 for decoder in decoders {
                     let t0 = Date()
-                    _ = system.decode(z, config, endOfText: eot, decoder: decoder, generator: &generator)
+                    _ = system.decode(z, config, decoder: decoder, generator: &generator)
                     times.append(Date().timeIntervalSince(t0))
                 }
                 guard repeat_ > 0 else { continue }    // warm-up

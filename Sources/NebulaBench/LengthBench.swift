@@ -49,7 +49,7 @@ struct LengthBench: ParsableCommand {
                     var previous: Tensor? = nil
                     for _ in 0..<passages {
                         let z = system.sample(count: 1, config, condition: previous, generator: &generator)
-                        _ = system.decode(z, config, endOfText: eot, decoder: decoder, generator: &generator)
+                        _ = system.decode(z, config, decoder: decoder, generator: &generator)
                         previous = z
                     }
                 }

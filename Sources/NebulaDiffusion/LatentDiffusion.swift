@@ -131,9 +131,9 @@ public final class LatentDiffusion {
     /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`, decoded as `config`
     /// says: greedy or nucleus-sampled, fused with the LM at `config.languageModelPrior`. `decoder` picks
     /// the parallel decoder of an autoregressive autoencoder; `refine` rounds of latent-consistent decoding.
-    public func decode(_ z: Tensor, _ config: GenerationConfig, endOfText: Int, decoder: AutoencoderConfig.Decoder? = nil,
+    public func decode(_ z: Tensor, _ config: GenerationConfig, decoder: AutoencoderConfig.Decoder? = nil,
                        refine: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
-        autoencoder.decode(z, endOfText: endOfText, options: config.decoding, decoder: decoder,
+        autoencoder.decode(z, options: config.decoding, decoder: decoder,
                            languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
     }
 }

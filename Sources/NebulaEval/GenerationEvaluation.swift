@@ -140,9 +140,8 @@ public struct GenerationEvaluation {
         // The encoder's latents of the MAUVE reference: what every latent-decoded row's latents are measured against.
         // The human row's figure, over as many of its passages as a row has samples, is the floor (the distance
         // is biased upwards by few samples in K·d dimensions).
-        let pad = Int32(endOfText)
         let encoded = { (parity: Int) in
-            flattened(system.autoencoder.encode(stride(from: parity, to: heldOut.count, by: 2).map { heldOut[$0].tokens }, padID: pad))
+            flattened(system.autoencoder.encode(stride(from: parity, to: heldOut.count, by: 2).map { heldOut[$0].tokens }))
         }
         let referenceLatents = encoded(0)
         results.rows.append(.init(name: "human (held-out)", parameters: 0, runs: [(try scorer.score(human), 0)],
@@ -201,7 +200,7 @@ public struct GenerationEvaluation {
             .prefix(plan.gaussianPassages).map { training[$0].tokens }
         progress("fitting a Gaussian to the latents of \(fitted.count) training passages")
         let gaussian = GaussianLatentModel(latents: Tensor.concatenate(stride(from: 0, to: fitted.count, by: 256).map {
-            system.autoencoder.encode(Array(fitted[$0..<min($0 + 256, fitted.count)]), padID: pad)
+            system.autoencoder.encode(Array(fitted[$0..<min($0 + 256, fitted.count)]))
         }, axis: 0))
         let cut = plan.gaussianPassageStarts == .packed ? "" : " \(plan.gaussianPassageStarts.rawValue)"
         results.rows.append(try row("control: the latents' Gaussian (\(fitted.count)\(cut) training passages), no loop (greedy decoding\(fused))",
@@ -297,7 +296,7 @@ public struct GenerationEvaluation {
         for first in stride(from: 0, to: count, by: batch) {
             let z = latents(first, min(batch, count - first), &generator)                            // [n, K, d]
             var decoding = SeededGenerator(seed: seed &+ UInt64(first))
-            texts += try system.decode(z, config, endOfText: endOfText, decoder: decoder, refine: plan.refine, generator: &decoding).map {
+            texts += try system.decode(z, config, decoder: decoder, refine: plan.refine, generator: &decoding).map {
                 try system.autoencoder.passageText($0, tokenizer: tokenizer)
             }
             drawn += flattened(z)
@@ -353,7 +352,7 @@ public struct GenerationEvaluation {
         guard pairs.count >= 2 else { return }
         results.prompts = pairs.count
         let truth = try pairs.map { try tokenizer.decode($0.1.tokens.map(Int.init)).trimmingCharacters(in: .whitespacesAndNewlines) }
-        let condition = system.autoencoder.encode(pairs.map(\.0.tokens), padID: Int32(endOfText))          // [P, K, d]
+        let condition = system.autoencoder.encode(pairs.map(\.0.tokens))          // [P, K, d]
         let lm = system.autoencoder.languageModel
         let judge = judges.sentenceEncoder
         let truthFeatures = try GenerationScorer.read(truth, model: lm, tokenizer: tokenizer).features

@@ -97,11 +97,7 @@ public struct ReconstructionEvaluation {
     /// Encodes `passages` (token ids, at most the autoencoder's maximum length each), decodes them in batches
     /// of 32, and scores the result.
     public func run(_ passages: [[Int32]]) throws -> Result {
-        guard let eot = tokenizer.endOfTextID else {
-            throw EvaluationError("the tokenizer has no <|endoftext|> token, which ends every passage")
-        }
-        let pad = Int32(tokenizer.padID ?? eot)
-        var z = autoencoder.encode(passages, padID: pad)                                           // [N, K, d]
+        var z = autoencoder.encode(passages)                                           // [N, K, d]
         var generator = SeededGenerator(seed: 0)
         let values = z.data
         let mean = values.reduce(0, +) / Float(max(1, values.count))
@@ -111,7 +107,7 @@ public struct ReconstructionEvaluation {
         let started = Date()
         for start in stride(from: 0, to: passages.count, by: 32) {
             let rows = min(32, passages.count - start)
-            decoded += autoencoder.decode(z.slice(axis: 0, start..<(start + rows)), endOfText: eot, options: decoding, decoder: decoder,
+            decoded += autoencoder.decode(z.slice(axis: 0, start..<(start + rows)), options: decoding, decoder: decoder,
                                           languageModelPrior: languageModelPrior, refine: refine, generator: &generator)
         }
         let decodeSeconds = Date().timeIntervalSince(started)
@@ -129,7 +125,7 @@ public struct ReconstructionEvaluation {
             "passages_per_second": Double(passages.count) / decodeSeconds, "refine": Double(refine),
         ]
         let diagnostics = autoencoder.diagnostics(of: passages.map { Passage(tokens: $0) }, batches: (passages.count + 31) / 32,
-                                                  batchSize: 32, padID: pad, endOfText: Int32(eot))
+                                                  batchSize: 32)
         figures.merge(diagnostics) { a, _ in a }
         return Result(metrics: metrics, referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts, figures: figures)
     }

@@ -43,7 +43,7 @@ final class FuzzState: @unchecked Sendable {
         let lm = GPT(GPTConfig(vocabSize: 300, contextLength: 17, layers: 1, heads: 2, width: 8), generator: &rng)
         var config = AutoencoderConfig()
         (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (4, 8, 8, 2, 16)
-        (config.encoderLayers, config.decoderLayers, config.decoder) = (1, 1, .parallel)
+        (config.encoderLayers, config.decoderLayers, config.decoder, config.endOfText) = (1, 1, .parallel, 0)
         return LatentAutoencoder(config, languageModel: lm, generator: &rng)
     }()
 

@@ -6,10 +6,22 @@ import NebulaText
 extension LatentAutoencoder {
     /// Loads an autoencoder folder (`config.json`, `model.safetensors`) and the language model it names.
     public static func load(from directory: URL) throws -> LatentAutoencoder {
-        let config = try ModelFolder.readConfig(AutoencoderConfig.self, in: directory)
+        var config = try ModelFolder.readConfig(AutoencoderConfig.self, in: directory)
         let lmURL = ModelFolder.resolve(config.languageModel, from: directory)
         let gpt = try GPT.load(from: lmURL)
         let configURL = directory.appendingPathComponent(ModelFolder.config)
+        if config.endOfText == nil {
+            let tokenizer = try loadTokenizer(directory: lmURL)
+            guard let id = tokenizer.endOfTextID else {
+                throw ModelFolderError(configURL, "no end_of_text, and the language model's tokenizer has no end-of-text token")
+            }
+            (config.endOfText, config.padding) = (id, config.padding ?? tokenizer.padID ?? id)
+        }
+        for (key, id) in [("end_of_text", config.endOfText), ("padding", config.padding)] {
+            if let id, !(0..<gpt.config.vocabSize).contains(id) {
+                throw ModelFolderError(configURL, "\(key) \(id) is outside the language model's vocabulary of \(gpt.config.vocabSize)")
+            }
+        }
         guard config.latents > 0, config.latentWidth > 0, config.width > 0, config.heads > 0, config.width % config.heads == 0,
               config.maxLength % config.latents == 0 else {
             throw ModelFolderError(configURL, "invalid sizes: latents, latent_width, width and heads must be positive, width divisible by heads and max_length by latents")
@@ -53,13 +65,13 @@ extension LatentAutoencoder {
     }
 
     /// Latents of passages given as token lists (cut to `maxLength`), in batches.
-    public func encode(_ passages: [[Int32]], padID: Int32, batchSize: Int = 64) -> Tensor {
+    public func encode(_ passages: [[Int32]], batchSize: Int = 64) -> Tensor {
         var parts: [Tensor] = []
         for start in stride(from: 0, to: passages.count, by: batchSize) {
             let chunk = passages[start..<min(start + batchSize, passages.count)].map {
                 Passage(tokens: Array($0.prefix(config.maxLength)), document: 0, index: 0)
             }
-            let batch = PassageBatch(chunk, length: config.maxLength, padID: padID)
+            let batch = PassageBatch(chunk, length: config.maxLength, padID: padding)
             parts.append(withNoGrad { encode(tokens: batch.tokens, mask: batch.mask, batch: chunk.count, length: config.maxLength) })
         }
         return parts.count == 1 ? parts[0] : Tensor.concatenate(parts, axis: 0)
@@ -74,16 +86,15 @@ public final class AutoencoderTask: TrainingTask {
     public let autoencoder: LatentAutoencoder
     private let train: [Passage]
     private let validation: [Passage]
-    private let padID: Int32
     private let endOfText: Int32
+    private let padding: Int32
 
-    public init(autoencoder: LatentAutoencoder, train: [Passage], validation: [Passage], padID: Int32, endOfText: Int32) {
+    public init(autoencoder: LatentAutoencoder, train: [Passage], validation: [Passage]) {
         precondition(!train.isEmpty, "AutoencoderTask: no training passages")
         self.autoencoder = autoencoder
         self.train = train
         self.validation = validation
-        self.padID = padID
-        self.endOfText = endOfText
+        (endOfText, padding) = (Int32(autoencoder.endOfText), autoencoder.padding)
     }
 
     public var trainable: Module { autoencoder }
@@ -92,7 +103,7 @@ public final class AutoencoderTask: TrainingTask {
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
         let config = autoencoder.config
         let chosen = (0..<batchSize).map { _ in train[generator.nextInt(below: train.count)] }
-        let batch = PassageBatch(chosen, length: config.maxLength, padID: padID)
+        let batch = PassageBatch(chosen, length: config.maxLength, padID: padding)
         let states = autoencoder.languageModelStates(tokens: batch.tokens, batch: batchSize, length: batch.length) // [B, L, C]
         var encoderStates = states
         if config.inputMasking > 0 {
@@ -110,7 +121,7 @@ public final class AutoencoderTask: TrainingTask {
             let keep = (0..<(batchSize * k)).map { _ in generator.nextUniform() < config.latentDropout ? Float(0) : 1 }
             z = z * Tensor(shape: [batchSize, k, 1], data: keep)
         }
-        let losses = autoencoder.losses(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize, endOfText: endOfText,
+        let losses = autoencoder.losses(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
                                         states: config.alignment > 0 ? states : nil)
         var total = losses.autoregressive.map { $0 + losses.parallel * config.parallelWeight } ?? losses.parallel
         if let alignment = losses.alignment { total = total + alignment * config.alignment }
@@ -125,7 +136,7 @@ public final class AutoencoderTask: TrainingTask {
     /// - `val_token_accuracy`: the parallel decoder's argmax accuracy over tokens and the final EOT;
     /// - `latent_between_share`: the share of latent variance that lies between passages (0: collapse).
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
-        autoencoder.diagnostics(of: validation, batches: batches, batchSize: batchSize, padID: padID, endOfText: endOfText)
+        autoencoder.diagnostics(of: validation, batches: batches, batchSize: batchSize)
     }
 
     public func save(to directory: URL) throws { try autoencoder.save(to: directory) }
@@ -134,7 +145,8 @@ public final class AutoencoderTask: TrainingTask {
 
 extension LatentAutoencoder {
     /// The diagnostics of `AutoencoderTask.evaluate` on any passages (no augmentation).
-    public func diagnostics(of passages: [Passage], batches: Int, batchSize: Int, padID: Int32, endOfText: Int32) -> [String: Double] {
+    public func diagnostics(of passages: [Passage], batches: Int, batchSize: Int) -> [String: Double] {
+        let endOfText = Int32(endOfText)
         let ae = self, l = config.maxLength
         var sums: [String: Double] = [:], count = 0
         var latents: [Float] = []
@@ -145,20 +157,20 @@ extension LatentAutoencoder {
             let chosen = Array(passages[start..<min(start + batchSize, passages.count)])
             guard chosen.count > 1 else { break }
             let n = chosen.count
-            let batch = PassageBatch(chosen, length: l, padID: padID)
+            let batch = PassageBatch(chosen, length: l, padID: padding)
             withNoGrad {
                 let states = ae.languageModelStates(tokens: batch.tokens, batch: n, length: l)
                 let z = ae.encoder(states, mask: batch.mask)                                          // [B, K, d]
                 latents += z.data
-                let own = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText, states: states)
+                let own = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, states: states)
                 add("val_loss", own.reconstruction)
                 add("val_loss_parallel", own.parallel)
                 add("val_alignment", own.alignment)
                 let neighbours = (0..<n).map { Int32(($0 + 1) % n) }
                 let shuffled = z.reshaped([n, -1]).gatherRows(neighbours).reshaped(z.shape)
-                add("val_loss_shuffled", ae.losses(shuffled, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText).reconstruction)
+                add("val_loss_shuffled", ae.losses(shuffled, tokens: batch.tokens, mask: batch.mask, batch: n).reconstruction)
                 if ae.autoregressive != nil {
-                    add("val_loss_latent_alone", ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, endOfText: endOfText,
+                    add("val_loss_latent_alone", ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n,
                                                            latentAlone: true).autoregressive)
                 }
                 let targets = LatentAutoencoder.parallelTargets(tokens: batch.tokens, mask: batch.mask, batch: n, length: l, endOfText: endOfText)

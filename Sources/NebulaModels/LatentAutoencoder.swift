@@ -44,6 +44,12 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
     public var languageModelPrior: Float = 0
     /// The language-model folder, relative to the autoencoder's folder (or absolute).
     public var languageModel = "../lm"
+    /// The language model's end-of-text token id: it ends every passage and starts the autoregressive decoder.
+    /// Recorded when the autoencoder is made; a folder without it takes its LM tokenizer's when loaded.
+    public var endOfText: Int?
+    /// The token id after a passage's end, up to `maxLength` (masked out everywhere; the LM tokenizer's `<|pad|>`,
+    /// else the end-of-text id). Recorded and resolved as `endOfText` is.
+    public var padding: Int?
 
     /// The decoders: one forward pass for the whole passage, or token by token from a fine-tuned LM.
     public enum Decoder: String, Codable, Sendable, CaseIterable {
@@ -58,7 +64,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         case decoderLayers = "decoder_layers", maxLength = "max_length", languageModelLayer = "language_model_layer"
         case decoder, latentNoise = "latent_noise", inputMasking = "input_masking", latentDropout = "latent_dropout"
         case alignment, parallelWeight = "parallel_weight", freezeEncoder = "freeze_encoder", languageModel = "language_model"
-        case languageModelPrior = "lm_prior"
+        case languageModelPrior = "lm_prior", endOfText = "end_of_text", padding
     }
 
     /// Reads a `config.json`; a key that is absent keeps its default (configs written by hand or by an
@@ -73,7 +79,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         try read(.languageModelLayer, &languageModelLayer); try read(.decoder, &self.decoder); try read(.latentNoise, &latentNoise)
         try read(.inputMasking, &inputMasking); try read(.latentDropout, &latentDropout); try read(.alignment, &alignment)
         try read(.parallelWeight, &parallelWeight); try read(.freezeEncoder, &freezeEncoder); try read(.languageModel, &languageModel)
-        try read(.languageModelPrior, &languageModelPrior)
+        try read(.languageModelPrior, &languageModelPrior); try read(.endOfText, &endOfText); try read(.padding, &padding)
     }
 }
 
@@ -99,7 +105,7 @@ public struct Frozen<M: Module> {
 /// ```swift
 /// let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
 /// let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 8, length: 64)   // [8, K, d]
-/// let texts = ae.decode(z, endOfText: eot, generator: &rng)                          // token ids
+/// let texts = ae.decode(z, generator: &rng)                                          // token ids
 /// ```
 public final class LatentAutoencoder: Module {
     public let config: AutoencoderConfig
@@ -134,6 +140,17 @@ public final class LatentAutoencoder: Module {
 
     public var languageModel: GPT { lm.module }
 
+    /// The end-of-text token id (``AutoencoderConfig/endOfText``).
+    public var endOfText: Int {
+        guard let id = config.endOfText else {
+            preconditionFailure("LatentAutoencoder: config.endOfText is not set (the language model's end-of-text token id)")
+        }
+        return id
+    }
+
+    /// The padding token id (``AutoencoderConfig/padding``, else the end-of-text id).
+    public var padding: Int32 { Int32(config.padding ?? endOfText) }
+
     /// The frozen LM's states `[B, L, C]` that the encoder reads (see `AutoencoderConfig.languageModelLayer`).
     public func languageModelStates(tokens: [Int32], batch: Int, length: Int) -> Tensor {
         withNoGrad {
@@ -165,11 +182,12 @@ public final class LatentAutoencoder: Module {
     /// Reconstruction losses; `states` (`[B, L, C]`, the frozen LM's) adds the alignment term, and
     /// `latentAlone` gives the autoregressive decoder no input tokens (only `<|endoftext|>`), so it can
     /// lean on nothing but the latent.
-    public func losses(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int, endOfText: Int32,
+    public func losses(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int,
                        states: Tensor? = nil, latentAlone: Bool = false) -> Losses {
         let l = config.maxLength
         let decoded = parallel(z)                                                        // [B, L, W]
         let logits = parallel.logits(decoded, embedding: languageModel.wte.weight)      // [B, L, V]
+        let endOfText = Int32(endOfText)
         let parallelLoss = crossEntropy(logits, targets: Self.parallelTargets(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText))
         var alignment: Tensor? = nil
         if let states {
@@ -235,23 +253,23 @@ public final class LatentAutoencoder: Module {
     /// `refine` > 0 then corrects the passages by latent-consistent decoding (`refine(_:toward:rounds:)`):
     /// starting from the nearer of this decoder's passage and the parallel decoder's, up to `refine`
     /// single-token edits, each kept only if the passage re-encodes nearer `z`.
-    public func decode(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
+    public func decode(_ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
                        decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
                        refine rounds: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
-        let passages = decodeOnce(z, endOfText: endOfText, options: options, decoder: decoder,
+        let passages = decodeOnce(z, options: options, decoder: decoder,
                                   languageModelPrior: languageModelPrior, generator: &generator)
         guard rounds > 0 else { return passages }
         let parallelPassages = (decoder ?? config.decoder) == .parallel && options.temperature <= 0 ? nil
-            : decodeOnce(z, endOfText: endOfText, decoder: .parallel, generator: &generator)
+            : decodeOnce(z, decoder: .parallel, generator: &generator)
         let starts = passages.indices.map { i in [passages[i]] + (parallelPassages.map { [$0[i]] } ?? []) }
-        return refine(starts, toward: z, rounds: rounds, endOfText: endOfText, padID: Int32(endOfText)).passages
+        return refine(starts, toward: z, rounds: rounds).passages
     }
 
-    private func decodeOnce(_ z: Tensor, endOfText: Int, options: SamplingOptions = SamplingOptions(temperature: 0),
+    private func decodeOnce(_ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
                             decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
                             generator: inout SeededGenerator) -> [[Int]] {
         let languageModelPrior = languageModelPrior ?? config.languageModelPrior
-        let batch = z.shape[0]
+        let (batch, endOfText) = (z.shape[0], endOfText)
         let v = languageModel.config.vocabSize
         return withNoGrad {
             let decoded = parallel(z)                                                    // [B, L, W]

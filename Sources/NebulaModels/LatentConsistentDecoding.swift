@@ -21,14 +21,13 @@ extension LatentAutoencoder {
     ///   - z: the latents `[B, K, d]` being decoded.
     ///   - rounds: the most edits made to one passage.
     /// - Returns: each latent's passage and the squared distance of its latent to `z`.
-    public func refine(_ passages: [[[Int]]], toward z: Tensor, rounds: Int, proposals: Int = 64,
-                       endOfText: Int, padID: Int32) -> (passages: [[Int]], distances: [Float]) {
+    public func refine(_ passages: [[[Int]]], toward z: Tensor, rounds: Int, proposals: Int = 64) -> (passages: [[Int]], distances: [Float]) {
         let (batch, l, k, v) = (z.shape[0], config.maxLength, config.latents, languageModel.config.vocabSize)
         precondition(passages.count == batch && passages.allSatisfy { !$0.isEmpty }, "refine: one or more candidates per latent")
         let (latentSize, patch, target) = (z.count / batch, l / k, z.data)
         /// Each candidate's squared distance to its latent's target, per latent vector (`[N][K]`).
         func patchDistances(_ candidates: [[Int]], owners: [Int]) -> [[Float]] {
-            let encoded = encode(candidates.map { $0.map(Int32.init) }, padID: padID).data   // [N, K, d]
+            let encoded = encode(candidates.map { $0.map(Int32.init) }).data   // [N, K, d]
             return owners.enumerated().map { i, b in
                 (0..<k).map { j in
                     var sum: Float = 0

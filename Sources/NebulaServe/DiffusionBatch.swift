@@ -49,7 +49,6 @@ final class DiffusionRun {
 struct DiffusionBatcher {
     let system: LatentDiffusion
     let tokenizer: any Tokenizer
-    let endOfText: Int
 
     var latentShape: [Int] { [system.config.network.latents, system.config.network.latentWidth] }
 
@@ -66,7 +65,7 @@ struct DiffusionBatcher {
             let ids = try tokenizer.encode(parameters.prompt)
             promptTokens = ids.count
             let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
-            let latent = system.autoencoder.encode([passage], padID: Int32(tokenizer.padID ?? endOfText))   // [1, K, d]
+            let latent = system.autoencoder.encode([passage])   // [1, K, d]
             let n = parameters.choices
             condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
@@ -97,7 +96,7 @@ struct DiffusionBatcher {
     /// The current x0 estimates as text, through the cheap parallel decoder (one pass, greedy).
     func estimates(_ x0: Tensor) -> [String] {
         var greedy = SeededGenerator(seed: 0)
-        return system.autoencoder.decode(x0, endOfText: endOfText, decoder: .parallel, generator: &greedy).map(text)
+        return system.autoencoder.decode(x0, decoder: .parallel, generator: &greedy).map(text)
     }
 
     /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are decoded
@@ -110,7 +109,7 @@ struct DiffusionBatcher {
         for (prior, members) in byPrior {
             let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)   // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
-            var tokens = system.autoencoder.decode(z, endOfText: endOfText, languageModelPrior: prior, generator: &unused)[...]
+            var tokens = system.autoencoder.decode(z, languageModelPrior: prior, generator: &unused)[...]
             for i in members {
                 let n = runs[i].z.shape[0]
                 results[i] = tokens.prefix(n).map { CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count) }
@@ -124,7 +123,7 @@ struct DiffusionBatcher {
     /// The final texts of one run, nucleus-sampled with the run's seed and LM prior.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         var generator = SeededGenerator(seed: run.parameters.seed)
-        return system.decode(run.z, run.config, endOfText: endOfText, generator: &generator).map {
+        return system.decode(run.z, run.config, generator: &generator).map {
             CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)
         }
     }

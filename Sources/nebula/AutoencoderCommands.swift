@@ -56,14 +56,18 @@ struct TrainAutoencoder: ParsableCommand {
         try reportingErrors {
             let directory = fileURL(out)
             let lmDirectory = fileURL(lm)
-            let autoencoder: LatentAutoencoder, options: TrainingOptions
+            let autoencoder: LatentAutoencoder, options: TrainingOptions, tokenizer: any Tokenizer
             if resume && initFrom != nil { throw ValidationError("--resume continues --out; --init-from starts a new run: give one of them") }
             if resume {
                 autoencoder = try LatentAutoencoder.load(from: directory)
+                tokenizer = try loadTokenizer(directory: lmDirectory)
                 options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
             } else {
                 let gpt = try GPT.load(from: lmDirectory)
+                tokenizer = try loadTokenizer(directory: lmDirectory)
+                guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
                 var config = AutoencoderConfig()
+                (config.endOfText, config.padding) = (eot, tokenizer.padID ?? eot)
                 config.latents = latents
                 config.latentWidth = latentWidth
                 config.width = width ?? gpt.config.width
@@ -112,7 +116,6 @@ struct TrainAutoencoder: ParsableCommand {
                 }
                 options = training.options(defaultBatchSize: 32)
             }
-            let tokenizer = try loadTokenizer(directory: lmDirectory)
             let spec = try data.map { DataSpec(path: $0, separator: .auto) } ?? recordedDataSpec(dataFolders: [directory, lmDirectory])
             let cut = try passages(spec: spec, tokenizer: tokenizer, maxLength: autoencoder.config.maxLength, trainStarts: passageStarts)
             if data != nil && !resume && isLeadProcess {
@@ -120,10 +123,11 @@ struct TrainAutoencoder: ParsableCommand {
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
             }
             let (train, validation) = (cut.train.passages, cut.validation.passages)
-            guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
             printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
-            let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation,
-                                       padID: Int32(tokenizer.padID ?? eot), endOfText: Int32(eot))
+            guard autoencoder.config.endOfText == tokenizer.endOfTextID else {
+                throw CommandError("\(lmDirectory.path): the tokenizer's <|endoftext|> is not the autoencoder's end_of_text \(autoencoder.config.endOfText ?? -1)")
+            }
+            let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation)
             let summary = try training.train(task, options: options, in: directory, label: "train autoencoder", resume: resume)
             print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f passages/s, %@", summary.stepsDone, summary.trainLoss,
                          summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
@@ -203,7 +207,7 @@ struct Encode: ParsableCommand {
         try reportingErrors {
             let (ae, tokenizer) = try model.load()
             let ids = try texts.map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
-            let z = ae.encode(ids, padID: Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0))
+            let z = ae.encode(ids)
             if let out {
                 try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)],
                                      metadata: ["texts": String(decoding: try JSONEncoder().encode(texts), as: UTF8.self)], to: fileURL(out))
@@ -232,7 +236,7 @@ struct Decode: ParsableCommand {
             let (ae, tokenizer) = try model.load()
             let z = try ae.latents(in: SafeTensorsFile(contentsOf: fileURL(file)))
             var generator = SeededGenerator(seed: 0)
-            for ids in ae.decode(z, endOfText: tokenizer.endOfTextID!, refine: refine, generator: &generator) { print(try tokenizer.decode(ids)) }
+            for ids in ae.decode(z, refine: refine, generator: &generator) { print(try tokenizer.decode(ids)) }
         }
     }
 }
@@ -257,15 +261,14 @@ struct Interpolate: ParsableCommand {
         try reportingErrors {
             let (ae, tokenizer) = try model.load()
             let ids = try [first, second].map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
-            let z = ae.encode(ids, padID: Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0))
+            let z = ae.encode(ids)
             let per = ae.config.latents * ae.config.latentWidth
             let a = Array(z.data[0..<per]), b = Array(z.data[per..<(2 * per)])
             let path = (0..<steps).flatMap { i in
                 slerpRows(a, b, width: ae.config.latentWidth, fraction: Float(i) / Float(steps - 1))
             }
             var generator = SeededGenerator(seed: 0)
-            let decoded = ae.decode(Tensor(shape: [steps, ae.config.latents, ae.config.latentWidth], data: path),
-                                    endOfText: tokenizer.endOfTextID!, generator: &generator)
+            let decoded = ae.decode(Tensor(shape: [steps, ae.config.latents, ae.config.latentWidth], data: path), generator: &generator)
             for (i, tokens) in decoded.enumerated() {
                 print(String(format: "%.2f  ", Float(i) / Float(steps - 1)) + (try tokenizer.decode(tokens)))
             }

@@ -68,9 +68,8 @@ struct TrainDiffusion: ParsableCommand {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let cut = try passages(spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
-            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
-            let latents = try cachedLatents(ae, train, pad: pad, url: directory.appendingPathComponent("latents.safetensors"))
-            let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens), padID: pad)
+            let latents = try cachedLatents(ae, train, url: directory.appendingPathComponent("latents.safetensors"))
+            let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens))
             var previous = [Int?](repeating: nil, count: train.count)
             for pair in cut.train.pairs where previous[pair.next] == nil { previous[pair.next] = pair.first }
             var rng = SeededGenerator(seed: options.seed)
@@ -89,7 +88,7 @@ struct TrainDiffusion: ParsableCommand {
     /// The latents of `passages`, read from `url` when it holds the latents of these passages by these weights
     /// (its metadata keys them by the autoencoder's weights hash and the passages' tokens), else computed and
     /// written there.
-    func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], pad: Int32, url: URL) throws -> Tensor {
+    func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], url: URL) throws -> Tensor {
         let lengths = passages.map { Int32($0.tokens.count) }
         let key = ["autoencoder_weights": String(ae.weightsHash(), radix: 16),
                    "passages": String(fnv1aHash([lengths] + passages.map(\.tokens)), radix: 16)]
@@ -107,7 +106,7 @@ struct TrainDiffusion: ParsableCommand {
         var parts: [Tensor] = []
         for start in stride(from: 0, to: passages.count, by: 256) {
             let chunk = passages[start..<min(start + 256, passages.count)].map(\.tokens)
-            parts.append(ae.encode(chunk, padID: pad))
+            parts.append(ae.encode(chunk))
             bar.update(step: start + chunk.count)
         }
         bar.finish()

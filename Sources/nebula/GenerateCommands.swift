@@ -96,7 +96,7 @@ func validateLanguageModelPrior(_ weight: Float?) throws {
 func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig,
                  decoder: AutoencoderConfig.Decoder? = nil, refine: Int = 0, seed: UInt64 = 0) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
-    return try system.decode(z, config, endOfText: tokenizer.endOfTextID!, decoder: decoder, refine: refine, generator: &generator).map {
+    return try system.decode(z, config, decoder: decoder, refine: refine, generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
     }
 }
@@ -145,11 +145,10 @@ struct Generate: ParsableCommand {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load()
             let config = try resolve(loop.request(guidance: guidance), for: system)
-            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
             var condition: Tensor? = nil
             if let prompt {
                 guard system.denoiser.config.contextWidth > 0 else { throw CommandError("this denoiser was trained without conditioning: drop --prompt") }
-                condition = system.autoencoder.encode([try passageTokens(prompt, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)], padID: pad)
+                condition = system.autoencoder.encode([try passageTokens(prompt, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)])
             }
             for i in 0..<samples {
                 let seed = loop.seed + UInt64(i)
@@ -191,8 +190,7 @@ struct Edit: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load()
-            let pad = Int32(tokenizer.padID ?? tokenizer.endOfTextID ?? 0)
-            let z = system.autoencoder.encode([try passageTokens(text, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)], padID: pad)
+            let z = system.autoencoder.encode([try passageTokens(text, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)])
             var request = loop.request()
             request.steps = max(1, Int((Float(loop.steps) * strength).rounded()))
             let config = try resolve(request, for: system)

@@ -40,14 +40,15 @@ final class EndToEndTests: XCTestCase {
         var aeConfig = AutoencoderConfig()
         (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (8, 16, 32, 2)
         (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength, aeConfig.latentNoise) = (1, 1, 32, 0.05)
+        aeConfig.endOfText = Int(eot)
         let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        try quietTrainer(AutoencoderTask(autoencoder: ae, train: passages, validation: passages, padID: eot, endOfText: eot),
+        try quietTrainer(AutoencoderTask(autoencoder: ae, train: passages, validation: passages),
                          steps: 1000, learningRate: 5e-3, batchSize: 8).run()
 
-        let latents = ae.encode(passages.map(\.tokens), padID: eot)
+        let latents = ae.encode(passages.map(\.tokens))
         var decoding = SeededGenerator(seed: 0)
-        let reconstructed = try ae.decode(latents, endOfText: Int(eot), generator: &decoding).map { try tokenizer.decode($0) }
+        let reconstructed = try ae.decode(latents, generator: &decoding).map { try tokenizer.decode($0) }
         let exact = zip(reconstructed, Self.sentences).filter { $0 == $1 }.count
         XCTAssertGreaterThanOrEqual(exact, 6, "the autoencoder reconstructs the corpus: \(reconstructed)")
 
@@ -64,7 +65,7 @@ final class EndToEndTests: XCTestCase {
         let system = LatentDiffusion(config: config, denoiser: averaged, autoencoder: ae)
         var generator = SeededGenerator(seed: 7)
         let z = system.sample(count: 8, try system.configuration(for: GenerationRequest(steps: 50)), generator: &generator)
-        let texts = try ae.decode(z, endOfText: Int(eot), generator: &decoding).map { try tokenizer.decode($0) }
+        let texts = try ae.decode(z, generator: &decoding).map { try tokenizer.decode($0) }
         // Each sample lies close to a corpus sentence (character LCS ≥ 85% of the longer text), and the
         // samples reach several different sentences.
         let nearest = texts.map { text in Self.sentences.map { (sentence: $0, similarity: Self.similarity(text, $0)) }.max { $0.similarity < $1.similarity }! }

@@ -15,7 +15,7 @@ final class SamplingDefaultsTests: XCTestCase {
         var aeConfig = AutoencoderConfig()
         (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (4, 8, 16, 2)
         (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength) = (1, 1, 8)
-        (aeConfig.decoder, aeConfig.languageModelPrior) = (.autoregressive, 0.5)
+        (aeConfig.decoder, aeConfig.languageModelPrior, aeConfig.endOfText) = (.autoregressive, 0.5, 0)
         let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
         var config = LatentDiffusionConfig()
         (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)

@@ -26,9 +26,8 @@ final class ShippedBundleTests: XCTestCase {
         let file = bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/eval/out_of_domain_passages.txt")
         let passages = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").prefix(16)
             .map { try tokenizer.encode(String($0)).map(Int32.init) }
-        let eot = tokenizer.endOfTextID!
         var greedy = SeededGenerator(seed: 0)
-        let decoded = ae.decode(ae.encode(passages, padID: Int32(eot)), endOfText: eot, generator: &greedy)
+        let decoded = ae.decode(ae.encode(passages), generator: &greedy)
         var right = 0, total = 0
         for (reference, output) in zip(passages, decoded) {
             total += reference.count
@@ -45,7 +44,7 @@ final class ShippedBundleTests: XCTestCase {
             let z = system.sample(count: 2, try system.configuration(for: GenerationRequest(steps: 10)), generator: &generator)      // [2, K, d]
             XCTAssertEqual(z.shape, [2, system.autoencoder.config.latents, system.autoencoder.config.latentWidth])
             var greedy = SeededGenerator(seed: 0)
-            return try system.autoencoder.decode(z, endOfText: tokenizer.endOfTextID!, generator: &greedy).map { try tokenizer.decode($0) }
+            return try system.autoencoder.decode(z, generator: &greedy).map { try tokenizer.decode($0) }
         }
         let first = try generate(seed: 11)
         XCTAssertEqual(try generate(seed: 11), first)
@@ -67,7 +66,7 @@ final class ShippedBundleTests: XCTestCase {
         let config = try system.configuration(for: GenerationRequest(steps: 25))   // the bundle's defaults for the rest
         var rng = SeededGenerator(seed: 1)
         let latents = system.sample(count: 2, config, generator: &rng)                     // [2, 16, 32]
-        for tokens in system.decode(latents, config, endOfText: tokenizer.endOfTextID!, generator: &rng) {
+        for tokens in system.decode(latents, config, generator: &rng) {
             print(try system.autoencoder.passageText(tokens, tokenizer: tokenizer))
         }
         XCTAssertEqual(latents.shape, [2, 16, 32])

@@ -25,7 +25,7 @@ final class GenerationEvaluationTests: XCTestCase {
         var aeConfig = AutoencoderConfig()
         (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (4, 8, 16, 2)
         (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength) = (1, 1, 24)
-        (aeConfig.decoder, aeConfig.languageModelPrior) = (.autoregressive, 0.5)
+        (aeConfig.decoder, aeConfig.languageModelPrior, aeConfig.endOfText) = (.autoregressive, 0.5, tokenizer.endOfTextID)
         let autoencoder = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
         var config = LatentDiffusionConfig()
         (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)

@@ -11,9 +11,12 @@ final class AutoencoderTests: XCTestCase {
         "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book.",
     ]
 
-    /// A character tokenizer with <|endoftext|> and a tiny LM trained briefly on the toy sentences.
+    /// A character tokenizer with <|endoftext|> over the toy sentences.
+    static let toyTokenizer = CharTokenizer(corpus: sentences.joined(separator: " "), specialTokens: [SpecialToken.endOfText])
+
+    /// The toy tokenizer and a tiny LM trained briefly on the toy sentences.
     static func toyLanguageModel() -> (CharTokenizer, GPT) {
-        let tokenizer = CharTokenizer(corpus: sentences.joined(separator: " "), specialTokens: [SpecialToken.endOfText])
+        let tokenizer = toyTokenizer
         let eot = Int32(tokenizer.endOfTextID!)
         var stream: [Int32] = []
         for _ in 0..<20 { for s in sentences { stream += try! tokenizer.encode(s).map(Int32.init) + [eot] } }
@@ -34,11 +37,12 @@ final class AutoencoderTests: XCTestCase {
         var config = AutoencoderConfig()
         (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (8, 16, 32, 2, 32)
         (config.encoderLayers, config.decoderLayers, config.latentNoise, config.decoder) = (1, 1, 0.05, decoder)
+        config.endOfText = toyTokenizer.endOfTextID
         return config
     }
 
-    static func train(_ ae: LatentAutoencoder, _ passages: [Passage], endOfText eot: Int32, steps: Int) throws -> [String: Double] {
-        let task = AutoencoderTask(autoencoder: ae, train: passages, validation: passages, padID: eot, endOfText: eot)
+    static func train(_ ae: LatentAutoencoder, _ passages: [Passage], steps: Int) throws -> [String: Double] {
+        let task = AutoencoderTask(autoencoder: ae, train: passages, validation: passages)
         var options = TrainingOptions()
         (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (8, steps, 5e-3, 5e-4, 50)
         (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (steps, steps, 1, 0)
@@ -59,15 +63,14 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertFalse(ae.namedParameters().contains { $0.0.hasPrefix("lm") }, "the frozen LM is not an autoencoder parameter")
         XCTAssertNil(ae.autoregressive)
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        let eot = Int32(tokenizer.endOfTextID!)
-        let figures = try Self.train(ae, passages, endOfText: eot, steps: 600)
+        let figures = try Self.train(ae, passages, steps: 600)
         XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
         XCTAssertGreaterThan(figures["val_loss_shuffled"]!, figures["val_loss"]! + 1, "a neighbour's latent decodes worse: \(figures)")
         XCTAssertEqual(figures["val_token_accuracy"]!, 1, accuracy: 1e-9)
         XCTAssertGreaterThan(figures["latent_between_share"]!, 0.1, "latents differ between passages: \(figures)")
 
         XCTAssertEqual(lmHash(gpt), before, "the language model's weights did not change")
-        let z = ae.encode(passages.map(\.tokens), padID: eot)                  // [8, 8, 16]
+        let z = ae.encode(passages.map(\.tokens))                  // [8, 8, 16]
         XCTAssertEqual(z.shape, [8, 8, 16])
         for (p, passage) in passages.enumerated() {
             for v in 0..<((passage.tokens.count + 3) / 4) {     // the latents whose 4-token patch holds text
@@ -76,7 +79,7 @@ final class AutoencoderTests: XCTestCase {
             }
         }
         var generator = SeededGenerator(seed: 0)
-        let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
+        let decoded = try ae.decode(z, generator: &generator).map { try tokenizer.decode($0) }
         XCTAssertEqual(decoded, Self.sentences)
     }
 
@@ -89,17 +92,16 @@ final class AutoencoderTests: XCTestCase {
         let ae = LatentAutoencoder(Self.toyConfig(.autoregressive), languageModel: gpt, generator: &rng)
         XCTAssertEqual(lmHash(ae.autoregressive!.gpt), before, "the decoder starts from the language model's weights")
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        let eot = Int32(tokenizer.endOfTextID!)
-        let figures = try Self.train(ae, passages, endOfText: eot, steps: 400)
+        let figures = try Self.train(ae, passages, steps: 400)
         XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
         XCTAssertNotNil(figures["val_loss_latent_alone"])
         XCTAssertEqual(lmHash(gpt), before, "the frozen language model did not change")
         XCTAssertNotEqual(lmHash(ae.autoregressive!.gpt), before, "the decoder's copy was fine-tuned")
-        let z = ae.encode(passages.map(\.tokens), padID: eot)
+        let z = ae.encode(passages.map(\.tokens))
         var generator = SeededGenerator(seed: 0)
-        let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
+        let decoded = try ae.decode(z, generator: &generator).map { try tokenizer.decode($0) }
         XCTAssertEqual(decoded, Self.sentences)
-        let fused = try ae.decode(z, endOfText: Int(eot), languageModelPrior: 0.5, generator: &generator).map { try tokenizer.decode($0) }
+        let fused = try ae.decode(z, languageModelPrior: 0.5, generator: &generator).map { try tokenizer.decode($0) }
         XCTAssertEqual(fused, Self.sentences, "a moderate LM prior leaves confident decoding as it was")
     }
 
@@ -115,9 +117,9 @@ final class AutoencoderTests: XCTestCase {
         var greedy = gpt.generate(prompt: [eot], maxTokens: ae.config.maxLength + 1, options: SamplingOptions(temperature: 0),
                                   stopToken: eot, generator: &generator)
         if greedy.last == eot { greedy.removeLast() }
-        let fused = ae.decode(z, endOfText: eot, languageModelPrior: 1e5, generator: &generator)
+        let fused = ae.decode(z, languageModelPrior: 1e5, generator: &generator)
         XCTAssertEqual(fused, [[Int]](repeating: greedy, count: 3))
-        let plain = ae.decode(z, endOfText: eot, generator: &generator)
+        let plain = ae.decode(z, generator: &generator)
         XCTAssertNotEqual(plain, fused)
     }
 
@@ -130,12 +132,11 @@ final class AutoencoderTests: XCTestCase {
         var rng = SeededGenerator(seed: 5)
         let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        let eot = Int32(tokenizer.endOfTextID!)
-        let figures = try Self.train(ae, passages, endOfText: eot, steps: 400)
+        let figures = try Self.train(ae, passages, steps: 400)
         XCTAssertLessThan(figures["val_loss"]!, 0.05, "\(figures)")
-        let z = ae.encode(passages.map(\.tokens), padID: eot)
+        let z = ae.encode(passages.map(\.tokens))
         var generator = SeededGenerator(seed: 0)
-        let decoded = try ae.decode(z, endOfText: Int(eot), generator: &generator).map { try tokenizer.decode($0) }
+        let decoded = try ae.decode(z, generator: &generator).map { try tokenizer.decode($0) }
         XCTAssertEqual(decoded, Self.sentences)
         let json = try JSONEncoder().encode(config)
         XCTAssertEqual(try JSONDecoder().decode(AutoencoderConfig.self, from: json).languageModelPrior, 1)
@@ -161,12 +162,20 @@ final class AutoencoderTests: XCTestCase {
         let (tokenizer, gpt) = Self.toyLanguageModel()
         var config = AutoencoderConfig()
         (config.latents, config.latentWidth, config.width, config.heads, config.maxLength) = (4, 8, 32, 2, 32)
+        config.endOfText = tokenizer.endOfTextID
         var rng = SeededGenerator(seed: 3)
         let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
         let short = try tokenizer.encode("a dog ran.").map(Int32.init), long = try tokenizer.encode(Self.sentences[3]).map(Int32.init)
-        let alone = ae.encode([short], padID: 0)
-        let padded = ae.encode([short, long], padID: 5)
+        let alone = ae.encode([short])
+        let padded = ae.encode([short, long])
         for i in 0..<alone.count { XCTAssertEqual(alone.data[i], padded.data[i], accuracy: 1e-5) }
+        // The padding token's value is masked out exactly.
+        let (length, other) = (config.maxLength, Int32(tokenizer.endOfTextID! == 5 ? 6 : 5))
+        let latents = [Int32(ae.padding), other].map { pad in
+            let batch = PassageBatch([Passage(tokens: short)], length: length, padID: pad)
+            return ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 1, length: length).data
+        }
+        XCTAssertEqual(latents[0], latents[1])
         let (input, targets) = LatentAutoencoder.teacherForcing(tokens: [7, 8, 0], mask: [1, 1, 0], batch: 1, length: 3, endOfText: 2)
         XCTAssertEqual(input, [2, 7, 8, 2])
         XCTAssertEqual(targets, [7, 8, 2, -1])
@@ -187,7 +196,7 @@ final class AutoencoderTests: XCTestCase {
         for term in ["parallel", "autoregressive", "alignment"] {
             ae.zeroGrad()
             let z = ae.encode(tokens: batch.tokens, mask: batch.mask, batch: 1, length: 32)
-            let losses = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, endOfText: eot, states: states)
+            let losses = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, states: states)
             let loss = term == "parallel" ? losses.parallel : term == "autoregressive" ? losses.autoregressive! : losses.alignment!
             XCTAssertTrue(loss.item.isFinite, term)
             loss.backward()
@@ -199,7 +208,7 @@ final class AutoencoderTests: XCTestCase {
         let c = gpt.config.width
         var sum: Float = 0
         for t in 0..<ids.count { for j in 0..<c { let e = predicted[t * c + j] - target[t * c + j]; sum += e * e } }
-        let alignment = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, endOfText: eot, states: states).alignment!.item
+        let alignment = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: 1, states: states).alignment!.item
         XCTAssertEqual(alignment, sum / Float(ids.count * c), accuracy: 1e-4 * max(1, alignment))
     }
 

@@ -19,17 +19,16 @@ final class LatentConsistentDecodingTests: XCTestCase {
     func testOneWrongTokenIsCorrectedByReencoding() throws {
         let (ae, tokenizer) = makeAutoencoder()
         let everyEdit = tokenizer.vocabularySize * 5
-        let eot = tokenizer.endOfTextID!
         let passages = try ["the cat sat on the mat.", "birds sing in the tree."].map { try tokenizer.encode($0) }
-        let z = ae.encode(passages.map { $0.map(Int32.init) }, padID: Int32(eot))
+        let z = ae.encode(passages.map { $0.map(Int32.init) })
         var corrupted = passages
         let wrong = try tokenizer.encode("k")[0]
         for i in corrupted.indices { corrupted[i][corrupted[i].count - 2] = wrong }   // the last patch: 4 tokens a latent
-        let refined = ae.refine(corrupted.map { [$0] }, toward: z, rounds: 1, proposals: everyEdit, endOfText: eot, padID: Int32(eot))
+        let refined = ae.refine(corrupted.map { [$0] }, toward: z, rounds: 1, proposals: everyEdit)
         XCTAssertEqual(refined.passages, passages)
         for distance in refined.distances { XCTAssertEqual(distance, 0, accuracy: 1e-6) }
 
-        let unchanged = ae.refine(passages.map { [$0] }, toward: z, rounds: 4, endOfText: eot, padID: Int32(eot))
+        let unchanged = ae.refine(passages.map { [$0] }, toward: z, rounds: 4)
         XCTAssertEqual(unchanged.passages, passages)
         XCTAssertEqual(unchanged.distances, [0, 0])
     }
@@ -38,19 +37,18 @@ final class LatentConsistentDecodingTests: XCTestCase {
     /// with several wrong tokens, every further round ends at most as far as the one before.
     func testTheSearchStartsNearestAndNeverMovesAway() throws {
         let (ae, tokenizer) = makeAutoencoder()
-        let eot = tokenizer.endOfTextID!
         let passage = try tokenizer.encode("we like to eat red apples.")
-        let z = ae.encode([passage.map(Int32.init)], padID: Int32(eot))
+        let z = ae.encode([passage.map(Int32.init)])
         let far = try tokenizer.encode("a dog ran in the park today.")
         let near = Array(passage.prefix(10)) + (try tokenizer.encode("kkkkkkkkkkkkkkkk"))
-        let start = ae.refine([[far, near]], toward: z, rounds: 0, endOfText: eot, padID: Int32(eot))
+        let start = ae.refine([[far, near]], toward: z, rounds: 0)
         XCTAssertEqual(start.passages[0], near)
         var previous = start.distances[0]
         XCTAssertGreaterThan(previous, 0)
         for rounds in 1...4 {
-            let refined = ae.refine([[far, near]], toward: z, rounds: rounds, endOfText: eot, padID: Int32(eot))
+            let refined = ae.refine([[far, near]], toward: z, rounds: rounds)
             XCTAssertLessThanOrEqual(refined.distances[0], previous)
-            let reencoded = ae.encode([refined.passages[0].map(Int32.init)], padID: Int32(eot))
+            let reencoded = ae.encode([refined.passages[0].map(Int32.init)])
             XCTAssertEqual(((reencoded - z).squared()).sum().item, refined.distances[0], accuracy: 1e-3 * max(1, previous))
             previous = refined.distances[0]
         }

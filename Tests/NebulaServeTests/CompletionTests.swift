@@ -30,10 +30,10 @@ final class CompletionTests: XCTestCase {
     func referencePassage(prompt: String?, steps: Int, guidance: Float, seed: UInt64,
                           noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil) throws -> String {
         let models = try TestServers.referenceModels.get()
-        let (system, tokenizer, eot) = (models.system, models.tokenizer, models.tokenizer.endOfTextID!)
+        let (system, tokenizer) = (models.system, models.tokenizer)
         return try withNoGrad {
             let condition = try prompt.map {
-                system.autoencoder.encode([try tokenizer.encode($0).map(Int32.init)], padID: Int32(tokenizer.padID ?? eot))
+                system.autoencoder.encode([try tokenizer.encode($0).map(Int32.init)])
             }
             let config = try system.configuration(for: GenerationRequest(
                 steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
@@ -41,7 +41,7 @@ final class CompletionTests: XCTestCase {
             var generator = SeededGenerator(seed: seed)
             let z = system.sample(count: 1, config, condition: condition, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
-            let tokens = system.decode(z, config, endOfText: eot, generator: &decoding)[0]
+            let tokens = system.decode(z, config, generator: &decoding)[0]
             return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
         }
     }
