@@ -10,7 +10,7 @@ NEBULA = .build/release/nebula
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --sweep-steps 5 10 25 50 100 --prompts 150 --decode-top-p 0.95 \
 	--lm-prior 0 1.0
 
-.PHONY: deps build build-mpi docs test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm judge judge-lm report shakespeare
+.PHONY: deps build build-mpi docs format test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm judge judge-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -238,6 +238,11 @@ shakespeare: build
 	$(NEBULA) train lm --data $(DATA)/shakespeare/input.txt --char --split tail --val-fraction 0.1 \
 		--preset mini --steps 2000 --out $(DEMO_DIR)/shakespeare
 	$(NEBULA) eval lm --model $(DEMO_DIR)/shakespeare
+
+# Lays out every Swift file as .swift-format says (the formatter bundled with the Swift toolchain; 4 spaces,
+# 140 columns, existing line breaks kept, no rewriting rules).
+format:
+	$(SWIFT) format --configuration .swift-format --in-place --recursive --parallel Sources Tests Package.swift
 
 # The API documentation of the library targets (DocC catalogs in Sources/*/*.docc) as static websites in
 # .build/docs/<target>/, one per target.

@@ -23,7 +23,7 @@ let package = Package(
         .library(name: "NebulaEval", targets: ["NebulaEval"]),
         .library(name: "NebulaServe", targets: ["NebulaServe"]),
         .executable(name: "nebula", targets: ["nebula"]),
-        .executable(name: "nebula-bench", targets: ["NebulaBench"]),
+        .executable(name: "nebula-bench", targets: ["NebulaBench"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,7 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         // `swift package generate-documentation` (`make docs`): the DocC catalogs in Sources/*/*.docc. A plugin only:
         // nothing of it is built into Nebula.
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
     ],
     targets: [
         // BLAS: OpenBLAS through pkg-config on Linux (oneDNN, when installed, is loaded at run time), Accelerate on macOS.
@@ -60,33 +60,36 @@ let package = Package(
                 "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ]
         ),
         .executableTarget(
             name: "nebula",
             dependencies: [
                 "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion", "NebulaEval", "NebulaServe",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .executableTarget(
             name: "NebulaBench",
             dependencies: [
                 "NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .testTarget(name: "NebulaCoreTests", dependencies: ["NebulaCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaTensorTests", dependencies: ["NebulaTensor", "NebulaNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NebulaNNTests", dependencies: ["NebulaTensor", "NebulaNN"]),
         .testTarget(name: "NebulaTextTests", dependencies: ["NebulaCore", "NebulaText"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NebulaModelsTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NebulaModelsTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NebulaDiffusionTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion"]
         ),
         .testTarget(
-            name: "NebulaEvalTests", dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion", "NebulaEval"],
+            name: "NebulaEvalTests",
+            dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels", "NebulaDiffusion", "NebulaEval"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -96,9 +99,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio")
             ]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )
@@ -107,11 +110,12 @@ let package = Package(
 // libFuzzer supplies the program's main.
 if ProcessInfo.processInfo.environment["NEBULA_FUZZ"] != nil {
     package.products.append(.executable(name: "nebula-fuzz", targets: ["NebulaFuzz"]))
-    package.targets.append(.executableTarget(
-        name: "NebulaFuzz",
-        dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"],
-        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-    ))
+    package.targets.append(
+        .executableTarget(
+            name: "NebulaFuzz",
+            dependencies: ["NebulaTensor", "NebulaNN", "NebulaText", "NebulaModels"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ))
 }
 
 // Data-parallel training on MPI (`make build-mpi`): Open MPI through a C module map, and `nebula` linked with it,

@@ -14,7 +14,7 @@ struct NebulaBench: ParsableCommand {
             GenerateBench.self,
             SampleBench.self,
             PlotBench.self,
-            LengthBench.self,
+            LengthBench.self
         ]
     )
 

@@ -7,7 +7,8 @@ import NebulaTensor
 /// own threads beside Nebula's `sgemm` — then Nebula's linear layer, attention and transformer block, so the
 /// engine's overhead over the library is visible.
 struct EngineBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "engine", abstract: "GEMM backends, matmul, attention and transformer-block throughput.")
+    static let configuration = CommandConfiguration(
+        commandName: "engine", abstract: "GEMM backends, matmul, attention and transformer-block throughput.")
 
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.0
 
@@ -17,9 +18,11 @@ struct EngineBench: ParsableCommand {
         let name: String, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
 
         static func linear(_ name: String, rows: Int, in inFeatures: Int, out outFeatures: Int) -> [Shape] {
-            [Shape(name: "\(name) fwd", m: rows, n: outFeatures, k: inFeatures, transposeA: false, transposeB: true),
-             Shape(name: "\(name) dx", m: rows, n: inFeatures, k: outFeatures, transposeA: false, transposeB: false),
-             Shape(name: "\(name) dW", m: outFeatures, n: inFeatures, k: rows, transposeA: true, transposeB: false)]
+            [
+                Shape(name: "\(name) fwd", m: rows, n: outFeatures, k: inFeatures, transposeA: false, transposeB: true),
+                Shape(name: "\(name) dx", m: rows, n: inFeatures, k: outFeatures, transposeA: false, transposeB: false),
+                Shape(name: "\(name) dW", m: outFeatures, n: inFeatures, k: rows, transposeA: true, transposeB: false)
+            ]
         }
 
         /// The layers of the `nebula-bench gpt` configurations: small (B·T = 768, C = 128), medium (2048, 384).
@@ -48,12 +51,14 @@ struct EngineBench: ParsableCommand {
         for shape in Shape.comparison {
             let nebula = backends.map { gigaflops($0, shape, libraryThreads: nil) }
             let library = backends.map { gigaflops($0, shape, libraryThreads: workers) }
-            usleep(200_000) // the libraries' threads spin for a while after a call: let them sleep before the next row
+            usleep(200_000)  // the libraries' threads spin for a while after a call: let them sleep before the next row
             let fastest = library.max()!
-            print(pad(shape.label, 38) + backends.indices.map {
-                pad(String(format: "%.1f", library[$0]), 14) + pad(String(format: "%.1f", nebula[$0]), 8)
-                    + pad(String(format: "%.0f%%", 100 * nebula[$0] / fastest), 6)
-            }.joined())
+            print(
+                pad(shape.label, 38)
+                    + backends.indices.map {
+                        pad(String(format: "%.1f", library[$0]), 14) + pad(String(format: "%.1f", nebula[$0]), 8)
+                            + pad(String(format: "%.0f%%", 100 * nebula[$0] / fastest), 6)
+                    }.joined())
         }
 
         print("")
@@ -67,16 +72,22 @@ struct EngineBench: ParsableCommand {
             let bias = Tensor.zeros([cout]).requiringGrad()
             let flops = 2 * Double(rows * cin * cout)
             measure("linear fwd [\(rows),\(cin)]→\(cout)", flops) { _ = withNoGrad { linear(x, weight: w, bias: bias) } }
-            measure("linear fwd+bwd", 3 * flops) { linear(x, weight: w, bias: bias).backward(seed: [Float](repeating: 1, count: rows * cout)) }
+            measure("linear fwd+bwd", 3 * flops) {
+                linear(x, weight: w, bias: bias).backward(seed: [Float](repeating: 1, count: rows * cout))
+            }
         }
         for (b, t, c, h) in [(12, 64, 128, 4), (8, 256, 384, 6)] {
             let q = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
             let k = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
             let v = Tensor.randn([b, t, c], generator: &rng).requiringGrad()
-            let flops = 4 * Double(b * t * t * c) // two GEMMs, causal not discounted
+            let flops = 4 * Double(b * t * t * c)  // two GEMMs, causal not discounted
             let seed = [Float](repeating: 1, count: b * t * c)
-            measure("attention fwd B\(b) T\(t) C\(c) H\(h)", flops) { _ = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true) } }
-            measure("attention fwd+bwd", 3 * flops) { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true).backward(seed: seed) }
+            measure("attention fwd B\(b) T\(t) C\(c) H\(h)", flops) {
+                _ = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true) }
+            }
+            measure("attention fwd+bwd", 3 * flops) {
+                scaledDotProductAttention(query: q, key: k, value: v, heads: h, causal: true).backward(seed: seed)
+            }
         }
         for (b, t, c, h) in [(12, 64, 128, 4), (8, 256, 384, 6)] {
             let block = TransformerBlock(c, heads: h, causal: true, generator: &rng)
@@ -84,13 +95,16 @@ struct EngineBench: ParsableCommand {
             let flops = Double(b * t) * (24 * Double(c * c) + 4 * Double(t * c))
             let seed = [Float](repeating: 1, count: b * t * c)
             measure("block fwd B\(b) T\(t) C\(c) H\(h)", flops) { _ = withNoGrad { block(x) } }
-            measure("block fwd+bwd", 3 * flops) { block(x).backward(seed: seed); block.zeroGrad(); x.zeroGrad() }
+            measure("block fwd+bwd", 3 * flops) {
+                block(x).backward(seed: seed); block.zeroGrad(); x.zeroGrad()
+            }
         }
     }
 
     func gigaflops(_ backend: GEMMBackend, _ shape: Shape, libraryThreads: Int?) -> Double {
-        backend.gigaflops(m: shape.m, n: shape.n, k: shape.k, transposeA: shape.transposeA, transposeB: shape.transposeB,
-                          libraryThreads: libraryThreads, seconds: seconds)
+        backend.gigaflops(
+            m: shape.m, n: shape.n, k: shape.k, transposeA: shape.transposeA, transposeB: shape.transposeB,
+            libraryThreads: libraryThreads, seconds: seconds)
     }
 
     /// Times `body` on every available backend and prints one row: ms and GFLOP/s for each.
@@ -100,7 +114,9 @@ struct EngineBench: ParsableCommand {
             context.gemmBackend = backend
             return context.run { medianSeconds(over: seconds, body) }
         }
-        print(pad(name, 40) + times.map { pad(String(format: "%.3f", $0 * 1e3), 14) + pad(String(format: "%.1f", flops / $0 / 1e9), 9) }.joined())
+        print(
+            pad(name, 40)
+                + times.map { pad(String(format: "%.3f", $0 * 1e3), 14) + pad(String(format: "%.1f", flops / $0 / 1e9), 9) }.joined())
     }
 
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

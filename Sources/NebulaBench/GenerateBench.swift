@@ -31,10 +31,12 @@ struct GenerateBench: ParsableCommand {
     func measure() throws {
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
-        let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults
+        let config = try system.configuration(for: GenerationRequest(steps: steps))  // the bundle's defaults
         let decoders: [AutoencoderConfig.Decoder] = system.autoencoder.autoregressive == nil ? [.parallel] : [.parallel, .autoregressive]
         if !json {
-            print("\(model): denoiser \(system.denoiser.parameterCount) parameters, \(steps) steps, GEMM backend \(GEMMBackend.current.rawValue)")
+            print(
+                "\(model): denoiser \(system.denoiser.parameterCount) parameters, \(steps) steps, GEMM backend \(GEMMBackend.current.rawValue)"
+            )
         }
         for batch in batches {
             var loop = 0.0
@@ -42,7 +44,7 @@ struct GenerateBench: ParsableCommand {
             for repeat_ in 0...repeats {
                 var generator = SeededGenerator(seed: UInt64(repeat_))
                 let start = Date()
-                let z = system.sample(count: batch, config, generator: &generator)      // [B, K, d]
+                let z = system.sample(count: batch, config, generator: &generator)  // [B, K, d]
                 let sampled = Date()
                 var times: [Double] = []
                 for decoder in decoders {
@@ -50,7 +52,7 @@ struct GenerateBench: ParsableCommand {
                     _ = system.decode(z, config, decoder: decoder, generator: &generator)
                     times.append(Date().timeIntervalSince(t0))
                 }
-                guard repeat_ > 0 else { continue }    // warm-up
+                guard repeat_ > 0 else { continue }  // warm-up
                 loop += sampled.timeIntervalSince(start)
                 for i in decoders.indices { decode[i] += times[i] }
             }
@@ -66,10 +68,15 @@ struct GenerateBench: ParsableCommand {
                 print("{" + fields.joined(separator: ",") + "}")
             } else {
                 let decodes = zip(decoders, decode).map { decoder, seconds in
-                    String(format: "decode %@ %.1f ms (%.1f passages/s in all)", decoder.rawValue, seconds * 1e3, Double(batch) / (loop + seconds))
+                    String(
+                        format: "decode %@ %.1f ms (%.1f passages/s in all)", decoder.rawValue, seconds * 1e3,
+                        Double(batch) / (loop + seconds))
                 }
-                print(String(format: "batch %3d: loop %.1f ms (%.2f ms/step, %.3f ms/step/passage); ", batch, loop * 1e3, perStep, perStep / Double(batch))
-                      + decodes.joined(separator: "; "))
+                print(
+                    String(
+                        format: "batch %3d: loop %.1f ms (%.2f ms/step, %.3f ms/step/passage); ", batch, loop * 1e3, perStep,
+                        perStep / Double(batch))
+                        + decodes.joined(separator: "; "))
             }
         }
     }

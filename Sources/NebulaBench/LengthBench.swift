@@ -24,7 +24,7 @@ struct LengthBench: ParsableCommand {
     func run() throws {
         let folders = try BundleFolders(resolving: URL(fileURLWithPath: model))
         let system = try LatentDiffusion.load(from: folders.diffusion)
-        let config = try system.configuration(for: GenerationRequest(steps: steps))   // the bundle's defaults
+        let config = try system.configuration(for: GenerationRequest(steps: steps))  // the bundle's defaults
         let lm = try GPT.load(from: folders.languageModel)
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0
         let capacity = system.autoencoder.config.maxLength
@@ -59,7 +59,8 @@ struct LengthBench: ParsableCommand {
             print("{" + (line + ["\"passages\":\(passages)"]).joined(separator: ",") + "}")
         }
         if let plot {
-            var chart = LinePlot(title: "Time to write N tokens (batch 1, \(Parallel.workerCount) threads)", xLabel: "tokens", yLabel: "seconds")
+            var chart = LinePlot(
+                title: "Time to write N tokens (batch 1, \(Parallel.workerCount) threads)", xLabel: "tokens", yLabel: "seconds")
             for name in series.keys.sorted() { chart.add(name, points: series[name]!) }
             try DurableFile.write(Data(chart.svg().utf8), to: URL(fileURLWithPath: plot))
         }

@@ -30,10 +30,13 @@ struct SampleBench: ParsableCommand {
         let gpt = try GPT.load(from: folder)
         let promptIDs = try loadTokenizer(directory: folder).encode(prompt)
         guard !promptIDs.isEmpty, promptIDs.count + tokens <= gpt.config.contextLength else {
-            throw ValidationError("the prompt (\(promptIDs.count) tokens) and --tokens \(tokens) must fit in the context of \(gpt.config.contextLength)")
+            throw ValidationError(
+                "the prompt (\(promptIDs.count) tokens) and --tokens \(tokens) must fit in the context of \(gpt.config.contextLength)")
         }
         if !json {
-            print("\(model): \(gpt.parameterCount) parameters, prompt \(promptIDs.count) tokens, \(tokens) new tokens, \(Parallel.workerCount) threads, GEMM backend \(GEMMBackend.current.rawValue)")
+            print(
+                "\(model): \(gpt.parameterCount) parameters, prompt \(promptIDs.count) tokens, \(tokens) new tokens, \(Parallel.workerCount) threads, GEMM backend \(GEMMBackend.current.rawValue)"
+            )
         }
         for batch in batches {
             var seconds = 0.0
@@ -43,19 +46,25 @@ struct SampleBench: ParsableCommand {
                 if repeat_ == 1 { bytesBefore = Tensor.storageBytesCreated }
                 let start = Date()
                 var generator = SeededGenerator(seed: 0)
-                output = gpt.generate(prompts: Array(repeating: promptIDs, count: batch), maxTokens: tokens,
-                                      options: SamplingOptions(temperature: 0), generator: &generator)[0]
-                if repeat_ > 0 { seconds += Date().timeIntervalSince(start) }    // the first run warms up
+                output =
+                    gpt.generate(
+                        prompts: Array(repeating: promptIDs, count: batch), maxTokens: tokens,
+                        options: SamplingOptions(temperature: 0), generator: &generator)[0]
+                if repeat_ > 0 { seconds += Date().timeIntervalSince(start) }  // the first run warms up
             }
             seconds /= Double(repeats)
             let tokensPerSecond = Double(batch * tokens) / seconds
             let kilobytesPerStep = Double(Tensor.storageBytesCreated - bytesBefore) / Double(repeats * tokens) / 1024
             if json {
-                print("{\"impl\":\"nebula\",\"batch\":\(batch),\"threads\":\(Parallel.workerCount),\"new_tokens\":\(tokens),"
-                      + "\"seconds\":\(seconds),\"tokens_per_s\":\(tokensPerSecond),\"tensor_kb_per_step\":\(kilobytesPerStep),\"prompt_ids\":\(promptIDs),\"tokens\":\(output)}")
+                print(
+                    "{\"impl\":\"nebula\",\"batch\":\(batch),\"threads\":\(Parallel.workerCount),\"new_tokens\":\(tokens),"
+                        + "\"seconds\":\(seconds),\"tokens_per_s\":\(tokensPerSecond),\"tensor_kb_per_step\":\(kilobytesPerStep),\"prompt_ids\":\(promptIDs),\"tokens\":\(output)}"
+                )
             } else {
-                print(String(format: "batch %3d: %.1f ms per run, %.2f ms per decoding step, %.0f tokens/s, tensors created %.0f kB/step",
-                             batch, seconds * 1e3, seconds / Double(tokens) * 1e3, tokensPerSecond, kilobytesPerStep))
+                print(
+                    String(
+                        format: "batch %3d: %.1f ms per run, %.2f ms per decoding step, %.0f tokens/s, tensors created %.0f kB/step",
+                        batch, seconds * 1e3, seconds / Double(tokens) * 1e3, tokensPerSecond, kilobytesPerStep))
             }
         }
     }

@@ -15,8 +15,9 @@ struct TokenizerBench: ParsableCommand {
         let root = URL(fileURLWithPath: data)
         let gpt2Folder = root.appendingPathComponent("gpt2")
         let loadStart = DispatchTime.now().uptimeNanoseconds
-        let gpt2 = try ByteLevelBPE(vocabulary: gpt2Folder.appendingPathComponent("encoder.json"),
-                                    merges: gpt2Folder.appendingPathComponent("vocab.bpe"))
+        let gpt2 = try ByteLevelBPE(
+            vocabulary: gpt2Folder.appendingPathComponent("encoder.json"),
+            merges: gpt2Folder.appendingPathComponent("vocab.bpe"))
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
         let files = ["tinystories/tinystories_v2_10k.txt", "tinystories/tinystories_v1_train_head.txt", "shakespeare/input.txt"]
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -34,7 +35,8 @@ struct TokenizerBench: ParsableCommand {
             print("| \(file) | \(format(megabytes)) | \(format(megabytes / single)) | \(format(megabytes / parallel)) | \(tokens) |")
         }
 
-        let stories = try Corpus(contentsOf: root.appendingPathComponent(files[0])).documents
+        let stories =
+            try Corpus(contentsOf: root.appendingPathComponent(files[0])).documents
             + Corpus(contentsOf: root.appendingPathComponent(files[1]), options: CorpusOptions(separator: .blankLines)).documents
         let megabytes = Double(stories.reduce(0) { $0 + $1.utf8.count }) / 1e6
         var vocabulary = 0
@@ -59,7 +61,9 @@ struct TokenizerBench: ParsableCommand {
         print("")
         print("| token cache build (GPT-2, \(cores) threads) | corpus MB | tokens | seconds | MB/s |")
         print("|---|---:|---:|---:|---:|")
-        print("| \(files[0]) | \(format(corpusMegabytes)) | \(cacheTokens) | \(format(cacheSeconds, digits: 3)) | \(format(corpusMegabytes / cacheSeconds)) |")
+        print(
+            "| \(files[0]) | \(format(corpusMegabytes)) | \(cacheTokens) | \(format(cacheSeconds, digits: 3)) | \(format(corpusMegabytes / cacheSeconds)) |"
+        )
     }
 
     private func best(_ body: () -> Void) -> Double {

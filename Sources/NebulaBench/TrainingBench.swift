@@ -7,7 +7,8 @@ import NebulaTensor
 /// Times GPT training steps (forward, backward, AdamW) on random tokens at the configurations of the
 /// PyTorch comparison, so the two can be set side by side.
 struct TrainingBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gpt", abstract: "GPT training-step time at the comparison configurations.")
+    static let configuration = CommandConfiguration(
+        commandName: "gpt", abstract: "GPT training-step time at the comparison configurations.")
 
     @Option(help: "small (4×128, T64, B12, V65) or medium (6×384, T256, B8, V65).") var config = "small"
     @Option(help: "Steps to time (after 3 warm-up steps).") var steps = 20
@@ -18,11 +19,12 @@ struct TrainingBench: ParsableCommand {
     func run() throws { try context(precision).run(measure) }
 
     func measure() throws {
-        let (gptConfig, batch): (GPTConfig, Int) = switch config {
-        case "small": (GPTConfig(vocabSize: 65, contextLength: 64, layers: 4, heads: 4, width: 128), 12)
-        case "medium": (GPTConfig(vocabSize: 65, contextLength: 256, layers: 6, heads: 6, width: 384), 8)
-        default: throw ValidationError("unknown --config \(config): use small or medium")
-        }
+        let (gptConfig, batch): (GPTConfig, Int) =
+            switch config {
+            case "small": (GPTConfig(vocabSize: 65, contextLength: 64, layers: 4, heads: 4, width: 128), 12)
+            case "medium": (GPTConfig(vocabSize: 65, contextLength: 256, layers: 6, heads: 6, width: 384), 8)
+            default: throw ValidationError("unknown --config \(config): use small or medium")
+            }
         var rng = SeededGenerator(seed: 0)
         let gpt = GPT(gptConfig, generator: &rng)
         let optimizer = AdamW(learningRate: 1e-3, beta2: 0.99, weightDecay: 0.1)
@@ -54,12 +56,19 @@ struct TrainingBench: ParsableCommand {
         let peak = peakResidentMegabytes()
         let megabytesPerStep = Double(Tensor.storageBytesCreated - bytesBefore) / Double(steps) / 1_048_576
         if json {
-            print("{\"impl\":\"nebula\",\"gemm_backend\":\"\(GEMMBackend.current.rawValue)\",\"config\":\"\(config)\",\"precision\":\"\(precision.rawValue)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"tensor_mb_per_step\":\(megabytesPerStep),\"params\":\(gpt.parameterCount)}")
+            print(
+                "{\"impl\":\"nebula\",\"gemm_backend\":\"\(GEMMBackend.current.rawValue)\",\"config\":\"\(config)\",\"precision\":\"\(precision.rawValue)\",\"ms_per_step\":\(perStep * 1e3),\"tokens_per_s\":\(tokensPerSecond),\"peak_rss_mb\":\(peak),\"tensor_mb_per_step\":\(megabytesPerStep),\"params\":\(gpt.parameterCount)}"
+            )
         } else {
-            print("GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens, GEMM backend \(GEMMBackend.current.rawValue), \(precision.rawValue) products")
-            print(String(format: "%.2f ms/step (forward %.2f, backward %.2f, clip+AdamW %.2f), %.0f tokens/s, peak RSS %.0f MB, tensors created %.1f MB/step",
-                         perStep * 1e3, forward / Double(steps) * 1e3, backward / Double(steps) * 1e3, update / Double(steps) * 1e3,
-                         tokensPerSecond, peak, megabytesPerStep))
+            print(
+                "GPT \(config): \(gpt.parameterCount) parameters, batch \(batch) × \(t) tokens, GEMM backend \(GEMMBackend.current.rawValue), \(precision.rawValue) products"
+            )
+            print(
+                String(
+                    format:
+                        "%.2f ms/step (forward %.2f, backward %.2f, clip+AdamW %.2f), %.0f tokens/s, peak RSS %.0f MB, tensors created %.1f MB/step",
+                    perStep * 1e3, forward / Double(steps) * 1e3, backward / Double(steps) * 1e3, update / Double(steps) * 1e3,
+                    tokensPerSecond, peak, megabytesPerStep))
         }
     }
 }
@@ -68,14 +77,14 @@ struct TrainingBench: ParsableCommand {
 func peakResidentMegabytes() -> Double {
     var usage = rusage()
     #if os(Linux)
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
     #else
-    getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF, &usage)
     #endif
     #if os(macOS)
-    return Double(usage.ru_maxrss) / 1_048_576
+        return Double(usage.ru_maxrss) / 1_048_576
     #else
-    return Double(usage.ru_maxrss) / 1024
+        return Double(usage.ru_maxrss) / 1024
     #endif
 }
 

@@ -176,16 +176,19 @@ struct JSONParser {
                 index += 2
                 let low = try parseHex4()
                 guard (0xDC00..<0xE000).contains(low) else {
-                    throw JSONSyntaxError(position: escapeStart, message: "expected a low surrogate after \\u\(hex(scalar)), found \\u\(hex(low))")
+                    throw JSONSyntaxError(
+                        position: escapeStart, message: "expected a low surrogate after \\u\(hex(scalar)), found \\u\(hex(low))")
                 }
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             } else if (0xDC00..<0xE000).contains(scalar) {
-                throw JSONSyntaxError(position: escapeStart, message: "expected a character escape, found lone low surrogate \\u\(hex(scalar))")
+                throw JSONSyntaxError(
+                    position: escapeStart, message: "expected a character escape, found lone low surrogate \\u\(hex(scalar))")
             }
             // Every value left is a valid Unicode scalar.
             utf8.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
         default:
-            throw JSONSyntaxError(position: index - 2, message: "expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u, found \\\(describe(byte))")
+            throw JSONSyntaxError(
+                position: index - 2, message: "expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u, found \\\(describe(byte))")
         }
     }
 

@@ -9,8 +9,10 @@ public enum Parallel {
 
     /// The default of ``ExecutionContext/threads`` and the most any loop uses: `NEBULA_THREADS` when set (e.g. 1
     /// per rank when several MPI ranks share a machine), otherwise the number of active cores.
-    public static let defaultThreads = max(1, ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
-                                                  ?? ProcessInfo.processInfo.activeProcessorCount)
+    public static let defaultThreads = max(
+        1,
+        ProcessInfo.processInfo.environment["NEBULA_THREADS"].flatMap { Int($0) }
+            ?? ProcessInfo.processInfo.activeProcessorCount)
 
     /// Calls `body` on disjoint sub-ranges covering `0..<count`, in parallel when each worker would get at
     /// least `grain` items; otherwise inline on the calling thread.

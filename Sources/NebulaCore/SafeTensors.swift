@@ -201,9 +201,11 @@ public struct SafeTensorsFile: Sendable {
     public func floats(_ name: String) throws -> [Float] {
         let tensor = try requireTensor(name)
         switch tensor.dtype {
-        case .f32: return decode(tensor) { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * $1, as: UInt32.self))) }
+        case .f32:
+            return decode(tensor) { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * $1, as: UInt32.self))) }
         case .f16: return decode(tensor) { floatFromHalf(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self))) }
-        case .bf16: return decode(tensor) { floatFromBFloat16(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self))) }
+        case .bf16:
+            return decode(tensor) { floatFromBFloat16(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self))) }
         default: throw mismatch(tensor, expected: "F32, F16 or BF16")
         }
     }
@@ -220,15 +222,17 @@ public struct SafeTensorsFile: Sendable {
 
     private func requireTensor(_ name: String) throws -> SafeTensorsInfo {
         guard let tensor = info(name) else {
-            throw SafeTensorsError(.missingTensor, source: source,
-                                   "expected a tensor named \(quoted(name)), found none among \(tensors.count) tensors")
+            throw SafeTensorsError(
+                .missingTensor, source: source,
+                "expected a tensor named \(quoted(name)), found none among \(tensors.count) tensors")
         }
         return tensor
     }
 
     private func mismatch(_ tensor: SafeTensorsInfo, expected: String) -> SafeTensorsError {
-        SafeTensorsError(.dtypeMismatch, source: source, offset: dataOffset + tensor.byteRange.lowerBound,
-                         "tensor \(quoted(tensor.name)): expected dtype \(expected), found \(tensor.dtype.rawValue)")
+        SafeTensorsError(
+            .dtypeMismatch, source: source, offset: dataOffset + tensor.byteRange.lowerBound,
+            "tensor \(quoted(tensor.name)): expected dtype \(expected), found \(tensor.dtype.rawValue)")
     }
 
     /// Decodes every element of `tensor` with `element(bytes, index)`, `bytes` being the tensor's own.
@@ -253,17 +257,20 @@ private struct HeaderReader {
 
     func read(_ data: Data) throws -> Header {
         guard data.count >= 8 else {
-            throw SafeTensorsError(.fileTooShort, source: source, offset: 0,
-                                   "expected at least 8 bytes (the header length), found a \(data.count)-byte file")
+            throw SafeTensorsError(
+                .fileTooShort, source: source, offset: 0,
+                "expected at least 8 bytes (the header length), found a \(data.count)-byte file")
         }
         let declared = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard declared <= UInt64(SafeTensorsFile.maximumHeaderLength) else {
-            throw SafeTensorsError(.headerLength, source: source, offset: 0,
-                                   "expected a header length of at most \(SafeTensorsFile.maximumHeaderLength) bytes, found \(declared)")
+            throw SafeTensorsError(
+                .headerLength, source: source, offset: 0,
+                "expected a header length of at most \(SafeTensorsFile.maximumHeaderLength) bytes, found \(declared)")
         }
         guard declared <= UInt64(data.count - 8) else {
-            throw SafeTensorsError(.headerLength, source: source, offset: 0,
-                                   "expected a header length of at most \(data.count - 8) bytes (the rest of the file), found \(declared)")
+            throw SafeTensorsError(
+                .headerLength, source: source, offset: 0,
+                "expected a header length of at most \(data.count - 8) bytes (the rest of the file), found \(declared)")
         }
         let headerLength = Int(declared)
         let start = data.startIndex
@@ -274,8 +281,9 @@ private struct HeaderReader {
             throw SafeTensorsError(.headerSyntax, source: source, offset: 8 + error.position, "header is not valid JSON: \(error.message)")
         }
         guard case .object(let members) = root.value else {
-            throw SafeTensorsError(.headerSyntax, source: source, offset: 8 + root.position,
-                                   "expected the header to be a JSON object, found \(root.typeName)")
+            throw SafeTensorsError(
+                .headerSyntax, source: source, offset: 8 + root.position,
+                "expected the header to be a JSON object, found \(root.typeName)")
         }
 
         var header = Header(dataOffset: 8 + headerLength)
@@ -284,8 +292,9 @@ private struct HeaderReader {
         var names = Set<String>()
         for member in members {
             guard names.insert(member.key).inserted else {
-                throw SafeTensorsError(.duplicateName, source: source, offset: 8 + member.keyPosition,
-                                       "expected unique tensor names, found \(quoted(member.key)) twice")
+                throw SafeTensorsError(
+                    .duplicateName, source: source, offset: 8 + member.keyPosition,
+                    "expected unique tensor names, found \(quoted(member.key)) twice")
             }
             if member.key == "__metadata__" {
                 header.metadata = try metadata(member.value)
@@ -304,19 +313,23 @@ private struct HeaderReader {
             let begin = tensor.byteRange.lowerBound
             let after = previous.map { " (the end of \(quoted($0)))" } ?? " (the start of the data section)"
             if begin < covered {
-                throw SafeTensorsError(.invalidOffsets, source: source, offset: positions[tensor.name],
-                                       "tensor \(quoted(tensor.name)) overlaps \(quoted(previous!)): expected it to begin at data offset \(covered)\(after), found \(begin)")
+                throw SafeTensorsError(
+                    .invalidOffsets, source: source, offset: positions[tensor.name],
+                    "tensor \(quoted(tensor.name)) overlaps \(quoted(previous!)): expected it to begin at data offset \(covered)\(after), found \(begin)"
+                )
             }
             if begin > covered {
-                throw SafeTensorsError(.invalidOffsets, source: source, offset: positions[tensor.name],
-                                       "tensor \(quoted(tensor.name)) leaves a gap: expected it to begin at data offset \(covered)\(after), found \(begin)")
+                throw SafeTensorsError(
+                    .invalidOffsets, source: source, offset: positions[tensor.name],
+                    "tensor \(quoted(tensor.name)) leaves a gap: expected it to begin at data offset \(covered)\(after), found \(begin)")
             }
             covered = tensor.byteRange.upperBound
             previous = tensor.name
         }
         if covered != dataSize {
-            throw SafeTensorsError(.invalidOffsets, source: source, offset: header.dataOffset + covered,
-                                   "expected the tensors to cover the \(dataSize)-byte data section, found \(dataSize - covered) bytes after the last tensor")
+            throw SafeTensorsError(
+                .invalidOffsets, source: source, offset: header.dataOffset + covered,
+                "expected the tensors to cover the \(dataSize)-byte data section, found \(dataSize - covered) bytes after the last tensor")
         }
         return header
     }
@@ -325,18 +338,21 @@ private struct HeaderReader {
     private func metadata(_ node: JSONNode) throws -> [String: String] {
         if case .null = node.value { return [:] }
         guard case .object(let members) = node.value else {
-            throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + node.position,
-                                   "\"__metadata__\": expected an object of strings, found \(node.typeName)")
+            throw SafeTensorsError(
+                .invalidEntry, source: source, offset: 8 + node.position,
+                "\"__metadata__\": expected an object of strings, found \(node.typeName)")
         }
         var result: [String: String] = [:]
         for member in members {
             guard result[member.key] == nil else {
-                throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.keyPosition,
-                                       "\"__metadata__\": expected unique keys, found \(quoted(member.key)) twice")
+                throw SafeTensorsError(
+                    .invalidEntry, source: source, offset: 8 + member.keyPosition,
+                    "\"__metadata__\": expected unique keys, found \(quoted(member.key)) twice")
             }
             guard case .string(let value) = member.value.value else {
-                throw SafeTensorsError(.invalidEntry, source: source, offset: 8 + member.value.position,
-                                       "\"__metadata__\" key \(quoted(member.key)): expected a string, found \(member.value.typeName)")
+                throw SafeTensorsError(
+                    .invalidEntry, source: source, offset: 8 + member.value.position,
+                    "\"__metadata__\" key \(quoted(member.key)): expected a string, found \(member.value.typeName)")
             }
             result[member.key] = value
         }
@@ -389,7 +405,9 @@ private struct HeaderReader {
         for dimension in shape {
             let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
             guard !overflow else {
-                throw fail(.invalidShape, shapeNode, "expected a shape whose size in bytes fits in 63 bits, found \(displayed("\(shape)")) of \(dtypeName)")
+                throw fail(
+                    .invalidShape, shapeNode,
+                    "expected a shape whose size in bytes fits in 63 bits, found \(displayed("\(shape)")) of \(dtypeName)")
             }
             byteCount = product
         }
@@ -402,11 +420,14 @@ private struct HeaderReader {
             throw fail(.invalidOffsets, offsetsNode, "expected data_offsets [begin, end] with begin ≤ end, found [\(begin), \(end)]")
         }
         guard end <= dataSize else {
-            throw fail(.invalidOffsets, offsetsNode, "expected data_offsets within the \(dataSize)-byte data section, found [\(begin), \(end)]")
+            throw fail(
+                .invalidOffsets, offsetsNode, "expected data_offsets within the \(dataSize)-byte data section, found [\(begin), \(end)]")
         }
         guard end - begin == byteCount else {
-            throw fail(.byteCountMismatch, offsetsNode,
-                       "expected \(byteCount) bytes (\(dtypeName) × shape \(displayed("\(shape)"))), found \(end - begin) (data_offsets [\(begin), \(end)])")
+            throw fail(
+                .byteCountMismatch, offsetsNode,
+                "expected \(byteCount) bytes (\(dtypeName) × shape \(displayed("\(shape)"))), found \(end - begin) (data_offsets [\(begin), \(end)])"
+            )
         }
         return (SafeTensorsInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end), 8 + offsetsNode.position)
     }
@@ -502,7 +523,9 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
         for dimension in entry.shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard dimension >= 0, !overflow else {
-                throw fail(.invalidShape, "tensor \(quoted(entry.name)): expected non-negative dimensions with a 63-bit product, found shape \(entry.shape)")
+                throw fail(
+                    .invalidShape,
+                    "tensor \(quoted(entry.name)): expected non-negative dimensions with a 63-bit product, found shape \(entry.shape)")
             }
             count = product
         }
@@ -518,16 +541,22 @@ private func encodeHeader(_ entries: [SafeTensorsEntry], metadata: [String: Stri
             }
             valueCount = values.count
         case (.floats, _):
-            throw fail(.dtypeMismatch, "tensor \(quoted(entry.name)): expected dtype F32, F16 or BF16 for float values, found \(entry.dtype.rawValue)")
+            throw fail(
+                .dtypeMismatch,
+                "tensor \(quoted(entry.name)): expected dtype F32, F16 or BF16 for float values, found \(entry.dtype.rawValue)")
         case (.integers, _):
-            throw fail(.dtypeMismatch, "tensor \(quoted(entry.name)): expected dtype I64 or I32 for integer values, found \(entry.dtype.rawValue)")
+            throw fail(
+                .dtypeMismatch, "tensor \(quoted(entry.name)): expected dtype I64 or I32 for integer values, found \(entry.dtype.rawValue)")
         }
         guard valueCount == count else {
-            throw fail(.invalidEntryToWrite, "tensor \(quoted(entry.name)): expected \(count) values for shape \(entry.shape), found \(valueCount)")
+            throw fail(
+                .invalidEntryToWrite, "tensor \(quoted(entry.name)): expected \(count) values for shape \(entry.shape), found \(valueCount)"
+            )
         }
         let end = offset + count * entry.dtype.byteSize
         let shape = entry.shape.map(String.init).joined(separator: ",")
-        fields.append("\(jsonQuoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+        fields.append(
+            "\(jsonQuoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
         offset = end
     }
     var header = Data("{\(fields.joined(separator: ","))}".utf8)

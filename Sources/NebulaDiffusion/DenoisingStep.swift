@@ -51,8 +51,9 @@ extension LatentDiffusion {
         }
         func joined(_ parts: [Tensor]) -> Tensor { parts.count == 1 ? parts[0] : Tensor.concatenate(parts, axis: 0) }
         let output = withNoGrad {
-            denoiser(joined(zs), times: times, selfCondition: config.network.selfConditioning ? joined(selfConditions) : nil,
-                     context: usesContext ? joined(contexts) : nil, dropContext: usesContext ? dropContext : nil)   // [rows, K, d]
+            denoiser(
+                joined(zs), times: times, selfCondition: config.network.selfConditioning ? joined(selfConditions) : nil,
+                context: usesContext ? joined(contexts) : nil, dropContext: usesContext ? dropContext : nil)  // [rows, K, d]
         }
         var parts = (sizes.count == 1 ? [output] : output.split(axis: 0, sizes: sizes))[...]
         return groups.map { group in

@@ -11,9 +11,9 @@ public final class DiffusionTask: TrainingTask {
     public let config: LatentDiffusionConfig
     public let denoiser: Denoiser
     public let ema: EMA
-    private let latents: Tensor               // [N, K, d]
-    private let previous: [Int?]              // index of the preceding passage of the same document
-    private let validation: Tensor?           // [M, K, d]
+    private let latents: Tensor  // [N, K, d]
+    private let previous: [Int?]  // index of the preceding passage of the same document
+    private let validation: Tensor?  // [M, K, d]
     /// The training latents' mean and covariance, fitted at the first evaluation: the linear denoiser's loss is
     /// logged beside the denoiser's (`val_loss_gaussian`).
     private lazy var gaussian = GaussianLatentModel(latents: latents)
@@ -50,14 +50,17 @@ public final class DiffusionTask: TrainingTask {
         let dropped = rows.map { previous[$0] == nil || generator.nextUniform() < config.conditionDropout }
         let context = conditional ? gather(latents, rows.map { previous[$0] ?? $0 }) : nil
         let selfCondition = generator.nextUniform() < config.selfConditioningRate
-        return denoisingLoss(x0: x0, noise: Tensor.randn(x0.shape, generator: &generator), times: times, context: context,
-                             drop: conditional ? dropped : nil, model: denoiser, selfCondition: selfCondition)
+        return denoisingLoss(
+            x0: x0, noise: Tensor.randn(x0.shape, generator: &generator), times: times, context: context,
+            drop: conditional ? dropped : nil, model: denoiser, selfCondition: selfCondition)
     }
 
     /// The mean squared error of the objective for `x0` noised with `noise` at `times`.
-    func denoisingLoss(x0: Tensor, noise: Tensor, times: [Float], context: Tensor?, drop: [Bool]?, model: Denoiser,
-                       selfCondition: Bool) -> Tensor {
-        let (alpha, sigma) = config.schedule.alphaSigma(times: times, rank: 3)          // [B, 1, 1] each
+    func denoisingLoss(
+        x0: Tensor, noise: Tensor, times: [Float], context: Tensor?, drop: [Bool]?, model: Denoiser,
+        selfCondition: Bool
+    ) -> Tensor {
+        let (alpha, sigma) = config.schedule.alphaSigma(times: times, rank: 3)  // [B, 1, 1] each
         let z = x0 * alpha + noise * sigma
         var estimate: Tensor? = nil
         if selfCondition && config.network.selfConditioning {
@@ -89,9 +92,13 @@ public final class DiffusionTask: TrainingTask {
             let drop = [Bool](repeating: true, count: batchSize)
             let x0 = gather(validation, rows)
             let noise = Tensor.randn(x0.shape, generator: &generator)
-            total += denoisingLoss(x0: x0, noise: noise, times: times, context: nil,
-                                   drop: denoiser.config.contextWidth > 0 ? drop : nil, model: averaged, selfCondition: false).item
-            linear += gaussian.linearDenoiserLoss(x0: x0, noise: noise, times: times, schedule: config.schedule, objective: config.objective)
+            total +=
+                denoisingLoss(
+                    x0: x0, noise: noise, times: times, context: nil,
+                    drop: denoiser.config.contextWidth > 0 ? drop : nil, model: averaged, selfCondition: false
+                ).item
+            linear += gaussian.linearDenoiserLoss(
+                x0: x0, noise: noise, times: times, schedule: config.schedule, objective: config.objective)
         }
         return ["val_loss": Double(total) / Double(batches), "val_loss_gaussian": linear / Double(batches)]
     }
@@ -105,12 +112,13 @@ public final class DiffusionTask: TrainingTask {
         let entries = denoiser.namedParameters().map {
             SafeTensorsEntry(name: $0.0, shape: $0.1.shape, floats: ema.shadow[$0.0]!)
         }
-        try writeSafeTensors(entries, metadata: ["format": "pt", "weights": "ema"], to: directory.appendingPathComponent(ModelFolder.weights))
+        try writeSafeTensors(
+            entries, metadata: ["format": "pt", "weights": "ema"], to: directory.appendingPathComponent(ModelFolder.weights))
     }
 
     public func restore(from directory: URL) throws {
         try denoiser.load(safetensors: directory.appendingPathComponent(ModelFolder.weights))
-        ema.reset(to: denoiser)                     // the average, from model.safetensors
+        ema.reset(to: denoiser)  // the average, from model.safetensors
         try denoiser.load(safetensors: directory.appendingPathComponent("raw.safetensors"))
     }
 
@@ -120,7 +128,7 @@ public final class DiffusionTask: TrainingTask {
     }
 
     public func restoreExtras(from state: SafeTensorsFile) throws {
-        guard state.info("weights.\(denoiser.namedParameters()[0].0)") != nil else { return }   // an older state: restore(from:) read the average
+        guard state.info("weights.\(denoiser.namedParameters()[0].0)") != nil else { return }  // an older state: restore(from:) read the average
         var values: [String: [Float]] = [:]
         for (name, parameter) in denoiser.namedParameters() {
             guard let info = state.info("ema.\(name)"), info.shape == parameter.shape else {

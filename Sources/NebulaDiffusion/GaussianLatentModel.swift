@@ -33,9 +33,9 @@ public struct GaussianLatentModel {
         let (n, d) = (latents.shape[0], latents.shape[1] * latents.shape[2])
         shape = Array(latents.shape.dropFirst())
         let flat = latents.reshaped([n, d])
-        let mean = flat.mean(axis: 0)                                                        // [D]
+        let mean = flat.mean(axis: 0)  // [D]
         let centred = flat - mean
-        let covariance = centred.matmul(centred, transposeA: true) * (1 / Float(n - 1))     // [D, D]
+        let covariance = centred.matmul(centred, transposeA: true) * (1 / Float(n - 1))  // [D, D]
         let eigen = SymmetricEigen(matrix: covariance.data.map(Double.init), size: d)
         self.mean = mean.data
         variances = eigen.values.map { Float(max($0, 0)) }
@@ -46,7 +46,7 @@ public struct GaussianLatentModel {
     public func sample(count: Int, generator: inout SeededGenerator) -> Tensor {
         let d = mean.count
         let scales = Tensor(shape: [d], data: variances.map { $0.squareRoot() })
-        let white = Tensor.randn([count, d], generator: &generator)                        // [count, D]
+        let white = Tensor.randn([count, d], generator: &generator)  // [count, D]
         return ((white * scales).matmul(basis) + Tensor(shape: [d], data: mean)).reshaped([count] + shape)
     }
 
@@ -54,17 +54,18 @@ public struct GaussianLatentModel {
     /// it from x0 `[B, K, d]` noised with `noise` at `times` (one per row): directly comparable with a trained
     /// denoiser's loss on the same x0, noise and times.
     public func linearDenoiserLoss(x0: Tensor, noise: Tensor, times: [Float], schedule: NoiseSchedule, objective: Objective) -> Double {
-        precondition(x0.shape == noise.shape && x0.rank == 3 && Array(x0.shape.dropFirst()) == shape && times.count == x0.shape[0],
-                     "linearDenoiserLoss: x0 \(x0.shape) and noise \(noise.shape) need shape [\(times.count)] + \(shape)")
+        precondition(
+            x0.shape == noise.shape && x0.rank == 3 && Array(x0.shape.dropFirst()) == shape && times.count == x0.shape[0],
+            "linearDenoiserLoss: x0 \(x0.shape) and noise \(noise.shape) need shape [\(times.count)] + \(shape)")
         let (b, d) = (x0.shape[0], mean.count)
         // In the covariance's eigenbasis each coordinate is an independent scalar problem: with c = x0 − μ and
         // z − αμ = αc + σε, the posterior mean of c_i is g_i·(αc_i + σε_i), g_i = αλ_i/(α²λ_i + σ²).
-        let signal = (x0.reshaped([b, d]) - Tensor(shape: [d], data: mean)).matmul(basis, transposeB: true).data   // [B, D]
-        let noiseCoordinates = noise.reshaped([b, d]).matmul(basis, transposeB: true).data                        // [B, D]
+        let signal = (x0.reshaped([b, d]) - Tensor(shape: [d], data: mean)).matmul(basis, transposeB: true).data  // [B, D]
+        let noiseCoordinates = noise.reshaped([b, d]).matmul(basis, transposeB: true).data  // [B, D]
         var total = 0.0
         for row in 0..<b {
             let (alpha, sigma) = schedule.alphaSigma(Double(times[row]))
-            var squaredError = 0.0                                                     // ‖x0̂ − x0‖²
+            var squaredError = 0.0  // ‖x0̂ − x0‖²
             for i in 0..<d {
                 let lambda = Double(variances[i])
                 let gain = alpha * lambda / (alpha * alpha * lambda + sigma * sigma)

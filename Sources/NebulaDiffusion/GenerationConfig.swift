@@ -25,8 +25,10 @@ public struct GenerationRequest: Equatable, Sendable {
     /// Nucleus sampling of the final decode (nil: greedy).
     public var decodeTopP: Float?
 
-    public init(steps: Int = 50, sampler: SamplerKind = .ddpm, guidance: Float = 1, noiseScale: Float? = nil,
-                renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil) {
+    public init(
+        steps: Int = 50, sampler: SamplerKind = .ddpm, guidance: Float = 1, noiseScale: Float? = nil,
+        renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil
+    ) {
         self.steps = steps
         self.sampler = sampler
         self.guidance = guidance
@@ -92,7 +94,8 @@ extension LatentDiffusion {
             steps: request.steps, sampler: request.sampler, guidance: request.guidance,
             noiseScale: request.sampler == .ddim ? 1 : request.noiseScale ?? defaults.noiseScale ?? 1,
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
-            languageModelPrior: fuses ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,
+            languageModelPrior: fuses
+                ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,
             decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0))
     }
 }

@@ -81,16 +81,24 @@ public final class LatentDiffusion {
         let autoencoder = try LatentAutoencoder.load(from: aeURL)
         let configURL = directory.appendingPathComponent(ModelFolder.config)
         guard config.network.latents == autoencoder.config.latents, config.network.latentWidth == autoencoder.config.latentWidth else {
-            throw ModelFolderError(configURL, "the denoiser's latents (\(config.network.latents) × \(config.network.latentWidth)) do not match the autoencoder's (\(autoencoder.config.latents) × \(autoencoder.config.latentWidth))")
+            throw ModelFolderError(
+                configURL,
+                "the denoiser's latents (\(config.network.latents) × \(config.network.latentWidth)) do not match the autoencoder's (\(autoencoder.config.latents) × \(autoencoder.config.latentWidth))"
+            )
         }
         if let problem = config.sampling?.validate() { throw ModelFolderError(configURL, problem) }
-        guard config.network.width > 0, config.network.heads > 0, config.network.width % config.network.heads == 0, config.network.layers > 0 else {
+        guard config.network.width > 0, config.network.heads > 0, config.network.width % config.network.heads == 0,
+            config.network.layers > 0
+        else {
             throw ModelFolderError(configURL, "invalid denoiser sizes: width must be positive and divisible by heads")
         }
         let (w, network) = (Double(config.network.width), config.network)
-        try ModelFolder.checkSize(of: configURL, needs: max(Double(network.layers) * w * w, Double(network.latents) * w,
-                                                            Double(network.latentWidth) * w, Double(network.contextWidth)),
-                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
+        try ModelFolder.checkSize(
+            of: configURL,
+            needs: max(
+                Double(network.layers) * w * w, Double(network.latents) * w,
+                Double(network.latentWidth) * w, Double(network.contextWidth)),
+            files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let denoiser = Denoiser(config.network, generator: &rng)
         try ModelFolder.loadWeights(denoiser, from: directory)
@@ -102,18 +110,21 @@ public final class LatentDiffusion {
     /// estimate on the encoder's set (mean 0, variance 1 per vector); it also turns the denoiser's cautious,
     /// shrunken early estimates into confident average latents, which narrows the samples.
     public func makeSampler(_ config: GenerationConfig) -> any DiffusionSampler {
-        NebulaDiffusion.makeSampler(config.sampler, schedule: self.config.schedule, objective: self.config.objective,
-                                    normalizeX0: config.renormalizeEstimates ? { layerNorm($0, weight: nil, bias: nil) } : nil,
-                                    noiseScale: config.noiseScale)
+        NebulaDiffusion.makeSampler(
+            config.sampler, schedule: self.config.schedule, objective: self.config.objective,
+            normalizeX0: config.renormalizeEstimates ? { layerNorm($0, weight: nil, bias: nil) } : nil,
+            noiseScale: config.noiseScale)
     }
 
     /// Generates latents `[count, K, d]`: noise, then the reverse process of `config` (steps, sampler, noise
     /// scale, renormalisation). With a `condition` (latents `[count, K, d]` of the preceding passages),
     /// classifier-free guidance of weight `config.guidance` steers towards continuations. `start` denoises a
     /// latent noised to `start.time` instead (editing). `onStep` sees every x0 estimate.
-    public func sample(count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
-                       start: (latent: Tensor, time: Float)? = nil,
-                       generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil) -> Tensor {
+    public func sample(
+        count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
+        start: (latent: Tensor, time: Float)? = nil,
+        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
+    ) -> Tensor {
         let shape = [count, self.config.network.latents, self.config.network.latentWidth]
         var sampler = makeSampler(config)
         sampler.setTimesteps(config.steps, startTime: start?.time ?? 1)
@@ -123,17 +134,22 @@ public final class LatentDiffusion {
             let time = Double(start.time)
             initial = start.latent * Float(self.config.schedule.alpha(time)) + noise * Float(self.config.schedule.sigma(time))
         }
-        return sampler.sample(from: initial, generator: &generator, model: { z, t, previous in
-            self.modelOutputs([DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)])[0]
-        }, onStep: onStep)
+        return sampler.sample(
+            from: initial, generator: &generator,
+            model: { z, t, previous in
+                self.modelOutputs([DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)])[0]
+            }, onStep: onStep)
     }
 
     /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`, decoded as `config`
     /// says: greedy or nucleus-sampled, fused with the LM at `config.languageModelPrior`. `decoder` picks
     /// the parallel decoder of an autoregressive autoencoder; `refine` rounds of latent-consistent decoding.
-    public func decode(_ z: Tensor, _ config: GenerationConfig, decoder: AutoencoderConfig.Decoder? = nil,
-                       refine: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
-        autoencoder.decode(z, options: config.decoding, decoder: decoder,
-                           languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
+    public func decode(
+        _ z: Tensor, _ config: GenerationConfig, decoder: AutoencoderConfig.Decoder? = nil,
+        refine: Int = 0, generator: inout SeededGenerator
+    ) -> [[Int]] {
+        autoencoder.decode(
+            z, options: config.decoding, decoder: decoder,
+            languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
     }
 }

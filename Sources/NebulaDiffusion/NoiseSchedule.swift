@@ -93,8 +93,10 @@ public struct NoiseSchedule: Codable, Sendable, Equatable {
         precondition(rank >= 1, "alphaSigma: rank must be at least 1")
         let shape = [times.count] + Array(repeating: 1, count: rank - 1)
         let pairs = times.map { alphaSigma(Double($0)) }
-        return (Tensor(shape: shape, data: pairs.map { Float($0.alpha) }),
-                Tensor(shape: shape, data: pairs.map { Float($0.sigma) }))
+        return (
+            Tensor(shape: shape, data: pairs.map { Float($0.alpha) }),
+            Tensor(shape: shape, data: pairs.map { Float($0.sigma) })
+        )
     }
 
     /// The forward process q(z_t | x0): z_t = α_t·x0 + σ_t·ε, one time per row (first axis) of `x0`.

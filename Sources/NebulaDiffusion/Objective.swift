@@ -38,11 +38,11 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     /// The conversion from a model output at a time with coefficients (α, σ) to (x0̂, ε̂).
     public func conversion(alpha a: Double, sigma s: Double) -> Conversion {
         switch self {
-        case .v:        // x0 = α·z − σ·v,  ε = σ·z + α·v
+        case .v:  // x0 = α·z − σ·v,  ε = σ·z + α·v
             return Conversion(x0FromOutput: -s, x0FromSample: a, epsFromOutput: a, epsFromSample: s)
         case .epsilon:  // x0 = (z − σ·ε)/α,  ε = ε
             return Conversion(x0FromOutput: -s / a, x0FromSample: 1 / a, epsFromOutput: 1, epsFromSample: 0)
-        case .x0:       // x0 = x0,  ε = (z − α·x0)/σ
+        case .x0:  // x0 = x0,  ε = (z − α·x0)/σ
             return Conversion(x0FromOutput: 1, x0FromSample: 0, epsFromOutput: -a / s, epsFromSample: 1 / s)
         }
     }
@@ -51,9 +51,9 @@ public enum Objective: String, Codable, Sendable, CaseIterable {
     /// It is also the output of the ideal model when x0 and ε are known.
     public func targetCoefficients(alpha a: Double, sigma s: Double) -> (fromX0: Double, fromEps: Double) {
         switch self {
-        case .v:       return (-s, a)   // v = α·ε − σ·x0
+        case .v: return (-s, a)  // v = α·ε − σ·x0
         case .epsilon: return (0, 1)
-        case .x0:      return (1, 0)
+        case .x0: return (1, 0)
         }
     }
 

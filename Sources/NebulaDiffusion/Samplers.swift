@@ -48,8 +48,10 @@ public protocol DiffusionSampler {
 
     /// One reverse step from `time` to `nextTime` (< `time`) given the model's output on `sample`
     /// (z at `time`). Draws its noise, if any, from `generator`.
-    func step(modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
-              generator: inout SeededGenerator) -> SamplerOutput
+    func step(
+        modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
+        generator: inout SeededGenerator
+    ) -> SamplerOutput
 }
 
 extension DiffusionSampler {
@@ -75,17 +77,19 @@ extension DiffusionSampler {
     /// let z1 = Tensor.randn([4, 32, 64], generator: &rng)
     /// let x0 = sampler.sample(from: z1, generator: &rng) { z, t, _ in denoiser(z, t) }
     /// ```
-    public func sample(from initial: Tensor, generator: inout SeededGenerator,
-                       model: (_ sample: Tensor, _ time: Float, _ previousX0: Tensor?) -> Tensor,
-                       onStep: ((_ index: Int, _ output: SamplerOutput) -> Void)? = nil) -> Tensor
-    {
+    public func sample(
+        from initial: Tensor, generator: inout SeededGenerator,
+        model: (_ sample: Tensor, _ time: Float, _ previousX0: Tensor?) -> Tensor,
+        onStep: ((_ index: Int, _ output: SamplerOutput) -> Void)? = nil
+    ) -> Tensor {
         precondition(!timesteps.isEmpty, "sample: call setTimesteps first")
         var z = initial
         var previousX0: Tensor? = nil
         for (i, pair) in steps.enumerated() {
             let output = withNoGrad { model(z, pair.time, previousX0) }
-            let result = step(modelOutput: output, time: pair.time, nextTime: pair.nextTime, sample: z,
-                              generator: &generator)
+            let result = step(
+                modelOutput: output, time: pair.time, nextTime: pair.nextTime, sample: z,
+                generator: &generator)
             z = result.sample
             previousX0 = result.predictedX0
             onStep?(i, result)
@@ -99,10 +103,12 @@ extension DiffusionSampler {
     func denoise(modelOutput: Tensor, sample: Tensor, alpha: Double, sigma: Double)
         -> (x0: [Float], epsilon: [Float])
     {
-        precondition(modelOutput.shape == sample.shape,
-                     "step: model output \(modelOutput.shape) and sample \(sample.shape) differ")
-        var (x0, eps) = objective.predictions(modelOutput: modelOutput.data, sample: sample.data,
-                                              alpha: alpha, sigma: sigma)
+        precondition(
+            modelOutput.shape == sample.shape,
+            "step: model output \(modelOutput.shape) and sample \(sample.shape) differ")
+        var (x0, eps) = objective.predictions(
+            modelOutput: modelOutput.data, sample: sample.data,
+            alpha: alpha, sigma: sigma)
         guard clipX0 != nil || normalizeX0 != nil else { return (x0, eps) }
         if let c = clipX0 { x0 = x0.map { min(max($0, -c), c) } }
         if let normalize = normalizeX0 {
@@ -160,9 +166,10 @@ public struct DDPMSampler: DiffusionSampler {
     public var noiseScale: Float
     public private(set) var timesteps: [Float] = []
 
-    public init(schedule: NoiseSchedule = .cosine, objective: Objective = .v, variance: Variance = .posterior,
-                clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1)
-    {
+    public init(
+        schedule: NoiseSchedule = .cosine, objective: Objective = .v, variance: Variance = .posterior,
+        clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1
+    ) {
         self.schedule = schedule
         self.objective = objective
         self.variance = variance
@@ -175,9 +182,10 @@ public struct DDPMSampler: DiffusionSampler {
         timesteps = timeGrid(count, startTime: startTime)
     }
 
-    public func step(modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
-                     generator: inout SeededGenerator) -> SamplerOutput
-    {
+    public func step(
+        modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
+        generator: inout SeededGenerator
+    ) -> SamplerOutput {
         precondition(nextTime < time, "step: nextTime (\(nextTime)) must be below time (\(time))")
         // 1. noise levels at t and at the previous (less noisy) time s: α² = sigmoid(λ), σ² = sigmoid(−λ)
         let (t, s) = (Double(time), Double(max(nextTime, 0)))
@@ -197,10 +205,12 @@ public struct DDPMSampler: DiffusionSampler {
         //    written with c = σ²_{t|s}/σ_t² = 1 − SNR(t)/SNR(s) = −expm1(λ_t − λ_s), stable for small steps.
         let (alphaS, sigmaS) = schedule.alphaSigma(s)
         let c = -Foundation.expm1(schedule.logSNR(t) - schedule.logSNR(s))
-        let fromZ = Float((alphaT / alphaS) * (sigmaS * sigmaS) / (sigmaT * sigmaT))   // α_{t|s}·σ_s²/σ_t²
-        let fromX0 = Float(alphaS * c)                                                 // α_s·σ²_{t|s}/σ_t²
-        let noiseVariance = variance == .posterior ? c * sigmaS * sigmaS               // σ_Q²
-                                                   : c * sigmaT * sigmaT               // σ²_{t|s}
+        let fromZ = Float((alphaT / alphaS) * (sigmaS * sigmaS) / (sigmaT * sigmaT))  // α_{t|s}·σ_s²/σ_t²
+        let fromX0 = Float(alphaS * c)  // α_s·σ²_{t|s}/σ_t²
+        let noiseVariance =
+            variance == .posterior
+            ? c * sigmaS * sigmaS  // σ_Q²
+            : c * sigmaT * sigmaT  // σ²_{t|s}
         let noiseStd = Float(noiseVariance.squareRoot()) * noiseScale
 
         // 5. z_s = μ_Q + σ·n,  n ~ N(0, I)
@@ -233,9 +243,10 @@ public struct DDIMSampler: DiffusionSampler {
     public var normalizeX0: ((Tensor) -> Tensor)?
     public private(set) var timesteps: [Float] = []
 
-    public init(schedule: NoiseSchedule = .cosine, objective: Objective = .v, eta: Double = 0,
-                clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil)
-    {
+    public init(
+        schedule: NoiseSchedule = .cosine, objective: Objective = .v, eta: Double = 0,
+        clipX0: Float? = nil, normalizeX0: ((Tensor) -> Tensor)? = nil
+    ) {
         precondition(eta >= 0, "DDIMSampler: eta must be non-negative")
         self.schedule = schedule
         self.objective = objective
@@ -248,9 +259,10 @@ public struct DDIMSampler: DiffusionSampler {
         timesteps = timeGrid(count, startTime: startTime)
     }
 
-    public func step(modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
-                     generator: inout SeededGenerator) -> SamplerOutput
-    {
+    public func step(
+        modelOutput: Tensor, time: Float, nextTime: Float, sample: Tensor,
+        generator: inout SeededGenerator
+    ) -> SamplerOutput {
         precondition(nextTime < time, "step: nextTime (\(nextTime)) must be below time (\(time))")
         // 1. noise levels at t and at the previous (less noisy) time s. In the paper's notation
         //    √ᾱ_t = α_t and √(1 − ᾱ_t) = σ_t.
@@ -267,7 +279,7 @@ public struct DDIMSampler: DiffusionSampler {
         if nextTime <= 0 { return SamplerOutput(sample: x0Tensor, predictedX0: x0Tensor) }
 
         // 4. σ_t(η) = η·√((1 − ᾱ_{t−1})/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_{t−1})   (eq. 16)
-        let ratio = (alphaT * alphaT) / (alphaS * alphaS)                 // ᾱ_t/ᾱ_{t−1}
+        let ratio = (alphaT * alphaT) / (alphaS * alphaS)  // ᾱ_t/ᾱ_{t−1}
         let stdDev = eta * (sigmaS / sigmaT) * max(1 - ratio, 0).squareRoot()
 
         // 5. "direction pointing to x_t": √(1 − ᾱ_{t−1} − σ_t(η)²)·ε̂   (eq. 12)
@@ -295,9 +307,10 @@ public struct DDIMSampler: DiffusionSampler {
 /// var sampler = makeSampler(.ddim, schedule: config.schedule, objective: .v, eta: 0)
 /// sampler.setTimesteps(50)
 /// ```
-public func makeSampler(_ kind: SamplerKind, schedule: NoiseSchedule = .cosine, objective: Objective = .v,
-                        eta: Double = 0, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1) -> any DiffusionSampler
-{
+public func makeSampler(
+    _ kind: SamplerKind, schedule: NoiseSchedule = .cosine, objective: Objective = .v,
+    eta: Double = 0, normalizeX0: ((Tensor) -> Tensor)? = nil, noiseScale: Float = 1
+) -> any DiffusionSampler {
     switch kind {
     case .ddpm: return DDPMSampler(schedule: schedule, objective: objective, normalizeX0: normalizeX0, noiseScale: noiseScale)
     case .ddim: return DDIMSampler(schedule: schedule, objective: objective, eta: eta, normalizeX0: normalizeX0)

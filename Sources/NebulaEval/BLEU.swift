@@ -58,9 +58,10 @@ public struct BLEU: Sendable, Equatable {
         hypotheses: [String], references: [String], tokenization: Tokenization = .thirteenA,
         lowercased: Bool = false, maxOrder: Int = 4, smoothing: Smoothing = .exponential
     ) -> BLEU {
-        corpus(hypotheses: hypotheses.map { tokenization.words($0, lowercased: lowercased) },
-               references: references.map { tokenization.words($0, lowercased: lowercased) },
-               maxOrder: maxOrder, smoothing: smoothing)
+        corpus(
+            hypotheses: hypotheses.map { tokenization.words($0, lowercased: lowercased) },
+            references: references.map { tokenization.words($0, lowercased: lowercased) },
+            maxOrder: maxOrder, smoothing: smoothing)
     }
 
     /// Corpus BLEU on token sequences.
@@ -76,10 +77,11 @@ public struct BLEU: Sendable, Equatable {
                 totals[n - 1] += count
             }
         }
-        return BLEU(matches: matches, totals: totals,
-                    hypothesisLength: hypotheses.reduce(0) { $0 + $1.count },
-                    referenceLength: references.reduce(0) { $0 + $1.count },
-                    smoothing: smoothing, effectiveOrder: false)
+        return BLEU(
+            matches: matches, totals: totals,
+            hypothesisLength: hypotheses.reduce(0) { $0 + $1.count },
+            referenceLength: references.reduce(0) { $0 + $1.count },
+            smoothing: smoothing, effectiveOrder: false)
     }
 
     /// Sentence BLEU of one pair (sacrebleu's `sentence_bleu`: exponential smoothing, and orders the
@@ -88,9 +90,10 @@ public struct BLEU: Sendable, Equatable {
         hypothesis: String, reference: String, tokenization: Tokenization = .thirteenA,
         lowercased: Bool = false, maxOrder: Int = 4, smoothing: Smoothing = .exponential
     ) -> BLEU {
-        sentence(hypothesis: tokenization.words(hypothesis, lowercased: lowercased),
-                 reference: tokenization.words(reference, lowercased: lowercased),
-                 maxOrder: maxOrder, smoothing: smoothing)
+        sentence(
+            hypothesis: tokenization.words(hypothesis, lowercased: lowercased),
+            reference: tokenization.words(reference, lowercased: lowercased),
+            maxOrder: maxOrder, smoothing: smoothing)
     }
 
     /// Sentence BLEU on token sequences.
@@ -103,8 +106,9 @@ public struct BLEU: Sendable, Equatable {
             matches.append(hits)
             totals.append(count)
         }
-        return BLEU(matches: matches, totals: totals, hypothesisLength: hypothesis.count,
-                    referenceLength: reference.count, smoothing: smoothing, effectiveOrder: true)
+        return BLEU(
+            matches: matches, totals: totals, hypothesisLength: hypothesis.count,
+            referenceLength: reference.count, smoothing: smoothing, effectiveOrder: true)
     }
 
     /// Hypothesis n-grams of one order that the reference has, each counted at most as often as it
@@ -124,13 +128,17 @@ public struct BLEU: Sendable, Equatable {
 
     /// The score from sufficient statistics. With `effectiveOrder`, the mean runs only over the orders
     /// the hypotheses have n-grams of.
-    init(matches: [Int], totals: [Int], hypothesisLength: Int, referenceLength: Int,
-         smoothing: Smoothing, effectiveOrder: Bool) {
+    init(
+        matches: [Int], totals: [Int], hypothesisLength: Int, referenceLength: Int,
+        smoothing: Smoothing, effectiveOrder: Bool
+    ) {
         self.matches = matches
         self.totals = totals
         self.hypothesisLength = hypothesisLength
         self.referenceLength = referenceLength
-        brevityPenalty = hypothesisLength >= referenceLength ? 1
+        brevityPenalty =
+            hypothesisLength >= referenceLength
+            ? 1
             : hypothesisLength == 0 ? 0 : exp(1 - Double(referenceLength) / Double(hypothesisLength))
         precisions = [Double](repeating: 0, count: matches.count)
         score = 0

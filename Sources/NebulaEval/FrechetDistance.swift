@@ -20,7 +20,7 @@ public func frechetDistance(_ a: [[Float]], _ b: [[Float]]) -> Double {
     // tr (Σa Σb)^½ = Σ √λ over the eigenvalues λ of the symmetric Σa^½ Σb Σa^½.
     let rootA = symmetricFunction(covarianceA, size: n) { $0.squareRoot() }
     let product = multiply(multiply(rootA, covarianceB, n), rootA, n)
-    let symmetric = (0..<(n * n)).map { k in (product[k] + product[(k % n) * n + k / n]) / 2 }   // round-off asymmetry out
+    let symmetric = (0..<(n * n)).map { k in (product[k] + product[(k % n) * n + k / n]) / 2 }  // round-off asymmetry out
     let crossTrace = SymmetricEigen(matrix: symmetric, size: n).values.reduce(0) { $0 + max($1, 0).squareRoot() }
     return max(0, meanGap + trace(covarianceA) + trace(covarianceB) - 2 * crossTrace)
 }
@@ -40,10 +40,12 @@ private func gaussianFit(_ vectors: [[Float]]) -> (mean: [Double], covariance: [
             for j in i..<n { covariance[i * n + j] += ci * centred[j] }
         }
     }
-    for i in 0..<n { for j in i..<n {
-        covariance[i * n + j] /= Double(count - 1)
-        covariance[j * n + i] = covariance[i * n + j]
-    } }
+    for i in 0..<n {
+        for j in i..<n {
+            covariance[i * n + j] /= Double(count - 1)
+            covariance[j * n + i] = covariance[i * n + j]
+        }
+    }
     return (mean, covariance)
 }
 
@@ -66,9 +68,11 @@ private func symmetricFunction(_ matrix: [Double], size n: Int, _ f: (Double) ->
 /// Row-major `n × n` product.
 private func multiply(_ x: [Double], _ y: [Double], _ n: Int) -> [Double] {
     var out = [Double](repeating: 0, count: n * n)
-    for i in 0..<n { for k in 0..<n where x[i * n + k] != 0 {
-        let xik = x[i * n + k]
-        for j in 0..<n { out[i * n + j] += xik * y[k * n + j] }
-    } }
+    for i in 0..<n {
+        for k in 0..<n where x[i * n + k] != 0 {
+            let xik = x[i * n + k]
+            for j in 0..<n { out[i * n + j] += xik * y[k * n + j] }
+        }
+    }
     return out
 }

@@ -20,8 +20,10 @@ public struct GenerationResults: Codable, Sendable {
         public static let latentDistance = "latent_fd"
 
         /// `latentDistances`: one per seed, for rows decoded from latents (nil for the others).
-        public init(name: String, parameters: Int, runs: [(scores: GenerationScores, seconds: Double)], samples: Int, examples: [String],
-                    latentDistances: [Double]? = nil) {
+        public init(
+            name: String, parameters: Int, runs: [(scores: GenerationScores, seconds: Double)], samples: Int, examples: [String],
+            latentDistances: [Double]? = nil
+        ) {
             self.name = name
             self.parameters = parameters
             self.samples = samples
@@ -29,7 +31,7 @@ public struct GenerationResults: Codable, Sendable {
             mean = [:]
             std = [:]
             var figures = GenerationScores.names.map { key in (key, runs.map { $0.scores.value(key) }) }
-            for key in GenerationScores.judgeNames {   // a judge's figure only where it judged
+            for key in GenerationScores.judgeNames {  // a judge's figure only where it judged
                 let values = runs.map { $0.scores.value(key) }
                 if !values.contains(where: \.isNaN) { figures.append((key, values)) }
             }
@@ -76,8 +78,10 @@ public struct GenerationResults: Codable, Sendable {
         /// The same on the independent sentence encoder's features, when one judged.
         public var judgeMAUVE: Double?
         public var secondsPerSample: Double
-        public init(system: String, guidance: Double?, steps: Int?, rougeL: Double, mauve: Double, judgeMAUVE: Double? = nil,
-                    secondsPerSample: Double) {
+        public init(
+            system: String, guidance: Double?, steps: Int?, rougeL: Double, mauve: Double, judgeMAUVE: Double? = nil,
+            secondsPerSample: Double
+        ) {
             self.system = system
             self.guidance = guidance
             self.steps = steps

@@ -31,7 +31,9 @@ public struct GenerationScores: Codable, Sendable, Equatable {
     }
 
     /// The figures every scoring has, in a fixed order, with their names, for tables and averages.
-    public static let names = ["mauve", "perplexity", "diversity", "distinct_1", "distinct_2", "unique_openings", "memorization", "mean_words"]
+    public static let names = [
+        "mauve", "perplexity", "diversity", "distinct_1", "distinct_2", "unique_openings", "memorization", "mean_words"
+    ]
     /// The figures only the independent judges give.
     public static let judgeNames = ["judge_mauve", "judge_perplexity"]
     public var values: [Double] { [mauve, perplexity, diversity, distinct1, distinct2, uniqueOpenings, memorization, meanWords] }
@@ -76,8 +78,10 @@ public struct GenerationScorer {
     let judgeReferenceFeatures: [[Float]]?
     let index: NGramIndex
 
-    public init(model: GPT, tokenizer: any Tokenizer, reference: [String], trainingDocuments: [String],
-                mauveOptions: MAUVE.Options = MAUVE.Options(), judges: GenerationJudges = GenerationJudges()) throws {
+    public init(
+        model: GPT, tokenizer: any Tokenizer, reference: [String], trainingDocuments: [String],
+        mauveOptions: MAUVE.Options = MAUVE.Options(), judges: GenerationJudges = GenerationJudges()
+    ) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.mauveOptions = mauveOptions
@@ -115,7 +119,8 @@ public struct GenerationScorer {
     /// One pass of the LM over the texts, each read as `[EOT, tokens…]` (cut to the context): the mean of
     /// its final hidden states after each of the text's tokens as its feature vector, and the summed NLL of its tokens.
     public static func read(_ texts: [String], model: GPT, tokenizer: any Tokenizer, batchSize: Int = 32) throws
-        -> (features: [[Float]], perplexity: Double) {
+        -> (features: [[Float]], perplexity: Double)
+    {
         guard let eot = tokenizer.endOfTextID else { throw EvaluationError("the tokenizer has no <|endoftext|> token") }
         let limit = model.config.contextLength
         let sequences = try texts.map { text -> [Int32] in
@@ -128,14 +133,14 @@ public struct GenerationScorer {
             for start in stride(from: 0, to: sequences.count, by: batchSize) {
                 let chunk = Array(sequences[start..<min(start + batchSize, sequences.count)])
                 let length = chunk.map(\.count).max()!
-                var ids = [Int32](repeating: Int32(eot), count: chunk.count * length)   // right-padded: causal reads ignore pads
+                var ids = [Int32](repeating: Int32(eot), count: chunk.count * length)  // right-padded: causal reads ignore pads
                 for (b, s) in chunk.enumerated() { for (t, id) in s.enumerated() { ids[b * length + t] = id } }
-                let hiddenTensor = model.hiddenStates(ids, batch: chunk.count, length: length).final   // [B, T, C]
+                let hiddenTensor = model.hiddenStates(ids, batch: chunk.count, length: length).final  // [B, T, C]
                 let hidden = hiddenTensor.data
-                let logProbs = model.logits(hiddenTensor).logSoftmax().data                             // [B, T, V]
+                let logProbs = model.logits(hiddenTensor).logSoftmax().data  // [B, T, V]
                 for (b, s) in chunk.enumerated() {
                     var mean = [Float](repeating: 0, count: c)
-                    let positions = s.count > 1 ? 1..<s.count : 0..<1           // after each text token
+                    let positions = s.count > 1 ? 1..<s.count : 0..<1  // after each text token
                     for t in positions {
                         let row = (b * length + t) * c
                         for j in 0..<c { mean[j] += hidden[row + j] / Float(positions.count) }

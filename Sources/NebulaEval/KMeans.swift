@@ -20,8 +20,9 @@ public struct KMeans: Sendable {
     ///   - restarts: runs from fresh seeds; the best one is kept (mauve-text's `kmeans_num_redo`: 5).
     ///   - maxIterations: per run; a run stops earlier once no point changes cluster.
     public init(points: [[Float]], clusters: Int, restarts: Int = 5, maxIterations: Int = 500, seed: UInt64 = 0) {
-        let fit = Self.fit(RowMatrix(stacking: points), clusters: clusters, restarts: restarts,
-                           maxIterations: maxIterations, seed: seed)
+        let fit = Self.fit(
+            RowMatrix(stacking: points), clusters: clusters, restarts: restarts,
+            maxIterations: maxIterations, seed: seed)
         assignments = fit.assignments
         centroids = (0..<clusters).map { Array(fit.centroids.row($0)) }
         inertia = fit.inertia
@@ -39,8 +40,9 @@ public struct KMeans: Sendable {
         let norms = points.squaredRowNorms
         var best: Run?
         for _ in 0..<max(restarts, 1) {
-            let run = lloyd(points, norms: norms, from: seeds(points, norms: norms, count: k, generator: &generator),
-                            maxIterations: maxIterations)
+            let run = lloyd(
+                points, norms: norms, from: seeds(points, norms: norms, count: k, generator: &generator),
+                maxIterations: maxIterations)
             if best == nil || run.inertia < best!.inertia { best = run }
         }
         return best!
@@ -63,7 +65,7 @@ public struct KMeans: Sendable {
                     next += 1
                 }
             } else {
-                next = generator.nextInt(below: points.rows)      // all points coincide with a centre
+                next = generator.nextInt(below: points.rows)  // all points coincide with a centre
             }
             chosen.append(next)
         }

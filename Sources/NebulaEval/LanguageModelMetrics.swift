@@ -38,7 +38,7 @@ public struct LanguageModelMetrics: Codable, Sendable {
                     x += heldOut[start..<(start + t)]
                     y += heldOut[(start + 1)...(start + t)]
                 }
-                let logits = model(x, batch: b, length: t)              // [b, T, V]
+                let logits = model(x, batch: b, length: t)  // [b, T, V]
                 // Per position: −log p(target) and how many tokens score above the target (its rank).
                 var losses = [Double](repeating: 0, count: b * t), ranks = [Int](repeating: 0, count: b * t)
                 logits.data.withUnsafeBufferPointer { values in

@@ -64,11 +64,14 @@ public struct MAUVE: Sendable {
             let pca = PCA(fitting: data)
             data = pca.project(data, dimensions: pca.dimensions(explaining: share))
         }
-        let assignments = KMeans.fit(data, clusters: clusters, restarts: options.restarts,
-                                     maxIterations: options.maxIterations, seed: options.seed).assignments
-        self.init(p: Self.histogram(assignments[..<human.count], clusters: clusters),
-                  q: Self.histogram(assignments[human.count...], clusters: clusters),
-                  scalingConstant: options.scalingConstant, curvePoints: options.curvePoints)
+        let assignments = KMeans.fit(
+            data, clusters: clusters, restarts: options.restarts,
+            maxIterations: options.maxIterations, seed: options.seed
+        ).assignments
+        self.init(
+            p: Self.histogram(assignments[..<human.count], clusters: clusters),
+            q: Self.histogram(assignments[human.count...], clusters: clusters),
+            scalingConstant: options.scalingConstant, curvePoints: options.curvePoints)
     }
 
     /// MAUVE of two histograms over the same bins (each summing to 1).

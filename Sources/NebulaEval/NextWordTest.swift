@@ -66,7 +66,8 @@ public struct NextWordTest {
             if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[1].trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw ModelFolderError(url, "line \(n + 1): expected \"prompt<TAB>expected word\", found \(parts.count) tab-separated fields")
+                throw ModelFolderError(
+                    url, "line \(n + 1): expected \"prompt<TAB>expected word\", found \(parts.count) tab-separated fields")
             }
             result.append(Case(prompt: String(parts[0]), expected: parts[1].trimmingCharacters(in: .whitespaces)))
         }

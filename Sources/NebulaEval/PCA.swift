@@ -29,7 +29,7 @@ public struct PCA: Sendable {
         for i in 0..<data.rows { for (j, x) in data.row(i).enumerated() { mean[j] += Double(x) } }
         mean = mean.map { $0 / Double(data.rows) }
         let centred = Self.centre(data, on: mean.map { Float($0) })
-        let covariance = centred.times(centred, transposingSelf: true)     // d × d, scaled by n − 1
+        let covariance = centred.times(centred, transposingSelf: true)  // d × d, scaled by n − 1
         let eigen = SymmetricEigen(matrix: covariance.values.map { Double($0) }, size: d)
         let variances = eigen.values.map { max($0, 0) }
         let total = variances.reduce(0, +)
@@ -56,7 +56,9 @@ public struct PCA: Sendable {
     }
 
     func project(_ data: RowMatrix, dimensions k: Int) -> RowMatrix {
-        precondition(data.columns == dimension && (1...dimension).contains(k), "PCA: project \(data.columns)-d vectors onto \(k) of \(dimension) directions")
+        precondition(
+            data.columns == dimension && (1...dimension).contains(k),
+            "PCA: project \(data.columns)-d vectors onto \(k) of \(dimension) directions")
         let directions = RowMatrix(rows: k, columns: dimension, values: Array(components[..<(k * dimension)]))
         return Self.centre(data, on: mean).times(directions, transposingOther: true)
     }

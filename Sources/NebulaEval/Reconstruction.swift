@@ -27,8 +27,10 @@ public struct ReconstructionMetrics: Codable, Sendable, Equatable {
         case tokenAccuracy = "token_accuracy", exactMatch = "exact_match", bleu4, rougeL = "rouge_l"
     }
 
-    public init(referenceTokens: [[Int]], reconstructedTokens: [[Int]],
-                referenceTexts: [String], reconstructedTexts: [String]) {
+    public init(
+        referenceTokens: [[Int]], reconstructedTokens: [[Int]],
+        referenceTexts: [String], reconstructedTexts: [String]
+    ) {
         tokenAccuracy = Self.tokenAccuracy(references: referenceTokens, reconstructions: reconstructedTokens)
         exactMatch = Self.exactMatchRate(references: referenceTokens, reconstructions: reconstructedTokens)
         bleu4 = BLEU.corpus(hypotheses: reconstructedTexts, references: referenceTexts).score
@@ -39,7 +41,9 @@ public struct ReconstructionMetrics: Codable, Sendable, Equatable {
     /// the reconstruction has the same token at i (a missing position is wrong; extra tokens past the
     /// reference's end are not counted). Summed over all passages, then divided.
     public static func tokenAccuracy<Token: Equatable>(references: [[Token]], reconstructions: [[Token]]) -> Double {
-        precondition(references.count == reconstructions.count, "tokenAccuracy: \(references.count) references, \(reconstructions.count) reconstructions")
+        precondition(
+            references.count == reconstructions.count,
+            "tokenAccuracy: \(references.count) references, \(reconstructions.count) reconstructions")
         var right = 0, total = 0
         for (reference, reconstruction) in zip(references, reconstructions) {
             total += reference.count
@@ -50,7 +54,9 @@ public struct ReconstructionMetrics: Codable, Sendable, Equatable {
 
     /// Share of passages reconstructed token for token, length included.
     public static func exactMatchRate<Token: Equatable>(references: [[Token]], reconstructions: [[Token]]) -> Double {
-        precondition(references.count == reconstructions.count, "exactMatchRate: \(references.count) references, \(reconstructions.count) reconstructions")
+        precondition(
+            references.count == reconstructions.count,
+            "exactMatchRate: \(references.count) references, \(reconstructions.count) reconstructions")
         guard !references.isEmpty else { return 0 }
         return Double(zip(references, reconstructions).filter { $0 == $1 }.count) / Double(references.count)
     }
@@ -97,7 +103,7 @@ public struct ReconstructionEvaluation {
     /// Encodes `passages` (token ids, at most the autoencoder's maximum length each), decodes them in batches
     /// of 32, and scores the result.
     public func run(_ passages: [[Int32]]) throws -> Result {
-        var z = autoencoder.encode(passages)                                           // [N, K, d]
+        var z = autoencoder.encode(passages)  // [N, K, d]
         var generator = SeededGenerator(seed: 0)
         let values = z.data
         let mean = values.reduce(0, +) / Float(max(1, values.count))
@@ -107,14 +113,16 @@ public struct ReconstructionEvaluation {
         let started = Date()
         for start in stride(from: 0, to: passages.count, by: 32) {
             let rows = min(32, passages.count - start)
-            decoded += autoencoder.decode(z.slice(axis: 0, start..<(start + rows)), options: decoding, decoder: decoder,
-                                          languageModelPrior: languageModelPrior, refine: refine, generator: &generator)
+            decoded += autoencoder.decode(
+                z.slice(axis: 0, start..<(start + rows)), options: decoding, decoder: decoder,
+                languageModelPrior: languageModelPrior, refine: refine, generator: &generator)
         }
         let decodeSeconds = Date().timeIntervalSince(started)
         let referenceTexts = try passages.map { try tokenizer.decode($0.map(Int.init)) }
         let reconstructedTexts = try decoded.map { try tokenizer.decode($0) }
-        let metrics = ReconstructionMetrics(referenceTokens: passages.map { $0.map(Int.init) }, reconstructedTokens: decoded,
-                                            referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts)
+        let metrics = ReconstructionMetrics(
+            referenceTokens: passages.map { $0.map(Int.init) }, reconstructedTokens: decoded,
+            referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts)
         let d = autoencoder.config.latentWidth
         let norms = stride(from: 0, to: z.count, by: d).map { i in z.data[i..<(i + d)].map { Double($0 * $0) }.reduce(0, +).squareRoot() }
         var figures: [String: Double] = [
@@ -122,10 +130,11 @@ public struct ReconstructionEvaluation {
             "rouge_l": metrics.rougeL, "passages": Double(passages.count), "noise": Double(noise),
             "lm_prior": Double(languageModelPrior ?? autoencoder.config.languageModelPrior),
             "latent_std": Double(latentStd), "latent_norm": norms.reduce(0, +) / Double(norms.count),
-            "passages_per_second": Double(passages.count) / decodeSeconds, "refine": Double(refine),
+            "passages_per_second": Double(passages.count) / decodeSeconds, "refine": Double(refine)
         ]
-        let diagnostics = autoencoder.diagnostics(of: passages.map { Passage(tokens: $0) }, batches: (passages.count + 31) / 32,
-                                                  batchSize: 32)
+        let diagnostics = autoencoder.diagnostics(
+            of: passages.map { Passage(tokens: $0) }, batches: (passages.count + 31) / 32,
+            batchSize: 32)
         figures.merge(diagnostics) { a, _ in a }
         return Result(metrics: metrics, referenceTexts: referenceTexts, reconstructedTexts: reconstructedTexts, figures: figures)
     }

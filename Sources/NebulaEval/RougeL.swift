@@ -15,8 +15,9 @@ public struct RougeL: Sendable, Equatable {
 
     /// ROUGE-L of one pair of texts, split into words (``Words``).
     public init(reference: String, hypothesis: String, lowercased: Bool = false) {
-        self.init(reference: Words.split(reference, lowercased: lowercased),
-                  hypothesis: Words.split(hypothesis, lowercased: lowercased))
+        self.init(
+            reference: Words.split(reference, lowercased: lowercased),
+            hypothesis: Words.split(hypothesis, lowercased: lowercased))
     }
 
     /// ROUGE-L of one pair of token sequences; 0 when either is empty.

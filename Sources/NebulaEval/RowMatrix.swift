@@ -34,9 +34,10 @@ struct RowMatrix {
         values.withUnsafeBufferPointer { a in
             other.values.withUnsafeBufferPointer { b in
                 product.values.withUnsafeMutableBufferPointer { c in
-                    sgemm(transposeA: transposingSelf, transposeB: transposingOther, m: m, n: n, k: k,
-                          a: a.baseAddress!, lda: columns, b: b.baseAddress!, ldb: other.columns,
-                          c: c.baseAddress!, ldc: n, parallel: true)
+                    sgemm(
+                        transposeA: transposingSelf, transposeB: transposingOther, m: m, n: n, k: k,
+                        a: a.baseAddress!, lda: columns, b: b.baseAddress!, ldb: other.columns,
+                        c: c.baseAddress!, ldc: n, parallel: true)
                 }
             }
         }

@@ -30,8 +30,8 @@ extension Words {
 
 /// mteval-v13a's rules, applied in order.
 private let rules13a: [(NSRegularExpression, String)] = [
-    (#"([\{-\~\[-\` -\&\(-\+\:-\@\/])"#, " $1 "),     // symbols and most punctuation
-    (#"([^0-9])([\.,])"#, "$1 $2 "),                    // . and , unless after a digit
-    (#"([\.,])([^0-9])"#, " $1 $2"),                    // . and , unless before a digit
-    (#"([0-9])(-)"#, "$1 $2 "),                         // - after a digit
+    (#"([\{-\~\[-\` -\&\(-\+\:-\@\/])"#, " $1 "),  // symbols and most punctuation
+    (#"([^0-9])([\.,])"#, "$1 $2 "),  // . and , unless after a digit
+    (#"([\.,])([^0-9])"#, " $1 $2"),  // . and , unless before a digit
+    (#"([0-9])(-)"#, "$1 $2 ")  // - after a digit
 ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }

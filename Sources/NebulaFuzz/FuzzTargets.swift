@@ -36,7 +36,8 @@ final class FuzzState: @unchecked Sendable {
     let scratch: URL
     lazy var gpt2: ByteLevelBPE = {
         let data = ProcessInfo.processInfo.environment["NEBULA_FUZZ_GPT2"] ?? "../shared/data/gpt2"
-        return try! ByteLevelBPE(vocabulary: URL(fileURLWithPath: data + "/encoder.json"), merges: URL(fileURLWithPath: data + "/vocab.bpe"))
+        return try! ByteLevelBPE(
+            vocabulary: URL(fileURLWithPath: data + "/encoder.json"), merges: URL(fileURLWithPath: data + "/vocab.bpe"))
     }()
     lazy var autoencoder: LatentAutoencoder = {
         var rng = SeededGenerator(seed: 1)
@@ -67,22 +68,28 @@ final class FuzzState: @unchecked Sendable {
     func seed() throws -> Data {
         switch target {
         case .safetensors:
-            return try safetensorsBytes([SafeTensorsEntry(name: "w", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
-                                         SafeTensorsEntry(name: "h", shape: [2], floats: [1, 2], dtype: .f16),
-                                         SafeTensorsEntry(name: "ids", shape: [2], integers: [7, 9])])
+            return try safetensorsBytes([
+                SafeTensorsEntry(name: "w", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
+                SafeTensorsEntry(name: "h", shape: [2], floats: [1, 2], dtype: .f16),
+                SafeTensorsEntry(name: "ids", shape: [2], integers: [7, 9])
+            ])
         case .vocabMerges:
-            let vocabulary = Dictionary(uniqueKeysWithValues: (0..<256).map { (String(ByteLevelAlphabet.character(for: UInt8($0))), $0) } + [("he", 256)])
+            let vocabulary = Dictionary(
+                uniqueKeysWithValues: (0..<256).map { (String(ByteLevelAlphabet.character(for: UInt8($0))), $0) } + [("he", 256)])
             return try JSONSerialization.data(withJSONObject: vocabulary) + Data([0]) + Data("#version: 0.2\nh e\n".utf8)
         case .tokenizerJSON:
             return try Data(contentsOf: scratch.appendingPathComponent("seed-tokenizer/tokenizer.json"))
         case .wordPiece:
             let vocabulary = ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "once": 3, "up": 4, "##on": 5, "a": 6, ",": 7]
-            return try JSONSerialization.data(withJSONObject: [
-                "normalizer": ["type": "BertNormalizer", "lowercase": true], "pre_tokenizer": ["type": "BertPreTokenizer"],
-                "truncation": ["max_length": 16],
-                "model": ["type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
-                          "vocab": vocabulary],
-            ] as [String: Any], options: [.sortedKeys])
+            return try JSONSerialization.data(
+                withJSONObject: [
+                    "normalizer": ["type": "BertNormalizer", "lowercase": true], "pre_tokenizer": ["type": "BertPreTokenizer"],
+                    "truncation": ["max_length": 16],
+                    "model": [
+                        "type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                        "vocab": vocabulary
+                    ]
+                ] as [String: Any], options: [.sortedKeys])
         case .bpeRoundTrip: return Data("Once upon a time, 42 cats said \"héllo\" 🐈\n<|endoftext|>".utf8)
         case .corpus: return Data([0]) + Data("One story.\n<|endoftext|>\nAnother one.\n".utf8)
         case .config: return Data([0]) + (try Data(contentsOf: scratch.appendingPathComponent("lm/config.json")))
@@ -137,9 +144,13 @@ final class FuzzState: @unchecked Sendable {
         case .bpeRoundTrip:
             let text = String(decoding: data, as: UTF8.self)
             let ids = gpt2.encode(text)
-            guard (try? gpt2.decodeBytes(ids)) == Array(text.utf8) else { fatalError("GPT-2 BPE round trip failed: \(text.debugDescription)") }
+            guard (try? gpt2.decodeBytes(ids)) == Array(text.utf8) else {
+                fatalError("GPT-2 BPE round trip failed: \(text.debugDescription)")
+            }
             let special = gpt2.encode(text, allowedSpecial: .all)
-            guard (try? gpt2.decode(special)) == text else { fatalError("GPT-2 BPE round trip (specials allowed) failed: \(text.debugDescription)") }
+            guard (try? gpt2.decode(special)) == text else {
+                fatalError("GPT-2 BPE round trip (specials allowed) failed: \(text.debugDescription)")
+            }
         case .corpus:
             guard let first = data.first else { return }
             let url = scratch.appendingPathComponent(first & 1 == 0 ? "corpus.txt" : "corpus.jsonl")
@@ -173,8 +184,10 @@ public func testOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
 
 /// libFuzzer's driver, called with the program's arguments (corpus folders, -max_total_time=…).
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
 
 /// The program's entry point (SwiftPM links an executable target's `main` to `<module>_main`).
 @_cdecl("NebulaFuzz_main")
@@ -185,7 +198,7 @@ public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
             let folder = URL(fileURLWithPath: seeds).appendingPathComponent(target.rawValue)
             try! FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let maker = try! FuzzState(target: target)
-            if target == .tokenizerJSON {   // a real tokenizer.json: trained here, saved by Nebula
+            if target == .tokenizerJSON {  // a real tokenizer.json: trained here, saved by Nebula
                 let trained = try! BPETrainer(vocabularySize: 300).train(documents: ["hello world, hello fuzzing world"])
                 try! trained.save(to: maker.scratch.appendingPathComponent("seed-tokenizer"))
             }
@@ -194,7 +207,8 @@ public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
         return 0
     }
     guard let name = environment["NEBULA_FUZZ_TARGET"], let target = FuzzTarget(rawValue: name) else {
-        FileHandle.standardError.write(Data("set NEBULA_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
+        FileHandle.standardError.write(
+            Data("set NEBULA_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
         return 2
     }
     state = try! FuzzState(target: target)

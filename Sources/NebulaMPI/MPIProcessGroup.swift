@@ -25,7 +25,7 @@ public final class MPIProcessGroup: ProcessGroup {
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
         var offset = 0
-        while offset < buffer.count {                       // MPI counts are Int32: 2G floats a call at most
+        while offset < buffer.count {  // MPI counts are Int32: 2G floats a call at most
             let count = min(buffer.count - offset, Int(Int32.max))
             let status = nebula_mpi_allreduce_sum(buffer.baseAddress! + offset, Int32(count))
             if status != 0 { abort(code: 1) }

@@ -23,18 +23,25 @@ extension LatentAutoencoder {
             }
         }
         guard config.latents > 0, config.latentWidth > 0, config.width > 0, config.heads > 0, config.width % config.heads == 0,
-              config.maxLength % config.latents == 0 else {
-            throw ModelFolderError(configURL, "invalid sizes: latents, latent_width, width and heads must be positive, width divisible by heads and max_length by latents")
+            config.maxLength % config.latents == 0
+        else {
+            throw ModelFolderError(
+                configURL,
+                "invalid sizes: latents, latent_width, width and heads must be positive, width divisible by heads and max_length by latents"
+            )
         }
         guard config.languageModelLayer < gpt.config.layers else {
-            throw ModelFolderError(configURL, "language_model_layer \(config.languageModelLayer) is past the language model's \(gpt.config.layers) blocks")
+            throw ModelFolderError(
+                configURL, "language_model_layer \(config.languageModelLayer) is past the language model's \(gpt.config.layers) blocks")
         }
         guard config.maxLength + 1 <= gpt.config.contextLength else {
-            throw ModelFolderError(configURL, "max_length \(config.maxLength) + 1 exceeds the language model's context length \(gpt.config.contextLength)")
+            throw ModelFolderError(
+                configURL, "max_length \(config.maxLength) + 1 exceeds the language model's context length \(gpt.config.contextLength)")
         }
         let (w, layers) = (Double(config.width), Double(config.encoderLayers + config.decoderLayers))
-        try ModelFolder.checkSize(of: configURL, needs: max(layers * w * w, Double(config.maxLength) * w, Double(config.latentWidth) * w),
-                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
+        try ModelFolder.checkSize(
+            of: configURL, needs: max(layers * w * w, Double(config.maxLength) * w, Double(config.latentWidth) * w),
+            files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let ae = LatentAutoencoder(config, languageModel: gpt, generator: &rng)
         try ModelFolder.loadWeights(ae, from: directory)
@@ -51,15 +58,19 @@ extension LatentAutoencoder {
     public func latents(in file: SafeTensorsFile) throws -> Tensor {
         let (k, d) = (config.latents, config.latentWidth)
         guard let info = file.info("latents") else {
-            throw SafeTensorsError(.missingTensor, source: file.source, "expected a tensor named \"latents\", found \(file.tensors.map(\.name).prefix(4))")
+            throw SafeTensorsError(
+                .missingTensor, source: file.source, "expected a tensor named \"latents\", found \(file.tensors.map(\.name).prefix(4))")
         }
         guard info.shape.count == 3, info.shape[1] == k, info.shape[2] == d else {
-            throw ModelFolderError(URL(fileURLWithPath: file.source), "latents of shape \(info.shape) do not fit this autoencoder ([N, \(k), \(d)])")
+            throw ModelFolderError(
+                URL(fileURLWithPath: file.source), "latents of shape \(info.shape) do not fit this autoencoder ([N, \(k), \(d)])")
         }
         guard info.shape[0] > 0 else { throw ModelFolderError(URL(fileURLWithPath: file.source), "no latents (N = 0)") }
         let z = try file.tensor("latents")
         if let bad = z.data.firstIndex(where: { !$0.isFinite }) {
-            throw ModelFolderError(URL(fileURLWithPath: file.source), "latents[\(bad / (k * d))][\((bad / d) % k)][\(bad % d)] is \(z.data[bad]), expected a finite number")
+            throw ModelFolderError(
+                URL(fileURLWithPath: file.source),
+                "latents[\(bad / (k * d))][\((bad / d) % k)][\(bad % d)] is \(z.data[bad]), expected a finite number")
         }
         return z
     }
@@ -104,14 +115,14 @@ public final class AutoencoderTask: TrainingTask {
         let config = autoencoder.config
         let chosen = (0..<batchSize).map { _ in train[generator.nextInt(below: train.count)] }
         let batch = PassageBatch(chosen, length: config.maxLength, padID: padding)
-        let states = autoencoder.languageModelStates(tokens: batch.tokens, batch: batchSize, length: batch.length) // [B, L, C]
+        let states = autoencoder.languageModelStates(tokens: batch.tokens, batch: batchSize, length: batch.length)  // [B, L, C]
         var encoderStates = states
         if config.inputMasking > 0 {
             var masked = batch.tokens
             for i in masked.indices where batch.mask[i] != 0 && generator.nextUniform() < config.inputMasking { masked[i] = endOfText }
             encoderStates = autoencoder.languageModelStates(tokens: masked, batch: batchSize, length: batch.length)
         }
-        var z = autoencoder.encoder(encoderStates, mask: batch.mask)                                            // [B, K, d]
+        var z = autoencoder.encoder(encoderStates, mask: batch.mask)  // [B, K, d]
         let k = config.latents
         if config.latentNoise > 0 {
             let scales = (0..<batchSize).map { _ in generator.nextUniform() * config.latentNoise }
@@ -121,8 +132,9 @@ public final class AutoencoderTask: TrainingTask {
             let keep = (0..<(batchSize * k)).map { _ in generator.nextUniform() < config.latentDropout ? Float(0) : 1 }
             z = z * Tensor(shape: [batchSize, k, 1], data: keep)
         }
-        let losses = autoencoder.losses(z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
-                                        states: config.alignment > 0 ? states : nil)
+        let losses = autoencoder.losses(
+            z, tokens: batch.tokens, mask: batch.mask, batch: batchSize,
+            states: config.alignment > 0 ? states : nil)
         var total = losses.autoregressive.map { $0 + losses.parallel * config.parallelWeight } ?? losses.parallel
         if let alignment = losses.alignment { total = total + alignment * config.alignment }
         return total
@@ -160,7 +172,7 @@ extension LatentAutoencoder {
             let batch = PassageBatch(chosen, length: l, padID: padding)
             withNoGrad {
                 let states = ae.languageModelStates(tokens: batch.tokens, batch: n, length: l)
-                let z = ae.encoder(states, mask: batch.mask)                                          // [B, K, d]
+                let z = ae.encoder(states, mask: batch.mask)  // [B, K, d]
                 latents += z.data
                 let own = ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n, states: states)
                 add("val_loss", own.reconstruction)
@@ -170,13 +182,19 @@ extension LatentAutoencoder {
                 let shuffled = z.reshaped([n, -1]).gatherRows(neighbours).reshaped(z.shape)
                 add("val_loss_shuffled", ae.losses(shuffled, tokens: batch.tokens, mask: batch.mask, batch: n).reconstruction)
                 if ae.autoregressive != nil {
-                    add("val_loss_latent_alone", ae.losses(z, tokens: batch.tokens, mask: batch.mask, batch: n,
-                                                           latentAlone: true).autoregressive)
+                    add(
+                        "val_loss_latent_alone",
+                        ae.losses(
+                            z, tokens: batch.tokens, mask: batch.mask, batch: n,
+                            latentAlone: true
+                        ).autoregressive)
                 }
-                let targets = LatentAutoencoder.parallelTargets(tokens: batch.tokens, mask: batch.mask, batch: n, length: l, endOfText: endOfText)
+                let targets = LatentAutoencoder.parallelTargets(
+                    tokens: batch.tokens, mask: batch.mask, batch: n, length: l, endOfText: endOfText)
                 let predicted = ae.parallel.logits(ae.parallel(z), embedding: ae.languageModel.wte.weight).argmax(axis: -1).data
                 let scored = targets.indices.filter { targets[$0] >= 0 }
-                sums["val_token_accuracy", default: 0] += Double(scored.filter { Int32(predicted[$0]) == targets[$0] }.count) / Double(max(1, scored.count))
+                sums["val_token_accuracy", default: 0] +=
+                    Double(scored.filter { Int32(predicted[$0]) == targets[$0] }.count) / Double(max(1, scored.count))
             }
             count += 1
         }

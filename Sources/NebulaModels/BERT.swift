@@ -13,8 +13,10 @@ public struct BERTConfig: Codable, Equatable, Sendable {
     public var tokenTypes: Int
     public var layerNormEpsilon: Float
 
-    public init(vocabSize: Int, width: Int, layers: Int, heads: Int, mlpWidth: Int, positions: Int, tokenTypes: Int = 2,
-                layerNormEpsilon: Float = 1e-12) {
+    public init(
+        vocabSize: Int, width: Int, layers: Int, heads: Int, mlpWidth: Int, positions: Int, tokenTypes: Int = 2,
+        layerNormEpsilon: Float = 1e-12
+    ) {
         self.vocabSize = vocabSize
         self.width = width
         self.layers = layers
@@ -53,8 +55,12 @@ public struct BERTConfig: Codable, Equatable, Sendable {
         } catch {
             throw ModelFolderError(url, "not a readable BERT config: \(error.localizedDescription)")
         }
-        guard [config.vocabSize, config.width, config.layers, config.heads, config.mlpWidth, config.positions, config.tokenTypes].allSatisfy({ $0 > 0 && $0 < 1 << 24 }),
-              config.width % config.heads == 0, config.layerNormEpsilon > 0 else {
+        guard
+            [config.vocabSize, config.width, config.layers, config.heads, config.mlpWidth, config.positions, config.tokenTypes].allSatisfy({
+                $0 > 0 && $0 < 1 << 24
+            }),
+            config.width % config.heads == 0, config.layerNormEpsilon > 0
+        else {
             throw ModelFolderError(url, "invalid sizes: every size must be positive and hidden_size divisible by num_attention_heads")
         }
         return config
@@ -79,8 +85,8 @@ public final class BERTLayer: Module {
 
     /// `x: [B, T, C]` → `[B, T, C]`; `keyMask` `[B, T]` (1 = token, 0 = padding).
     public func callAsFunction(_ x: Tensor, keyMask: [Float]?) -> Tensor {
-        let attended = attentionNorm(x + attention(x, keyMask: keyMask))                      // [B, T, C]
-        return outputNorm(attended + output(intermediate(attended).exactGELU()))            // [B, T, C]
+        let attended = attentionNorm(x + attention(x, keyMask: keyMask))  // [B, T, C]
+        return outputNorm(attended + output(intermediate(attended).exactGELU()))  // [B, T, C]
     }
 }
 
@@ -113,9 +119,9 @@ public final class BERT: Module {
     public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil) -> Tensor {
         precondition(ids.count == batch * length, "BERT: \(ids.count) ids for batch \(batch) × length \(length)")
         precondition(length <= config.positions, "BERT: \(length) positions exceed the model's \(config.positions)")
-        let positions = positionEmbeddings.weight.slice(axis: 0, 0..<length)                 // [T, C]
-        let tokenType = tokenTypeEmbeddings.weight.slice(axis: 0, 0..<1)                     // [1, C]
-        var x = embeddingNorm(wordEmbeddings(ids, shape: [batch, length]) + positions + tokenType)   // [B, T, C]
+        let positions = positionEmbeddings.weight.slice(axis: 0, 0..<length)  // [T, C]
+        let tokenType = tokenTypeEmbeddings.weight.slice(axis: 0, 0..<1)  // [1, C]
+        var x = embeddingNorm(wordEmbeddings(ids, shape: [batch, length]) + positions + tokenType)  // [B, T, C]
         for layer in layers { x = layer(x, keyMask: keyMask) }
         return x
     }
@@ -138,7 +144,7 @@ public final class BERT: Module {
             case "attentionNorm": return [layer + "attention.output.LayerNorm.\(leaf)"]
             case "intermediate": return [layer + "intermediate.dense.\(leaf)"]
             case "output": return [layer + "output.dense.\(leaf)"]
-            default: return [layer + "output.LayerNorm.\(leaf)"]   // outputNorm
+            default: return [layer + "output.LayerNorm.\(leaf)"]  // outputNorm
             }
         }
     }
@@ -155,7 +161,7 @@ public final class BERT: Module {
         let bert = BERT(config, generator: &rng)
         for (name, parameter) in bert.namedParameters() {
             let stored = sources(of: name).map { prefix + $0 }
-            let expected = [parameter.shape[0] / stored.count] + parameter.shape.dropFirst()   // each part of a fused tensor
+            let expected = [parameter.shape[0] / stored.count] + parameter.shape.dropFirst()  // each part of a fused tensor
             var values: [Float] = []
             for source in stored {
                 guard let info = file.info(source) else { throw ModelFolderError(url, "no tensor \"\(source)\" (for \(name))") }

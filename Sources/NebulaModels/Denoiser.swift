@@ -51,7 +51,7 @@ public final class DenoiserBlock: Module {
     public let attn: SelfAttention
     public let norm2: LayerNorm
     public let mlp: MLP
-    public let modulation: Linear          // W → 6W, zero-initialised
+    public let modulation: Linear  // W → 6W, zero-initialised
     public let normCross: LayerNorm?
     public let cross: CrossAttention?
 
@@ -92,14 +92,14 @@ public final class DenoiserBlock: Module {
 /// ```
 public final class Denoiser: Module {
     public let config: DenoiserConfig
-    public let inputProjection: Linear              // d (or 2d) → W
-    public let positions: Tensor                    // [K, W]
+    public let inputProjection: Linear  // d (or 2d) → W
+    public let positions: Tensor  // [K, W]
     public let timeMLP1: Linear
     public let timeMLP2: Linear
     public let blocks: [DenoiserBlock]
     public let finalNorm: LayerNorm
-    public let finalModulation: Linear              // W → 2W, zero-initialised
-    public let outputProjection: Linear             // W → d, zero-initialised
+    public let finalModulation: Linear  // W → 2W, zero-initialised
+    public let outputProjection: Linear  // W → d, zero-initialised
     /// The learned "no condition" sequence `[1, W_c]` used when the condition is dropped.
     public let nullContext: Tensor?
 
@@ -116,37 +116,40 @@ public final class Denoiser: Module {
         finalNorm = LayerNorm(w, affine: false)
         finalModulation = Linear(w, 2 * w, std: 0, generator: &generator)
         outputProjection = Linear(w, d, std: 0, generator: &generator)
-        nullContext = config.contextWidth > 0
+        nullContext =
+            config.contextWidth > 0
             ? Tensor.randn([1, config.contextWidth], std: 0.02, generator: &generator).requiringGrad() : nil
     }
 
     /// The model output `[B, K, d]` for noisy latents `z: [B, K, d]` at `times` (one per row).
     /// `selfCondition` is the previous x0 estimate (zeros when absent). A nil `context` on a conditional
     /// model uses the learned null condition; `dropContext[b]` replaces row b's condition by it too.
-    public func callAsFunction(_ z: Tensor, times: [Float], selfCondition: Tensor? = nil,
-                               context: Tensor? = nil, contextMask: [Float]? = nil, dropContext: [Bool]? = nil) -> Tensor {
+    public func callAsFunction(
+        _ z: Tensor, times: [Float], selfCondition: Tensor? = nil,
+        context: Tensor? = nil, contextMask: [Float]? = nil, dropContext: [Bool]? = nil
+    ) -> Tensor {
         let (b, k, w) = (z.shape[0], config.latents, config.width)
         precondition(z.shape == [b, k, config.latentWidth], "Denoiser: latents \(z.shape) should be [B, \(k), \(config.latentWidth)]")
         var input = z
         if config.selfConditioning {
-            input = Tensor.concatenate([z, selfCondition ?? Tensor.zeros(z.shape)], axis: 2)     // [B, K, 2d]
+            input = Tensor.concatenate([z, selfCondition ?? Tensor.zeros(z.shape)], axis: 2)  // [B, K, 2d]
         }
-        var h = inputProjection(input) + positions                                               // [B, K, W]
-        let c = timeMLP2(timeMLP1(timestepEmbedding(times, width: w)).silu())                   // [B, W]
+        var h = inputProjection(input) + positions  // [B, K, W]
+        let c = timeMLP2(timeMLP1(timestepEmbedding(times, width: w)).silu())  // [B, W]
         let (ctx, mask) = conditioning(batch: b, context: context, contextMask: contextMask, drop: dropContext)
         for block in blocks { h = block(h, c: c, context: ctx, contextMask: mask) }
         let m = finalModulation(c.silu()).reshaped([b, 1, 2 * w]).split(axis: 2, sizes: [w, w])
-        return outputProjection(modulate(finalNorm(h), shift: m[0], scale: m[1]))               // [B, K, d]
+        return outputProjection(modulate(finalNorm(h), shift: m[0], scale: m[1]))  // [B, K, d]
     }
 
     /// The condition each row sees: its context, or the null sequence (one position) when dropped/absent.
     private func conditioning(batch: Int, context: Tensor?, contextMask: [Float]?, drop: [Bool]?) -> (Tensor?, [Float]?) {
         guard let nullContext else { return (nil, nil) }
-        let nullRow = Tensor.zeros([batch, 1, config.contextWidth]) + nullContext                 // [B, 1, Wc]
+        let nullRow = Tensor.zeros([batch, 1, config.contextWidth]) + nullContext  // [B, 1, Wc]
         guard let context else { return (nullRow, nil) }
         let length = context.shape[1]
         // Append the null position to every row; a dropped row masks out its real context instead.
-        let combined = Tensor.concatenate([context, nullRow], axis: 1)                           // [B, L+1, Wc]
+        let combined = Tensor.concatenate([context, nullRow], axis: 1)  // [B, L+1, Wc]
         var mask = [Float](repeating: 0, count: batch * (length + 1))
         for row in 0..<batch {
             let dropped = drop?[row] ?? false

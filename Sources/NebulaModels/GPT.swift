@@ -76,16 +76,19 @@ public final class GPT: Module {
     /// With a cache, `ids` are the new positions only and continue after the cached ones. `inputOffset`
     /// (`[B, T, C]`) is added to the token and position embeddings, and `afterBlock(i, x)` may rewrite the
     /// residual stream after block i: the routes by which the latent autoencoder's decoder reads its latent.
-    public func hiddenStates(_ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil,
-                             caches: [KVCache]? = nil, inputOffset: Tensor? = nil,
-                             afterBlock: ((Int, Tensor) -> Tensor)? = nil,
-                             collectLayers: Bool = false) -> (final: Tensor, layers: [Tensor]) {
+    public func hiddenStates(
+        _ ids: [Int32], batch: Int, length: Int, keyMask: [Float]? = nil,
+        caches: [KVCache]? = nil, inputOffset: Tensor? = nil,
+        afterBlock: ((Int, Tensor) -> Tensor)? = nil,
+        collectLayers: Bool = false
+    ) -> (final: Tensor, layers: [Tensor]) {
         precondition(ids.count == batch * length, "GPT: \(ids.count) ids for batch \(batch) × length \(length)")
         let start = caches?.first?.count ?? 0
-        precondition(start + length <= config.contextLength,
-                     "GPT: positions up to \(start + length) exceed the context length \(config.contextLength)")
-        let positions = wpe.weight.slice(axis: 0, start..<(start + length))   // [T, C]
-        var x = wte(ids, shape: [batch, length]) + positions                 // [B, T, C]
+        precondition(
+            start + length <= config.contextLength,
+            "GPT: positions up to \(start + length) exceed the context length \(config.contextLength)")
+        let positions = wpe.weight.slice(axis: 0, start..<(start + length))  // [T, C]
+        var x = wte(ids, shape: [batch, length]) + positions  // [B, T, C]
         if let inputOffset { x = x + inputOffset }
         var layers: [Tensor] = []
         for (i, block) in blocks.enumerated() {
@@ -97,10 +100,15 @@ public final class GPT: Module {
     }
 
     /// Next-token logits `[B, T, V]` for `ids` (`[B, T]` flattened row-major).
-    public func callAsFunction(_ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil, keyMask: [Float]? = nil,
-                               inputOffset: Tensor? = nil, afterBlock: ((Int, Tensor) -> Tensor)? = nil) -> Tensor {
-        logits(hiddenStates(ids, batch: batch, length: length, keyMask: keyMask, caches: caches, inputOffset: inputOffset,
-                            afterBlock: afterBlock).final)
+    public func callAsFunction(
+        _ ids: [Int32], batch: Int, length: Int, caches: [KVCache]? = nil, keyMask: [Float]? = nil,
+        inputOffset: Tensor? = nil, afterBlock: ((Int, Tensor) -> Tensor)? = nil
+    ) -> Tensor {
+        logits(
+            hiddenStates(
+                ids, batch: batch, length: length, keyMask: keyMask, caches: caches, inputOffset: inputOffset,
+                afterBlock: afterBlock
+            ).final)
     }
 
     /// The tied output head: `h · wteᵀ`, `[B, T, C]` → `[B, T, V]`.

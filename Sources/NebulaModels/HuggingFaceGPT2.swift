@@ -36,7 +36,8 @@ public enum HuggingFaceGPT2 {
     /// Whether `directory` holds a Hugging Face model: its `config.json` names a `model_type`.
     public static func isFolder(_ directory: URL) -> Bool {
         guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(ModelFolder.config).path),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return false }
         return object["model_type"] != nil
     }
 
@@ -47,7 +48,8 @@ public enum HuggingFaceGPT2 {
         do {
             config = try JSONDecoder().decode(Config.self, from: try Data(contentsOf: url))
         } catch let DecodingError.keyNotFound(key, _) {
-            throw ModelFolderError(url, "no \"\(key.stringValue)\" key (a GPT-2 config has n_layer, n_head, n_embd, n_positions, vocab_size)")
+            throw ModelFolderError(
+                url, "no \"\(key.stringValue)\" key (a GPT-2 config has n_layer, n_head, n_embd, n_positions, vocab_size)")
         } catch {
             throw ModelFolderError(url, "not a readable GPT-2 config: \(error.localizedDescription)")
         }
@@ -55,7 +57,10 @@ public enum HuggingFaceGPT2 {
             throw ModelFolderError(url, "model_type \"\(config.modelType)\" is not supported (Nebula reads \"gpt2\")")
         }
         if let activation = config.activation, !activations.contains(activation) {
-            throw ModelFolderError(url, "activation_function \"\(activation)\" is not supported (Nebula's GELU is the tanh form: \(activations.sorted().joined(separator: ", ")))")
+            throw ModelFolderError(
+                url,
+                "activation_function \"\(activation)\" is not supported (Nebula's GELU is the tanh form: \(activations.sorted().joined(separator: ", ")))"
+            )
         }
         if let epsilon = config.layerNormEpsilon, abs(epsilon - 1e-5) > 1e-12 {
             throw ModelFolderError(url, "layer_norm_epsilon \(epsilon) is not supported (Nebula's layer norm uses 1e-5)")
@@ -64,11 +69,14 @@ public enum HuggingFaceGPT2 {
             throw ModelFolderError(url, "n_inner \(inner) is not supported (Nebula's MLP is 4 × n_embd = \(4 * config.width))")
         }
         guard config.layers > 0, config.heads > 0, config.width > 0, config.positions > 0, config.vocabSize > 0,
-              config.width % config.heads == 0 else {
-            throw ModelFolderError(url, "invalid sizes: n_layer, n_head, n_embd, n_positions, vocab_size must be positive and n_embd divisible by n_head")
+            config.width % config.heads == 0
+        else {
+            throw ModelFolderError(
+                url, "invalid sizes: n_layer, n_head, n_embd, n_positions, vocab_size must be positive and n_embd divisible by n_head")
         }
-        return GPTConfig(vocabSize: config.vocabSize, contextLength: config.positions, layers: config.layers,
-                         heads: config.heads, width: config.width)
+        return GPTConfig(
+            vocabSize: config.vocabSize, contextLength: config.positions, layers: config.layers,
+            heads: config.heads, width: config.width)
     }
 
     /// The safetensors files of a folder: `model.safetensors`, or the shards its index lists. A folder with only
@@ -81,7 +89,8 @@ public enum HuggingFaceGPT2 {
             struct Index: Decodable { var weight_map: [String: String] }
             let map: Index
             do { map = try JSONDecoder().decode(Index.self, from: try Data(contentsOf: index)) } catch {
-                throw ModelFolderError(index, "not a readable shard index (expected {\"weight_map\": {tensor: file}}): \(error.localizedDescription)")
+                throw ModelFolderError(
+                    index, "not a readable shard index (expected {\"weight_map\": {tensor: file}}): \(error.localizedDescription)")
             }
             let files = Set(map.weight_map.values).sorted()
             if let bad = files.first(where: { $0.contains("/") || $0.hasPrefix(".") }) {
@@ -90,8 +99,10 @@ public enum HuggingFaceGPT2 {
             return files.map { directory.appendingPathComponent($0) }
         }
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("pytorch_model.bin").path) {
-            throw ModelFolderError(directory.appendingPathComponent("pytorch_model.bin"),
-                                   "a pickle, which can run code when loaded, so Nebula does not read it; convert it once with python3 -c \"from transformers import GPT2LMHeadModel as M; M.from_pretrained('DIR').save_pretrained('DIR')\" (writes model.safetensors)")
+            throw ModelFolderError(
+                directory.appendingPathComponent("pytorch_model.bin"),
+                "a pickle, which can run code when loaded, so Nebula does not read it; convert it once with python3 -c \"from transformers import GPT2LMHeadModel as M; M.from_pretrained('DIR').save_pretrained('DIR')\" (writes model.safetensors)"
+            )
         }
         throw ModelFolderError(single, "missing (and no model.safetensors.index.json)")
     }
@@ -126,7 +137,9 @@ public enum HuggingFaceGPT2 {
         let config = try config(in: directory)
         var tensors: [String: (file: SafeTensorsFile, name: String)] = [:]
         let files = try weightFiles(in: directory).map { url in
-            guard FileManager.default.fileExists(atPath: url.path) else { throw ModelFolderError(url, "missing (listed in the shard index)") }
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ModelFolderError(url, "missing (listed in the shard index)")
+            }
             return try SafeTensorsFile(contentsOf: url)
         }
         try ModelFolder.checkSize(of: directory.appendingPathComponent(ModelFolder.config), needs: config.weightCount, files: files)
@@ -154,14 +167,19 @@ public enum HuggingFaceGPT2 {
         }
         if let (file, stored) = tensors["lm_head.weight"] {
             guard try file.tensor(stored).data == gpt.wte.weight.data else {
-                throw ModelFolderError(URL(fileURLWithPath: file.source), "\(stored) differs from the token embedding; Nebula reads tied GPT-2 heads only")
+                throw ModelFolderError(
+                    URL(fileURLWithPath: file.source), "\(stored) differs from the token embedding; Nebula reads tied GPT-2 heads only")
             }
             used.insert("lm_head.weight")
         }
         // Attention-mask buffers that older versions stored are not weights.
-        let unexpected = tensors.keys.filter { !used.contains($0) && !$0.hasSuffix("attn.bias") && !$0.hasSuffix("attn.masked_bias") }.sorted()
+        let unexpected = tensors.keys.filter { !used.contains($0) && !$0.hasSuffix("attn.bias") && !$0.hasSuffix("attn.masked_bias") }
+            .sorted()
         guard unexpected.isEmpty else {
-            throw ModelFolderError(directory, "tensors a GPT-2 does not have: \(unexpected.prefix(4).joined(separator: ", "))\(unexpected.count > 4 ? " and \(unexpected.count - 4) more" : "")")
+            throw ModelFolderError(
+                directory,
+                "tensors a GPT-2 does not have: \(unexpected.prefix(4).joined(separator: ", "))\(unexpected.count > 4 ? " and \(unexpected.count - 4) more" : "")"
+            )
         }
         return gpt
     }
@@ -176,7 +194,7 @@ public enum HuggingFaceGPT2 {
             "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": c.layers, "n_head": c.heads, "n_embd": c.width,
             "n_positions": c.contextLength, "n_ctx": c.contextLength, "vocab_size": c.vocabSize, "n_inner": NSNull(),
             "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": true,
-            "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.02,
+            "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.02
         ]
         if let endOfText { config["bos_token_id"] = endOfText; config["eos_token_id"] = endOfText }
         let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

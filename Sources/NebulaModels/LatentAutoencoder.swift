@@ -118,11 +118,14 @@ public final class LatentAutoencoder: Module {
         self.config = config
         lm = Frozen(languageModel)
         let (w, c, l, k) = (config.width, languageModel.config.width, config.maxLength, config.latents)
-        encoder = PatchEncoder(stateWidth: c, width: w, heads: config.heads, layers: config.encoderLayers, length: l,
-                               latents: k, latentWidth: config.latentWidth, generator: &generator)
-        parallel = ParallelDecoder(latentWidth: config.latentWidth, width: w, heads: config.heads, layers: config.decoderLayers,
-                                   length: l, latents: k, stateWidth: c, generator: &generator)
-        autoregressive = config.decoder == .autoregressive
+        encoder = PatchEncoder(
+            stateWidth: c, width: w, heads: config.heads, layers: config.encoderLayers, length: l,
+            latents: k, latentWidth: config.latentWidth, generator: &generator)
+        parallel = ParallelDecoder(
+            latentWidth: config.latentWidth, width: w, heads: config.heads, layers: config.decoderLayers,
+            length: l, latents: k, stateWidth: c, generator: &generator)
+        autoregressive =
+            config.decoder == .autoregressive
             ? AutoregressiveDecoder(languageModel: languageModel, contextWidth: w, generator: &generator) : nil
         super.init()
         // Fan-in scaled weights, U(±1/√fan_in) as PyTorch's default: the GPT-style N(0, 0.02) starts these
@@ -182,26 +185,29 @@ public final class LatentAutoencoder: Module {
     /// Reconstruction losses; `states` (`[B, L, C]`, the frozen LM's) adds the alignment term, and
     /// `latentAlone` gives the autoregressive decoder no input tokens (only `<|endoftext|>`), so it can
     /// lean on nothing but the latent.
-    public func losses(_ z: Tensor, tokens: [Int32], mask: [Float], batch: Int,
-                       states: Tensor? = nil, latentAlone: Bool = false) -> Losses {
+    public func losses(
+        _ z: Tensor, tokens: [Int32], mask: [Float], batch: Int,
+        states: Tensor? = nil, latentAlone: Bool = false
+    ) -> Losses {
         let l = config.maxLength
-        let decoded = parallel(z)                                                        // [B, L, W]
-        let logits = parallel.logits(decoded, embedding: languageModel.wte.weight)      // [B, L, V]
+        let decoded = parallel(z)  // [B, L, W]
+        let logits = parallel.logits(decoded, embedding: languageModel.wte.weight)  // [B, L, V]
         let endOfText = Int32(endOfText)
-        let parallelLoss = crossEntropy(logits, targets: Self.parallelTargets(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText))
+        let parallelLoss = crossEntropy(
+            logits, targets: Self.parallelTargets(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText))
         var alignment: Tensor? = nil
         if let states {
             let weights = Tensor(shape: [batch, l, 1], data: mask)
-            let squared = ((parallel.stateHead(decoded) - states) * weights).squared()   // [B, L, C]
+            let squared = ((parallel.stateHead(decoded) - states) * weights).squared()  // [B, L, C]
             alignment = squared.sum() / Float(max(1, mask.reduce(0, +)) * Float(states.shape[2]))
         }
         var autoregressiveLoss: Tensor? = nil
         if let autoregressive {
             var (input, targets) = Self.teacherForcing(tokens: tokens, mask: mask, batch: batch, length: l, endOfText: endOfText)
             if latentAlone { input = [Int32](repeating: endOfText, count: input.count) }
-            var logits = autoregressive(input, batch: batch, length: l + 1, memory: autoregressive.memory(decoded)) // [B, L+1, V]
-            if config.languageModelPrior != 0 {   // trained as it decodes: fused with the frozen LM (a constant here)
-                let prior = withNoGrad { languageModel(input, batch: batch, length: l + 1).logSoftmax() }     // [B, L+1, V]
+            var logits = autoregressive(input, batch: batch, length: l + 1, memory: autoregressive.memory(decoded))  // [B, L+1, V]
+            if config.languageModelPrior != 0 {  // trained as it decodes: fused with the frozen LM (a constant here)
+                let prior = withNoGrad { languageModel(input, batch: batch, length: l + 1).logSoftmax() }  // [B, L+1, V]
                 logits = logits.logSoftmax() + prior * config.languageModelPrior
             }
             autoregressiveLoss = crossEntropy(logits, targets: targets)
@@ -253,26 +259,33 @@ public final class LatentAutoencoder: Module {
     /// `refine` > 0 then corrects the passages by latent-consistent decoding (`refine(_:toward:rounds:)`):
     /// starting from the nearer of this decoder's passage and the parallel decoder's, up to `refine`
     /// single-token edits, each kept only if the passage re-encodes nearer `z`.
-    public func decode(_ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
-                       decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
-                       refine rounds: Int = 0, generator: inout SeededGenerator) -> [[Int]] {
-        let passages = decodeOnce(z, options: options, decoder: decoder,
-                                  languageModelPrior: languageModelPrior, generator: &generator)
+    public func decode(
+        _ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
+        decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
+        refine rounds: Int = 0, generator: inout SeededGenerator
+    ) -> [[Int]] {
+        let passages = decodeOnce(
+            z, options: options, decoder: decoder,
+            languageModelPrior: languageModelPrior, generator: &generator)
         guard rounds > 0 else { return passages }
-        let parallelPassages = (decoder ?? config.decoder) == .parallel && options.temperature <= 0 ? nil
+        let parallelPassages =
+            (decoder ?? config.decoder) == .parallel && options.temperature <= 0
+            ? nil
             : decodeOnce(z, decoder: .parallel, generator: &generator)
         let starts = passages.indices.map { i in [passages[i]] + (parallelPassages.map { [$0[i]] } ?? []) }
         return refine(starts, toward: z, rounds: rounds).passages
     }
 
-    private func decodeOnce(_ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
-                            decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
-                            generator: inout SeededGenerator) -> [[Int]] {
+    private func decodeOnce(
+        _ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
+        decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
+        generator: inout SeededGenerator
+    ) -> [[Int]] {
         let languageModelPrior = languageModelPrior ?? config.languageModelPrior
         let (batch, endOfText) = (z.shape[0], endOfText)
         let v = languageModel.config.vocabSize
         return withNoGrad {
-            let decoded = parallel(z)                                                    // [B, L, W]
+            let decoded = parallel(z)  // [B, L, W]
             guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
                 let logits = parallel.logits(decoded, embedding: languageModel.wte.weight).data  // [B, L, V]
                 let l = config.maxLength
@@ -303,8 +316,8 @@ public final class LatentAutoencoder: Module {
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
             for _ in 0...config.maxLength {
-                var logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches) // [B, 1, V]
-                if languageModelPrior != 0 {                        // shallow fusion with the frozen LM
+                var logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches)  // [B, 1, V]
+                if languageModelPrior != 0 {  // shallow fusion with the frozen LM
                     let prior = languageModel(next, batch: batch, length: 1, caches: priorCaches).logSoftmax()  // [B, 1, V]
                     logits = logits.logSoftmax() + prior * languageModelPrior
                 }

@@ -21,13 +21,14 @@ extension LatentAutoencoder {
     ///   - z: the latents `[B, K, d]` being decoded.
     ///   - rounds: the most edits made to one passage.
     /// - Returns: each latent's passage and the squared distance of its latent to `z`.
-    public func refine(_ passages: [[[Int]]], toward z: Tensor, rounds: Int, proposals: Int = 64) -> (passages: [[Int]], distances: [Float]) {
+    public func refine(_ passages: [[[Int]]], toward z: Tensor, rounds: Int, proposals: Int = 64) -> (passages: [[Int]], distances: [Float])
+    {
         let (batch, l, k, v) = (z.shape[0], config.maxLength, config.latents, languageModel.config.vocabSize)
         precondition(passages.count == batch && passages.allSatisfy { !$0.isEmpty }, "refine: one or more candidates per latent")
         let (latentSize, patch, target) = (z.count / batch, l / k, z.data)
         /// Each candidate's squared distance to its latent's target, per latent vector (`[N][K]`).
         func patchDistances(_ candidates: [[Int]], owners: [Int]) -> [[Float]] {
-            let encoded = encode(candidates.map { $0.map(Int32.init) }).data   // [N, K, d]
+            let encoded = encode(candidates.map { $0.map(Int32.init) }).data  // [N, K, d]
             return owners.enumerated().map { i, b in
                 (0..<k).map { j in
                     var sum: Float = 0
@@ -40,7 +41,7 @@ extension LatentAutoencoder {
             }
         }
         // The parallel decoder's log-probabilities at every position.
-        let logits = withNoGrad { parallel.logits(parallel(z), embedding: languageModel.wte.weight).data }   // [B, L, V]
+        let logits = withNoGrad { parallel.logits(parallel(z), embedding: languageModel.wte.weight).data }  // [B, L, V]
         var logSums = [Float](repeating: 0, count: batch * l)
         logSums.withUnsafeMutableBufferPointer { out in
             let out = out
@@ -56,12 +57,12 @@ extension LatentAutoencoder {
         let flat = passages.flatMap { $0 }.map { Array($0.prefix(l)) }
         let owners = passages.enumerated().flatMap { b, candidates in [Int](repeating: b, count: candidates.count) }
         var current = [[Int]](repeating: [], count: batch)
-        var distances = [[Float]](repeating: [.infinity], count: batch)          // [B][K]
+        var distances = [[Float]](repeating: [.infinity], count: batch)  // [B][K]
         for (i, found) in patchDistances(flat, owners: owners).enumerated() where found.reduce(0, +) < distances[owners[i]].reduce(0, +) {
             (current[owners[i]], distances[owners[i]]) = (flat[i], found)
         }
 
-        var active = Set((0..<batch).filter { distances[$0].reduce(0, +) > 0 })   // an exact match re-encodes to 0
+        var active = Set((0..<batch).filter { distances[$0].reduce(0, +) > 0 })  // an exact match re-encodes to 0
         for _ in 0..<rounds where !active.isEmpty {
             var candidates: [[Int]] = [], candidateOwners: [Int] = []
             for b in active.sorted() {
@@ -79,9 +80,13 @@ extension LatentAutoencoder {
                 }
                 for edit in edits.sorted(by: { $0.score > $1.score }).prefix(proposals) {
                     var edited = tokens
-                    if edit.token == endOfText { edited.removeSubrange(edit.position...) }
-                    else if edit.position == tokens.count { edited.append(edit.token) }
-                    else { edited[edit.position] = edit.token }
+                    if edit.token == endOfText {
+                        edited.removeSubrange(edit.position...)
+                    } else if edit.position == tokens.count {
+                        edited.append(edit.token)
+                    } else {
+                        edited[edit.position] = edit.token
+                    }
                     candidates.append(edited)
                     candidateOwners.append(b)
                 }

@@ -9,15 +9,17 @@ import NebulaTensor
 /// where the LM's own (frozen) token embedding gives the logits; `stateHead` predicts the frozen LM's
 /// hidden state at each position, the alignment loss that keeps the latent space semantic.
 public final class ParallelDecoder: Module {
-    public let fromLatent: Linear       // d → (L/K)·W
-    public let positions: Tensor        // [L, W]
+    public let fromLatent: Linear  // d → (L/K)·W
+    public let positions: Tensor  // [L, W]
     public let blocks: [TransformerBlock]
     public let norm: LayerNorm
-    public let tokenHead: Linear        // W → C
-    public let stateHead: Linear        // W → C
+    public let tokenHead: Linear  // W → C
+    public let stateHead: Linear  // W → C
 
-    public init(latentWidth: Int, width: Int, heads: Int, layers: Int, length: Int, latents: Int, stateWidth: Int,
-                generator: inout SeededGenerator) {
+    public init(
+        latentWidth: Int, width: Int, heads: Int, layers: Int, length: Int, latents: Int, stateWidth: Int,
+        generator: inout SeededGenerator
+    ) {
         fromLatent = Linear(latentWidth, length / latents * width, generator: &generator)
         positions = Tensor.randn([length, width], std: 0.02, generator: &generator).requiringGrad()
         blocks = (0..<layers).map { _ in TransformerBlock(width, heads: heads, causal: false, generator: &generator) }
@@ -29,7 +31,7 @@ public final class ParallelDecoder: Module {
     /// Latents `z: [B, K, d]` → per-position states `[B, L, W]`.
     public func callAsFunction(_ z: Tensor) -> Tensor {
         let (b, l, w) = (z.shape[0], positions.shape[0], positions.shape[1])
-        var h = fromLatent(z).reshaped([b, l, w]) + positions                   // [B, L, W]
+        var h = fromLatent(z).reshaped([b, l, w]) + positions  // [B, L, W]
         for block in blocks { h = block(h) }
         return norm(h)
     }
@@ -64,7 +66,7 @@ public final class LatentCrossAttention: Module {
 /// with the KV cache and falls back on the language model's fluency where the latent is vague.
 public final class AutoregressiveDecoder: Module {
     public let gpt: GPT
-    public let input: Linear            // W → C
+    public let input: Linear  // W → C
     public let cross: [LatentCrossAttention]
 
     public init(languageModel: GPT, contextWidth: Int, generator: inout SeededGenerator) {
@@ -82,7 +84,7 @@ public final class AutoregressiveDecoder: Module {
     /// What the decoder reads from the parallel decoder's states, computed once per passage batch: the
     /// per-position input offsets and every block's cross-attention keys and values.
     public struct Memory {
-        let offsets: Tensor                           // [B, L, C]
+        let offsets: Tensor  // [B, L, C]
         let keysValues: [(keys: Tensor, values: Tensor)]
     }
 
@@ -99,11 +101,14 @@ public final class AutoregressiveDecoder: Module {
         let aligned = max(0, min(start + length, l) - start)
         var offset: Tensor? = nil
         if aligned > 0 {
-            let states = memory.offsets.slice(axis: 1, start..<(start + aligned))                           // [B, aligned, C]
-            offset = aligned == length ? states
-                : Tensor.concatenate([states, Tensor.zeros([batch, length - aligned, gpt.config.width])], axis: 1) // [B, T, C]
+            let states = memory.offsets.slice(axis: 1, start..<(start + aligned))  // [B, aligned, C]
+            offset =
+                aligned == length
+                ? states
+                : Tensor.concatenate([states, Tensor.zeros([batch, length - aligned, gpt.config.width])], axis: 1)  // [B, T, C]
         }
-        return gpt(ids, batch: batch, length: length, caches: caches, inputOffset: offset,
-                   afterBlock: { [cross] i, x in cross[i](x, keysValues: memory.keysValues[i]) })
+        return gpt(
+            ids, batch: batch, length: length, caches: caches, inputOffset: offset,
+            afterBlock: { [cross] i, x in cross[i](x, keysValues: memory.keysValues[i]) })
     }
 }

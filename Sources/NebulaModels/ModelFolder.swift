@@ -30,13 +30,16 @@ public enum ModelFolder {
     /// Decodes `config.json` of a folder, with a one-line error for a missing or malformed file.
     public static func readConfig<C: Decodable>(_ type: C.Type, in directory: URL) throws -> C {
         let url = directory.appendingPathComponent(config)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelFolderError(url, "missing (is \(directory.path) a model folder?)") }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ModelFolderError(url, "missing (is \(directory.path) a model folder?)")
+        }
         do {
             return try JSONDecoder().decode(C.self, from: Data(contentsOf: url))
         } catch let DecodingError.keyNotFound(key, _) {
             throw ModelFolderError(url, "expected the key \"\(key.stringValue)\", found none")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw ModelFolderError(url, "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
+            throw ModelFolderError(
+                url, "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
         } catch {
             throw ModelFolderError(url, "not a valid JSON config (\(error.localizedDescription))")
         }
@@ -51,7 +54,9 @@ public enum ModelFolder {
 
     /// Writes `config.json` and the module's weights as `model.safetensors` into `directory` (created if
     /// needed), each atomically.
-    public static func write<C: Encodable>(config value: C, weights module: Module, to directory: URL, dtype: SafeTensorsDType = .f32) throws {
+    public static func write<C: Encodable>(config value: C, weights module: Module, to directory: URL, dtype: SafeTensorsDType = .f32)
+        throws
+    {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try writeConfig(value, in: directory)
         try module.save(safetensors: directory.appendingPathComponent(weights), dtype: dtype, metadata: ["format": "pt"])
@@ -65,7 +70,8 @@ public enum ModelFolder {
     public static func checkSize(of config: URL, needs needed: Double, files: [SafeTensorsFile]) throws {
         let stored = files.reduce(0.0) { total, file in total + file.tensors.reduce(0.0) { $0 + $1.shape.reduce(1.0) { $0 * Double($1) } } }
         guard needed <= 2 * stored + 1_000_000 else {
-            throw ModelFolderError(config, "its sizes need at least \(needed.formatted()) weights, but the weight files hold \(stored.formatted())")
+            throw ModelFolderError(
+                config, "its sizes need at least \(needed.formatted()) weights, but the weight files hold \(stored.formatted())")
         }
     }
 
@@ -85,11 +91,13 @@ extension GPT {
         let config = try ModelFolder.readConfig(GPTConfig.self, in: directory)
         let url = directory.appendingPathComponent(ModelFolder.config)
         guard config.vocabSize > 0, config.contextLength > 0, config.layers > 0, config.heads > 0,
-              config.width > 0, config.width % config.heads == 0 else {
+            config.width > 0, config.width % config.heads == 0
+        else {
             throw ModelFolderError(url, "invalid sizes \(config): all must be positive and n_embd divisible by n_head")
         }
-        try ModelFolder.checkSize(of: url, needs: config.weightCount,
-                                  files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
+        try ModelFolder.checkSize(
+            of: url, needs: config.weightCount,
+            files: [SafeTensorsFile(contentsOf: directory.appendingPathComponent(ModelFolder.weights))])
         var rng = SeededGenerator.forLoading
         let gpt = GPT(config, generator: &rng)
         try ModelFolder.loadWeights(gpt, from: directory)

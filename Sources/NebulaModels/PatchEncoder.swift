@@ -10,15 +10,17 @@ import NebulaTensor
 /// vector is normalised (mean 0, variance 1 over its d values: the diffusion noise's scale). Free-query
 /// Perceiver latents were measured against this design on TinyStories and did not start learning.
 public final class PatchEncoder: Module {
-    public let input: Linear            // C → W
-    public let positions: Tensor        // [L, W]
+    public let input: Linear  // C → W
+    public let positions: Tensor  // [L, W]
     public let blocks: [TransformerBlock]
     public let norm: LayerNorm
-    public let toLatent: Linear         // (L/K)·W → d
+    public let toLatent: Linear  // (L/K)·W → d
     public let latents: Int
 
-    public init(stateWidth: Int, width: Int, heads: Int, layers: Int, length: Int, latents: Int, latentWidth: Int,
-                generator: inout SeededGenerator) {
+    public init(
+        stateWidth: Int, width: Int, heads: Int, layers: Int, length: Int, latents: Int, latentWidth: Int,
+        generator: inout SeededGenerator
+    ) {
         precondition(length % latents == 0, "PatchEncoder: the passage length \(length) is not a multiple of \(latents) latents")
         input = Linear(stateWidth, width, generator: &generator)
         positions = Tensor.randn([length, width], std: 0.02, generator: &generator).requiringGrad()
@@ -31,10 +33,10 @@ public final class PatchEncoder: Module {
     /// `states: [B, L, C]`, `mask: [B, L]` (1 = real token) → latents `[B, K, d]`, each vector normalised.
     public func callAsFunction(_ states: Tensor, mask: [Float]) -> Tensor {
         let (b, l) = (states.shape[0], states.shape[1])
-        var h = input(states) + positions                                        // [B, L, W]
+        var h = input(states) + positions  // [B, L, W]
         for block in blocks { h = block(h, keyMask: mask) }
-        let real = norm(h) * Tensor(shape: [b, l, 1], data: mask)                // [B, L, W], padding zeroed
-        let patches = real.reshaped([b, latents, l / latents * h.shape[2]])      // [B, K, (L/K)·W]
-        return layerNorm(toLatent(patches), weight: nil, bias: nil)              // [B, K, d]
+        let real = norm(h) * Tensor(shape: [b, l, 1], data: mask)  // [B, L, W], padding zeroed
+        let patches = real.reshaped([b, latents, l / latents * h.shape[2]])  // [B, K, (L/K)·W]
+        return layerNorm(toLatent(patches), weight: nil, bias: nil)  // [B, K, d]
     }
 }

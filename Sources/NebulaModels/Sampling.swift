@@ -26,7 +26,7 @@ public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions,
     if options.temperature <= 0 { return argmax(logits) }
     let scaled = logits.map { $0 / options.temperature }
     let m = scaled.max()!
-    let weights = scaled.map { Foundation.exp($0 - m) }        // unnormalised probabilities, the largest 1
+    let weights = scaled.map { Foundation.exp($0 - m) }  // unnormalised probabilities, the largest 1
     guard options.topK > 0 || options.topP < 1 else {
         return draw(weights.indices, weights: weights, generator: &generator)
     }
@@ -35,7 +35,8 @@ public func sampleToken(_ logits: ArraySlice<Float>, _ options: SamplingOptions,
     var candidates: [Int]
     while true {
         candidates = weights.indices.filter { weights[$0] >= threshold }
-        let enough = options.topK > 0
+        let enough =
+            options.topK > 0
             ? candidates.count >= options.topK
             : candidates.reduce(0) { $0 + weights[$1] } >= options.topP * total
         if enough || threshold == 0 { break }
@@ -71,7 +72,7 @@ public func argmax(_ logits: ArraySlice<Float>) -> Int {
         }
         var largest = lanes.max()
         while i < n { largest = max(largest, p[i]); i += 1 }
-        return p.firstIndex(of: largest) ?? 0        // none only when every logit is NaN
+        return p.firstIndex(of: largest) ?? 0  // none only when every logit is NaN
     }
 }
 
@@ -94,8 +95,10 @@ extension GPT {
     /// is rebuilt over the last three quarters of the context (a sliding window), so generation can run
     /// past the context length. Stops after `maxTokens` or at `stopToken`.
     @discardableResult
-    public func generate(prompt: [Int], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
-                         generator: inout SeededGenerator, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
+    public func generate(
+        prompt: [Int], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
+        generator: inout SeededGenerator, onToken: (Int) -> Bool = { _ in true }
+    ) -> [Int] {
         generate(prompts: [prompt], maxTokens: maxTokens, options: options, stopToken: stopToken, generator: &generator) { _, token in
             onToken(token)
         }[0]
@@ -105,8 +108,10 @@ extension GPT {
     /// running row through the model as one batch, each row against its own KV cache. Rows draw from
     /// `generator` in row order; a row stops at `stopToken`, after `maxTokens`, or when `onToken(row, token)`
     /// returns false. Otherwise as `generate(prompt:)`; one row gives the same tokens as it.
-    public func generate(prompts: [[Int]], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
-                         generator: inout SeededGenerator, onToken: (Int, Int) -> Bool = { _, _ in true }) -> [[Int]] {
+    public func generate(
+        prompts: [[Int]], maxTokens: Int, options: SamplingOptions, stopToken: Int? = nil,
+        generator: inout SeededGenerator, onToken: (Int, Int) -> Bool = { _, _ in true }
+    ) -> [[Int]] {
         precondition(prompts.allSatisfy { !$0.isEmpty }, "generate: every prompt needs at least one token")
         let v = config.vocabSize
         var histories = prompts.map { Array($0.suffix(config.contextLength)) }
@@ -151,8 +156,9 @@ extension GPT {
     /// `[B, 1, C]` batch; only attention goes row by row, against each row's cache.
     public func decodeStep(_ tokens: [Int32], caches: [[KVCache]]) -> Tensor {
         let (b, c) = (tokens.count, config.width)
-        precondition(caches.count == b && caches.allSatisfy { $0.count == blocks.count },
-                     "GPT.decodeStep: \(caches.count) cache sets for \(b) tokens")
+        precondition(
+            caches.count == b && caches.allSatisfy { $0.count == blocks.count },
+            "GPT.decodeStep: \(caches.count) cache sets for \(b) tokens")
         var positions = [Float](repeating: 0, count: b * c)
         let table = wpe.weight.data
         for (row, rowCaches) in caches.enumerated() {
@@ -160,11 +166,11 @@ extension GPT {
             precondition(p < config.contextLength, "GPT.decodeStep: row \(row)'s cache holds the whole context (\(p) positions)")
             positions.replaceSubrange((row * c)..<((row + 1) * c), with: table[(p * c)..<((p + 1) * c)])
         }
-        var x = wte(tokens, shape: [b, 1]) + Tensor(shape: [b, 1, c], data: positions)   // [B, 1, C]
+        var x = wte(tokens, shape: [b, 1]) + Tensor(shape: [b, 1, c], data: positions)  // [B, 1, C]
         for (layer, block) in blocks.enumerated() {
-            let h = x + block.attn(block.ln1(x), caches: caches.map { $0[layer] })        // [B, 1, C]
+            let h = x + block.attn(block.ln1(x), caches: caches.map { $0[layer] })  // [B, 1, C]
             x = h + block.mlp(block.ln2(h))
         }
-        return logits(lnf(x)).reshaped([b, config.vocabSize])                              // [B, V]
+        return logits(lnf(x)).reshaped([b, config.vocabSize])  // [B, V]
     }
 }

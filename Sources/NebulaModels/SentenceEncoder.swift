@@ -37,7 +37,8 @@ public struct SentenceEncoder {
         let model = try BERT.load(from: folder)
         let tokenizer = try WordPieceTokenizer(huggingFaceFile: folder.appendingPathComponent("tokenizer.json"))
         guard tokenizer.vocabulary.values.allSatisfy({ $0 < model.config.vocabSize }) else {
-            throw ModelFolderError(folder.appendingPathComponent("tokenizer.json"), "has ids beyond the model's vocabulary of \(model.config.vocabSize)")
+            throw ModelFolderError(
+                folder.appendingPathComponent("tokenizer.json"), "has ids beyond the model's vocabulary of \(model.config.vocabSize)")
         }
         let poolingURL = folder.appendingPathComponent("1_Pooling/config.json")
         var pooling = Pooling.mean
@@ -45,8 +46,10 @@ public struct SentenceEncoder {
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ModelFolderError(poolingURL, "not a JSON object")
             }
-            let modes = ["pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"]
-                .filter { object[$0] as? Bool == true }
+            let modes = [
+                "pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"
+            ]
+            .filter { object[$0] as? Bool == true }
             switch modes {
             case ["pooling_mode_mean_tokens"]: pooling = .mean
             case ["pooling_mode_cls_token"]: pooling = .cls
@@ -69,7 +72,7 @@ public struct SentenceEncoder {
         let encoded = texts.map { tokenizer.encode($0, limit: model.config.positions).map(Int32.init) }
         let c = model.config.width
         var vectors = [[Float]](repeating: [], count: texts.count)
-        let order = encoded.indices.sorted { encoded[$0].count < encoded[$1].count }   // little padding per batch
+        let order = encoded.indices.sorted { encoded[$0].count < encoded[$1].count }  // little padding per batch
         withNoGrad {
             for start in stride(from: 0, to: order.count, by: batchSize) {
                 let rows = Array(order[start..<min(start + batchSize, order.count)])
@@ -79,7 +82,7 @@ public struct SentenceEncoder {
                 for (b, row) in rows.enumerated() {
                     for (t, id) in encoded[row].enumerated() { ids[b * length + t] = id; mask[b * length + t] = 1 }
                 }
-                let hidden = model(ids, batch: rows.count, length: length, keyMask: mask).data   // [B, T, C]
+                let hidden = model(ids, batch: rows.count, length: length, keyMask: mask).data  // [B, T, C]
                 for (b, row) in rows.enumerated() {
                     var vector = [Float](repeating: 0, count: c)
                     let tokens = pooling == .cls ? 1 : encoded[row].count

@@ -18,8 +18,10 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var validationFraction: Double
     public var seed: UInt64
 
-    public init(path: String, separator: CorpusOptions.Separator = .endOfText, split: SplitKind = .documents,
-                validationFraction: Double = 0.05, seed: UInt64 = 1337) {
+    public init(
+        path: String, separator: CorpusOptions.Separator = .endOfText, split: SplitKind = .documents,
+        validationFraction: Double = 0.05, seed: UInt64 = 1337
+    ) {
         self.path = path
         self.separator = separator
         self.split = split
@@ -51,7 +53,8 @@ public struct TokenSplits {
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         let fingerprint = try Corpus.fingerprint(of: spec.url, options: spec.corpusOptions)
         let cacheURL = cacheDirectory.appendingPathComponent(String(format: "%016llx-%016llx.tokens", fingerprint, tokenizer.fingerprint))
-        let cache = try TokenCache.load(corpus: spec.url, options: spec.corpusOptions, tokenizer: tokenizer, cacheURL: cacheURL, progress: progress)
+        let cache = try TokenCache.load(
+            corpus: spec.url, options: spec.corpusOptions, tokenizer: tokenizer, cacheURL: cacheURL, progress: progress)
         let corpus = try Corpus(contentsOf: spec.url, options: spec.corpusOptions)
         switch spec.split {
         case .documents:

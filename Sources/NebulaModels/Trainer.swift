@@ -138,9 +138,10 @@ public final class Trainer {
         let writes = rank == 0
         if writes {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            DurableFile.removeLeftovers(in: directory)         // from a process killed while checkpointing
+            DurableFile.removeLeftovers(in: directory)  // from a process killed while checkpointing
         }
-        let optimizer = AdamW(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, weightDecay: options.weightDecay)
+        let optimizer = AdamW(
+            learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, weightDecay: options.weightDecay)
         var state = TrainingState(step: 0, generator: SeededGenerator(seed: options.seed))
         let parameters = task.trainable.trainableParameters()
         if resume {
@@ -152,8 +153,11 @@ public final class Trainer {
             if try !TrainingState.restoreWeights(parameters, from: file) { try task.restore(from: directory) }
             try task.restoreExtras(from: file)
         }
-        let log = writes ? try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), keepingStepsThrough: resume ? state.step : nil) : nil
-        let schedule = cosineSchedule(peak: options.learningRate, warmup: options.warmupSteps, total: options.steps, minimum: options.minLearningRate)
+        let log =
+            writes
+            ? try MetricsLog(url: directory.appendingPathComponent(ModelFolder.log), keepingStepsThrough: resume ? state.step : nil) : nil
+        let schedule = cosineSchedule(
+            peak: options.learningRate, warmup: options.warmupSteps, total: options.steps, minimum: options.minLearningRate)
         let itemsPerStep = task.items(inBatchOf: options.batchSize) * options.accumulationSteps
         let bar = showProgress && writes ? ProgressBar(total: options.steps, label: label, startStep: state.step) : nil
         let start = Date()
@@ -172,8 +176,10 @@ public final class Trainer {
             let microBatches = options.accumulationSteps * ranks
             for accumulated in 0..<options.accumulationSteps {
                 var stream = Self.microBatchGenerator(seed: options.seed, step: state.step, index: accumulated * ranks + rank)
-                let micro = microBatches == 1 ? task.loss(batchSize: options.batchSize, generator: &state.generator)
-                                              : task.loss(batchSize: options.batchSize / ranks, generator: &stream)
+                let micro =
+                    microBatches == 1
+                    ? task.loss(batchSize: options.batchSize, generator: &state.generator)
+                    : task.loss(batchSize: options.batchSize / ranks, generator: &stream)
                 loss += micro.item / Float(microBatches)
                 (microBatches > 1 ? micro * (1 / Float(microBatches)) : micro).backward()
             }
@@ -182,7 +188,7 @@ public final class Trainer {
             if let group {
                 let allreduceStart = Date()
                 let summed = group.allreduceGradients(parameters.map(\.1), extra: [loss, stopRequested ? 1 : 0])
-                (loss, stopRequested) = (summed[0], summed[1] > 0)       // any rank's Ctrl-C stops every rank at this step
+                (loss, stopRequested) = (summed[0], summed[1] > 0)  // any rank's Ctrl-C stops every rank at this step
                 allreduceSeconds = Date().timeIntervalSince(allreduceStart)
             }
             guard loss.isFinite else {
@@ -195,9 +201,11 @@ public final class Trainer {
             task.afterStep(state.step)
             losses.append(loss)
             let throughput = Double(itemsPerStep) / Date().timeIntervalSince(stepStart)
-            var record: [String: Double] = ["step": Double(state.step), "train_loss": Double(loss),
-                                            "lr": Double(optimizer.learningRate), "grad_norm": Double(norm),
-                                            "items_per_s": throughput]
+            var record: [String: Double] = [
+                "step": Double(state.step), "train_loss": Double(loss),
+                "lr": Double(optimizer.learningRate), "grad_norm": Double(norm),
+                "items_per_s": throughput
+            ]
             if let allreduceSeconds { record["allreduce_ms"] = 1000 * allreduceSeconds }
             if writes && (state.step % options.evalEvery == 0 || state.step == options.steps) {
                 task.trainable.eval()
@@ -210,12 +218,14 @@ public final class Trainer {
             if writes && (state.step % options.checkpointEvery == 0 || state.step == options.steps || interrupted) {
                 try checkpoint(state, optimizer, parameters)
             }
-            bar?.update(step: state.step, [
-                "loss": String(format: "%.4f", loss),
-                "val": evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–",
-                "lr": String(format: "%.2e", optimizer.learningRate),
-                "items/s": String(format: "%.0f", throughput),
-            ])
+            bar?.update(
+                step: state.step,
+                [
+                    "loss": String(format: "%.4f", loss),
+                    "val": evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–",
+                    "lr": String(format: "%.2e", optimizer.learningRate),
+                    "items/s": String(format: "%.0f", throughput)
+                ])
             if interrupted { break }
         }
         bar?.finish()
@@ -224,9 +234,10 @@ public final class Trainer {
             if showProgress && writes { printStatus("all \(group.size) ranks hold the same weights (FNV-1a \(String(hash, radix: 16)))") }
         }
         let seconds = Date().timeIntervalSince(start)
-        return TrainingSummary(stepsDone: state.step, trainLoss: losses.last ?? .nan, evaluation: evaluation, seconds: seconds,
-                               throughput: Double(losses.count * itemsPerStep) / max(seconds, 1e-9),
-                               interrupted: interrupted, losses: losses)
+        return TrainingSummary(
+            stepsDone: state.step, trainLoss: losses.last ?? .nan, evaluation: evaluation, seconds: seconds,
+            throughput: Double(losses.count * itemsPerStep) / max(seconds, 1e-9),
+            interrupted: interrupted, losses: losses)
     }
 
     /// Checks that every rank holds the same weights, by hash: each rank's 64-bit FNV-1a hash of its weights'
@@ -239,7 +250,8 @@ public final class Trainer {
         var buffer = chunks + chunks.map { $0 * $0 }
         buffer.withUnsafeMutableBufferPointer { group.allreduceSum($0) }
         for k in 0..<8 where Double(group.size) * Double(buffer[8 + k]) != Double(buffer[k]) * Double(buffer[k]) {
-            throw TrainingSetupError("the \(group.size) ranks ended with different weights (hash byte \(k) differs); the run was not data-parallel")
+            throw TrainingSetupError(
+                "the \(group.size) ranks ended with different weights (hash byte \(k) differs); the run was not data-parallel")
         }
         return hash
     }
@@ -257,8 +269,9 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try DurableFile.write(encoder.encode(options), to: directory.appendingPathComponent("training.json"))
-        try state.save(optimizer: optimizer, weights: parameters, extras: task.checkpointExtras(),
-                       to: directory.appendingPathComponent(ModelFolder.trainingState))
+        try state.save(
+            optimizer: optimizer, weights: parameters, extras: task.checkpointExtras(),
+            to: directory.appendingPathComponent(ModelFolder.trainingState))
         try writeLossPlot(log: directory.appendingPathComponent(ModelFolder.log), to: directory.appendingPathComponent(ModelFolder.plot))
     }
 }

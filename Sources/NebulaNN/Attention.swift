@@ -18,8 +18,9 @@ public final class KVCache {
         if count == 0 {
             (self.rows, self.width) = (rows, width)
         } else {
-            precondition(rows == self.rows && width == self.width,
-                         "KVCache: new positions [\(rows), _, \(width)] do not match the cached [\(self.rows), \(count), \(self.width)]")
+            precondition(
+                rows == self.rows && width == self.width,
+                "KVCache: new positions [\(rows), _, \(width)] do not match the cached [\(self.rows), \(count), \(self.width)]")
         }
         let needed = count + extra
         guard needed > capacity else { return }
@@ -27,8 +28,9 @@ public final class KVCache {
         func moved(_ old: [Float]) -> [Float] {
             var new = [Float](repeating: 0, count: rows * newCapacity * width)
             for b in 0..<rows where count > 0 {
-                new.replaceSubrange((b * newCapacity * width)..<((b * newCapacity + count) * width),
-                                    with: old[(b * capacity * width)..<((b * capacity + count) * width)])
+                new.replaceSubrange(
+                    (b * newCapacity * width)..<((b * newCapacity + count) * width),
+                    with: old[(b * capacity * width)..<((b * capacity + count) * width)])
             }
             return new
         }
@@ -61,23 +63,28 @@ public final class KVCache {
     /// the `[C]` slices at `qkv + b·3C + C` and `+ 2C` (`[B, 1, 3C]` holding q|k|v).
     func appendPosition(qkv: UnsafePointer<Float>, rows b: Int, width c: Int) {
         reserve(rows: b, width: c, extra: 1)
-        keys.withUnsafeMutableBufferPointer { k in values.withUnsafeMutableBufferPointer { v in
-            for row in 0..<b {
-                let destination = (row * capacity + count) * c
-                (k.baseAddress! + destination).update(from: qkv + row * 3 * c + c, count: c)
-                (v.baseAddress! + destination).update(from: qkv + row * 3 * c + 2 * c, count: c)
+        keys.withUnsafeMutableBufferPointer { k in
+            values.withUnsafeMutableBufferPointer { v in
+                for row in 0..<b {
+                    let destination = (row * capacity + count) * c
+                    (k.baseAddress! + destination).update(from: qkv + row * 3 * c + c, count: c)
+                    (v.baseAddress! + destination).update(from: qkv + row * 3 * c + 2 * c, count: c)
+                }
             }
-        } }
+        }
         count += 1
     }
 
     /// Row `row`'s query (`[C]`) attends to all of the row's cached positions; writes `[C]` to `out`.
     func attend(query: UnsafePointer<Float>, row: Int, heads: Int, out: UnsafeMutablePointer<Float>) {
-        keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
-            let start = row * capacity * width
-            singleQueryAttention(query: query, keys: k.baseAddress! + start, values: v.baseAddress! + start,
-                                 count: count, stride: width, heads: heads, headWidth: width / heads, out: out)
-        } }
+        keys.withUnsafeBufferPointer { k in
+            values.withUnsafeBufferPointer { v in
+                let start = row * capacity * width
+                singleQueryAttention(
+                    query: query, keys: k.baseAddress! + start, values: v.baseAddress! + start,
+                    count: count, stride: width, heads: heads, headWidth: width / heads, out: out)
+            }
+        }
     }
 }
 
@@ -102,7 +109,7 @@ public final class SelfAttention: Module {
         guard let cache else { return proj(fusedSelfAttention(qkv(x), heads: heads, causal: causal, keyMask: keyMask)) }
         if x.shape[1] == 1, keyMask == nil, !GradMode.isEnabled { return decode(x, caches: [cache], rowsPerCache: x.shape[0]) }
         let c = x.shape[2]
-        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, T, C]
+        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])  // 3 × [B, T, C]
         let (k, v) = cache.append(keys: parts[1], values: parts[2])  // [B, T_cached + T, C]
         let y = scaledDotProductAttention(query: parts[0], key: k, value: v, heads: heads, causal: causal, keyMask: keyMask)
         return proj(y)
@@ -115,7 +122,7 @@ public final class SelfAttention: Module {
         precondition(x.shape[1] == 1 && caches.count == x.shape[0], "SelfAttention: \(caches.count) caches for new positions \(x.shape)")
         if !GradMode.isEnabled { return decode(x, caches: caches, rowsPerCache: 1) }
         let c = x.shape[2]
-        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])          // 3 × [B, 1, C]
+        let parts = qkv(x).split(axis: 2, sizes: [c, c, c])  // 3 × [B, 1, C]
         let rows = (0..<x.shape[0]).map { row -> Tensor in
             let one = row..<(row + 1)
             let (k, v) = caches[row].append(keys: parts[1].slice(axis: 0, one), values: parts[2].slice(axis: 0, one))  // [1, T_row, C]
@@ -128,20 +135,22 @@ public final class SelfAttention: Module {
     /// Each cache takes its new keys and values in place and attention reads them there.
     private func decode(_ x: Tensor, caches: [KVCache], rowsPerCache: Int) -> Tensor {
         let (b, c) = (x.shape[0], x.shape[2])
-        let projected = qkv(x)                                         // [B, 1, 3C]
+        let projected = qkv(x)  // [B, 1, 3C]
         var out = [Float](repeating: 0, count: b * c)
-        projected.data.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { o in
-            let (p, o) = (p.baseAddress!, o.baseAddress!)
-            for (i, cache) in caches.enumerated() {
-                cache.appendPosition(qkv: p + i * rowsPerCache * 3 * c, rows: rowsPerCache, width: c)
-            }
-            let work = 2 * (caches.first?.count ?? 1) * c            // multiply-adds per row
-            Parallel.forRanges(b, grain: Swift.max(1, 32_768 / work)) { range in
-                for row in range {
-                    caches[row / rowsPerCache].attend(query: p + row * 3 * c, row: row % rowsPerCache, heads: heads, out: o + row * c)
+        projected.data.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                let (p, o) = (p.baseAddress!, o.baseAddress!)
+                for (i, cache) in caches.enumerated() {
+                    cache.appendPosition(qkv: p + i * rowsPerCache * 3 * c, rows: rowsPerCache, width: c)
+                }
+                let work = 2 * (caches.first?.count ?? 1) * c  // multiply-adds per row
+                Parallel.forRanges(b, grain: Swift.max(1, 32_768 / work)) { range in
+                    for row in range {
+                        caches[row / rowsPerCache].attend(query: p + row * 3 * c, row: row % rowsPerCache, heads: heads, out: o + row * c)
+                    }
                 }
             }
-        } }
+        }
         return proj(Tensor(shape: [b, 1, c], data: out))
     }
 }
@@ -187,8 +196,10 @@ public final class TransformerBlock: Module {
     public let mlp: MLP
 
     /// - Parameter projectionStd: init std of the two residual projections (GPT-2: 0.02/√(2·layers)).
-    public init(_ dimension: Int, heads: Int, causal: Bool, mlpRatio: Int = 4, projectionStd: Float = 0.02,
-                generator: inout SeededGenerator) {
+    public init(
+        _ dimension: Int, heads: Int, causal: Bool, mlpRatio: Int = 4, projectionStd: Float = 0.02,
+        generator: inout SeededGenerator
+    ) {
         ln1 = LayerNorm(dimension)
         attn = SelfAttention(dimension, heads: heads, causal: causal, projectionStd: projectionStd, generator: &generator)
         ln2 = LayerNorm(dimension)

@@ -54,10 +54,11 @@ open class Module {
 
     /// Every sub-module (self included, under the empty name) with its dotted name.
     public func namedModules() -> [(String, Module)] {
-        [("", self)] + children().flatMap { name, value -> [(String, Module)] in
-            guard let module = value as? Module else { return [] }
-            return module.namedModules().map { ($0.0.isEmpty ? name : "\(name).\($0.0)", $0.1) }
-        }
+        [("", self)]
+            + children().flatMap { name, value -> [(String, Module)] in
+                guard let module = value as? Module else { return [] }
+                return module.namedModules().map { ($0.0.isEmpty ? name : "\(name).\($0.0)", $0.1) }
+            }
     }
 
     /// All parameters.

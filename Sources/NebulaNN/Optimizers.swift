@@ -93,28 +93,33 @@ public final class AdamW: Optimizer {
         let stepSize = learningRate / (1 - powf(beta1, t)), rootCorrection2 = sqrtf(1 - powf(beta2, t))
         let (b1, b2, eps) = (beta1, beta2, self.eps)
 
-        if total > 0 { Tensor.withValuesAndGradients(of: tensors) { values, gradients in
-            firstMoment.withUnsafeMutableBufferPointer { m in secondMoment.withUnsafeMutableBufferPointer { v in
-                let (m, v) = (m.baseAddress!, v.baseAddress!)
-                Parallel.forRanges(total, grain: 1 << 14) { range in
-                    // The parameters this worker's range overlaps, each updated on its overlap.
-                    var (i, high) = (0, ends.count)             // the first parameter ending after the range's start
-                    while i < high {
-                        let middle = (i + high) / 2
-                        if ends[middle] <= range.lowerBound { i = middle + 1 } else { high = middle }
-                    }
-                    while i < ends.count && ends[i] - counts[i] < range.upperBound {
-                        let start = ends[i] - counts[i]
-                        let lower = Swift.max(range.lowerBound, start) - start, upper = Swift.min(range.upperBound, ends[i]) - start
-                        let moments = momentStarts[i]
-                        adamUpdate(values[i] + lower, gradients[i] + lower, m + moments + lower, v + moments + lower,
-                                   count: upper - lower, decay: decays[i], stepSize: stepSize,
-                                   rootCorrection2: rootCorrection2, beta1: b1, beta2: b2, eps: eps)
-                        i += 1
+        if total > 0 {
+            Tensor.withValuesAndGradients(of: tensors) { values, gradients in
+                firstMoment.withUnsafeMutableBufferPointer { m in
+                    secondMoment.withUnsafeMutableBufferPointer { v in
+                        let (m, v) = (m.baseAddress!, v.baseAddress!)
+                        Parallel.forRanges(total, grain: 1 << 14) { range in
+                            // The parameters this worker's range overlaps, each updated on its overlap.
+                            var (i, high) = (0, ends.count)  // the first parameter ending after the range's start
+                            while i < high {
+                                let middle = (i + high) / 2
+                                if ends[middle] <= range.lowerBound { i = middle + 1 } else { high = middle }
+                            }
+                            while i < ends.count && ends[i] - counts[i] < range.upperBound {
+                                let start = ends[i] - counts[i]
+                                let lower = Swift.max(range.lowerBound, start) - start, upper = Swift.min(range.upperBound, ends[i]) - start
+                                let moments = momentStarts[i]
+                                adamUpdate(
+                                    values[i] + lower, gradients[i] + lower, m + moments + lower, v + moments + lower,
+                                    count: upper - lower, decay: decays[i], stepSize: stepSize,
+                                    rootCorrection2: rootCorrection2, beta1: b1, beta2: b2, eps: eps)
+                                i += 1
+                            }
+                        }
                     }
                 }
-            } }
-        } }
+            }
+        }
         stepCount += 1
         for (_, p) in parameters { p.zeroGrad() }
     }
@@ -127,10 +132,11 @@ public final class AdamW: Optimizer {
 /// scalar divisions and square roots), the same operations per element in the tail:
 /// m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²,  p ← decay·p − stepSize·m / (√v / √(1−β2ᵗ) + ε).
 @inline(__always)
-private func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                        _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int,
-                        decay: Float, stepSize: Float, rootCorrection2: Float, beta1 b1: Float, beta2 b2: Float, eps: Float)
-{
+private func adamUpdate(
+    _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int,
+    decay: Float, stepSize: Float, rootCorrection2: Float, beta1 b1: Float, beta2 b2: Float, eps: Float
+) {
     func lanes(_ pointer: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
         UnsafeRawPointer(pointer + i).loadUnaligned(as: SIMD8<Float>.self)
     }
@@ -203,7 +209,7 @@ public final class EMA {
     /// Folds the model's current weights into the average.
     public func update(_ model: Module) {
         for (name, p) in model.namedParameters() {
-            guard var s = shadow.removeValue(forKey: name) else { continue } // taken out: updated in place
+            guard var s = shadow.removeValue(forKey: name) else { continue }  // taken out: updated in place
             p.data.withUnsafeBufferPointer { d in
                 for i in 0..<s.count { s[i] = decay * s[i] + (1 - decay) * d[i] }
             }

@@ -93,7 +93,9 @@ public struct CompletionRequest: Decodable, Sendable {
         case .keyNotFound(let key, _):
             return .invalidField(key.stringValue, "\(key.stringValue) is required")
         case .dataCorrupted(let context):
-            if let name = field(context.codingPath) { return .invalidField(name, "\(name) has an invalid value: \(context.debugDescription)") }
+            if let name = field(context.codingPath) {
+                return .invalidField(name, "\(name) has an invalid value: \(context.debugDescription)")
+            }
             return .malformedJSON(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
         @unknown default:
             return .malformedJSON("\(error)")
@@ -171,9 +173,11 @@ extension CompletionRequest {
         }
         let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         if !isDiffusion {
-            for (field, present) in [("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
-                                  ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
-                                  ("renormalize_estimates", renormalizeEstimates != nil)] where present {
+            for (field, present) in [
+                ("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
+                ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
+                ("renormalize_estimates", renormalizeEstimates != nil)
+            ] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
             let maxTokens = self.maxTokens ?? 16
@@ -181,8 +185,10 @@ extension CompletionRequest {
             guard maxTokens <= configuration.maxTokens else {
                 throw ServeError.invalidField("max_tokens", "max_tokens must be at most \(configuration.maxTokens), got \(maxTokens)")
             }
-            return .languageModel(LanguageModelParameters(prompt: prompt, maxTokens: maxTokens, temperature: temperature ?? 1,
-                                                          topP: topP ?? 1, choices: choices, seed: seed, streamsTokens: stream == true))
+            return .languageModel(
+                LanguageModelParameters(
+                    prompt: prompt, maxTokens: maxTokens, temperature: temperature ?? 1,
+                    topP: topP ?? 1, choices: choices, seed: seed, streamsTokens: stream == true))
         }
         let steps = self.steps ?? 50
         guard steps <= configuration.maxSteps else {
@@ -192,22 +198,26 @@ extension CompletionRequest {
         let kind: SamplerKind
         if let sampler {
             guard let parsed = SamplerKind(rawValue: sampler.lowercased()) else {
-                throw ServeError.invalidField("sampler", "sampler must be one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
+                throw ServeError.invalidField(
+                    "sampler", "sampler must be one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
             }
             kind = parsed
         } else {
             kind = .ddpm
         }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
-        let generation = GenerationRequest(steps: steps, sampler: kind, guidance: guidance ?? 2, noiseScale: noiseScale,
-                                           renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior,
-                                           decodeTopP: decodeTopP ?? topP)
+        let generation = GenerationRequest(
+            steps: steps, sampler: kind, guidance: guidance ?? 2, noiseScale: noiseScale,
+            renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior,
+            decodeTopP: decodeTopP ?? topP)
         do {
             try generation.validate()
         } catch let error as GenerationRequestError {
             throw ServeError.invalidField(error.field, error.description)
         }
-        return .diffusion(DiffusionParameters(prompt: prompt, generation: generation, choices: choices, seed: seed,
-                                              estimateEvery: stream == true ? max(1, steps / 10) : 0))
+        return .diffusion(
+            DiffusionParameters(
+                prompt: prompt, generation: generation, choices: choices, seed: seed,
+                estimateEvery: stream == true ? max(1, steps / 10) : 0))
     }
 }

@@ -23,11 +23,14 @@ struct CompletionResponses {
 
     /// The whole answer: every choice and the token counts.
     func completion(_ choices: [CompletedChoice], promptTokens: Int) -> [String: Any] {
-        var body = object(choices: choices.enumerated().map { i, choice in
-            ["index": i, "text": choice.text, "finish_reason": choice.finishReason.rawValue, "logprobs": NSNull()]
-        })
+        var body = object(
+            choices: choices.enumerated().map { i, choice in
+                ["index": i, "text": choice.text, "finish_reason": choice.finishReason.rawValue, "logprobs": NSNull()]
+            })
         let completionTokens = choices.map(\.tokens).reduce(0, +)
-        body["usage"] = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
+        body["usage"] = [
+            "prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens
+        ]
         return body
     }
 
@@ -39,9 +42,10 @@ struct CompletionResponses {
     /// A diffusion progress event: `text` stays empty (so clients that join the texts get only the final
     /// passage); `estimate` holds the decoded x0 estimate after `step` of `steps`.
     func estimate(step: Int, steps: Int, texts: [String]) -> [String: Any] {
-        object(choices: texts.enumerated().map { i, text in
-            ["index": i, "text": "", "estimate": text, "step": step, "steps": steps, "finish_reason": NSNull(), "logprobs": NSNull()]
-        })
+        object(
+            choices: texts.enumerated().map { i, text in
+                ["index": i, "text": "", "estimate": text, "step": step, "steps": steps, "finish_reason": NSNull(), "logprobs": NSNull()]
+            })
     }
 
     /// The last chunk of a choice in a stream: the remaining text (diffusion: the whole passage) and why it ended.

@@ -22,8 +22,10 @@ final class DiffusionRun {
     /// Steps done.
     var index = 0
 
-    init(job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
-         generator: SeededGenerator, z: Tensor, condition: Tensor?) {
+    init(
+        job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
+        generator: SeededGenerator, z: Tensor, condition: Tensor?
+    ) {
         self.job = job
         self.parameters = parameters
         self.config = config
@@ -55,7 +57,7 @@ struct DiffusionBatcher {
     /// Resolves the request's settings, encodes the prompt's passage (the condition), draws the starting
     /// noise from the job's seed.
     func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
-        let config = try system.configuration(for: parameters.generation)   // validated when the request came
+        let config = try system.configuration(for: parameters.generation)  // validated when the request came
         var condition: Tensor? = nil
         var promptTokens = 0
         if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -65,16 +67,17 @@ struct DiffusionBatcher {
             let ids = try tokenizer.encode(parameters.prompt)
             promptTokens = ids.count
             let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
-            let latent = system.autoencoder.encode([passage])   // [1, K, d]
+            let latent = system.autoencoder.encode([passage])  // [1, K, d]
             let n = parameters.choices
             condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
         var sampler = system.makeSampler(config)
         sampler.setTimesteps(config.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
-        let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)          // [n, K, d]
-        return DiffusionRun(job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
-                            generator: generator, z: z, condition: condition)
+        let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)  // [n, K, d]
+        return DiffusionRun(
+            job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
+            generator: generator, z: z, condition: condition)
     }
 
     /// One denoising step of every run: a single denoiser call over all their rows.
@@ -82,7 +85,8 @@ struct DiffusionBatcher {
         let outputs = system.modelOutputs(runs.map(\.rows))
         for (run, modelOutput) in zip(runs, outputs) {
             let (time, nextTime) = run.grid[run.index]
-            let result = run.sampler.step(modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)
+            let result = run.sampler.step(
+                modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)
             run.z = result.sample
             run.previousX0 = result.predictedX0
             run.index += 1
@@ -107,7 +111,7 @@ struct DiffusionBatcher {
         let greedy = runs.indices.filter { runs[$0].config.decoding.temperature <= 0 }
         let byPrior = Dictionary(grouping: greedy) { runs[$0].config.languageModelPrior }
         for (prior, members) in byPrior {
-            let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)   // [rows, K, d]
+            let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)  // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
             var tokens = system.autoencoder.decode(z, languageModelPrior: prior, generator: &unused)[...]
             for i in members {

@@ -69,7 +69,7 @@ struct LanguageModelBatcher {
     func prefill(_ sequence: LanguageModelSequence) {
         sequence.caches = lm.makeCaches()
         let ids = sequence.history.map(Int32.init)
-        let logits = lm(ids, batch: 1, length: ids.count, caches: sequence.caches)      // [1, T, V]
+        let logits = lm(ids, batch: 1, length: ids.count, caches: sequence.caches)  // [1, T, V]
         let v = lm.config.vocabSize
         sequence.logits = Array(logits.data[(logits.count - v)...])
     }

@@ -114,7 +114,11 @@ public final class ModelWorker: @unchecked Sendable {
                         case .diffusion(let parameters): diffusionRuns.append(try diffusion.admit(job, parameters))
                         }
                     } catch {
-                        retire(job, .failed(error as? ServeError ?? ServeError(status: .internalServerError, message: "\(error)", type: "server_error")))
+                        retire(
+                            job,
+                            .failed(
+                                error as? ServeError ?? ServeError(status: .internalServerError, message: "\(error)", type: "server_error"))
+                        )
                     }
                 }
                 dropExpired()

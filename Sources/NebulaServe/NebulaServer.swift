@@ -41,14 +41,18 @@ public struct NebulaServer: Sendable {
         let router = Router()
         router.add(middleware: ErrorAndLogMiddleware(routes: Self.routes, maxBodyBytes: configuration.maxBodyBytes, logger: logger))
         router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: Playground.html)))
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Playground.html)))
         }
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         router.get("/v1/models") { [models] _, _ in
-            Self.json(["object": "list", "data": models.ids.map { id -> [String: Any] in
-                ["id": id, "object": "model", "created": models.created, "owned_by": "nebula"]
-            }])
+            Self.json([
+                "object": "list",
+                "data": models.ids.map { id -> [String: Any] in
+                    ["id": id, "object": "model", "created": models.created, "owned_by": "nebula"]
+                }
+            ])
         }
         router.post("/v1/completions") { request, _ in try await self.completions(request) }
         let logger = self.logger
@@ -113,34 +117,36 @@ public struct NebulaServer: Sendable {
 
     /// Server-sent events: `data: {json}\n\n` per event, then `data: [DONE]\n\n`.
     static func stream(_ events: AsyncStream<JobEvent>, responses: CompletionResponses) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                 body: ResponseBody { writer in
-            func send(_ object: Any) async throws {
-                try await writer.write(ByteBuffer(string: "data: " + JSONBody.string(object) + "\n\n"))
-            }
-            for await event in events {
-                switch event {
-                case .token(let choice, let text):
-                    try await send(responses.delta(choice: choice, text: text))
-                case .estimate(let step, let steps, let texts):
-                    try await send(responses.estimate(step: step, steps: steps, texts: texts))
-                case .finished(let choices, _):
-                    for (i, choice) in choices.enumerated() {
-                        // The language model's text went out token by token; a passage arrives whole.
-                        let streamed = responses.isDiffusion ? choice.text : ""
-                        try await send(responses.final(choice: i, text: streamed, reason: choice.finishReason))
-                    }
-                case .failed(let error):
-                    try await send(error.body)
+        Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                func send(_ object: Any) async throws {
+                    try await writer.write(ByteBuffer(string: "data: " + JSONBody.string(object) + "\n\n"))
                 }
-            }
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-            try await writer.finish(nil)
-        })
+                for await event in events {
+                    switch event {
+                    case .token(let choice, let text):
+                        try await send(responses.delta(choice: choice, text: text))
+                    case .estimate(let step, let steps, let texts):
+                        try await send(responses.estimate(step: step, steps: steps, texts: texts))
+                    case .finished(let choices, _):
+                        for (i, choice) in choices.enumerated() {
+                            // The language model's text went out token by token; a passage arrives whole.
+                            let streamed = responses.isDiffusion ? choice.text : ""
+                            try await send(responses.final(choice: i, text: streamed, reason: choice.finishReason))
+                        }
+                    case .failed(let error):
+                        try await send(error.body)
+                    }
+                }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            })
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONBody.encode(object))))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONBody.encode(object))))
     }
 }

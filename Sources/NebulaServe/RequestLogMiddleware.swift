@@ -47,8 +47,9 @@ struct ErrorAndLogMiddleware<Context: RequestContext>: RouterMiddleware {
             case .contentTooLarge:
                 return .bodyTooLarge(limit: maxBodyBytes)
             default:
-                return ServeError(status: error.status, message: (error as? HTTPError)?.body ?? "\(error.status.reasonPhrase)",
-                                  type: error.status.code < 500 ? "invalid_request_error" : "server_error")
+                return ServeError(
+                    status: error.status, message: (error as? HTTPError)?.body ?? "\(error.status.reasonPhrase)",
+                    type: error.status.code < 500 ? "invalid_request_error" : "server_error")
             }
         }
         return ServeError(status: .internalServerError, message: "internal error: \(error)", type: "server_error")

@@ -30,14 +30,16 @@ public struct ServeError: Error, Sendable, Equatable {
 
     /// 400: the body is not a JSON object.
     public static func malformedJSON(_ detail: String) -> ServeError {
-        ServeError(status: .badRequest, message: "the request body is not valid JSON: \(detail)", type: "invalid_request_error",
-                   code: "invalid_json")
+        ServeError(
+            status: .badRequest, message: "the request body is not valid JSON: \(detail)", type: "invalid_request_error",
+            code: "invalid_json")
     }
 
     /// 404: no model with this id.
     public static func unknownModel(_ id: String, known: [String]) -> ServeError {
-        ServeError(status: .notFound, message: "the model '\(id)' does not exist; available: \(known.joined(separator: ", "))",
-                   type: "invalid_request_error", param: "model", code: "model_not_found")
+        ServeError(
+            status: .notFound, message: "the model '\(id)' does not exist; available: \(known.joined(separator: ", "))",
+            type: "invalid_request_error", param: "model", code: "model_not_found")
     }
 
     /// 404: no route at this path.
@@ -47,35 +49,40 @@ public struct ServeError: Error, Sendable, Equatable {
 
     /// 405: the path exists, the method does not.
     public static func methodNotAllowed(_ method: String, _ path: String, allowed: [String]) -> ServeError {
-        var error = ServeError(status: .methodNotAllowed, message: "\(method) is not allowed on \(path); use \(allowed.joined(separator: " or "))",
-                               type: "invalid_request_error", code: "method_not_allowed")
+        var error = ServeError(
+            status: .methodNotAllowed, message: "\(method) is not allowed on \(path); use \(allowed.joined(separator: " or "))",
+            type: "invalid_request_error", code: "method_not_allowed")
         error.headers[.allow] = allowed.joined(separator: ", ")
         return error
     }
 
     /// 413: the body is larger than the limit.
     public static func bodyTooLarge(limit: Int) -> ServeError {
-        ServeError(status: .contentTooLarge, message: "the request body is larger than \(limit) bytes", type: "invalid_request_error",
-                   code: "body_too_large")
+        ServeError(
+            status: .contentTooLarge, message: "the request body is larger than \(limit) bytes", type: "invalid_request_error",
+            code: "body_too_large")
     }
 
     /// 503: the queue is full; come back after `retryAfter` seconds.
     public static func busy(capacity: Int, retryAfter: Int) -> ServeError {
-        var error = ServeError(status: .serviceUnavailable, message: "the server is busy (\(capacity) requests queued or running); retry later",
-                               type: "server_busy", code: "queue_full")
+        var error = ServeError(
+            status: .serviceUnavailable, message: "the server is busy (\(capacity) requests queued or running); retry later",
+            type: "server_busy", code: "queue_full")
         error.headers[.retryAfter] = String(retryAfter)
         return error
     }
 
     /// 504: the request ran past the time limit.
     public static func timedOut(seconds: Double) -> ServeError {
-        ServeError(status: .gatewayTimeout, message: "the request took longer than the limit of \(seconds) s", type: "timeout_error",
-                   code: "timeout")
+        ServeError(
+            status: .gatewayTimeout, message: "the request took longer than the limit of \(seconds) s", type: "timeout_error",
+            code: "timeout")
     }
 
     /// 503: the server is shutting down.
-    public static let shuttingDown = ServeError(status: .serviceUnavailable, message: "the server is shutting down",
-                                                type: "server_busy", code: "shutting_down")
+    public static let shuttingDown = ServeError(
+        status: .serviceUnavailable, message: "the server is shutting down",
+        type: "server_busy", code: "shutting_down")
 
     /// The JSON body `{"error": {...}}`.
     public var body: [String: Any] {

@@ -24,7 +24,6 @@ func fastTanh(_ input: Float) -> Float {
     return p / q
 }
 
-
 extension Tensor {
     /// Softmax over the last dimension.
     public func softmax() -> Tensor {
@@ -34,7 +33,7 @@ extension Tensor {
         let x = self
         return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
             let (go, y) = (o.gradData!, o.data)
-            x.accumulateGrad { pg in // dx = y ∘ (dy − Σ dy∘y)
+            x.accumulateGrad { pg in  // dx = y ∘ (dy − Σ dy∘y)
                 let pg = pg.baseAddress!
                 Parallel.forRanges(rows, grain: 64) { r in
                     for row in r {
@@ -56,7 +55,7 @@ extension Tensor {
         let x = self
         return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
             let (go, y) = (o.gradData!, o.data)
-            x.accumulateGrad { pg in // dx = dy − softmax · Σ dy
+            x.accumulateGrad { pg in  // dx = dy − softmax · Σ dy
                 let pg = pg.baseAddress!
                 Parallel.forRanges(rows, grain: 64) { r in
                     for row in r {
@@ -122,7 +121,7 @@ func fastExp(_ input: Float) -> Float {
     let x = Swift.min(Swift.max(input, -87), 88)
     let shifted = x * 1.44269504088896341 + 12582912  // round(x/ln2) by the 1.5·2²³ trick
     let n = shifted - 12582912
-    let r = x - n * 0.693145751953125 - n * 1.428606765330187045e-06 // x − n·ln2 in two parts
+    let r = x - n * 0.693145751953125 - n * 1.428606765330187045e-06  // x − n·ln2 in two parts
     var p: Float = 1.0 / 720
     p = p * r + 1.0 / 120
     p = p * r + 1.0 / 24

@@ -39,7 +39,8 @@ extension Tensor {
     /// the graph in reverse topological order and accumulates gradients into every leaf that requires
     /// them. The graph is released afterwards (intermediate gradients and closures are dropped).
     public func backward(seed: [Float]? = nil) {
-        precondition(requiresGrad, "Tensor.backward: this tensor does not require grad (no parameter upstream, or computed under withNoGrad)")
+        precondition(
+            requiresGrad, "Tensor.backward: this tensor does not require grad (no parameter upstream, or computed under withNoGrad)")
         precondition(seed != nil || count == 1, "Tensor.backward: a non-scalar tensor of shape \(shape) needs an explicit seed gradient")
         let order = topologicalOrder()
         withGradBuffer { g in

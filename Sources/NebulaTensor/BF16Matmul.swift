@@ -34,9 +34,11 @@ final class BF16Matmul: @unchecked Sendable {
     private let engineCreate: @convention(c) (UnsafeMutablePointer<Object>, Int32, Int) -> Status
     private let streamCreate: @convention(c) (UnsafeMutablePointer<Object>, Object, UInt32) -> Status
     private let streamDestroy: @convention(c) (Object) -> Status
-    private let memoryDescInitByStrides: @convention(c) (UnsafeMutableRawPointer, Int32, UnsafePointer<Int64>, Int32, UnsafePointer<Int64>) -> Status
+    private let memoryDescInitByStrides:
+        @convention(c) (UnsafeMutableRawPointer, Int32, UnsafePointer<Int64>, Int32, UnsafePointer<Int64>) -> Status
     private let memoryDescGetSize: @convention(c) (UnsafeRawPointer) -> Int
-    private let matmulDescInit: @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer?, UnsafeRawPointer) -> Status
+    private let matmulDescInit:
+        @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer?, UnsafeRawPointer) -> Status
     private let attrCreate: @convention(c) (UnsafeMutablePointer<Object>) -> Status
     private let attrDestroy: @convention(c) (Object) -> Status
     private let attrSetScratchpadMode: @convention(c) (Object, Int32) -> Status
@@ -70,7 +72,7 @@ final class BF16Matmul: @unchecked Sendable {
     }
     private struct Compiled: @unchecked Sendable {
         let primitive: OpaquePointer
-        let a, b, c: UnsafeMutableRawPointer          // their memory descriptors
+        let a, b, c: UnsafeMutableRawPointer  // their memory descriptors
         let scratchpad: UnsafeRawPointer?
         let scratchpadBytes: Int
     }
@@ -107,9 +109,11 @@ final class BF16Matmul: @unchecked Sendable {
 
     /// `C = op(A)·op(B) (+ C)` with both operands rounded to bfloat16: the same contract as `sgemm` with
     /// alpha 1 and beta 0 or 1. `roundedB`, when given, is B already rounded and packed (`ldb` = its row length).
-    func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, roundedB: UnsafePointer<UInt16>? = nil,
-              accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, roundedB: UnsafePointer<UInt16>? = nil,
+        accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         // Packed bfloat16 copies in the operands' own layouts: op(A) [M, K] is stored [M, K] or, transposed, [K, M].
         let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
         let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
@@ -175,7 +179,7 @@ final class BF16Matmul: @unchecked Sendable {
         // The descriptor (and the scratchpad's memory descriptor it owns) lives as long as the cache.
         let entry = Compiled(primitive: primitive!, a: a, b: b, c: c, scratchpad: bytes > 0 ? scratchpad : nil, scratchpadBytes: bytes)
         return compiled.withLock { cache in
-            if let raced = cache[key] { return raced }      // another thread compiled it meanwhile; keep one
+            if let raced = cache[key] { return raced }  // another thread compiled it meanwhile; keep one
             cache[key] = entry
             return entry
         }
@@ -192,7 +196,9 @@ final class BF16Matmul: @unchecked Sendable {
         check(memoryCreate(&memories[0], entry.a, engine, UnsafeMutableRawPointer(mutating: a)), "memory")
         check(memoryCreate(&memories[1], entry.b, engine, UnsafeMutableRawPointer(mutating: b)), "memory")
         check(memoryCreate(&memories[2], entry.c, engine, UnsafeMutableRawPointer(c)), "memory")
-        var arguments: [(Int32, Object)] = [(Self.argSource, memories[0]), (Self.argWeights, memories[1]), (Self.argDestination, memories[2])]
+        var arguments: [(Int32, Object)] = [
+            (Self.argSource, memories[0]), (Self.argWeights, memories[1]), (Self.argDestination, memories[2])
+        ]
         if let scratchpad = entry.scratchpad {
             check(memoryCreate(&memories[3], scratchpad, engine, scratch), "memory")
             arguments.append((Self.argScratchpad, memories[3]))
@@ -214,7 +220,8 @@ final class BF16Matmul: @unchecked Sendable {
 }
 
 /// Rounds a `[rows, columns]` block (row stride `leading`) to bfloat16, to nearest even, packed row by row.
-func roundToBFloat16(_ source: UnsafePointer<Float>, rows: Int, columns: Int, leading: Int, into destination: UnsafeMutablePointer<UInt16>) {
+func roundToBFloat16(_ source: UnsafePointer<Float>, rows: Int, columns: Int, leading: Int, into destination: UnsafeMutablePointer<UInt16>)
+{
     Parallel.forRanges(rows, grain: max(1, elementwiseGrain / max(columns, 1))) { range in
         for r in range {
             let (from, to) = (source + r * leading, destination + r * columns)
@@ -232,7 +239,9 @@ extension Tensor {
         roundedCopies.withLock { _ in
             if let roundedCopy { return roundedCopy }
             let rounded = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-                data.withUnsafeBufferPointer { roundToBFloat16($0.baseAddress!, rows: 1, columns: count, leading: count, into: buffer.baseAddress!) }
+                data.withUnsafeBufferPointer {
+                    roundToBFloat16($0.baseAddress!, rows: 1, columns: count, leading: count, into: buffer.baseAddress!)
+                }
                 initialized = count
             }
             roundedCopy = rounded

@@ -15,7 +15,7 @@ public func crossEntropy(_ logits: Tensor, targets: [Int32], ignoreIndex: Int32 
     for (i, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || Int(t) >= vocab) {
         preconditionFailure("crossEntropy: target \(t) at position \(i) is outside 0..<\(vocab)")
     }
-    let logProbs = rowwiseSoftmax(logits.data, rows: rows, width: vocab, log: true) // [rows, V]
+    let logProbs = rowwiseSoftmax(logits.data, rows: rows, width: vocab, log: true)  // [rows, V]
     var total: Double = 0
     var valid = 0
     for row in 0..<rows where targets[row] != ignoreIndex {

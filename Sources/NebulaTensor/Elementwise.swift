@@ -168,40 +168,45 @@ private func broadcastMap<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ kernel: K
 /// which each was broadcast.
 private func binaryBackward<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ kernel: K, outShape: [Int], grad: [Float]) {
     let n = grad.count
-    a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in grad.withUnsafeBufferPointer { pg in
-        let (pa, pb, go) = (pa.baseAddress!, pb.baseAddress!, pg.baseAddress!)
-        if a.count == n && b.count == n {
-            a.accumulateGrad { ga in
-                let ga = ga.baseAddress!
-                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i]) } }
-            }
-            b.accumulateGrad { gb in
-                let gb = gb.baseAddress!
-                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { gb[i] += go[i] * kernel.gradB(pa[i], pb[i]) } }
-            }
-        } else if a.count == n && isSuffixBroadcast(b.shape, of: outShape) {
-            let m = b.count
-            a.accumulateGrad { ga in
-                let ga = ga.baseAddress!
-                Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i % m]) } }
-            }
-            b.accumulateGrad { gb in // rows summed serially: every row writes the same m entries
-                let gb = gb.baseAddress!
-                for row in 0..<(n / m) {
-                    let (g, x) = (go + row * m, pa + row * m)
-                    for j in 0..<m { gb[j] += g[j] * kernel.gradB(x[j], pb[j]) }
+    a.data.withUnsafeBufferPointer { pa in
+        b.data.withUnsafeBufferPointer { pb in
+            grad.withUnsafeBufferPointer { pg in
+                let (pa, pb, go) = (pa.baseAddress!, pb.baseAddress!, pg.baseAddress!)
+                if a.count == n && b.count == n {
+                    a.accumulateGrad { ga in
+                        let ga = ga.baseAddress!
+                        Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i]) } }
+                    }
+                    b.accumulateGrad { gb in
+                        let gb = gb.baseAddress!
+                        Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { gb[i] += go[i] * kernel.gradB(pa[i], pb[i]) } }
+                    }
+                } else if a.count == n && isSuffixBroadcast(b.shape, of: outShape) {
+                    let m = b.count
+                    a.accumulateGrad { ga in
+                        let ga = ga.baseAddress!
+                        Parallel.forRanges(n, grain: elementwiseGrain) { r in for i in r { ga[i] += go[i] * kernel.gradA(pa[i], pb[i % m]) }
+                        }
+                    }
+                    b.accumulateGrad { gb in  // rows summed serially: every row writes the same m entries
+                        let gb = gb.baseAddress!
+                        for row in 0..<(n / m) {
+                            let (g, x) = (go + row * m, pa + row * m)
+                            for j in 0..<m { gb[j] += g[j] * kernel.gradB(x[j], pb[j]) }
+                        }
+                    }
+                } else {
+                    let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
+                    a.accumulateGrad { ga in
+                        forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in ga[ia] += go[i] * kernel.gradA(pa[ia], pb[ib]) }
+                    }
+                    b.accumulateGrad { gb in
+                        forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in gb[ib] += go[i] * kernel.gradB(pa[ia], pb[ib]) }
+                    }
                 }
             }
-        } else {
-            let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
-            a.accumulateGrad { ga in
-                forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in ga[ia] += go[i] * kernel.gradA(pa[ia], pb[ib]) }
-            }
-            b.accumulateGrad { gb in
-                forEachBroadcastOffset(outShape, sa, sb) { i, ia, ib in gb[ib] += go[i] * kernel.gradB(pa[ia], pb[ib]) }
-            }
         }
-    } } }
+    }
 }
 
 extension Tensor {
@@ -273,15 +278,19 @@ extension Tensor {
         }
         let x = self
         return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
-            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in o.data.withUnsafeBufferPointer { py in
-                let (pgo, px, py) = (pgo.baseAddress!, px.baseAddress!, py.baseAddress!)
-                x.accumulateGrad { pg in
-                    let pg = pg.baseAddress!
-                    Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
-                        for i in r { pg[i] += pgo[i] * kernel.derivative(px[i], py[i]) }
+            o.gradData!.withUnsafeBufferPointer { pgo in
+                x.data.withUnsafeBufferPointer { px in
+                    o.data.withUnsafeBufferPointer { py in
+                        let (pgo, px, py) = (pgo.baseAddress!, px.baseAddress!, py.baseAddress!)
+                        x.accumulateGrad { pg in
+                            let pg = pg.baseAddress!
+                            Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
+                                for i in r { pg[i] += pgo[i] * kernel.derivative(px[i], py[i]) }
+                            }
+                        }
                     }
                 }
-            } } }
+            }
         }
     }
 
@@ -300,38 +309,46 @@ extension Tensor {
     /// GELU, tanh approximation (GPT-2's): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. The tanh of every
     /// element is kept for the backward pass when gradients are recorded, so it is computed once.
     public func gelu() -> Tensor {
-        let (n, c, a) = (count, Float(0.7978845608028654), Float(0.044715))    // c = √(2/π)
+        let (n, c, a) = (count, Float(0.7978845608028654), Float(0.044715))  // c = √(2/π)
         let keep = GradMode.isEnabled && requiresGrad
         var tanhs = [Float](unsafeUninitializedCapacity: keep ? n : 0) { _, initialized in initialized = keep ? n : 0 }
         var out = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
-        data.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in tanhs.withUnsafeMutableBufferPointer { pt in
-            let (px, po, pt) = (px.baseAddress!, po.baseAddress!, pt.baseAddress)    // pt: only when keep
-            Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
-                if keep, let pt {
-                    for i in r {
-                        let x = px[i], t = fastTanh(c * (x + a * x * x * x))
-                        po[i] = 0.5 * x * (1 + t)
-                        pt[i] = t
-                    }
-                } else {
-                    for i in r { let x = px[i]; po[i] = 0.5 * x * (1 + fastTanh(c * (x + a * x * x * x))) }
-                }
-            }
-        } } }
-        let x = self
-        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
-            o.gradData!.withUnsafeBufferPointer { pgo in x.data.withUnsafeBufferPointer { px in tanhs.withUnsafeBufferPointer { pt in
-                let (pgo, px, pt) = (pgo.baseAddress!, px.baseAddress!, pt.baseAddress!)
-                x.accumulateGrad { pg in
-                    let pg = pg.baseAddress!
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                tanhs.withUnsafeMutableBufferPointer { pt in
+                    let (px, po, pt) = (px.baseAddress!, po.baseAddress!, pt.baseAddress)  // pt: only when keep
                     Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
-                        for i in r {
-                            let (x, t) = (px[i], pt[i])
-                            pg[i] += pgo[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x))
+                        if keep, let pt {
+                            for i in r {
+                                let x = px[i], t = fastTanh(c * (x + a * x * x * x))
+                                po[i] = 0.5 * x * (1 + t)
+                                pt[i] = t
+                            }
+                        } else {
+                            for i in r { let x = px[i]; po[i] = 0.5 * x * (1 + fastTanh(c * (x + a * x * x * x))) }
                         }
                     }
                 }
-            } } }
+            }
+        }
+        let x = self
+        return Tensor.result(shape: shape, data: out, inputs: [self]) { o in
+            o.gradData!.withUnsafeBufferPointer { pgo in
+                x.data.withUnsafeBufferPointer { px in
+                    tanhs.withUnsafeBufferPointer { pt in
+                        let (pgo, px, pt) = (pgo.baseAddress!, px.baseAddress!, pt.baseAddress!)
+                        x.accumulateGrad { pg in
+                            let pg = pg.baseAddress!
+                            Parallel.forRanges(n, grain: elementwiseGrain / 4) { r in
+                                for i in r {
+                                    let (x, t) = (px[i], pt[i])
+                                    pg[i] += pgo[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     /// SiLU (swish): `x·σ(x)`.

@@ -1,5 +1,5 @@
 #if os(Linux)
-import CBLAS // mallopt
+    import CBLAS  // mallopt
 #endif
 
 /// Tunes glibc's allocator for training and inference (a process-wide setting, so a program calls it once at
@@ -7,8 +7,8 @@ import CBLAS // mallopt
 /// with `munmap` and mapped again, with page faults, on the next step. Does nothing off Linux.
 public func tuneAllocatorForTensors() {
     #if os(Linux)
-    _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
-    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
     #endif
 }
 
@@ -34,14 +34,16 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = false
 ) {
     guard m > 0 && n > 0 else { return }
-    guard k > 0 else { // no products to add: C = beta · C
+    guard k > 0 else {  // no products to add: C = beta · C
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
     if parallel && MatmulPrecision.current == .bf16 && alpha == 1 && (beta == 0 || beta == 1) && min(m, n, k) >= 16,
-       let bf16 = BF16Matmul.shared {
-        bf16.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                  accumulate: beta == 1, c: c, ldc: ldc)
+        let bf16 = BF16Matmul.shared
+    {
+        bf16.gemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+            accumulate: beta == 1, c: c, ldc: ldc)
         return
     }
     let backend = GEMMBackend.current
@@ -50,12 +52,12 @@ public func sgemm(
         backend.gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     }
-    if m >= n { // split rows of C (and of op(A))
+    if m >= n {  // split rows of C (and of op(A))
         Parallel.forRanges(m, grain: 1) { r in
             let aBlock = transposeA ? a + r.lowerBound : a + r.lowerBound * lda
             backend.gemm(transposeA, transposeB, r.count, n, k, alpha, aBlock, lda, b, ldb, beta, c + r.lowerBound * ldc, ldc)
         }
-    } else {    // split columns of C (and of op(B))
+    } else {  // split columns of C (and of op(B))
         Parallel.forRanges(n, grain: 1) { r in
             let bBlock = transposeB ? b + r.lowerBound * ldb : b + r.lowerBound
             backend.gemm(transposeA, transposeB, m, r.count, k, alpha, a, lda, bBlock, ldb, beta, c + r.lowerBound, ldc)

@@ -1,22 +1,22 @@
 import Foundation
 #if canImport(Accelerate)
-import Accelerate
+    import Accelerate
 #else
-import CBLAS
+    import CBLAS
 #endif
 
 extension GEMMBackend {
     /// The backends usable in this process, the default first.
     public static let available: [GEMMBackend] = {
         #if canImport(Accelerate)
-        return [.accelerate]
+            return [.accelerate]
         #else
-        let oneDNN: [GEMMBackend] = OneDNN.library == nil ? [] : [.onednn]
-        #if arch(x86_64)
-        return oneDNN + [.openblas]  // oneDNN's JIT kernels follow the CPU's flags
-        #else
-        return [.openblas] + oneDNN
-        #endif
+            let oneDNN: [GEMMBackend] = OneDNN.library == nil ? [] : [.onednn]
+            #if arch(x86_64)
+                return oneDNN + [.openblas]  // oneDNN's JIT kernels follow the CPU's flags
+            #else
+                return [.openblas] + oneDNN
+            #endif
         #endif
     }()
 
@@ -81,10 +81,10 @@ extension GEMMBackend {
         case .onednn: OneDNN.library?.setThreads(Int32(count))
         case .openblas:
             #if !canImport(Accelerate)
-            _ = openBLASReady
-            openblas_set_num_threads(Int32(count))
+                _ = openBLASReady
+                openblas_set_num_threads(Int32(count))
             #endif
-        case .accelerate: break // Accelerate manages its own threads
+        case .accelerate: break  // Accelerate manages its own threads
         }
     }
 
@@ -98,13 +98,15 @@ extension GEMMBackend {
         switch self {
         case .onednn:
             let (opA, opB) = (CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")))
-            let status = OneDNN.library!.sgemm(opA, opB, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
-                                               beta, c, Int64(ldc))
+            let status = OneDNN.library!.sgemm(
+                opA, opB, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
+                beta, c, Int64(ldc))
             precondition(status == 0, "dnnl_sgemm failed with status \(status) (\(m)×\(n)×\(k))")
         case .openblas, .accelerate:
             _ = openBLASReady
-            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
     }
 }
@@ -129,9 +131,9 @@ public struct GEMMBackendError: Error, Equatable, CustomStringConvertible {
 /// right core instead (``GEMMBackend/relaunchIfOpenBLASFallsBack()``).
 private let openBLASReady: Void = {
     #if !canImport(Accelerate)
-    openblas_set_num_threads(1)
-    if let advice = GEMMBackend.openBLASAdvice {
-        FileHandle.standardError.write(Data("nebula: warning: \(advice.message)\n".utf8))
-    }
+        openblas_set_num_threads(1)
+        if let advice = GEMMBackend.openBLASAdvice {
+            FileHandle.standardError.write(Data("nebula: warning: \(advice.message)\n".utf8))
+        }
     #endif
 }()

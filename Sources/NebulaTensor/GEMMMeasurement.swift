@@ -29,17 +29,24 @@ extension GEMMBackend {
         context.gemmBackend = self
         if let libraryThreads { setLibraryThreads(libraryThreads) }
         defer { if libraryThreads != nil { setLibraryThreads(1) } }
-        let time = context.run { a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            let (pa, pb, pc) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
-            return medianSeconds(over: seconds) {
-                if libraryThreads == nil {
-                    sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa, lda: lda, b: pb, ldb: ldb,
-                          c: pc, ldc: n, parallel: true)
-                } else {
-                    gemm(transposeA, transposeB, m, n, k, 1, pa, lda, pb, ldb, 0, pc, n)
+        let time = context.run {
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        let (pa, pb, pc) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+                        return medianSeconds(over: seconds) {
+                            if libraryThreads == nil {
+                                sgemm(
+                                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa, lda: lda, b: pb, ldb: ldb,
+                                    c: pc, ldc: n, parallel: true)
+                            } else {
+                                gemm(transposeA, transposeB, m, n, k, 1, pa, lda, pb, ldb, 0, pc, n)
+                            }
+                        }
+                    }
                 }
             }
-        } } } }
+        }
         return 2 * Double(m * n * k) / time / 1e9
     }
 }

@@ -6,10 +6,11 @@ import Foundation
 /// Sendable though it holds a raw handle: every field is immutable once `dlopen` and `dlsym` have filled it in,
 /// and oneDNN's functions may be called from any thread.
 struct OneDNN: @unchecked Sendable {
-    typealias SGEMM = @convention(c) (
-        CChar, CChar, Int64, Int64, Int64, Float, UnsafePointer<Float>, Int64,
-        UnsafePointer<Float>, Int64, Float, UnsafeMutablePointer<Float>, Int64
-    ) -> Int32
+    typealias SGEMM =
+        @convention(c) (
+            CChar, CChar, Int64, Int64, Int64, Float, UnsafePointer<Float>, Int64,
+            UnsafePointer<Float>, Int64, Float, UnsafeMutablePointer<Float>, Int64
+        ) -> Int32
     typealias Version = @convention(c) () -> UnsafeRawPointer
     typealias EffectiveISA = @convention(c) () -> UInt32
     typealias SetThreads = @convention(c) (Int32) -> Void
@@ -19,9 +20,9 @@ struct OneDNN: @unchecked Sendable {
     /// The loaded library, or why it could not be loaded.
     private static let loaded: Result<OneDNN, LoadFailure> = {
         #if os(Linux)
-        return Result { () throws(LoadFailure) in try load() }
+            return Result { () throws(LoadFailure) in try load() }
         #else
-        return .failure(LoadFailure(message: "oneDNN is loaded on Linux only"))
+            return .failure(LoadFailure(message: "oneDNN is loaded on Linux only"))
         #endif
     }()
 
@@ -38,9 +39,10 @@ struct OneDNN: @unchecked Sendable {
             guard let pointer = dlsym(handle, name) else { throw LoadFailure(message: "\(libraryName) has no \(name)") }
             return unsafeBitCast(pointer, to: F.self)
         }
-        return OneDNN(handle: handle, sgemm: try symbol("dnnl_sgemm", SGEMM.self), version: try symbol("dnnl_version", Version.self),
-                      effectiveISA: try symbol("dnnl_get_effective_cpu_isa", EffectiveISA.self),
-                      setThreads: try symbol("omp_set_num_threads", SetThreads.self))
+        return OneDNN(
+            handle: handle, sgemm: try symbol("dnnl_sgemm", SGEMM.self), version: try symbol("dnnl_version", Version.self),
+            effectiveISA: try symbol("dnnl_get_effective_cpu_isa", EffectiveISA.self),
+            setThreads: try symbol("omp_set_num_threads", SetThreads.self))
     }
 
     /// The loaded library (`nil` when it is not installed).
@@ -73,7 +75,7 @@ struct OneDNN: @unchecked Sendable {
     var isaName: String {
         let names: [UInt32: String] = [
             0x1: "sse41", 0x3: "avx", 0x7: "avx2", 0x407: "avx2_vnni", 0xf: "avx512_mic", 0x1f: "avx512_mic_4ops",
-            0x27: "avx512_core", 0x67: "avx512_core_vnni", 0xe7: "avx512_core_bf16", 0x3e7: "avx512_core_amx",
+            0x27: "avx512_core", 0x67: "avx512_core_vnni", 0xe7: "avx512_core_bf16", 0x3e7: "avx512_core_amx"
         ]
         let isa = effectiveISA()
         return names[isa] ?? String(format: "isa 0x%x", isa)

@@ -1,6 +1,6 @@
 import Foundation
 #if !canImport(Accelerate)
-import CBLAS
+    import CBLAS
 #endif
 
 /// OpenBLAS picked one of its generic, older kernel sets on a CPU that has much faster ones. Debian's
@@ -15,7 +15,7 @@ public struct OpenBLASCoreAdvice: Equatable, Sendable {
     /// Kernel sets older than AVX2.
     private static let generic: Set<String> = [
         "katmai", "coppermine", "northwood", "prescott", "banias", "core2", "penryn", "dunnington", "nehalem",
-        "atom", "sandybridge", "opteron", "barcelona", "bobcat", "athlon", "unknown",
+        "atom", "sandybridge", "opteron", "barcelona", "bobcat", "athlon", "unknown"
     ]
 
     /// Advice for OpenBLAS's `core` on a CPU with `flags` (as in `/proc/cpuinfo`); `nil` when the core suits
@@ -58,11 +58,12 @@ extension GEMMBackend {
     /// re-run process); the first GEMM then warns instead.
     public static func relaunchIfOpenBLASFallsBack() {
         #if os(Linux)
-        guard current == .openblas, let advice = openBLASAdvice,
-              getenv("OPENBLAS_CORETYPE") == nil, getenv(relaunchMarker) == nil else { return }
-        setenv("OPENBLAS_CORETYPE", advice.suggested, 1)
-        setenv(relaunchMarker, advice.chosen, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv) // returns only when it fails
+            guard current == .openblas, let advice = openBLASAdvice,
+                getenv("OPENBLAS_CORETYPE") == nil, getenv(relaunchMarker) == nil
+            else { return }
+            setenv("OPENBLAS_CORETYPE", advice.suggested, 1)
+            setenv(relaunchMarker, advice.chosen, 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)  // returns only when it fails
         #endif
     }
 }
@@ -70,17 +71,17 @@ extension GEMMBackend {
 /// OpenBLAS's name for the kernels it runs ("Cooperlake", "Prescott"); empty where it is not linked.
 var openBLASCoreName: String {
     #if canImport(Accelerate)
-    return ""
+        return ""
     #else
-    return String(cString: openblas_get_corename())
+        return String(cString: openblas_get_corename())
     #endif
 }
 
 /// OpenBLAS's build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64").
 var openBLASConfig: String {
     #if canImport(Accelerate)
-    return ""
+        return ""
     #else
-    return String(cString: openblas_get_config())
+        return String(cString: openblas_get_config())
     #endif
 }

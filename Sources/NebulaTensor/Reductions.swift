@@ -75,9 +75,11 @@ extension Tensor {
         return Tensor.result(shape: reducedShape(axis, keepDims: keepDims), data: out, inputs: [self]) { [self] o in
             let go = o.gradData!
             accumulateGrad { pg in
-                for o in 0..<outer { for i in 0..<inner {
-                    pg[(o * length + indices[o * inner + i]) * inner + i] += go[o * inner + i]
-                } }
+                for o in 0..<outer {
+                    for i in 0..<inner {
+                        pg[(o * length + indices[o * inner + i]) * inner + i] += go[o * inner + i]
+                    }
+                }
             }
         }
     }

@@ -48,8 +48,9 @@ extension Tensor {
     /// The sub-range `range` of dimension `axis`.
     public func slice(axis: Int, _ range: Range<Int>) -> Tensor {
         let a = normalizeAxis(axis, rank: rank)
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[a],
-                     "slice: range \(range) is outside 0..<\(shape[a]) on axis \(axis) of shape \(shape)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape[a],
+            "slice: range \(range) is outside 0..<\(shape[a]) on axis \(axis) of shape \(shape)")
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *), length = shape[a]
         let width = range.count * inner, start = range.lowerBound * inner
         var outShape = shape
@@ -91,8 +92,9 @@ extension Tensor {
         let first = tensors[0]
         let a = normalizeAxis(axis, rank: first.rank)
         for t in tensors {
-            precondition(t.rank == first.rank && (0..<t.rank).allSatisfy { $0 == a || t.shape[$0] == first.shape[$0] },
-                         "concatenate: shape \(t.shape) does not match \(first.shape) outside axis \(axis)")
+            precondition(
+                t.rank == first.rank && (0..<t.rank).allSatisfy { $0 == a || t.shape[$0] == first.shape[$0] },
+                "concatenate: shape \(t.shape) does not match \(first.shape) outside axis \(axis)")
         }
         let outer = first.shape[..<a].reduce(1, *), inner = first.shape[(a + 1)...].reduce(1, *)
         let widths = tensors.map { $0.shape[a] * inner }

@@ -39,8 +39,9 @@ public final class Tensor {
     /// Creates a tensor from row-major values.
     public init(shape: [Int], data: [Float], requiresGrad: Bool = false) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(shape.reduce(1, *) == data.count,
-                     "Tensor: shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
+        precondition(
+            shape.reduce(1, *) == data.count,
+            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
         self.shape = shape
         self.data = data
         self.requiresGrad = requiresGrad

@@ -95,36 +95,36 @@ extension ByteLevelBPE {
         }
         let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}"
         let huggingFace = """
-        {
-          "version": "1.0",
-          "truncation": null,
-          "padding": null,
-          "added_tokens": [
-        \(added.joined(separator: ",\n"))
-          ],
-          "normalizer": null,
-          "pre_tokenizer": \(byteLevel),
-          "post_processor": \(byteLevel),
-          "decoder": \(byteLevel),
-          "model": {
-            "type": "BPE",
-            "dropout": null,
-            "unk_token": null,
-            "continuing_subword_prefix": null,
-            "end_of_word_suffix": null,
-            "fuse_unk": false,
-            "byte_fallback": false,
-            "ignore_merges": false,
-            "vocab": {
-              \(vocabLines.joined(separator: ",\n      "))
-            },
-            "merges": [
-              \(mergeLines.map(jsonQuoted).joined(separator: ",\n      "))
-            ]
-          }
-        }
+            {
+              "version": "1.0",
+              "truncation": null,
+              "padding": null,
+              "added_tokens": [
+            \(added.joined(separator: ",\n"))
+              ],
+              "normalizer": null,
+              "pre_tokenizer": \(byteLevel),
+              "post_processor": \(byteLevel),
+              "decoder": \(byteLevel),
+              "model": {
+                "type": "BPE",
+                "dropout": null,
+                "unk_token": null,
+                "continuing_subword_prefix": null,
+                "end_of_word_suffix": null,
+                "fuse_unk": false,
+                "byte_fallback": false,
+                "ignore_merges": false,
+                "vocab": {
+                  \(vocabLines.joined(separator: ",\n      "))
+                },
+                "merges": [
+                  \(mergeLines.map(jsonQuoted).joined(separator: ",\n      "))
+                ]
+              }
+            }
 
-        """
+            """
         try write(huggingFace, to: directory.appendingPathComponent("tokenizer.json"))
     }
 
@@ -142,7 +142,8 @@ extension ByteLevelBPE {
 
     /// The bytes of each id, and the id of each token string.
     private static func tokens(_ entries: [String: Any], extra: [(String, Int)], path: String) throws
-        -> (tokens: [[UInt8]?], ids: [String: Int]) {
+        -> (tokens: [[UInt8]?], ids: [String: Int])
+    {
         var ids: [String: Int] = [:]
         var byID: [Int: [UInt8]] = [:]
         for (token, value) in entries {
@@ -151,7 +152,8 @@ extension ByteLevelBPE {
             }
             let bytes = looksSpecial(token) ? Array(token.utf8) : ByteLevelAlphabet.bytes(of: token)
             guard let bytes else {
-                throw TokenizerError.invalidFile(path: path, reason: "token \(token.debugDescription) has a character outside GPT-2's byte alphabet")
+                throw TokenizerError.invalidFile(
+                    path: path, reason: "token \(token.debugDescription) has a character outside GPT-2's byte alphabet")
             }
             if byID[id] != nil {
                 throw TokenizerError.invalidFile(path: path, reason: "id \(id) is given to two tokens")
@@ -168,7 +170,8 @@ extension ByteLevelBPE {
         }
         // Ids index a dense table: one far past the number of tokens would allocate gigabytes (found by `make fuzz`).
         guard maxID < 2 * byID.count + 1024 else {
-            throw TokenizerError.invalidFile(path: path, reason: "id \(maxID) is far beyond the vocabulary's \(byID.count) tokens (ids must be about 0..<\(byID.count))")
+            throw TokenizerError.invalidFile(
+                path: path, reason: "id \(maxID) is far beyond the vocabulary's \(byID.count) tokens (ids must be about 0..<\(byID.count))")
         }
         var tokens = [[UInt8]?](repeating: nil, count: maxID + 1)
         for (id, bytes) in byID { tokens[id] = bytes }

@@ -36,8 +36,10 @@ public struct BPETrainer {
     /// Called from time to time with the progress.
     public var progress: ((Progress) -> Void)?
 
-    public init(vocabularySize: Int, specialTokens: [String] = [SpecialToken.endOfText, SpecialToken.pad],
-                minimumFrequency: Int = 2, progress: ((Progress) -> Void)? = nil) {
+    public init(
+        vocabularySize: Int, specialTokens: [String] = [SpecialToken.endOfText, SpecialToken.pad],
+        minimumFrequency: Int = 2, progress: ((Progress) -> Void)? = nil
+    ) {
         self.vocabularySize = vocabularySize
         self.specialTokens = specialTokens
         self.minimumFrequency = minimumFrequency

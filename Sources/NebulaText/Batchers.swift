@@ -132,8 +132,10 @@ public struct PassageBatcher: Sendable {
 
     /// Cuts `documents` into passages with `tokenizer`. The pad id defaults to the tokenizer's
     /// `<|pad|>`, else `<|endoftext|>`, else 0.
-    public init(documents: [String], tokenizer: any Tokenizer, maxLength: Int = 64, padID: Int? = nil,
-                starts: Starts = .packed, seed: UInt64) throws {
+    public init(
+        documents: [String], tokenizer: any Tokenizer, maxLength: Int = 64, padID: Int? = nil,
+        starts: Starts = .packed, seed: UInt64
+    ) throws {
         guard maxLength > 0 else { throw BatchError.invalid("maxLength must be positive") }
         let sentences = documents.map { SentenceSplitter.sentences(in: $0).map(String.init) }
         let encoded = try tokenizer.encodeBatch(sentences.flatMap { $0 }, allowedSpecial: .none)
@@ -155,7 +157,7 @@ public struct PassageBatcher: Sendable {
                 for s in text.indices where !text[s].isEmpty {
                     var end = s, length = 0
                     while end < text.endIndex && length + text[end].count <= maxLength { length += text[end].count; end += 1 }
-                    end = max(end, s + 1)                     // a sentence over maxLength: its first chunk
+                    end = max(end, s + 1)  // a sentence over maxLength: its first chunk
                     guard let piece = Self.pack(text[s..<end], maxLength: maxLength).first else { continue }
                     windowAt[s] = passages.count
                     ends.append((passages.count, end))
@@ -218,8 +220,9 @@ public struct PassageBatcher: Sendable {
     public mutating func nextPairs(batchSize: Int) -> PassagePairBatch {
         precondition(!pairs.isEmpty, "no document has two passages")
         let chosen = Self.draw(batchSize, from: pairs.count, order: &pairOrder, random: &random).map { pairs[$0] }
-        return PassagePairBatch(first: PassageBatch(chosen.map { passages[$0.first] }, length: maxLength, padID: padID),
-                                next: PassageBatch(chosen.map { passages[$0.next] }, length: maxLength, padID: padID))
+        return PassagePairBatch(
+            first: PassageBatch(chosen.map { passages[$0.first] }, length: maxLength, padID: padID),
+            next: PassageBatch(chosen.map { passages[$0.next] }, length: maxLength, padID: padID))
     }
 
     private static func draw(_ count: Int, from total: Int, order: inout [Int], random: inout SeededRandom) -> [Int] {
@@ -239,6 +242,8 @@ public struct PassageBatcher: Sendable {
 public enum BatchError: LocalizedError, Equatable {
     case invalid(String)
     public var errorDescription: String? {
-        switch self { case .invalid(let reason): return reason }
+        switch self {
+        case .invalid(let reason): return reason
+        }
     }
 }

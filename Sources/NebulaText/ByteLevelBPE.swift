@@ -19,19 +19,21 @@ import NebulaCore
 public struct ByteLevelBPE: Tokenizer {
     final class Storage: Sendable {
         let tokenBytes: [UInt8]
-        let tokenStarts: [Int]          // token `id` is tokenBytes[tokenStarts[id]..<tokenStarts[id + 1]]
-        let present: [Bool]             // false for ids the vocabulary skips
+        let tokenStarts: [Int]  // token `id` is tokenBytes[tokenStarts[id]..<tokenStarts[id + 1]]
+        let present: [Bool]  // false for ids the vocabulary skips
         let merges: [(left: Int, right: Int, merged: Int)]
         let pairs: PairTable
-        let byteIDs: [Int32]            // the single-byte token of each byte value
-        let whole: ByteStringMap        // pieces encoded as one token without merging …
-        let wholeIDs: [Int32]           // … and that token
+        let byteIDs: [Int32]  // the single-byte token of each byte value
+        let whole: ByteStringMap  // pieces encoded as one token without merging …
+        let wholeIDs: [Int32]  // … and that token
         let specialTokens: [String: Int]
         let fingerprint: UInt64
 
-        init(tokenBytes: [UInt8], tokenStarts: [Int], present: [Bool], merges: [(left: Int, right: Int, merged: Int)],
-             pairs: PairTable, byteIDs: [Int32], whole: ByteStringMap, wholeIDs: [Int32],
-             specialTokens: [String: Int], fingerprint: UInt64) {
+        init(
+            tokenBytes: [UInt8], tokenStarts: [Int], present: [Bool], merges: [(left: Int, right: Int, merged: Int)],
+            pairs: PairTable, byteIDs: [Int32], whole: ByteStringMap, wholeIDs: [Int32],
+            specialTokens: [String: Int], fingerprint: UInt64
+        ) {
             self.tokenBytes = tokenBytes; self.tokenStarts = tokenStarts; self.present = present
             self.merges = merges; self.pairs = pairs; self.byteIDs = byteIDs; self.whole = whole
             self.wholeIDs = wholeIDs; self.specialTokens = specialTokens; self.fingerprint = fingerprint
@@ -50,8 +52,10 @@ public struct ByteLevelBPE: Tokenizer {
     ///   - specialTokens: special token texts and ids.
     ///   - ignoreMerges: when `true`, a piece that is a token is taken whole even where the merges
     ///     would split it (Hugging Face's `ignore_merges`).
-    public init(tokens: [[UInt8]?], merges: [(left: Int, right: Int)], specialTokens: [String: Int],
-                ignoreMerges: Bool = false) throws {
+    public init(
+        tokens: [[UInt8]?], merges: [(left: Int, right: Int)], specialTokens: [String: Int],
+        ignoreMerges: Bool = false
+    ) throws {
         var arena: [UInt8] = []
         var starts: [Int] = [0]
         var present: [Bool] = []
@@ -64,8 +68,10 @@ public struct ByteLevelBPE: Tokenizer {
             present.append(bytes != nil)
             if let bytes, !specialIDs.contains(id), byBytes.insert(bytes).inserted { idOfEntry.append(id) }
         }
-        for (text, id) in specialTokens where !(0..<tokens.count).contains(id) || tokens[id] == nil
-            || tokens[id]! != Array(text.utf8) {
+        for (text, id) in specialTokens
+        where !(0..<tokens.count).contains(id) || tokens[id] == nil
+            || tokens[id]! != Array(text.utf8)
+        {
             throw TokenizerError.invalidTraining("special token \(text) has id \(id), which does not hold its text")
         }
         var byteIDs = [Int32](repeating: -1, count: 256)
@@ -80,12 +86,14 @@ public struct ByteLevelBPE: Tokenizer {
         triples.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
             guard present.indices.contains(merge.left), present[merge.left],
-                  present.indices.contains(merge.right), present[merge.right] else {
+                present.indices.contains(merge.right), present[merge.right]
+            else {
                 throw TokenizerError.invalidTraining("merge \(rank) names an id outside the vocabulary")
             }
             let joined = Array(bytesOf(merge.left) + bytesOf(merge.right))
             guard let entry = byBytes.index(of: joined) else {
-                throw TokenizerError.invalidTraining("merge \(rank) makes \(ByteLevelAlphabet.string(of: joined).debugDescription), which is not in the vocabulary")
+                throw TokenizerError.invalidTraining(
+                    "merge \(rank) makes \(ByteLevelAlphabet.string(of: joined).debugDescription), which is not in the vocabulary")
             }
             triples.append((merge.left, merge.right, idOfEntry[entry]))
         }
@@ -114,9 +122,10 @@ public struct ByteLevelBPE: Tokenizer {
         for (text, id) in specialTokens.sorted(by: { $0.value < $1.value }) { hash.combine(text); hash.combine(id) }
         hash.combine(ignoreMerges ? 1 : 0)
 
-        storage = Storage(tokenBytes: arena, tokenStarts: starts, present: present, merges: triples, pairs: pairs,
-                          byteIDs: byteIDs, whole: whole, wholeIDs: wholeIDs, specialTokens: specialTokens,
-                          fingerprint: hash.value)
+        storage = Storage(
+            tokenBytes: arena, tokenStarts: starts, present: present, merges: triples, pairs: pairs,
+            byteIDs: byteIDs, whole: whole, wholeIDs: wholeIDs, specialTokens: specialTokens,
+            fingerprint: hash.value)
     }
 
     // MARK: Vocabulary
@@ -172,8 +181,10 @@ public struct ByteLevelBPE: Tokenizer {
     /// Encodes one large text on `threads` cores: the text is cut into chunks at line breaks where
     /// the pre-tokenizer is certain to cut too (see `safeCut`), and the chunks are encoded in
     /// parallel. The ids are exactly `encode`'s.
-    public func encodeParallel(_ text: String, allowedSpecial: AllowedSpecial = .none,
-                               threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int] {
+    public func encodeParallel(
+        _ text: String, allowedSpecial: AllowedSpecial = .none,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> [Int] {
         var text = text
         return text.withUTF8 { bytes in
             let matcher = SpecialTokenMatcher(specialTokens: specialTokens, allowed: allowedSpecial)
@@ -191,7 +202,8 @@ public struct ByteLevelBPE: Tokenizer {
             }
             let storage = storage
             // `try!`: the body never throws.
-            let pieces = try! Parallel.map(count: chunks.count, workers: threads, makeState: { Session(storage) }) { session, index -> [Int] in
+            let pieces = try! Parallel.map(count: chunks.count, workers: threads, makeState: { Session(storage) }) {
+                session, index -> [Int] in
                 if let special = chunks[index].special { return [special] }
                 var ids: [Int] = []
                 session.encodeOrdinary(UnsafeBufferPointer(rebasing: bytes[chunks[index].range]), into: &ids)

@@ -67,7 +67,8 @@ struct ByteStringMap {
                     if hashes[candidate] == hash {
                         let start = starts[candidate], length = starts[candidate + 1] - start
                         if length == key.count
-                            && (length == 0 || memcmp(arena.baseAddress! + start, key.baseAddress!, length) == 0) {
+                            && (length == 0 || memcmp(arena.baseAddress! + start, key.baseAddress!, length) == 0)
+                        {
                             return (candidate, slot)
                         }
                     }
@@ -114,7 +115,7 @@ struct ByteStringMap {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

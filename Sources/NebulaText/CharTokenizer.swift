@@ -44,7 +44,8 @@ public struct CharTokenizer: Tokenizer {
     public init(contentsOf url: URL) throws {
         func invalid(_ reason: String) -> TokenizerError { .invalidFile(path: url.path, reason: reason) }
         guard let root = try JSONText.object(at: url) as? [String: Any], root["type"] as? String == "char",
-              let characters = root["characters"] as? [String] else {
+            let characters = root["characters"] as? [String]
+        else {
             throw invalid("expected {\"type\": \"char\", \"characters\": [...]}")
         }
         var scalars: [Unicode.Scalar] = []

@@ -105,8 +105,10 @@ public struct Corpus: Sendable {
     /// Calls `body` with each document of `url` in order, reading `chunkSize` bytes at a time, so
     /// memory stays bounded by the longest document. Throws ``CorpusError/empty(path:)`` when no
     /// document has text.
-    public static func forEachDocument(at url: URL, options: CorpusOptions = CorpusOptions(), chunkSize: Int = 1 << 22,
-                                       _ body: (String) throws -> Void) throws {
+    public static func forEachDocument(
+        at url: URL, options: CorpusOptions = CorpusOptions(), chunkSize: Int = 1 << 22,
+        _ body: (String) throws -> Void
+    ) throws {
         var count = 0
         for file in try files(at: url) {
             var fileOptions = options
@@ -129,7 +131,8 @@ private func detectSeparator(_ file: URL) throws -> CorpusOptions.Separator {
     defer { try? handle.close() }
     let head = (try? handle.read(upToCount: 1 << 22)) ?? Data()
     let text = String(decoding: head, as: UTF8.self)
-    return text.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText } ? .endOfText : .blankLines
+    return text.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText }
+        ? .endOfText : .blankLines
 }
 
 /// Cuts one file into documents, line by line.
@@ -144,8 +147,8 @@ private struct DocumentReader {
         }
         defer { try? handle.close() }
         var document: [UInt8] = []
-        var pending: [UInt8] = []     // the start of a line that continues in the next chunk
-        var offset = 0                // file offset of pending[0]
+        var pending: [UInt8] = []  // the start of a line that continues in the next chunk
+        var offset = 0  // file offset of pending[0]
         var lineNumber = 0
 
         func flush() throws {
@@ -175,9 +178,10 @@ private struct DocumentReader {
             let isSeparator: Bool
             switch options.separator {
             case .endOfText:
-                isSeparator = text.count < 64 && text.contains(UInt8(ascii: "<"))
+                isSeparator =
+                    text.count < 64 && text.contains(UInt8(ascii: "<"))
                     && String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces) == SpecialToken.endOfText
-            case .blankLines, .auto: // .auto is resolved per file before reading
+            case .blankLines, .auto:  // .auto is resolved per file before reading
                 isSeparator = text.allSatisfy { $0 == 0x20 || $0 == 0x09 }
             }
             if isSeparator {
@@ -233,7 +237,7 @@ enum UTF8Validation {
                 let lead = buffer[i]
                 if lead < 0x80 { i += 1; continue }
                 let length: Int
-                var low: UInt8 = 0x80, high: UInt8 = 0xBF   // range of the second byte
+                var low: UInt8 = 0x80, high: UInt8 = 0xBF  // range of the second byte
                 switch lead {
                 case 0xC2...0xDF: length = 2
                 case 0xE0: length = 3; low = 0xA0

@@ -49,7 +49,8 @@ public struct PreTokenizer {
                 if start + 2 < count {
                     let third = bytes[start + 2]
                     if (second == UInt8(ascii: "l") && third == UInt8(ascii: "l"))
-                        || (second != UInt8(ascii: "l") && third == UInt8(ascii: "e")) {
+                        || (second != UInt8(ascii: "l") && third == UInt8(ascii: "e"))
+                    {
                         position = start + 3
                         return start..<position
                     }
@@ -113,7 +114,8 @@ public struct PreTokenizer {
             scalar = UInt32(byte & 0x0F) << 12 | UInt32(bytes[index + 1] & 0x3F) << 6 | UInt32(bytes[index + 2] & 0x3F)
             length = 3
         } else {
-            scalar = UInt32(byte & 0x07) << 18 | UInt32(bytes[index + 1] & 0x3F) << 12
+            scalar =
+                UInt32(byte & 0x07) << 18 | UInt32(bytes[index + 1] & 0x3F) << 12
                 | UInt32(bytes[index + 2] & 0x3F) << 6 | UInt32(bytes[index + 3] & 0x3F)
             length = 4
         }

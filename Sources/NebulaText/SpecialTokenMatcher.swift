@@ -4,7 +4,8 @@ struct SpecialTokenMatcher {
     private var startsWith = [Bool](repeating: false, count: 256)
 
     init(specialTokens: [String: Int], allowed: AllowedSpecial) {
-        tokens = specialTokens
+        tokens =
+            specialTokens
             .filter { allowed.allows($0.key) && !$0.key.isEmpty }
             .map { (Array($0.key.utf8), $0.value) }
             .sorted { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.bytes.lexicographicallyPrecedes($1.bytes) }

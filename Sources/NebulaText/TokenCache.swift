@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A tokenized corpus in a compact binary file, memory-mapped for reading.
@@ -130,12 +130,15 @@ public final class TokenCache: @unchecked Sendable {  // immutable after init
     /// Opens the cache at `cacheURL` when it was built from this corpus (same files, sizes and
     /// modification times, same options) with this tokenizer; otherwise (re)builds it.
     /// A corrupt cache is an error, not silently replaced.
-    public static func load(corpus: URL, options: CorpusOptions = CorpusOptions(), tokenizer: any Tokenizer,
-                            cacheURL: URL, progress: ((_ bytesRead: Int) -> Void)? = nil) throws -> TokenCache {
+    public static func load(
+        corpus: URL, options: CorpusOptions = CorpusOptions(), tokenizer: any Tokenizer,
+        cacheURL: URL, progress: ((_ bytesRead: Int) -> Void)? = nil
+    ) throws -> TokenCache {
         if FileManager.default.fileExists(atPath: cacheURL.path) {
             let cache = try TokenCache(contentsOf: cacheURL)
             if try cache.tokenizerFingerprint == tokenizer.fingerprint
-                && cache.sourceFingerprint == Corpus.fingerprint(of: corpus, options: options) {
+                && cache.sourceFingerprint == Corpus.fingerprint(of: corpus, options: options)
+            {
                 return cache
             }
         }
@@ -145,14 +148,17 @@ public final class TokenCache: @unchecked Sendable {  // immutable after init
     /// Tokenizes `corpus` (streamed, a batch of documents at a time on all cores) into a new cache at
     /// `cacheURL`. Each document is followed by `<|endoftext|>` when the tokenizer has it.
     @discardableResult
-    public static func build(corpus: URL, options: CorpusOptions = CorpusOptions(), tokenizer: any Tokenizer,
-                             cacheURL: URL, progress: ((_ bytesRead: Int) -> Void)? = nil) throws -> TokenCache {
+    public static func build(
+        corpus: URL, options: CorpusOptions = CorpusOptions(), tokenizer: any Tokenizer,
+        cacheURL: URL, progress: ((_ bytesRead: Int) -> Void)? = nil
+    ) throws -> TokenCache {
         let width = tokenizer.vocabularySize <= 1 << 16 ? 2 : 4
         let sourceFingerprint = try Corpus.fingerprint(of: corpus, options: options)
         let temporary = cacheURL.deletingLastPathComponent()
             .appendingPathComponent(".\(cacheURL.lastPathComponent).\(UUID().uuidString).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: temporary.path) else {
+            let handle = FileHandle(forWritingAtPath: temporary.path)
+        else {
             throw CacheError.unreadable(path: temporary.path, reason: "cannot create the file")
         }
         var finished = false, closed = false
@@ -201,8 +207,10 @@ public final class TokenCache: @unchecked Sendable {  // immutable after init
 
         var header = Data(magic)
         for value in [version, UInt32(width)] { withUnsafeBytes(of: value.littleEndian) { header.append(contentsOf: $0) } }
-        for value in [tokenizer.fingerprint, sourceFingerprint, UInt64(count), UInt64(offsets.count - 1),
-                      UInt64(tokenizer.vocabularySize), 0] {
+        for value in [
+            tokenizer.fingerprint, sourceFingerprint, UInt64(count), UInt64(offsets.count - 1),
+            UInt64(tokenizer.vocabularySize), 0
+        ] {
             withUnsafeBytes(of: value.littleEndian) { header.append(contentsOf: $0) }
         }
         do {

@@ -91,7 +91,8 @@ public enum TokenizerError: LocalizedError, Equatable {
     public var errorDescription: String? {
         switch self {
         case .noTokenizerFiles(let directory):
-            return "\(directory): no tokenizer found (expected encoder.json + vocab.bpe, vocab.json + merges.txt, tokenizer.json or char_tokenizer.json)"
+            return
+                "\(directory): no tokenizer found (expected encoder.json + vocab.bpe, vocab.json + merges.txt, tokenizer.json or char_tokenizer.json)"
         case .unreadableFile(let path, let reason):
             return "\(path): cannot read: \(reason)"
         case .invalidFile(let path, let reason):
@@ -99,7 +100,8 @@ public enum TokenizerError: LocalizedError, Equatable {
         case .unknownTokenID(let id):
             return "unknown token id \(id)"
         case .unknownCharacter(let scalar):
-            return "character \(String(scalar).debugDescription) (U+\(String(scalar.value, radix: 16, uppercase: true))) is not in the vocabulary"
+            return
+                "character \(String(scalar).debugDescription) (U+\(String(scalar.value, radix: 16, uppercase: true))) is not in the vocabulary"
         case .invalidTraining(let reason):
             return "cannot train: \(reason)"
         }
@@ -121,12 +123,14 @@ public func loadTokenizer(directory: URL) throws -> any Tokenizer {
         return try ByteLevelBPE(huggingFaceFile: directory.appendingPathComponent("tokenizer.json"))
     }
     if has("vocab.json") && has("merges.txt") {
-        return try ByteLevelBPE(vocabulary: directory.appendingPathComponent("vocab.json"),
-                                merges: directory.appendingPathComponent("merges.txt"))
+        return try ByteLevelBPE(
+            vocabulary: directory.appendingPathComponent("vocab.json"),
+            merges: directory.appendingPathComponent("merges.txt"))
     }
     if has("encoder.json") && has("vocab.bpe") {
-        return try ByteLevelBPE(vocabulary: directory.appendingPathComponent("encoder.json"),
-                                merges: directory.appendingPathComponent("vocab.bpe"))
+        return try ByteLevelBPE(
+            vocabulary: directory.appendingPathComponent("encoder.json"),
+            merges: directory.appendingPathComponent("vocab.bpe"))
     }
     if has(CharTokenizer.fileName) {
         return try CharTokenizer(contentsOf: directory.appendingPathComponent(CharTokenizer.fileName))

@@ -101,9 +101,11 @@ public struct WordPieceTokenizer: Sendable {
         }
         var result = String(scalars)
         if stripsAccents {
-            result = String(String.UnicodeScalarView(result.decomposedStringWithCanonicalMapping.unicodeScalars.filter {
-                $0.properties.generalCategory != .nonspacingMark
-            }))
+            result = String(
+                String.UnicodeScalarView(
+                    result.decomposedStringWithCanonicalMapping.unicodeScalars.filter {
+                        $0.properties.generalCategory != .nonspacingMark
+                    }))
         }
         return lowercases ? result.lowercased() : result
     }
@@ -169,7 +171,8 @@ public struct WordPieceTokenizer: Sendable {
         if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
         switch scalar.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            return true
         default: return false
         }
     }
@@ -178,7 +181,8 @@ public struct WordPieceTokenizer: Sendable {
     static func isChineseCharacter(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
-             0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F: return true
+            0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+            return true
         default: return false
         }
     }

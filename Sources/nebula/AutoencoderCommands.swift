@@ -12,16 +12,19 @@ struct TrainAutoencoder: ParsableCommand {
         commandName: "autoencoder",
         abstract: "Train a latent autoencoder: the frozen language model reads, a trained decoder writes.",
         discussion: """
-        Passages of the LM's training documents (cut at sentence boundaries, at most --max-length tokens) are \
-        read by the frozen LM; an encoder compresses its states to K × d latents (latent i holds the i-th \
-        patch of L/K tokens) and a trained decoder reconstructs the passage: all tokens at once (--decoder \
-        parallel) or token by token from a fine-tuned copy of the LM (--decoder autoregressive). Writes an \
-        autoencoder folder (config.json naming the LM folder, model.safetensors, logs and plot).
-        """
+            Passages of the LM's training documents (cut at sentence boundaries, at most --max-length tokens) are \
+            read by the frozen LM; an encoder compresses its states to K × d latents (latent i holds the i-th \
+            patch of L/K tokens) and a trained decoder reconstructs the passage: all tokens at once (--decoder \
+            parallel) or token by token from a fine-tuned copy of the LM (--decoder autoregressive). Writes an \
+            autoencoder folder (config.json naming the LM folder, model.safetensors, logs and plot).
+            """
     )
 
     @Option(help: "The language-model folder (stays frozen): a Nebula LM or a Hugging Face GPT-2 folder.") var lm: String
-    @Option(help: "Corpus to cut passages from, split into training and validation documents (5%, seed 1337); recorded in --out/data.json. Default: the LM's own corpus and split (its data.json; a Hugging Face folder has none).") var data: String?
+    @Option(
+        help:
+            "Corpus to cut passages from, split into training and validation documents (5%, seed 1337); recorded in --out/data.json. Default: the LM's own corpus and split (its data.json; a Hugging Face folder has none)."
+    ) var data: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "K: latent vectors per passage (must divide --max-length).") var latents = 16
     @Option(help: "d: width of each latent vector.") var latentWidth = 64
@@ -31,21 +34,37 @@ struct TrainAutoencoder: ParsableCommand {
     @Option(help: "Transformer layers of the parallel decoder.") var decoderLayers = 4
     @Option(help: "Longest passage in tokens.") var maxLength = 64
     @Option(help: "The LM states the encoder reads: -1 for the final ones, i for those after block i.") var lmLayer = -1
-    @Option(help: "parallel (every token in one pass) or autoregressive (a fine-tuned copy of the LM reads the parallel decoder's states).") var decoder: AutoencoderConfig.Decoder = .parallel
-    @Option(help: "Most std of the Gaussian noise added to latents in training (each passage draws its std from U(0, this)).") var latentNoise: Float = 0.5
+    @Option(help: "parallel (every token in one pass) or autoregressive (a fine-tuned copy of the LM reads the parallel decoder's states).")
+    var decoder: AutoencoderConfig.Decoder = .parallel
+    @Option(help: "Most std of the Gaussian noise added to latents in training (each passage draws its std from U(0, this)).")
+    var latentNoise: Float = 0.5
     @Option(help: "Share of the encoder's input tokens masked in training.") var inputMasking: Float = 0
     @Option(help: "Share of whole latent vectors dropped in training.") var latentDropout: Float = 0
     @Option(help: "Weight of the MSE between the parallel decoder's predicted states and the frozen LM's.") var alignment: Float = 0.1
     @Option(help: "Weight of the parallel decoder's token loss beside the autoregressive one.") var parallelWeight: Float = 1
-    @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.") var freezeEncoder = false
-    @Option(name: .customLong("lm-prior"), help: "Train the autoregressive decoder fused with the frozen LM: softmax(its logits + λ × the LM's log-probabilities); it then decodes with the same λ by default.") var languageModelPrior: Float = 0
-    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
+    @Flag(help: "Train only the autoregressive decoder (with --init-from a parallel autoencoder): the latent space stays fixed.")
+    var freezeEncoder = false
+    @Option(
+        name: .customLong("lm-prior"),
+        help:
+            "Train the autoregressive decoder fused with the frozen LM: softmax(its logits + λ × the LM's log-probabilities); it then decodes with the same λ by default."
+    ) var languageModelPrior: Float = 0
+    @Option(
+        name: .customLong("passages"),
+        help:
+            "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another)."
+    ) var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
-    @Option(help: "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command).") var initFrom: String?
+    @Option(
+        help:
+            "Start from this autoencoder's weights (fine-tuning; shape options are taken from its config, the training options from this command)."
+    ) var initFrom: String?
 
     func validate() throws {
-        guard latents > 0, maxLength % latents == 0 else { throw ValidationError("--max-length \(maxLength) must be a multiple of --latents \(latents)") }
+        guard latents > 0, maxLength % latents == 0 else {
+            throw ValidationError("--max-length \(maxLength) must be a multiple of --latents \(latents)")
+        }
         for (name, value) in [("--input-masking", inputMasking), ("--latent-dropout", latentDropout)] where !(0..<1).contains(value) {
             throw ValidationError("\(name) must be in [0, 1), got \(value)")
         }
@@ -57,7 +76,9 @@ struct TrainAutoencoder: ParsableCommand {
             let directory = fileURL(out)
             let lmDirectory = fileURL(lm)
             let autoencoder: LatentAutoencoder, options: TrainingOptions, tokenizer: any Tokenizer
-            if resume && initFrom != nil { throw ValidationError("--resume continues --out; --init-from starts a new run: give one of them") }
+            if resume && initFrom != nil {
+                throw ValidationError("--resume continues --out; --init-from starts a new run: give one of them")
+            }
             if resume {
                 autoencoder = try LatentAutoencoder.load(from: directory)
                 tokenizer = try loadTokenizer(directory: lmDirectory)
@@ -65,7 +86,9 @@ struct TrainAutoencoder: ParsableCommand {
             } else {
                 let gpt = try GPT.load(from: lmDirectory)
                 tokenizer = try loadTokenizer(directory: lmDirectory)
-                guard let eot = tokenizer.endOfTextID else { throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage") }
+                guard let eot = tokenizer.endOfTextID else {
+                    throw CommandError("\(lmDirectory.path): the tokenizer has no <|endoftext|> token, which marks the end of a passage")
+                }
                 var config = AutoencoderConfig()
                 (config.endOfText, config.padding) = (eot, tokenizer.padID ?? eot)
                 config.latents = latents
@@ -84,21 +107,33 @@ struct TrainAutoencoder: ParsableCommand {
                 config.parallelWeight = parallelWeight
                 config.freezeEncoder = freezeEncoder
                 config.languageModelPrior = languageModelPrior
-                if freezeEncoder { guard decoder == .autoregressive, initFrom != nil else {
-                    throw ValidationError("--freeze-encoder trains an autoregressive decoder on a trained encoder: give --decoder autoregressive and --init-from")
-                } }
+                if freezeEncoder {
+                    guard decoder == .autoregressive, initFrom != nil else {
+                        throw ValidationError(
+                            "--freeze-encoder trains an autoregressive decoder on a trained encoder: give --decoder autoregressive and --init-from"
+                        )
+                    }
+                }
                 config.languageModel = relativePath(from: directory, to: lmDirectory)
-                guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
+                guard config.width % config.heads == 0 else {
+                    throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)")
+                }
                 guard maxLength + 1 <= gpt.config.contextLength else {
                     throw ValidationError("--max-length \(maxLength) + 1 exceeds the LM's context length \(gpt.config.contextLength)")
                 }
-                guard lmLayer < gpt.config.layers else { throw ValidationError("--lm-layer \(lmLayer): the LM has \(gpt.config.layers) blocks") }
+                guard lmLayer < gpt.config.layers else {
+                    throw ValidationError("--lm-layer \(lmLayer): the LM has \(gpt.config.layers) blocks")
+                }
                 var source: AutoencoderConfig? = nil
                 if let initFrom {
                     // The shapes must be the source's; what this command sets is how training runs.
                     let from = try ModelFolder.readConfig(AutoencoderConfig.self, in: fileURL(initFrom))
-                    (config.latents, config.latentWidth, config.width, config.heads) = (from.latents, from.latentWidth, from.width, from.heads)
-                    (config.encoderLayers, config.decoderLayers, config.maxLength) = (from.encoderLayers, from.decoderLayers, from.maxLength)
+                    (config.latents, config.latentWidth, config.width, config.heads) = (
+                        from.latents, from.latentWidth, from.width, from.heads
+                    )
+                    (config.encoderLayers, config.decoderLayers, config.maxLength) = (
+                        from.encoderLayers, from.decoderLayers, from.maxLength
+                    )
                     config.languageModelLayer = from.languageModelLayer
                     source = from
                 }
@@ -123,14 +158,21 @@ struct TrainAutoencoder: ParsableCommand {
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
             }
             let (train, validation) = (cut.train.passages, cut.validation.passages)
-            printStatus("\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages")
+            printStatus(
+                "\(autoencoder.trainableParameters().reduce(0) { $0 + $1.1.count }.formatted()) trainable parameters of \(autoencoder.parameterCount.formatted()) (LM frozen: \(autoencoder.languageModel.parameterCount.formatted())); \(train.count.formatted()) training and \(validation.count.formatted()) validation passages"
+            )
             guard autoencoder.config.endOfText == tokenizer.endOfTextID else {
-                throw CommandError("\(lmDirectory.path): the tokenizer's <|endoftext|> is not the autoencoder's end_of_text \(autoencoder.config.endOfText ?? -1)")
+                throw CommandError(
+                    "\(lmDirectory.path): the tokenizer's <|endoftext|> is not the autoencoder's end_of_text \(autoencoder.config.endOfText ?? -1)"
+                )
             }
             let task = AutoencoderTask(autoencoder: autoencoder, train: train, validation: validation)
             let summary = try training.train(task, options: options, in: directory, label: "train autoencoder", resume: resume)
-            print(String(format: "step %d: train loss %.4f, validation loss %@, %.1f passages/s, %@", summary.stepsDone, summary.trainLoss,
-                         summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput, formatDuration(summary.seconds)))
+            print(
+                String(
+                    format: "step %d: train loss %.4f, validation loss %@, %.1f passages/s, %@", summary.stepsDone, summary.trainLoss,
+                    summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", summary.throughput,
+                    formatDuration(summary.seconds)))
         }
     }
 }
@@ -140,8 +182,14 @@ extension AutoencoderConfig.Decoder: ExpressibleByArgument {}
 /// The corpus and training/validation document split recorded in the first of `dataFolders` that has a
 /// `data.json`: an autoencoder trained with `--data` records its own; otherwise it is the language model's.
 func recordedDataSpec(dataFolders: [URL]) throws -> DataSpec {
-    guard let recorded = dataFolders.map({ $0.appendingPathComponent("data.json") }).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-        throw CommandError("\(dataFolders.last!.appendingPathComponent("data.json").path): missing, so no corpus is recorded (a language model trained elsewhere, e.g. a Hugging Face folder): train the autoencoder with --data FILE")
+    guard
+        let recorded = dataFolders.map({ $0.appendingPathComponent("data.json") }).first(where: {
+            FileManager.default.fileExists(atPath: $0.path)
+        })
+    else {
+        throw CommandError(
+            "\(dataFolders.last!.appendingPathComponent("data.json").path): missing, so no corpus is recorded (a language model trained elsewhere, e.g. a Hugging Face folder): train the autoencoder with --data FILE"
+        )
     }
     return try readJSON(DataSpec.self, recorded)
 }
@@ -158,10 +206,12 @@ func passages(spec: DataSpec, tokenizer: any Tokenizer, maxLength: Int, trainSta
     -> (train: PassageBatcher, validation: PassageBatcher)
 {
     let splits = try TokenSplits(spec: spec, tokenizer: tokenizer, cacheDirectory: defaultCacheDirectory())
-    let train = try PassageBatcher(documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
+    let train = try PassageBatcher(
+        documents: splits.trainDocuments, tokenizer: tokenizer, maxLength: maxLength, starts: trainStarts, seed: spec.seed)
     // Held-out passages are packed (comparable across runs), except for fixed windows: they are what the model sees.
-    let validation = try PassageBatcher(documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength,
-                                        starts: trainStarts == .fixed ? .fixed : .packed, seed: spec.seed)
+    let validation = try PassageBatcher(
+        documents: splits.validationDocuments, tokenizer: tokenizer, maxLength: maxLength,
+        starts: trainStarts == .fixed ? .fixed : .packed, seed: spec.seed)
     return (train, validation)
 }
 
@@ -209,8 +259,9 @@ struct Encode: ParsableCommand {
             let ids = try texts.map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             let z = ae.encode(ids)
             if let out {
-                try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)],
-                                     metadata: ["texts": String(decoding: try JSONEncoder().encode(texts), as: UTF8.self)], to: fileURL(out))
+                try writeSafeTensors(
+                    [SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)],
+                    metadata: ["texts": String(decoding: try JSONEncoder().encode(texts), as: UTF8.self)], to: fileURL(out))
             } else {
                 let per = ae.config.latents * ae.config.latentWidth
                 let rows = (0..<texts.count).map { i in
@@ -241,7 +292,8 @@ struct Decode: ParsableCommand {
     }
 }
 
-let refineHelp = "Latent-consistent decoding: up to this many single-token edits per passage, each kept only if the edited passage re-encodes nearer the latent (0: off; about 64 encodes per passage and edit)."
+let refineHelp =
+    "Latent-consistent decoding: up to this many single-token edits per passage, each kept only if the edited passage re-encodes nearer the latent (0: off; about 64 encodes per passage and edit)."
 
 func validateRefine(_ rounds: Int) throws {
     guard rounds >= 0 else { throw ValidationError("--refine must be ≥ 0, got \(rounds)") }
@@ -249,7 +301,8 @@ func validateRefine(_ rounds: Int) throws {
 
 /// `nebula interpolate A B`: texts along the path between two passages' latents.
 struct Interpolate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Decode points on the path between two passages' latents (spherical, per latent vector).")
+    static let configuration = CommandConfiguration(
+        abstract: "Decode points on the path between two passages' latents (spherical, per latent vector).")
     @OptionGroup var model: AutoencoderOptions
     @Argument(help: "The first passage.") var first: String
     @Argument(help: "The second passage.") var second: String
@@ -285,11 +338,21 @@ struct Reconstruct: ParsableCommand {
     @OptionGroup var model: AutoencoderOptions
     @Option(help: "A text file of passages, one per line.") var input: String?
     @Option(help: "Most passages to reconstruct.") var limit = 500
-    @Option(help: "Without --input: passages of the LM's held-out documents (validation) or of its training documents (train), to see overfitting.") var split = "validation"
-    @Option(name: .customLong("passages"), help: "Without --input: how the documents are cut: packed (whole sentences one after another) or fixed (exactly the maximum length from each sentence on).") var passageStarts: PassageBatcher.Starts = .packed
-    @Option(help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).") var noise: Float = 0
+    @Option(
+        help:
+            "Without --input: passages of the LM's held-out documents (validation) or of its training documents (train), to see overfitting."
+    ) var split = "validation"
+    @Option(
+        name: .customLong("passages"),
+        help:
+            "Without --input: how the documents are cut: packed (whole sentences one after another) or fixed (exactly the maximum length from each sentence on)."
+    ) var passageStarts: PassageBatcher.Starts = .packed
+    @Option(
+        help: "Std of Gaussian noise added to every latent before decoding, as a fraction of the latents' own std (the smoothness test).")
+    var noise: Float = 0
     @Option(help: "Decode by sampling with this top-p instead of greedily (argmax).") var decodeTopP: Float?
-    @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder: AutoencoderConfig.Decoder?
+    @Option(help: "Decode an autoregressive autoencoder's latents with its parallel decoder instead.") var decoder:
+        AutoencoderConfig.Decoder?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Option(help: ArgumentHelp(refineHelp)) var refine = 0
     @Flag(help: "Print one JSON object with the metrics, diagnostics and latent statistics.") var json = false
@@ -310,7 +373,9 @@ struct Reconstruct: ParsableCommand {
                 references = try lines.prefix(limit).map { try passageTokens($0, tokenizer: tokenizer, limit: ae.config.maxLength) }
             } else {
                 let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: fileURL(model.autoencoder))
-                let both = try passages(spec: recordedDataSpec(dataFolders: [fileURL(model.autoencoder), lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+                let both = try passages(
+                    spec: recordedDataSpec(dataFolders: [fileURL(model.autoencoder), lmDirectory]), tokenizer: tokenizer,
+                    maxLength: ae.config.maxLength, trainStarts: passageStarts)
                 switch split {
                 case "validation": references = both.validation.passages.prefix(limit).map(\.tokens)
                 case "train": references = both.train.passages.prefix(limit).map(\.tokens)
@@ -326,22 +391,32 @@ struct Reconstruct: ParsableCommand {
             let (referenceTexts, reconstructedTexts) = (result.referenceTexts, result.reconstructedTexts)
             let d = ae.config.latentWidth
             if verbose {
-                for (a, b) in zip(referenceTexts, reconstructedTexts) { print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n") }
+                for (a, b) in zip(referenceTexts, reconstructedTexts) {
+                    print("  \(a.replacingOccurrences(of: "\n", with: " "))\n→ \(b.replacingOccurrences(of: "\n", with: " "))\n")
+                }
             }
             if json {
                 let body = figures.keys.sorted().map { String(format: "\"%@\": %.6g", $0, figures[$0]!) }.joined(separator: ", ")
                 print("{" + body + "}")
             } else {
                 let refined = refine == 0 ? "" : ", refined by up to \(refine) edits"
-                print(String(format: "passages        %d (K × d = %d × %d, %@ decoder%@)", references.count, ae.config.latents, d,
-                             (decoder ?? ae.config.decoder).rawValue, refined))
+                print(
+                    String(
+                        format: "passages        %d (K × d = %d × %d, %@ decoder%@)", references.count, ae.config.latents, d,
+                        (decoder ?? ae.config.decoder).rawValue, refined))
                 print(String(format: "token accuracy  %.2f%%", 100 * metrics.tokenAccuracy))
                 print(String(format: "exact match     %.2f%%", 100 * metrics.exactMatch))
                 print(String(format: "BLEU-4          %.2f", metrics.bleu4))
                 print(String(format: "ROUGE-L         %.4f", metrics.rougeL))
-                print(String(format: "latents         std %.4f, vector norm %.3f (√d = %.3f), between-passage share %.3f", figures["latent_std"]!,
-                             figures["latent_norm"]!, Double(d).squareRoot(), figures["latent_between_share"] ?? 0))
-                print(String(format: "losses          own %.4f, shuffled latent %.4f", figures["val_loss"] ?? .nan, figures["val_loss_shuffled"] ?? .nan))
+                print(
+                    String(
+                        format: "latents         std %.4f, vector norm %.3f (√d = %.3f), between-passage share %.3f",
+                        figures["latent_std"]!,
+                        figures["latent_norm"]!, Double(d).squareRoot(), figures["latent_between_share"] ?? 0))
+                print(
+                    String(
+                        format: "losses          own %.4f, shuffled latent %.4f", figures["val_loss"] ?? .nan,
+                        figures["val_loss_shuffled"] ?? .nan))
                 print(String(format: "decoding        %.1f passages/s", figures["passages_per_second"]!))
             }
         }

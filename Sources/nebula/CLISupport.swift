@@ -3,7 +3,7 @@ import Foundation
 import NebulaNN
 import NebulaTensor
 #if canImport(NebulaMPI)
-import NebulaMPI
+    import NebulaMPI
 #endif
 
 /// Runs a command body; any error becomes one line on standard error (`nebula: error: …`) and exit
@@ -19,7 +19,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
         let prefix = (processGroup?.size ?? 1) > 1 ? "nebula (rank \(processGroup!.rank)): error: " : "nebula: error: "
         errorOutput.write(Data((prefix + message + "\n").utf8))
-        if let processGroup, processGroup.size > 1 { processGroup.abort(code: 1) }   // the other ranks must not wait
+        if let processGroup, processGroup.size > 1 { processGroup.abort(code: 1) }  // the other ranks must not wait
         throw ExitCode.failure
     }
 }
@@ -30,17 +30,17 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 /// reach the terminal through `errorOutput`.
 let processGroup: ProcessGroup? = {
     #if canImport(NebulaMPI)
-    guard let group = MPIProcessGroup.fromLauncher() else { return nil }
-    if group.rank != 0 {
-        errorOutput = FileHandle(fileDescriptor: dup(2), closeOnDealloc: true)
-        let null = open("/dev/null", O_WRONLY)
-        dup2(null, 1)
-        dup2(null, 2)
-        close(null)
-    }
-    return group
+        guard let group = MPIProcessGroup.fromLauncher() else { return nil }
+        if group.rank != 0 {
+            errorOutput = FileHandle(fileDescriptor: dup(2), closeOnDealloc: true)
+            let null = open("/dev/null", O_WRONLY)
+            dup2(null, 1)
+            dup2(null, 2)
+            close(null)
+        }
+        return group
     #else
-    return nil
+        return nil
     #endif
 }()
 
@@ -75,7 +75,10 @@ extension ExecutionContext {
 /// `--precision` for every command that runs a model; bf16 where the CPU lacks native support falls back to fp32
 /// with a warning.
 struct PrecisionOptions: ParsableArguments, ChoosesExecution {
-    @Option(help: "Precision of the linear layers' products: fp32, or bf16 (bfloat16 operands, fp32 accumulation; weights and optimizer state stay fp32). About 1.4× faster on CPUs with AVX-512 BF16; elsewhere fp32 is used, with a warning.")
+    @Option(
+        help:
+            "Precision of the linear layers' products: fp32, or bf16 (bfloat16 operands, fp32 accumulation; weights and optimizer state stay fp32). About 1.4× faster on CPUs with AVX-512 BF16; elsewhere fp32 is used, with a warning."
+    )
     var precision = MatmulPrecision.fp32
 
     func validate() throws {
@@ -98,7 +101,8 @@ func readText(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: url.path) else {
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
-        throw CommandError("\(path): cannot read (\(exists ? (isFolder.boolValue ? "a folder, not a file" : "permission denied") : "no such file"))")
+        throw CommandError(
+            "\(path): cannot read (\(exists ? (isFolder.boolValue ? "a folder, not a file" : "permission denied") : "no such file"))")
     }
     guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(path): not UTF-8 text") }
     return text

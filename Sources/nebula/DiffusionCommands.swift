@@ -15,11 +15,11 @@ struct TrainDiffusion: ParsableCommand {
         commandName: "diffusion",
         abstract: "Train a latent denoiser in an autoencoder's latent space.",
         discussion: """
-        The latents of every passage of the language model's training documents are computed once (cached as \
-        latents.safetensors in --out). Each passage is conditioned on the preceding passage's latent (dropped \
-        10% of the time, and for a document's first passage), so one model generates both unconditionally and \
-        as a continuation.
-        """
+            The latents of every passage of the language model's training documents are computed once (cached as \
+            latents.safetensors in --out). Each passage is conditioned on the preceding passage's latent (dropped \
+            10% of the time, and for a document's first passage), so one model generates both unconditionally and \
+            as a continuation.
+            """
     )
 
     @Option(help: "The autoencoder folder.") var autoencoder: String
@@ -32,10 +32,15 @@ struct TrainDiffusion: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Condition on the preceding passage's latent.") var conditional = true
     @Flag(inversion: .prefixedNo, help: "Self-conditioning.") var selfConditioning = true
     @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
-    @Option(name: .customLong("passages"), help: "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another).") var passageStarts: PassageBatcher.Starts = .everySentence
+    @Option(
+        name: .customLong("passages"),
+        help:
+            "Training passages: every-sentence (whole sentences from each sentence on), fixed (exactly the maximum length from each sentence on, no padding) or packed (one after another)."
+    ) var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
-    @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).") var initFrom: String?
+    @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).")
+    var initFrom: String?
 
     func run() throws {
         try reportingErrors {
@@ -61,12 +66,17 @@ struct TrainDiffusion: ParsableCommand {
                 config.schedule = NoiseSchedule(scale: scheduleScale)
                 config.emaDecay = emaDecay
                 config.autoencoder = relativePath(from: directory, to: aeDirectory)
-                if let initFrom { config.network = try readJSON(LatentDiffusionConfig.self, fileURL(initFrom).appendingPathComponent("config.json")).network }
+                if let initFrom {
+                    config.network = try readJSON(LatentDiffusionConfig.self, fileURL(initFrom).appendingPathComponent("config.json"))
+                        .network
+                }
                 guard width % heads == 0 else { throw ValidationError("--width \(width) is not divisible by --heads \(heads)") }
                 options = training.options(defaultBatchSize: 64)
             }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let cut = try passages(spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength, trainStarts: passageStarts)
+            let cut = try passages(
+                spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength,
+                trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
             let latents = try cachedLatents(ae, train, url: directory.appendingPathComponent("latents.safetensors"))
             let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens))
@@ -74,14 +84,20 @@ struct TrainDiffusion: ParsableCommand {
             for pair in cut.train.pairs where previous[pair.next] == nil { previous[pair.next] = pair.first }
             var rng = SeededGenerator(seed: options.seed)
             let denoiser = Denoiser(config.network, generator: &rng)
-            printStatus("\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)")
+            printStatus(
+                "\(denoiser.parameterCount.formatted()) denoiser parameters; \(train.count.formatted()) training latents (\(previous.compactMap { $0 }.count.formatted()) with a preceding passage)"
+            )
             let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: previous, validation: heldOut)
             if let initFrom, !resume { try task.restore(from: fileURL(initFrom)) }
             let summary = try training.train(task, options: options, in: directory, label: "train diffusion", resume: resume)
             let validationLoss = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
-            let linear = summary.evaluation["val_loss_gaussian"].map { String(format: " (the linear denoiser of the latents' Gaussian: %.4f)", $0) } ?? ""
-            print(String(format: "step %d: train loss %.4f, validation loss %@%@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,
-                         validationLoss, linear, summary.throughput, formatDuration(summary.seconds)))
+            let linear =
+                summary.evaluation["val_loss_gaussian"].map { String(format: " (the linear denoiser of the latents' Gaussian: %.4f)", $0) }
+                ?? ""
+            print(
+                String(
+                    format: "step %d: train loss %.4f, validation loss %@%@, %.1f latents/s, %@", summary.stepsDone, summary.trainLoss,
+                    validationLoss, linear, summary.throughput, formatDuration(summary.seconds)))
         }
     }
 
@@ -90,8 +106,10 @@ struct TrainDiffusion: ParsableCommand {
     /// written there.
     func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], url: URL) throws -> Tensor {
         let lengths = passages.map { Int32($0.tokens.count) }
-        let key = ["autoencoder_weights": String(ae.weightsHash(), radix: 16),
-                   "passages": String(fnv1aHash([lengths] + passages.map(\.tokens)), radix: 16)]
+        let key = [
+            "autoencoder_weights": String(ae.weightsHash(), radix: 16),
+            "passages": String(fnv1aHash([lengths] + passages.map(\.tokens)), radix: 16)
+        ]
         if FileManager.default.fileExists(atPath: url.path) {
             do {
                 let file = try SafeTensorsFile(contentsOf: url)
@@ -111,7 +129,9 @@ struct TrainDiffusion: ParsableCommand {
         }
         bar.finish()
         let z = Tensor.concatenate(parts, axis: 0)
-        if isLeadProcess { try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], metadata: key, to: url) }
+        if isLeadProcess {
+            try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], metadata: key, to: url)
+        }
         return z
     }
 }

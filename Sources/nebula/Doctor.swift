@@ -22,23 +22,36 @@ struct Doctor: ParsableCommand {
         print("Nebula \(Nebula.configuration.version)")
         print(row("CPU", "\(cpu.model.isEmpty ? "unknown" : cpu.model), \(Parallel.workerCount) workers"))
         let missing = Self.relevantFlags.filter { !cpu.flags.contains($0) }
-        print(row("CPU flags", Self.relevantFlags.filter(cpu.flags.contains).joined(separator: " ")
-            + (missing.isEmpty ? "" : "; without " + missing.joined(separator: " "))))
+        print(
+            row(
+                "CPU flags",
+                Self.relevantFlags.filter(cpu.flags.contains).joined(separator: " ")
+                    + (missing.isEmpty ? "" : "; without " + missing.joined(separator: " "))))
         let choice = ProcessInfo.processInfo.environment["NEBULA_BLAS"].map { "NEBULA_BLAS=\($0)" } ?? "default"
-        print(row("GEMM backend", "\(current.rawValue) (\(choice); available: \(GEMMBackend.available.map(\.rawValue).joined(separator: ", ")))"))
+        print(
+            row(
+                "GEMM backend",
+                "\(current.rawValue) (\(choice); available: \(GEMMBackend.available.map(\.rawValue).joined(separator: ", ")))"))
         print(row("threads", "Nebula splits large GEMMs over \(Parallel.workerCount) workers; each library call runs on 1 thread"))
         for backend in GEMMBackend.available {
             print(row("  " + backend.rawValue, "\(backend.version); kernels \(backend.kernels)"))
         }
         if let chosen = GEMMBackend.openBLASRelaunchedFrom {
-            print(row("relaunched", "OpenBLAS had chosen its \(chosen) kernels; re-ran with OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "")"))
+            print(
+                row(
+                    "relaunched",
+                    "OpenBLAS had chosen its \(chosen) kernels; re-ran with OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "")"
+                ))
         }
         if GEMMBackend.available.contains(.openblas), let advice = GEMMBackend.openBLASAdvice {
             print("warning: " + advice.message)
         }
 
         print("")
-        print(row("GFLOP/s", Self.shapes.map { pad("\($0.m)×\($0.n)×\($0.k)", 16) }.joined() + "(Nebula's sgemm, \(Parallel.workerCount) workers)"))
+        print(
+            row(
+                "GFLOP/s",
+                Self.shapes.map { pad("\($0.m)×\($0.n)×\($0.k)", 16) }.joined() + "(Nebula's sgemm, \(Parallel.workerCount) workers)"))
         for backend in GEMMBackend.available {
             let figures = Self.shapes.map { backend.gigaflops(m: $0.m, n: $0.n, k: $0.k, seconds: 0.25) }
             print(row("  " + backend.rawValue, figures.map { pad(String(format: "%.1f", $0), 16) }.joined()))

@@ -7,10 +7,10 @@ struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sentence embeddings from a sentence-transformers BERT folder (e.g. the judge `make judge` installs).",
         discussion: """
-        Reads one text per line of --input (or the --text values) and prints one JSON array of floats per text, \
-        in order: the encoder's pooled (and, as its modules.json says, L2-normalised) vector.
-        Example: nebula embed --model .build/judge/all-MiniLM-L6-v2 --text "Once upon a time, there was a cat."
-        """
+            Reads one text per line of --input (or the --text values) and prints one JSON array of floats per text, \
+            in order: the encoder's pooled (and, as its modules.json says, L2-normalised) vector.
+            Example: nebula embed --model .build/judge/all-MiniLM-L6-v2 --text "Once upon a time, there was a cat."
+            """
     )
 
     @Option(help: "Sentence encoder folder (config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json).") var model: String

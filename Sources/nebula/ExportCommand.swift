@@ -9,20 +9,33 @@ import NebulaText
 /// `nebula export`: a model folder without its training state, weights in half precision.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy a model folder for shipping: configs, tokenizer, logs and plot, weights converted (F16 by default); no optimizer state or caches."
+        abstract:
+            "Copy a model folder for shipping: configs, tokenizer, logs and plot, weights converted (F16 by default); no optimizer state or caches."
     )
     @Option(help: "The model folder to export.") var from: String
     @Option(help: "The destination folder (created; files in it are replaced).") var to: String
-    @Option(help: "nebula (the folder as Nebula reads it) or huggingface (a GPT-2 folder for transformers' GPT2LMHeadModel and AutoTokenizer; language models only).") var format: Format = .nebula
+    @Option(
+        help:
+            "nebula (the folder as Nebula reads it) or huggingface (a GPT-2 folder for transformers' GPT2LMHeadModel and AutoTokenizer; language models only)."
+    ) var format: Format = .nebula
     @Option(help: "Weight dtype: F32, F16 or BF16 (default: F16; F32 for --format huggingface).") var dtype: String?
     @Option(help: "For an autoencoder: the LM folder its exported config should name (e.g. the bundle's lm/).") var languageModel: String?
-    @Option(help: "For a denoiser: the autoencoder folder its exported config should name (e.g. the bundle's autoencoder/).") var autoencoder: String?
-    @Option(help: "For a denoiser: the noise scale the bundle samples with by default (config.json's sampling.noise_scale).") var noiseScale: Float?
-    @Option(name: .customLong("lm-prior"), help: "For a denoiser: the LM prior its samples are decoded with by default (sampling.lm_prior).") var languageModelPrior: Float?
-    @Flag(inversion: .prefixedNo, help: "For a denoiser: whether its sampler renormalises x0 estimates by default (sampling.renormalize_estimates).") var renormalizeEstimates: Bool?
+    @Option(help: "For a denoiser: the autoencoder folder its exported config should name (e.g. the bundle's autoencoder/).")
+    var autoencoder: String?
+    @Option(help: "For a denoiser: the noise scale the bundle samples with by default (config.json's sampling.noise_scale).")
+    var noiseScale: Float?
+    @Option(
+        name: .customLong("lm-prior"), help: "For a denoiser: the LM prior its samples are decoded with by default (sampling.lm_prior).")
+    var languageModelPrior: Float?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "For a denoiser: whether its sampler renormalises x0 estimates by default (sampling.renormalize_estimates).")
+    var renormalizeEstimates: Bool?
 
-    static let copied = ["config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
-                         "vocab.json", "merges.txt", "tokenizer.json", "char_tokenizer.json"]
+    static let copied = [
+        "config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
+        "vocab.json", "merges.txt", "tokenizer.json", "char_tokenizer.json"
+    ]
 
     enum Format: String, ExpressibleByArgument { case nebula, huggingface }
 
@@ -46,7 +59,9 @@ struct Export: ParsableCommand {
             }
             // The source is read whole before anything is written: a bad source leaves no destination behind.
             let weights = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
-            let entries = try weights.tensors.map { SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type) }
+            let entries = try weights.tensors.map {
+                SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try weights.floats($0.name), dtype: type)
+            }
             let sourceConfig = source.appendingPathComponent("config.json")
             if setsSamplingDefaults {
                 let object = try? JSONSerialization.jsonObject(with: Data(contentsOf: sourceConfig)) as? [String: Any]
@@ -59,7 +74,8 @@ struct Export: ParsableCommand {
             for name in Self.copied where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
                 try copyReplacing(source.appendingPathComponent(name), destination.appendingPathComponent(name))
             }
-            try relink(config: destination.appendingPathComponent("config.json"), key: "language_model", to: languageModel, from: destination)
+            try relink(
+                config: destination.appendingPathComponent("config.json"), key: "language_model", to: languageModel, from: destination)
             try relink(config: destination.appendingPathComponent("config.json"), key: "autoencoder", to: autoencoder, from: destination)
             try setSamplingDefaults(config: destination.appendingPathComponent("config.json"))
             try writeSafeTensors(entries, metadata: weights.metadata, to: destination.appendingPathComponent("model.safetensors"))
@@ -71,23 +87,29 @@ struct Export: ParsableCommand {
     /// a `tokenizer_config.json` naming `<|endoftext|>`.
     func exportHuggingFace(from source: URL, to destination: URL, dtype: SafeTensorsDType) throws {
         guard languageModel == nil && autoencoder == nil && !setsSamplingDefaults else {
-            throw ValidationError("--format huggingface exports a language model; --language-model, --autoencoder and the sampling defaults do not apply")
+            throw ValidationError(
+                "--format huggingface exports a language model; --language-model, --autoencoder and the sampling defaults do not apply")
         }
         let gpt = try GPT.load(from: source)
         let tokenizer = try loadTokenizer(directory: source)
         guard tokenizer is ByteLevelBPE else {
-            throw CommandError("\(source.path): a \(type(of: tokenizer)) has no GPT-2 tokenizer files; only byte-level BPE models export to Hugging Face")
+            throw CommandError(
+                "\(source.path): a \(type(of: tokenizer)) has no GPT-2 tokenizer files; only byte-level BPE models export to Hugging Face")
         }
         try HuggingFaceGPT2.save(gpt, to: destination, endOfText: tokenizer.endOfTextID, dtype: dtype)
         let manager = FileManager.default
         // Hugging Face's names for the BPE files; OpenAI's originals (encoder.json, vocab.bpe) hold the same.
-        for (names, target) in [(["vocab.json", "encoder.json"], "vocab.json"), (["merges.txt", "vocab.bpe"], "merges.txt"),
-                                (["tokenizer.json"], "tokenizer.json")] {
+        for (names, target) in [
+            (["vocab.json", "encoder.json"], "vocab.json"), (["merges.txt", "vocab.bpe"], "merges.txt"),
+            (["tokenizer.json"], "tokenizer.json")
+        ] {
             guard let name = names.first(where: { manager.fileExists(atPath: source.appendingPathComponent($0).path) }) else { continue }
             try copyReplacing(source.appendingPathComponent(name), destination.appendingPathComponent(target))
         }
-        var settings: [String: Any] = ["tokenizer_class": "GPT2Tokenizer", "model_max_length": gpt.config.contextLength,
-                                       "add_prefix_space": false]
+        var settings: [String: Any] = [
+            "tokenizer_class": "GPT2Tokenizer", "model_max_length": gpt.config.contextLength,
+            "add_prefix_space": false
+        ]
         if tokenizer.endOfTextID != nil {
             for key in ["bos_token", "eos_token", "unk_token"] { settings[key] = "<|endoftext|>" }
         }
@@ -133,6 +155,7 @@ struct Export: ParsableCommand {
             throw CommandError("\(config.path): not a JSON object")
         }
         try edit(&object)
-        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]).write(to: config, options: .atomic)
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]).write(
+            to: config, options: .atomic)
     }
 }

@@ -43,7 +43,8 @@ struct LoopOptions: ParsableArguments, ChoosesExecution {
     @Option(help: "Random seed of the first sample (sample i uses seed + i).") var seed: UInt64 = 0
     @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
-    @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.") var decodeTopP: Float?
+    @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.")
+    var decodeTopP: Float?
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
@@ -53,8 +54,9 @@ struct LoopOptions: ParsableArguments, ChoosesExecution {
 
     /// What these flags ask of the loop and the decode (nil settings: the bundle's defaults).
     func request(guidance: Float = 1) -> GenerationRequest {
-        GenerationRequest(steps: steps, sampler: sampler, guidance: guidance, noiseScale: noiseScale,
-                          renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
+        GenerationRequest(
+            steps: steps, sampler: sampler, guidance: guidance, noiseScale: noiseScale,
+            renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
     }
 
     func validate() throws { try validateFlags(request()) }
@@ -79,13 +81,16 @@ func resolve(_ request: GenerationRequest, for system: LatentDiffusion) throws -
 }
 
 /// `--[no-]renormalize-estimates`' help, the same on every command that runs the loop.
-let renormalizeHelp = "Renormalise every x0 estimate to the encoder's mean-0, variance-1 vectors (default: the bundle's sampling.renormalize_estimates, else on); off, the samples are more varied."
+let renormalizeHelp =
+    "Renormalise every x0 estimate to the encoder's mean-0, variance-1 vectors (default: the bundle's sampling.renormalize_estimates, else on); off, the samples are more varied."
 
 /// `--noise-scale`'s help, the same on every command that runs the loop.
-let noiseScaleHelp = "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
+let noiseScaleHelp =
+    "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
 
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
-let lmPriorHelp = "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
+let lmPriorHelp =
+    "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
 
 func validateLanguageModelPrior(_ weight: Float?) throws {
     if let weight, !SamplingDefaults.range.contains(weight) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
@@ -93,8 +98,10 @@ func validateLanguageModelPrior(_ weight: Float?) throws {
 
 /// Decodes latents `[B, K, d]` to texts as `config` says (greedy, or sampled with `seed`); `decoder` picks the
 /// parallel decoder of an autoregressive autoencoder.
-func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig,
-                 decoder: AutoencoderConfig.Decoder? = nil, refine: Int = 0, seed: UInt64 = 0) throws -> [String] {
+func decodeTexts(
+    _ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig,
+    decoder: AutoencoderConfig.Decoder? = nil, refine: Int = 0, seed: UInt64 = 0
+) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.decode(z, config, decoder: decoder, refine: refine, generator: &generator).map {
         try system.autoencoder.passageText($0, tokenizer: tokenizer)
@@ -102,8 +109,10 @@ func decodeTexts(_ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokeni
 }
 
 /// Runs the loop for one sample, printing intermediate decodes (greedy, at the same LM prior) with `--show-steps`.
-func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, seed: UInt64, showSteps: Bool,
-             condition: Tensor?, start: (latent: Tensor, time: Float)? = nil) throws -> (text: String, latent: Tensor, seconds: Double) {
+func runLoop(
+    _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, seed: UInt64, showSteps: Bool,
+    condition: Tensor?, start: (latent: Tensor, time: Float)? = nil
+) throws -> (text: String, latent: Tensor, seconds: Double) {
     var generator = SeededGenerator(seed: seed)
     let begin = Date()
     let every = max(1, config.steps / 8)
@@ -121,7 +130,10 @@ func runLoop(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: Ge
 func printSample(_ text: String, seed: UInt64, steps: Int, seconds: Double, json: Bool) throws {
     if json {
         let object: [String: Any] = ["text": text, "seed": seed, "steps": steps, "seconds": (seconds * 1000).rounded() / 1000]
-        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        print(
+            String(
+                decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self
+            ))
     } else {
         print(text)
     }
@@ -131,7 +143,8 @@ func printSample(_ text: String, seed: UInt64, steps: Int, seconds: Double, json
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate passages with the latent diffusion loop.",
-        discussion: "Unconditional by default; --prompt continues a passage (classifier-free guidance --guidance); --story N writes N passages, each conditioned on the previous one."
+        discussion:
+            "Unconditional by default; --prompt continues a passage (classifier-free guidance --guidance); --story N writes N passages, each conditioned on the previous one."
     )
 
     @OptionGroup var bundle: BundleOptions
@@ -147,8 +160,12 @@ struct Generate: ParsableCommand {
             let config = try resolve(loop.request(guidance: guidance), for: system)
             var condition: Tensor? = nil
             if let prompt {
-                guard system.denoiser.config.contextWidth > 0 else { throw CommandError("this denoiser was trained without conditioning: drop --prompt") }
-                condition = system.autoencoder.encode([try passageTokens(prompt, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)])
+                guard system.denoiser.config.contextWidth > 0 else {
+                    throw CommandError("this denoiser was trained without conditioning: drop --prompt")
+                }
+                condition = system.autoencoder.encode([
+                    try passageTokens(prompt, tokenizer: tokenizer, limit: system.autoencoder.config.maxLength)
+                ])
             }
             for i in 0..<samples {
                 let seed = loop.seed + UInt64(i)
@@ -158,13 +175,16 @@ struct Generate: ParsableCommand {
                     var seconds = 0.0
                     for part in 0..<story {
                         // Each passage is conditioned on the latent the loop produced for the one before.
-                        let result = try runLoop(system, tokenizer, config, seed: seed &+ UInt64(part) &* 1000, showSteps: loop.showSteps, condition: previous)
+                        let result = try runLoop(
+                            system, tokenizer, config, seed: seed &+ UInt64(part) &* 1000, showSteps: loop.showSteps, condition: previous)
                         passages.append(result.text)
                         seconds += result.seconds
                         previous = result.latent
                         if !loop.json { print(result.text) }
                     }
-                    if loop.json { try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true) }
+                    if loop.json {
+                        try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true)
+                    }
                 } else {
                     let result = try runLoop(system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: condition)
                     try printSample(result.text, seed: seed, steps: loop.steps, seconds: result.seconds, json: loop.json)
@@ -177,7 +197,8 @@ struct Generate: ParsableCommand {
 
 /// `nebula edit`: noise a passage's latent part-way and denoise it again.
 struct Edit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Rewrite a passage: noise its latent to time --strength and run the loop back (keeps the gist).")
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite a passage: noise its latent to time --strength and run the loop back (keeps the gist).")
 
     @OptionGroup var bundle: BundleOptions
     @OptionGroup var loop: LoopOptions
@@ -196,7 +217,8 @@ struct Edit: ParsableCommand {
             let config = try resolve(request, for: system)
             for i in 0..<samples {
                 let seed = loop.seed + UInt64(i)
-                let result = try runLoop(system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: nil, start: (z, strength))
+                let result = try runLoop(
+                    system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: nil, start: (z, strength))
                 try printSample(result.text, seed: seed, steps: config.steps, seconds: result.seconds, json: loop.json)
             }
         }

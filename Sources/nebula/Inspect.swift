@@ -8,7 +8,8 @@ import NebulaNN
 /// parameter count), totals and metadata, as a table or as JSON. A broken file is a one-line error and exit 1.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors of a safetensors file, or of a model folder's weights (model.safetensors, or the shards of a Hugging Face index).",
+        abstract:
+            "List the tensors of a safetensors file, or of a model folder's weights (model.safetensors, or the shards of a Hugging Face index).",
         discussion: "Tensors are sorted by name. A file that is not valid safetensors is reported on standard error with exit status 1."
     )
 
@@ -51,7 +52,9 @@ private struct Report: Encodable {
         self.file = file
         tensors = checkpoints.flatMap(\.tensors)
             .sorted { $0.name < $1.name }
-            .map { Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, parameters: $0.elementCount, bytes: $0.byteRange.count) }
+            .map {
+                Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, parameters: $0.elementCount, bytes: $0.byteRange.count)
+            }
         tensorCount = tensors.count
         parameters = tensors.reduce(0) { $0 + $1.parameters }
         bytes = tensors.reduce(0) { $0 + $1.bytes }
@@ -66,8 +69,11 @@ private struct Report: Encodable {
     }
 
     func table() -> String {
-        let rows = [["NAME", "DTYPE", "SHAPE", "PARAMETERS"]]
-            + tensors.map { [printable($0.name), $0.dtype, "[\($0.shape.map(String.init).joined(separator: ", "))]", grouped($0.parameters)] }
+        let rows =
+            [["NAME", "DTYPE", "SHAPE", "PARAMETERS"]]
+            + tensors.map {
+                [printable($0.name), $0.dtype, "[\($0.shape.map(String.init).joined(separator: ", "))]", grouped($0.parameters)]
+            }
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
         var lines = rows.map { row in
             (0..<4).map { column in

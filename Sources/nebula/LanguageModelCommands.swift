@@ -9,8 +9,10 @@ import NebulaText
 /// Where the training text comes from and how it is split.
 struct DataOptions: ParsableArguments {
     @Option(help: "Corpus: a .txt file, a .jsonl file with a \"text\" field, or a folder of them.") var data: String
-    @Option(help: "Document separator in .txt files: endOfText (<|endoftext|> lines), blankLines, or auto (per file).") var separator: CorpusOptions.Separator = .auto
-    @Option(help: "Validation split: documents (seeded subset of documents) or tail (last part of the token stream, as nanoGPT).") var split: DataSpec.SplitKind = .documents
+    @Option(help: "Document separator in .txt files: endOfText (<|endoftext|> lines), blankLines, or auto (per file).") var separator:
+        CorpusOptions.Separator = .auto
+    @Option(help: "Validation split: documents (seeded subset of documents) or tail (last part of the token stream, as nanoGPT).")
+    var split: DataSpec.SplitKind = .documents
     @Option(help: "Fraction of the data held out for validation.") var valFraction = 0.05
     @Option(help: "Seed of the document split.") var splitSeed: UInt64 = 1337
 
@@ -19,10 +21,11 @@ struct DataOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1, got \(valFraction)") }
+        guard valFraction > 0 && valFraction < 1 else {
+            throw ValidationError("--val-fraction must be between 0 and 1, got \(valFraction)")
+        }
     }
 }
-
 
 extension DataSpec.SplitKind: ExpressibleByArgument {}
 
@@ -32,12 +35,12 @@ struct TrainLanguageModel: ParsableCommand {
         commandName: "lm",
         abstract: "Train a GPT language model on a corpus.",
         discussion: """
-        Writes a model folder: config.json, model.safetensors, tokenizer files, data.json, training.json, \
-        training_state.safetensors, log.jsonl and loss.svg. Ctrl-C saves a checkpoint; --resume continues \
-        it exactly, with the settings saved in the folder.
-        Example (nanoGPT's CPU run): nebula train lm --data input.txt --char --split tail --val-fraction 0.1 \
-        --preset mini --out runs/shakespeare
-        """
+            Writes a model folder: config.json, model.safetensors, tokenizer files, data.json, training.json, \
+            training_state.safetensors, log.jsonl and loss.svg. Ctrl-C saves a checkpoint; --resume continues \
+            it exactly, with the settings saved in the folder.
+            Example (nanoGPT's CPU run): nebula train lm --data input.txt --char --split tail --val-fraction 0.1 \
+            --preset mini --out runs/shakespeare
+            """
     )
 
     @OptionGroup var dataOptions: DataOptions
@@ -54,7 +57,9 @@ struct TrainLanguageModel: ParsableCommand {
 
     func validate() throws {
         if !resume && (tokenizer == nil) == !char { throw ValidationError("give exactly one of --tokenizer DIR or --char") }
-        if GPTConfig.preset(preset, vocabSize: 1) == nil { throw ValidationError("unknown --preset \(preset): use \(GPTConfig.presetNames.joined(separator: ", "))") }
+        if GPTConfig.preset(preset, vocabSize: 1) == nil {
+            throw ValidationError("unknown --preset \(preset): use \(GPTConfig.presetNames.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -71,13 +76,17 @@ struct TrainLanguageModel: ParsableCommand {
                 if let tokenizer {
                     tok = try loadTokenizer(directory: fileURL(tokenizer))
                 } else {
-                    tok = CharTokenizer(corpus: try Corpus(contentsOf: spec.url, options: spec.corpusOptions).documents.joined(), specialTokens: [SpecialToken.endOfText])
+                    tok = CharTokenizer(
+                        corpus: try Corpus(contentsOf: spec.url, options: spec.corpusOptions).documents.joined(),
+                        specialTokens: [SpecialToken.endOfText])
                 }
                 var config = GPTConfig.preset(preset, vocabSize: tok.vocabularySize, contextLength: context)!
                 config.layers = layers ?? config.layers
                 config.heads = heads ?? config.heads
                 config.width = width ?? config.width
-                guard config.width % config.heads == 0 else { throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)") }
+                guard config.width % config.heads == 0 else {
+                    throw ValidationError("--width \(config.width) is not divisible by --heads \(config.heads)")
+                }
                 var rng = SeededGenerator(seed: training.seed)
                 model = GPT(config, generator: &rng)
                 options = training.options(defaultBatchSize: 12)
@@ -85,19 +94,25 @@ struct TrainLanguageModel: ParsableCommand {
             printStatus("tokenizing \(spec.path) …")
             let data = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
             guard data.train.count > model.config.contextLength + 1 else {
-                throw CommandError("\(spec.path): \(data.train.count) training tokens, too few for one window of the context (\(model.config.contextLength) + 1): a larger corpus, or a shorter --context")
+                throw CommandError(
+                    "\(spec.path): \(data.train.count) training tokens, too few for one window of the context (\(model.config.contextLength) + 1): a larger corpus, or a shorter --context"
+                )
             }
-            if !resume && isLeadProcess {   // written only once the corpus has been read: bad input leaves no folder behind
+            if !resume && isLeadProcess {  // written only once the corpus has been read: bad input leaves no folder behind
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try writeJSON(spec, directory.appendingPathComponent("data.json"))
                 try saveTokenizer(tok, to: directory)
             }
-            printStatus("\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens")
+            printStatus(
+                "\(model.parameterCount.formatted()) parameters; \(data.train.count.formatted()) training and \(data.validation.count.formatted()) validation tokens"
+            )
             let task = LanguageModelTask(model: model, train: data.train, validation: data.validation)
             let summary = try training.train(task, options: options, in: directory, label: "train lm", resume: resume)
             let validation = summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–"
-            print(String(format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
-                         summary.stepsDone, summary.trainLoss, validation, summary.throughput, formatDuration(summary.seconds)))
+            print(
+                String(
+                    format: "step %d: train loss %.4f, validation loss %@, %.0f tokens/s, %@",
+                    summary.stepsDone, summary.trainLoss, validation, summary.throughput, formatDuration(summary.seconds)))
         }
     }
 }
@@ -112,7 +127,8 @@ struct EvaluateLanguageModel: ParsableCommand {
 
     @Option(help: "Model folder.") var model: String
     @Option(help: "Held-out text (a corpus file); default: the model's own validation split.") var data: String?
-    @Option(help: "Next-word prompts: a file of `prompt<TAB>expected word` lines; default: cut from the held-out text.") var prompts: String?
+    @Option(help: "Next-word prompts: a file of `prompt<TAB>expected word` lines; default: cut from the held-out text.") var prompts:
+        String?
     @Option(help: "Number of next-word prompts cut from the held-out text.") var promptCount = 500
     @Option(help: "Most held-out tokens scored for perplexity and accuracy.") var maxTokens = 200_000
     @Flag(help: "Print one JSON object.") var json = false
@@ -131,7 +147,9 @@ struct EvaluateLanguageModel: ParsableCommand {
             } else {
                 let recorded = directory.appendingPathComponent("data.json")
                 guard FileManager.default.fileExists(atPath: recorded.path) else {
-                    throw CommandError("\(recorded.path): missing, so there is no recorded validation split (a model trained elsewhere, e.g. a Hugging Face folder): pass --data FILE")
+                    throw CommandError(
+                        "\(recorded.path): missing, so there is no recorded validation split (a model trained elsewhere, e.g. a Hugging Face folder): pass --data FILE"
+                    )
                 }
                 let spec = try readJSON(DataSpec.self, recorded)
                 let splits = try TokenSplits(spec: spec, tokenizer: tok, cacheDirectory: defaultCacheDirectory())
@@ -144,21 +162,31 @@ struct EvaluateLanguageModel: ParsableCommand {
             let scoringStart = Date()
             let metrics = LanguageModelMetrics(model: gpt, heldOut: heldOut, maxTokens: maxTokens)
             let tokensPerSecond = Double(metrics.tokens) / Date().timeIntervalSince(scoringStart)
-            let cases = try prompts.map { try NextWordTest.cases(fromFile: fileURL($0)) }
+            let cases =
+                try prompts.map { try NextWordTest.cases(fromFile: fileURL($0)) }
                 ?? NextWordTest.cases(from: documents, count: promptCount)
             let outcomes = try NextWordTest(cases: cases).run(model: gpt, tokenizer: tok)
             let accuracy = NextWordTest.accuracy(outcomes)
             if verbose {
                 for o in outcomes {
-                    print("\(o.correct ? "✓" : "✗") …\(o.testCase.prompt.suffix(50).replacingOccurrences(of: "\n", with: " ")) → \(o.predicted) (expected \(o.testCase.expected))")
+                    print(
+                        "\(o.correct ? "✓" : "✗") …\(o.testCase.prompt.suffix(50).replacingOccurrences(of: "\n", with: " ")) → \(o.predicted) (expected \(o.testCase.expected))"
+                    )
                 }
             }
             if json {
-                print(String(format: "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"top1\": %.6f, \"top5\": %.6f, \"next_word_accuracy\": %.6f, \"tokens\": %d, \"tokens_per_s\": %.1f, \"prompts\": %d}",
-                             metrics.validationLoss, metrics.perplexity, metrics.top1, metrics.top5, accuracy, metrics.tokens, tokensPerSecond, outcomes.count))
+                print(
+                    String(
+                        format:
+                            "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"top1\": %.6f, \"top5\": %.6f, \"next_word_accuracy\": %.6f, \"tokens\": %d, \"tokens_per_s\": %.1f, \"prompts\": %d}",
+                        metrics.validationLoss, metrics.perplexity, metrics.top1, metrics.top5, accuracy, metrics.tokens, tokensPerSecond,
+                        outcomes.count))
             } else {
                 print("model           \(directory.lastPathComponent) (\(gpt.parameterCount.formatted()) parameters)")
-                print(String(format: "val loss        %.4f  (%d tokens, scored at %.0f tokens/s)", metrics.validationLoss, metrics.tokens, tokensPerSecond))
+                print(
+                    String(
+                        format: "val loss        %.4f  (%d tokens, scored at %.0f tokens/s)", metrics.validationLoss, metrics.tokens,
+                        tokensPerSecond))
                 print(String(format: "perplexity      %.3f", metrics.perplexity))
                 print(String(format: "top-1 accuracy  %.2f%%", 100 * metrics.top1))
                 print(String(format: "top-5 accuracy  %.2f%%", 100 * metrics.top5))
@@ -181,7 +209,10 @@ struct Sample: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Number of samples.") var samples = 1
     @OptionGroup var precision: PrecisionOptions
-    @Flag(help: "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens, seconds.") var json = false
+    @Flag(
+        help:
+            "One JSON object per sample, a line each: text (the continuation), tokens (its ids, without a final end-of-text), finish_reason, prompt_tokens, seconds."
+    ) var json = false
 
     func validate() throws {
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -199,7 +230,9 @@ struct Sample: ParsableCommand {
                 ids = [eot]
             }
             if ids.count >= gpt.config.contextLength {
-                warn("the prompt has \(ids.count) tokens; keeping the last \(gpt.config.contextLength - 1) (the context length is \(gpt.config.contextLength))")
+                warn(
+                    "the prompt has \(ids.count) tokens; keeping the last \(gpt.config.contextLength - 1) (the context length is \(gpt.config.contextLength))"
+                )
             }
             var generator = SeededGenerator(seed: seed)
             let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
@@ -208,11 +241,13 @@ struct Sample: ParsableCommand {
             if json {
                 for _ in 0..<samples {
                     let start = Date()
-                    var tokens = gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator)
+                    var tokens = gpt.generate(
+                        prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator)
                     let stopped = tok.endOfTextID != nil && tokens.last == tok.endOfTextID
                     if stopped { tokens.removeLast() }
-                    let line = SampleLine(text: try tok.decode(tokens), tokens: tokens, finishReason: stopped ? "stop" : "length",
-                                          promptTokens: ids.count, seconds: Date().timeIntervalSince(start))
+                    let line = SampleLine(
+                        text: try tok.decode(tokens), tokens: tokens, finishReason: stopped ? "stop" : "length",
+                        promptTokens: ids.count, seconds: Date().timeIntervalSince(start))
                     print(String(decoding: try encoder.encode(line), as: UTF8.self))
                 }
                 return
@@ -222,7 +257,9 @@ struct Sample: ParsableCommand {
                 FileHandle.standardOutput.write(Data(prompt.utf8))
                 var pending: [Int] = []
                 let start = Date()
-                let tokens = gpt.generate(prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator) { token in
+                let tokens = gpt.generate(
+                    prompt: ids, maxTokens: maxTokens, options: options, stopToken: tok.endOfTextID, generator: &generator
+                ) { token in
                     // Stream whole characters: hold back bytes until they decode without replacement.
                     pending.append(token)
                     if token != tok.endOfTextID, let text = try? tok.decode(pending), !text.hasSuffix("\u{FFFD}") {
@@ -233,7 +270,10 @@ struct Sample: ParsableCommand {
                 }
                 print("")
                 let seconds = Date().timeIntervalSince(start)
-                printStatus(String(format: "%d tokens in %.2f s (%.1f tokens/s, the %d-token prompt included)", tokens.count, seconds, Double(tokens.count) / seconds, ids.count))
+                printStatus(
+                    String(
+                        format: "%d tokens in %.2f s (%.1f tokens/s, the %d-token prompt included)", tokens.count, seconds,
+                        Double(tokens.count) / seconds, ids.count))
             }
         }
     }

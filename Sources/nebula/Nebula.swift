@@ -25,7 +25,7 @@ struct Nebula: ParsableCommand {
             Export.self,
             WriteReport.self,
             TokenizerCommand.self,
-            Doctor.self,
+            Doctor.self
         ] + mpiCommands
     )
 
@@ -42,17 +42,18 @@ struct Nebula: ParsableCommand {
         }
         tuneAllocatorForTensors()
         GEMMBackend.relaunchIfOpenBLASFallsBack()
-        _ = processGroup                                  // under mpirun: MPI starts, ranks other than 0 go quiet
+        _ = processGroup  // under mpirun: MPI starts, ranks other than 0 go quiet
         do {
             var command = try parseAsRoot()
             try ExecutionContext(for: command, backend: backend).run { try command.run() }
         } catch let error as ExitCode {
-            exit(withError: error)                       // already reported on its own line
+            exit(withError: error)  // already reported on its own line
         } catch {
             guard exitCode(for: error) != .success else { exit(withError: error) }
             let path = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
             let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            FileHandle.standardError.write(Data("nebula: error: \(message) (see nebula \((path + ["--help"]).joined(separator: " ")))\n".utf8))
+            FileHandle.standardError.write(
+                Data("nebula: error: \(message) (see nebula \((path + ["--help"]).joined(separator: " ")))\n".utf8))
             exit(withError: ExitCode.failure)
         }
     }

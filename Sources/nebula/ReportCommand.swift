@@ -19,10 +19,14 @@ struct WriteReport: ParsableCommand {
             let measured = try readJSON(GenerationResults.self, fileURL(results))
             let reading = try findings.map { try readText($0) }
             let folders = try bundle.folders()
-            let report = GenerationReport(results: measured, stages: [("lm", folders.languageModel),
-                                                                      ("autoencoder", folders.autoencoder),
-                                                                      ("diffusion", folders.diffusion)],
-                                          findings: reading)
+            let report = GenerationReport(
+                results: measured,
+                stages: [
+                    ("lm", folders.languageModel),
+                    ("autoencoder", folders.autoencoder),
+                    ("diffusion", folders.diffusion)
+                ],
+                findings: reading)
             try report.write(to: fileURL(out))
             print("report → \(fileURL(out).appendingPathComponent("README.md").path)")
         }

@@ -7,7 +7,8 @@ import NebulaTensor
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the bundle over HTTP: an OpenAI-compatible API (/v1/completions, streamed) and a playground at /.",
-        discussion: "Loopback only unless --host says otherwise. SIGINT/SIGTERM stop accepting connections, let running requests finish, and exit 0."
+        discussion:
+            "Loopback only unless --host says otherwise. SIGINT/SIGTERM stop accepting connections, let running requests finish, and exit 0."
     )
 
     @Option(help: "A model bundle folder (holding diffusion/) or a diffusion folder; default: models/tinystories.") var model: String?

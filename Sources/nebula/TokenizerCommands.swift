@@ -21,7 +21,8 @@ struct TrainTokenizer: ParsableCommand {
     @Option(help: "A .txt or .jsonl file, or a folder of them.") var data: String
     @Option(help: "Vocabulary size, special tokens included.") var vocabSize: Int = 4096
     @Option(help: "The output folder.") var out: String
-    @Option(help: "How .txt documents are separated: endOfText, blankLines, or auto (per file).") var separator: CorpusOptions.Separator = .auto
+    @Option(help: "How .txt documents are separated: endOfText, blankLines, or auto (per file).") var separator: CorpusOptions.Separator =
+        .auto
     @Option(name: .customLong("special"), help: "A special token (repeatable); default <|endoftext|> and <|pad|>.")
     var specials: [String] = []
     @Option(help: "Never merge a pair seen fewer times.") var minFrequency = 2
@@ -46,7 +47,9 @@ struct TrainTokenizer: ParsableCommand {
                 characters.insert("\n")  // documents are joined by line breaks
                 let tokenizer = CharTokenizer(characters: characters.sorted(), specialTokens: specials)
                 try tokenizer.save(to: output)
-                progress.finish("\(tokenizer.vocabularySize) tokens (characters + specials) → \(output.appendingPathComponent(CharTokenizer.fileName).path)")
+                progress.finish(
+                    "\(tokenizer.vocabularySize) tokens (characters + specials) → \(output.appendingPathComponent(CharTokenizer.fileName).path)"
+                )
                 return
             }
             let start = Date()
@@ -57,7 +60,8 @@ struct TrainTokenizer: ParsableCommand {
                     mergeStart.value = Date()
                     let elapsed = Date().timeIntervalSince(start)
                     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-                    progress.show("reading and counting words \(megabytes(done)) / \(megabytes(total)), ETA \(String(format: "%.1f", eta)) s")
+                    progress.show(
+                        "reading and counting words \(megabytes(done)) / \(megabytes(total)), ETA \(String(format: "%.1f", eta)) s")
                 case .merging(let done, let total):
                     let elapsed = Date().timeIntervalSince(mergeStart.value)
                     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
@@ -66,9 +70,12 @@ struct TrainTokenizer: ParsableCommand {
             }
             let tokenizer = try trainer.train(corpus: URL(fileURLWithPath: data), options: options)
             try tokenizer.save(to: output)
-            let shortfall = tokenizer.vocabularySize < vocabSize
+            let shortfall =
+                tokenizer.vocabularySize < vocabSize
                 ? " (fewer than \(vocabSize): no more pairs occur --min-frequency \(minFrequency) times)" : ""
-            progress.finish("\(tokenizer.vocabularySize) tokens\(shortfall), \(tokenizer.merges.count) merges in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(output.path)/{vocab.json, merges.txt, tokenizer.json}")
+            progress.finish(
+                "\(tokenizer.vocabularySize) tokens\(shortfall), \(tokenizer.merges.count) merges in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(output.path)/{vocab.json, merges.txt, tokenizer.json}"
+            )
         }
     }
 }
@@ -126,8 +133,9 @@ struct DecodeIDs: ParsableCommand {
             let name = file ?? "<stdin>"
             let data = try file.map { Data(try readText($0).utf8) } ?? FileHandle.standardInput.readDataToEndOfFile()
             guard let array = try? JSONSerialization.jsonObject(with: data) as? [Any],
-                  let ids = array.map({ ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }) as [Int?]?,
-                  !ids.contains(nil) else {
+                let ids = array.map({ ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }) as [Int?]?,
+                !ids.contains(nil)
+            else {
                 throw DecodeInputError(source: name)
             }
             let text = try tokenizer.decode(ids.map { $0! })

@@ -25,8 +25,10 @@ struct TrainingArguments: ParsableArguments, ChoosesExecution {
     @Option(help: "Worker threads (default and most: NEBULA_THREADS, else every core).") var threads: Int?
 
     func validate() throws {
-        for (name, value) in [("--batch-size", batchSize ?? 1), ("--steps", steps), ("--accumulate", accumulate), ("--threads", threads ?? 1),
-                              ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)] where value <= 0 {
+        for (name, value) in [
+            ("--batch-size", batchSize ?? 1), ("--steps", steps), ("--accumulate", accumulate), ("--threads", threads ?? 1),
+            ("--eval-every", evalEvery), ("--checkpoint-every", checkpointEvery)
+        ] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
         }
     }

@@ -21,8 +21,10 @@ final class SafeTensorsTests: XCTestCase {
 
     /// Asserts that opening `data` fails with `kind`, and that the message is one line with the
     /// source name (and an offset, when `offset` is given).
-    private func assertRejects(_ data: Data, _ kind: SafeTensorsError.Kind, offset: Int? = nil, mentioning text: String? = nil,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRejects(
+        _ data: Data, _ kind: SafeTensorsError.Kind, offset: Int? = nil, mentioning text: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         do {
             _ = try SafeTensorsFile(data: data, source: "bad.safetensors")
             XCTFail("expected \(kind), but the file was accepted", file: file, line: line)
@@ -49,11 +51,12 @@ final class SafeTensorsTests: XCTestCase {
     /// A small valid file made by the writer: two float tensors and an integer one.
     private func smallValidFile() throws -> Data {
         let url = try temporaryDirectory().appendingPathComponent("small.safetensors")
-        try writeSafeTensors([
-            SafeTensorsEntry(name: "w", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
-            SafeTensorsEntry(name: "b", shape: [3], floats: [0.5, -0.5, 1], dtype: .f16),
-            SafeTensorsEntry(name: "ids", shape: [2], integers: [7, -7], dtype: .i32),
-        ], metadata: ["k": "v"], to: url)
+        try writeSafeTensors(
+            [
+                SafeTensorsEntry(name: "w", shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
+                SafeTensorsEntry(name: "b", shape: [3], floats: [0.5, -0.5, 1], dtype: .f16),
+                SafeTensorsEntry(name: "ids", shape: [2], integers: [7, -7], dtype: .i32)
+            ], metadata: ["k": "v"], to: url)
         return try Data(contentsOf: url)
     }
 
@@ -68,8 +71,9 @@ final class SafeTensorsTests: XCTestCase {
         let st = try SafeTensorsFile(contentsOf: url)
 
         XCTAssertEqual(st.metadata, ["format": "pt", "note": "ünïcode ✓", "escapes": "a\"b\\c\nd\te"])
-        XCTAssertEqual(Set(st.tensors.map(\.name)),
-                       ["f32", "f16", "bf16", "rounding_source", "i64", "i32", "scalar", "empty", "blocks.0.attn.qkv.weight"])
+        XCTAssertEqual(
+            Set(st.tensors.map(\.name)),
+            ["f32", "f16", "bf16", "rounding_source", "i64", "i32", "scalar", "empty", "blocks.0.attn.qkv.weight"])
         XCTAssertEqual(st.tensors.map(\.byteRange.lowerBound), st.tensors.map(\.byteRange.lowerBound).sorted())
 
         let f32 = try st.floats("f32")
@@ -120,24 +124,24 @@ final class SafeTensorsTests: XCTestCase {
                 XCTAssertEqual(back, bits)
             }
             #if !(os(macOS) && arch(x86_64))
-            if !value.isNaN { XCTAssertEqual(value.bitPattern, Float(Float16(bitPattern: bits)).bitPattern) }
+                if !value.isNaN { XCTAssertEqual(value.bitPattern, Float(Float16(bitPattern: bits)).bitPattern) }
             #endif
         }
     }
 
     #if !(os(macOS) && arch(x86_64))
-    /// Swift's own `Float16(_: Float)` rounds to nearest even; compare on many random floats.
-    func testHalfFromFloatMatchesSwiftFloat16() {
-        var random = SplitMix64(seed: 16)
-        for _ in 0..<200_000 {
-            let value = Float(bitPattern: UInt32(truncatingIfNeeded: random.next()))
-            if value.isNaN {
-                XCTAssertTrue(floatFromHalf(halfFromFloat(value)).isNaN)
-            } else {
-                XCTAssertEqual(halfFromFloat(value), Float16(value).bitPattern, "\(value)")
+        /// Swift's own `Float16(_: Float)` rounds to nearest even; compare on many random floats.
+        func testHalfFromFloatMatchesSwiftFloat16() {
+            var random = SplitMix64(seed: 16)
+            for _ in 0..<200_000 {
+                let value = Float(bitPattern: UInt32(truncatingIfNeeded: random.next()))
+                if value.isNaN {
+                    XCTAssertTrue(floatFromHalf(halfFromFloat(value)).isNaN)
+                } else {
+                    XCTAssertEqual(halfFromFloat(value), Float16(value).bitPattern, "\(value)")
+                }
             }
         }
-    }
     #endif
 
     func testHalfEdgeValues() {
@@ -145,18 +149,18 @@ final class SafeTensorsTests: XCTestCase {
             (1, 0x3C00), (-2, 0xC000), (0, 0x0000), (-0.0, 0x8000), (1.0 / 3, 0x3555),
             (65504, 0x7BFF), (65519.99, 0x7BFF), (65520, 0x7C00), (1e6, 0x7C00), (-1e6, 0xFC00),
             (.infinity, 0x7C00), (-.infinity, 0xFC00),
-            (0x1p-14, 0x0400),                 // smallest normal
-            (0x1p-24, 0x0001),                 // smallest subnormal
-            (0x1.8p-24, 0x0002),               // tie between 1 and 2 steps → even (2)
-            (0x1.4p-23, 0x0002),               // 2.5 steps → even (2)
-            (0x1p-25, 0x0000),                 // tie between 0 and 1 step → even (0)
-            (Float(0x1p-25).nextUp, 0x0001),   // just above the tie
-            (-0x1p-26, 0x8000),                // underflow keeps the sign
-            (0x1.ff8p-15, 0x03FF),             // largest subnormal
-            (0x1.ffcp-15, 0x0400),             // tie above it rounds (to even) into the smallest normal
-            (1 + 0x1p-11, 0x3C00),             // tie → even mantissa
-            (1 + 0x3p-11, 0x3C02),             // tie → even mantissa (up)
-            (.leastNonzeroMagnitude, 0x0000),
+            (0x1p-14, 0x0400),  // smallest normal
+            (0x1p-24, 0x0001),  // smallest subnormal
+            (0x1.8p-24, 0x0002),  // tie between 1 and 2 steps → even (2)
+            (0x1.4p-23, 0x0002),  // 2.5 steps → even (2)
+            (0x1p-25, 0x0000),  // tie between 0 and 1 step → even (0)
+            (Float(0x1p-25).nextUp, 0x0001),  // just above the tie
+            (-0x1p-26, 0x8000),  // underflow keeps the sign
+            (0x1.ff8p-15, 0x03FF),  // largest subnormal
+            (0x1.ffcp-15, 0x0400),  // tie above it rounds (to even) into the smallest normal
+            (1 + 0x1p-11, 0x3C00),  // tie → even mantissa
+            (1 + 0x3p-11, 0x3C02),  // tie → even mantissa (up)
+            (.leastNonzeroMagnitude, 0x0000)
         ]
         for (value, bits) in cases {
             XCTAssertEqual(halfFromFloat(value), bits, "\(value)")
@@ -176,13 +180,13 @@ final class SafeTensorsTests: XCTestCase {
     func testBFloat16EdgeValues() {
         let cases: [(Float, UInt16)] = [
             (1, 0x3F80), (-2, 0xC000), (-0.0, 0x8000), (.infinity, 0x7F80), (-.infinity, 0xFF80),
-            (1 + 0x1p-8, 0x3F80),              // tie → even (down)
-            (1 + 0x3p-8, 0x3F82),              // tie → even (up)
+            (1 + 0x1p-8, 0x3F80),  // tie → even (down)
+            (1 + 0x3p-8, 0x3F82),  // tie → even (up)
             (Float(1 + 0x1p-8).nextUp, 0x3F81),
-            (.greatestFiniteMagnitude, 0x7F80), // rounds up to infinity
+            (.greatestFiniteMagnitude, 0x7F80),  // rounds up to infinity
             (-.greatestFiniteMagnitude, 0xFF80),
-            (Float(bitPattern: 0x0001_8000), 0x0002), // subnormal tie → even (up)
-            (Float(bitPattern: 0x0000_8000), 0x0000), // subnormal tie → even (down)
+            (Float(bitPattern: 0x0001_8000), 0x0002),  // subnormal tie → even (up)
+            (Float(bitPattern: 0x0000_8000), 0x0000)  // subnormal tie → even (down)
         ]
         for (value, bits) in cases {
             XCTAssertEqual(bfloat16FromFloat(value), bits, "\(value)")
@@ -206,7 +210,7 @@ final class SafeTensorsTests: XCTestCase {
             SafeTensorsEntry(name: "i32", shape: [3], integers: [Int(Int32.min), Int(Int32.max), 5], dtype: .i32),
             SafeTensorsEntry(name: "scalar", shape: [], floats: [2.5]),
             SafeTensorsEntry(name: "empty", shape: [0, 7], floats: []),
-            SafeTensorsEntry(name: "odd \"name\"\n✓", shape: [1], floats: [9], dtype: .f16),
+            SafeTensorsEntry(name: "odd \"name\"\n✓", shape: [1], floats: [9], dtype: .f16)
         ]
         let metadata = ["format": "pt", "quote\"key": "line\nbreak\u{01}", "ünï": "✓"]
         try writeSafeTensors(entries, metadata: metadata, to: url)
@@ -251,7 +255,7 @@ final class SafeTensorsTests: XCTestCase {
             ([SafeTensorsEntry(name: "a", shape: [1], floats: [1], dtype: .i64)], .dtypeMismatch),
             ([SafeTensorsEntry(name: "a", shape: [1], integers: [1], dtype: .f32)], .dtypeMismatch),
             ([SafeTensorsEntry(name: "a", shape: [1], integers: [1], dtype: .u8)], .dtypeMismatch),
-            ([SafeTensorsEntry(name: "a", shape: [1], integers: [1 << 40], dtype: .i32)], .dtypeMismatch),
+            ([SafeTensorsEntry(name: "a", shape: [1], integers: [1 << 40], dtype: .i32)], .dtypeMismatch)
         ]
         for (entries, kind) in cases {
             XCTAssertThrowsError(try writeSafeTensors(entries, to: url)) {
@@ -299,8 +303,10 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testOtherSpecDTypesOpenButAreNotReadAsFloats() throws {
-        let st = try SafeTensorsFile(data: file(#"{"u":{"dtype":"U16","shape":[2],"data_offsets":[0,4]},"d":{"dtype":"F64","shape":[],"data_offsets":[4,12]}}"#,
-                                                data: Array(repeating: 0, count: 12)))
+        let st = try SafeTensorsFile(
+            data: file(
+                #"{"u":{"dtype":"U16","shape":[2],"data_offsets":[0,4]},"d":{"dtype":"F64","shape":[],"data_offsets":[4,12]}}"#,
+                data: Array(repeating: 0, count: 12)))
         XCTAssertEqual(st.tensors.map(\.dtype), [.u16, .f64])
         XCTAssertThrowsError(try st.floats("d")) { XCTAssertEqual(($0 as? SafeTensorsError)?.kind, .dtypeMismatch) }
         XCTAssertThrowsError(try st.integers("u")) { XCTAssertEqual(($0 as? SafeTensorsError)?.kind, .dtypeMismatch) }
@@ -308,8 +314,10 @@ final class SafeTensorsTests: XCTestCase {
 
     func testReadsFromADataSliceAndAcceptsWhitespaceAndNullMetadata() throws {
         var padded = Data([9, 9, 9])
-        padded.append(file(" {\"__metadata__\":null, \"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":[1]}}\n   ",
-                           data: [1, 0, 0, 0]))
+        padded.append(
+            file(
+                " {\"__metadata__\":null, \"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":[1]}}\n   ",
+                data: [1, 0, 0, 0]))
         let st = try SafeTensorsFile(data: padded.dropFirst(3))
         XCTAssertEqual(try st.integers("a"), [1])
         XCTAssertEqual(st.metadata, [:])
@@ -369,19 +377,24 @@ final class SafeTensorsTests: XCTestCase {
         assertRejects(file(#"{"a":{"dtype":"F32","shape":"1","data_offsets":[0,4]}}"#, data: data), .invalidEntry)
         assertRejects(file(#"{"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}}"#, data: data), .invalidEntry)
         assertRejects(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":{"0":4}}}"#, data: data), .invalidEntry)
-        assertRejects(file(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: data), .invalidEntry, mentioning: "found 2")
+        assertRejects(
+            file(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: data), .invalidEntry, mentioning: "found 2"
+        )
     }
 
     func testUnknownDType() {
-        assertRejects(file(#"{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
-                      .unknownDType, offset: 8 + 14, mentioning: "\"F33\"")
+        assertRejects(
+            file(#"{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
+            .unknownDType, offset: 8 + 14, mentioning: "\"F33\"")
         assertRejects(file(#"{"a":{"dtype":"f32","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), .unknownDType)
         // Names and values from the file are escaped and shortened in messages.
         let longName = String(repeating: "x\\n", count: 10_000)
-        assertRejects(file("{\"\(longName)\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]),
-                      .unknownDType, mentioning: "x\\nx\\n")
+        assertRejects(
+            file("{\"\(longName)\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]),
+            .unknownDType, mentioning: "x\\nx\\n")
         do {
-            _ = try SafeTensorsFile(data: file("{\"a\":{\"dtype\":\"F32\",\"shape\":[\(String(repeating: "7", count: 100_000))],\"data_offsets\":[0,4]}}"))
+            _ = try SafeTensorsFile(
+                data: file("{\"a\":{\"dtype\":\"F32\",\"shape\":[\(String(repeating: "7", count: 100_000))],\"data_offsets\":[0,4]}}"))
             XCTFail("a 100000-digit dimension was accepted")
         } catch {
             XCTAssertLessThan(error.localizedDescription.count, 300, error.localizedDescription)
@@ -418,14 +431,17 @@ final class SafeTensorsTests: XCTestCase {
         let header = "{\(entry("a", "[0,4]"))}"
         assertRejects(file(header, data: eight), .invalidOffsets, offset: 8 + header.utf8.count + 4, mentioning: "4 bytes after")
         // Reversed order in the header is fine: order comes from the offsets.
-        XCTAssertEqual(try SafeTensorsFile(data: file("{\(entry("b", "[4,8]")),\(entry("a", "[0,4]"))}", data: eight)).tensors.map(\.name), ["a", "b"])
+        XCTAssertEqual(
+            try SafeTensorsFile(data: file("{\(entry("b", "[4,8]")),\(entry("a", "[0,4]"))}", data: eight)).tensors.map(\.name), ["a", "b"])
     }
 
     func testByteCountNotMatchingDTypeTimesShape() {
-        assertRejects(file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
-                      .byteCountMismatch, mentioning: "expected 8 bytes")
-        assertRejects(file(#"{"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}}"#, data: Array(repeating: 0, count: 8)),
-                      .byteCountMismatch, mentioning: "found 8")
+        assertRejects(
+            file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
+            .byteCountMismatch, mentioning: "expected 8 bytes")
+        assertRejects(
+            file(#"{"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}}"#, data: Array(repeating: 0, count: 8)),
+            .byteCountMismatch, mentioning: "found 8")
     }
 
     func testDuplicateNames() {
@@ -466,7 +482,8 @@ final class SafeTensorsTests: XCTestCase {
             for _ in 0..<(1 + Int(random.next() % 4)) {
                 let position = random.next() % 3 == 0 ? Int(random.next() % 8) : Int(random.next() % UInt64(headerEnd))
                 let useful = random.next() % 2 == 0
-                bytes[position] = useful ? interesting[Int(random.next() % UInt64(interesting.count))] : UInt8(truncatingIfNeeded: random.next())
+                bytes[position] =
+                    useful ? interesting[Int(random.next() % UInt64(interesting.count))] : UInt8(truncatingIfNeeded: random.next())
             }
             if random.next() % 10 == 0 { bytes.removeLast(Int(random.next() % 8)) }
             do {

@@ -11,13 +11,17 @@ import NebulaText
 final class EndToEndTests: XCTestCase {
     static let sentences = [
         "the cat sat on the mat.", "a dog ran in the park.", "the sun is hot today.", "we like to eat red apples.",
-        "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book.",
+        "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book."
     ]
 
     func quietTrainer(_ task: TrainingTask, steps: Int, learningRate: Float, batchSize: Int) throws -> Trainer {
         var options = TrainingOptions()
-        (options.batchSize, options.steps, options.learningRate, options.minLearningRate) = (batchSize, steps, learningRate, learningRate / 10)
-        (options.warmupSteps, options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (30, steps, steps, 1, 0)
+        (options.batchSize, options.steps, options.learningRate, options.minLearningRate) = (
+            batchSize, steps, learningRate, learningRate / 10
+        )
+        (options.warmupSteps, options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (
+            30, steps, steps, 1, 0
+        )
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-e2e-\(UUID().uuidString)")
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         let trainer = Trainer(task: task, options: options, directory: folder)
@@ -43,8 +47,10 @@ final class EndToEndTests: XCTestCase {
         aeConfig.endOfText = Int(eot)
         let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
-        try quietTrainer(AutoencoderTask(autoencoder: ae, train: passages, validation: passages),
-                         steps: 1000, learningRate: 5e-3, batchSize: 8).run()
+        try quietTrainer(
+            AutoencoderTask(autoencoder: ae, train: passages, validation: passages),
+            steps: 1000, learningRate: 5e-3, batchSize: 8
+        ).run()
 
         let latents = ae.encode(passages.map(\.tokens))
         var decoding = SeededGenerator(seed: 0)
@@ -57,7 +63,8 @@ final class EndToEndTests: XCTestCase {
         (config.network.latents, config.network.latentWidth, config.network.width) = (8, 16, 64)
         (config.network.layers, config.network.heads, config.emaDecay) = (2, 4, 0.99)
         let denoiser = Denoiser(config.network, generator: &rng)
-        let task = DiffusionTask(config: config, denoiser: denoiser, latents: latents, previous: [Int?](repeating: nil, count: 8), validation: latents)
+        let task = DiffusionTask(
+            config: config, denoiser: denoiser, latents: latents, previous: [Int?](repeating: nil, count: 8), validation: latents)
         try quietTrainer(task, steps: 2000, learningRate: 1e-3, batchSize: 32).run()
 
         let averaged = Denoiser(config.network, generator: &rng)
@@ -68,7 +75,9 @@ final class EndToEndTests: XCTestCase {
         let texts = try ae.decode(z, generator: &decoding).map { try tokenizer.decode($0) }
         // Each sample lies close to a corpus sentence (character LCS ≥ 85% of the longer text), and the
         // samples reach several different sentences.
-        let nearest = texts.map { text in Self.sentences.map { (sentence: $0, similarity: Self.similarity(text, $0)) }.max { $0.similarity < $1.similarity }! }
+        let nearest = texts.map { text in
+            Self.sentences.map { (sentence: $0, similarity: Self.similarity(text, $0)) }.max { $0.similarity < $1.similarity }!
+        }
         XCTAssertGreaterThanOrEqual(nearest.filter { $0.similarity >= 0.85 }.count, 6, "generated: \(texts)")
         XCTAssertGreaterThanOrEqual(texts.filter { Self.sentences.contains($0) }.count, 2, "generated: \(texts)")
         XCTAssertGreaterThanOrEqual(Set(nearest.map(\.sentence)).count, 3, "the samples are not all the same sentence: \(texts)")

@@ -51,7 +51,7 @@ final class GaussianLatentModelTests: XCTestCase {
         let fitted = correlatedLatents(5_000, seed: 3)
         let model = GaussianLatentModel(latents: fitted)
         let m = (0..<2).map { j in (0..<5_000).reduce(0.0) { $0 + Double(fitted.data[2 * $1 + j]) } / 5_000 }
-        let c = covariance(fitted)                                  // Σ = [[c0, c1], [c1, c2]]
+        let c = covariance(fitted)  // Σ = [[c0, c1], [c1, c2]]
         let x0 = correlatedLatents(16, seed: 4)
         var generator = SeededGenerator(seed: 5)
         let noise = Tensor.randn([16, 1, 2], generator: &generator)
@@ -63,7 +63,7 @@ final class GaussianLatentModelTests: XCTestCase {
                 let (a, s) = schedule.alphaSigma(Double(times[row]))
                 let x = [Double(x0.data[2 * row]), Double(x0.data[2 * row + 1])]
                 let e = [Double(noise.data[2 * row]), Double(noise.data[2 * row + 1])]
-                let r = [a * x[0] + s * e[0] - a * m[0], a * x[1] + s * e[1] - a * m[1]]           // z − αμ
+                let r = [a * x[0] + s * e[0] - a * m[0], a * x[1] + s * e[1] - a * m[1]]  // z − αμ
                 // M = α²Σ + σ²I, x0̂ = μ + αΣM⁻¹r.
                 let (p, q, u) = (a * a * c[0] + s * s, a * a * c[1], a * a * c[2] + s * s)
                 let det = p * u - q * q
@@ -97,7 +97,8 @@ final class GaussianLatentModelTests: XCTestCase {
 
         let white = GaussianLatentModel(latents: Tensor.randn([20_000, 1, 2], generator: &generator))
         let whiteData = Tensor.randn([20_000, 1, 2], generator: &generator)
-        XCTAssertEqual(white.linearDenoiserLoss(x0: whiteData, noise: noise, times: times, schedule: schedule, objective: .v), 1, accuracy: 0.03)
+        XCTAssertEqual(
+            white.linearDenoiserLoss(x0: whiteData, noise: noise, times: times, schedule: schedule, objective: .v), 1, accuracy: 0.03)
         // The white Gaussian's denoiser on the correlated data: worse than the fitted one's.
         XCTAssertGreaterThan(white.linearDenoiserLoss(x0: x0, noise: noise, times: times, schedule: schedule, objective: .v), found + 0.3)
     }

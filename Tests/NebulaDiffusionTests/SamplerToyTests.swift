@@ -97,9 +97,10 @@ final class SamplerToyTests: XCTestCase {
     }
 
     /// Runs a sampler on `count` independent values with the analytic model; returns the samples.
-    func run(_ kind: Kind, steps: Int, data: ToyDistribution, schedule: NoiseSchedule = .cosine,
-             objective: Objective = .v, seed: UInt64 = 1234) -> [Float]
-    {
+    func run(
+        _ kind: Kind, steps: Int, data: ToyDistribution, schedule: NoiseSchedule = .cosine,
+        objective: Objective = .v, seed: UInt64 = 1234
+    ) -> [Float] {
         var sampler = toySampler(kind, schedule: schedule, objective: objective)
         sampler.setTimesteps(steps)
         var rng = SeededGenerator(seed: seed)
@@ -114,22 +115,22 @@ final class SamplerToyTests: XCTestCase {
     /// (Re-derived here from the papers' formulas, independently of Samplers.swift.)
     func expectedMoments(_ kind: Kind, steps: Int, schedule: NoiseSchedule = .cosine) -> (mean: Double, variance: Double) {
         let (mu, sd) = (gaussian.mean, gaussian.std)
-        var (m, v) = (0.0, 1.0)   // z_1 ~ N(0, 1)
+        var (m, v) = (0.0, 1.0)  // z_1 ~ N(0, 1)
         for i in 0..<steps {
             let t = 1 - Double(i) / Double(steps), s = 1 - Double(i + 1) / Double(steps)
             let (at, st) = schedule.alphaSigma(t)
             let (as_, ss) = schedule.alphaSigma(s)
             let k = at * sd * sd / (at * at * sd * sd + st * st)
-            let (xA, xB) = (k, mu * (1 - k * at))                 // x0̂ = xA·z + xB
-            if i == steps - 1 { return (xA * m + xB, xA * xA * v) }   // the last step returns x0̂
+            let (xA, xB) = (k, mu * (1 - k * at))  // x0̂ = xA·z + xB
+            if i == steps - 1 { return (xA * m + xB, xA * xA * v) }  // the last step returns x0̂
             var (a, b, noise) = (0.0, 0.0, 0.0)
             switch kind {
-            case .ddpm, .ddpmForward:   // VDM posterior: μ = (α_{t|s}σ_s²/σ_t²)·z + (α_s σ²_{t|s}/σ_t²)·x0̂, var = σ²_{t|s}σ_s²/σ_t²
+            case .ddpm, .ddpmForward:  // VDM posterior: μ = (α_{t|s}σ_s²/σ_t²)·z + (α_s σ²_{t|s}/σ_t²)·x0̂, var = σ²_{t|s}σ_s²/σ_t²
                 let ats = at / as_, var_ts = st * st - ats * ats * ss * ss
                 a = ats * ss * ss / (st * st) + as_ * var_ts / (st * st) * xA
                 b = as_ * var_ts / (st * st) * xB
                 noise = kind.isForward ? var_ts : var_ts * ss * ss / (st * st)
-            case .ddim(let eta):   // eq. 12 with ε̂ = (z − α_t x0̂)/σ_t, eq. 16 for σ(η)
+            case .ddim(let eta):  // eq. 12 with ε̂ = (z − α_t x0̂)/σ_t, eq. 16 for σ(η)
                 let sigmaEta = eta * (ss / st) * (1 - at * at / (as_ * as_)).squareRoot()
                 let dir = (ss * ss - sigmaEta * sigmaEta).squareRoot()
                 a = as_ * xA + dir * (1 - at * xA) / st
@@ -157,9 +158,11 @@ final class SamplerToyTests: XCTestCase {
             for (steps, meanTol, varTol) in budgets {
                 let (m, v) = moments(run(kind, steps: steps, data: gaussian))
                 let exact = expectedMoments(kind, steps: steps)
-                report.append(String(format: "%@ %3d steps: mean %.4f (err %+.4f)  var %.4f (rel err %+.2f%%; the chain's exact %+.2f%%)",
-                                     kind.description, steps, m, m - gaussian.mean, v, 100 * (v - target) / target,
-                                     100 * (exact.variance - target) / target))
+                report.append(
+                    String(
+                        format: "%@ %3d steps: mean %.4f (err %+.4f)  var %.4f (rel err %+.2f%%; the chain's exact %+.2f%%)",
+                        kind.description, steps, m, m - gaussian.mean, v, 100 * (v - target) / target,
+                        100 * (exact.variance - target) / target))
                 XCTAssertEqual(m, exact.mean, accuracy: 0.03, "\(kind) \(steps) steps: mean vs the chain's")
                 XCTAssertEqual(v / exact.variance, 1, accuracy: 0.09, "\(kind) \(steps) steps: variance vs the chain's")
                 XCTAssertEqual(m, gaussian.mean, accuracy: meanTol, "\(kind) \(steps) steps: mean")
@@ -190,9 +193,11 @@ final class SamplerToyTests: XCTestCase {
                 }
                 let (m, v) = moments(reference)
                 let exact = expectedMoments(kind, steps: 50, schedule: schedule)
-                report.append(String(format: "scale %.1f %@ 50 steps: mean err %+.4f var rel err %+.2f%% (the chain's exact %+.2f%%)",
-                                     schedule.scale, kind.description, m - gaussian.mean, 100 * (v - target) / target,
-                                     100 * (exact.variance - target) / target))
+                report.append(
+                    String(
+                        format: "scale %.1f %@ 50 steps: mean err %+.4f var rel err %+.2f%% (the chain's exact %+.2f%%)",
+                        schedule.scale, kind.description, m - gaussian.mean, 100 * (v - target) / target,
+                        100 * (exact.variance - target) / target))
                 XCTAssertEqual(m, exact.mean, accuracy: 0.03)
                 XCTAssertEqual(v / exact.variance, 1, accuracy: 0.09)
             }
@@ -210,8 +215,10 @@ final class SamplerToyTests: XCTestCase {
                 let x = run(kind, steps: steps, data: mixture)
                 let (m, v) = moments(x)
                 let rightShare = Double(x.filter { $0 > 0.1 }.count) / Double(x.count)
-                report.append(String(format: "mixture %@ %3d steps: mean %.4f (true %.4f) var %.4f (true %.4f) right share %.3f",
-                                     kind.description, steps, m, mixture.mean, v, mixture.variance, rightShare))
+                report.append(
+                    String(
+                        format: "mixture %@ %3d steps: mean %.4f (true %.4f) var %.4f (true %.4f) right share %.3f",
+                        kind.description, steps, m, mixture.mean, v, mixture.variance, rightShare))
                 XCTAssertEqual(m, mixture.mean, accuracy: 0.06, "\(kind) \(steps)")
                 XCTAssertEqual(v / mixture.variance, 1, accuracy: 0.08, "\(kind) \(steps)")
                 XCTAssertEqual(rightShare, 0.7, accuracy: 0.03, "\(kind) \(steps)")
@@ -227,7 +234,10 @@ final class SamplerToyTests: XCTestCase {
         let (a1, s1) = schedule.alphaSigma(1.0)
         var rng = SeededGenerator(seed: 1234)
         let z1 = Tensor.randn([count], generator: &rng).data
-        let exact = z1.map { gaussian.mean + gaussian.std * (Double($0) - a1 * gaussian.mean) / (a1 * a1 * gaussian.std * gaussian.std + s1 * s1).squareRoot() }
+        let exact = z1.map {
+            gaussian.mean + gaussian.std * (Double($0) - a1 * gaussian.mean)
+                / (a1 * a1 * gaussian.std * gaussian.std + s1 * s1).squareRoot()
+        }
         var errors: [Double] = []
         for steps in [10, 50, 250] {
             let x = run(.ddim(0), steps: steps, data: gaussian)
@@ -295,8 +305,10 @@ final class SamplerToyTests: XCTestCase {
         let (sample, output) = (Tensor.randn([2, 3, 4], generator: &draw), Tensor.randn([2, 3, 4], generator: &draw))
         func step(_ scale: Float) -> [Float] {
             var generator = SeededGenerator(seed: 9)
-            return DDPMSampler(noiseScale: scale).step(modelOutput: output, time: 0.7, nextTime: 0.6, sample: sample,
-                                                       generator: &generator).sample.data
+            return DDPMSampler(noiseScale: scale).step(
+                modelOutput: output, time: 0.7, nextTime: 0.6, sample: sample,
+                generator: &generator
+            ).sample.data
         }
         let (none, one, two) = (step(0), step(1), step(2))
         XCTAssertNotEqual(none, one)
@@ -325,9 +337,12 @@ final class SamplerToyTests: XCTestCase {
         let model = analyticModel(gaussian, schedule: .cosine, objective: .v)
         var seen: [Tensor?] = []
         var returned: [Tensor] = []
-        let final = sampler.sample(from: Tensor.randn([8], generator: &rng), generator: &rng,
-                                   model: { z, t, previous in seen.append(previous); return model(z, t) },
-                                   onStep: { _, out in returned.append(out.predictedX0) })
+        let final = sampler.sample(
+            from: Tensor.randn([8], generator: &rng), generator: &rng,
+            model: { z, t, previous in
+                seen.append(previous); return model(z, t)
+            },
+            onStep: { _, out in returned.append(out.predictedX0) })
         XCTAssertEqual(seen.count, 5)
         XCTAssertNil(seen[0])
         for i in 1..<5 { XCTAssertEqual(seen[i]?.data, returned[i - 1].data) }
@@ -340,7 +355,7 @@ final class SamplerToyTests: XCTestCase {
         let schedule = NoiseSchedule.cosine
         let sampler = DDIMSampler(schedule: schedule, objective: .x0, eta: 0, clipX0: 0.5)
         let z = Tensor([0.3, -0.2, 0.9, 0.1], shape: [4])
-        let out = Tensor([2.0, -3.0, 0.25, 0.1], shape: [4])   // x0 predictions, two beyond the clip
+        let out = Tensor([2.0, -3.0, 0.25, 0.1], shape: [4])  // x0 predictions, two beyond the clip
         var rng = SeededGenerator(seed: 0)
         let result = sampler.step(modelOutput: out, time: 0.6, nextTime: 0.4, sample: z, generator: &rng)
         XCTAssertEqual(result.predictedX0.data, [0.5, -0.5, 0.25, 0.1])
@@ -363,7 +378,8 @@ final class SamplerToyTests: XCTestCase {
         let normalising = DDPMSampler(normalizeX0: normalize)
         let step = normalising.step(modelOutput: x, time: 0.3, nextTime: 0.2, sample: x, generator: &rng)
         for row in 0..<3 {
-            let norm = (0..<d).reduce(Float(0)) { $0 + step.predictedX0.data[row * d + $1] * step.predictedX0.data[row * d + $1] }.squareRoot()
+            let norm = (0..<d).reduce(Float(0)) { $0 + step.predictedX0.data[row * d + $1] * step.predictedX0.data[row * d + $1] }
+                .squareRoot()
             XCTAssertEqual(norm, Float(d).squareRoot(), accuracy: 1e-4)
         }
     }

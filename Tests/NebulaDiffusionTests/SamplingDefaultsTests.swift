@@ -33,7 +33,7 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(sampling["renormalize_estimates"] as? Bool, false)
         XCTAssertEqual(try JSONDecoder().decode(LatentDiffusionConfig.self, from: json), system.config)
 
-        var older = object                                 // a config written before the key existed
+        var older = object  // a config written before the key existed
         older.removeValue(forKey: "sampling")
         let decoded = try JSONDecoder().decode(LatentDiffusionConfig.self, from: JSONSerialization.data(withJSONObject: older))
         XCTAssertNil(decoded.sampling)
@@ -46,8 +46,10 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(defaults.languageModelPrior, 1.4)
         XCTAssertTrue(defaults.renormalizeEstimates)
         XCTAssertEqual(defaults.decoding, SamplingOptions(temperature: 0), "greedy unless decode_top_p is given")
-        let asked = try bundled.configuration(for: GenerationRequest(noiseScale: 0.9, renormalizeEstimates: false,
-                                                                     languageModelPrior: 0, decodeTopP: 0.8))
+        let asked = try bundled.configuration(
+            for: GenerationRequest(
+                noiseScale: 0.9, renormalizeEstimates: false,
+                languageModelPrior: 0, decodeTopP: 0.8))
         XCTAssertEqual(asked.noiseScale, 0.9)
         XCTAssertEqual(asked.languageModelPrior, 0)
         XCTAssertFalse(asked.renormalizeEstimates)
@@ -62,12 +64,15 @@ final class SamplingDefaultsTests: XCTestCase {
 
     func testDDIMTakesNoNoiseScale() throws {
         let (bundled, _) = tinySystem(sampling: SamplingDefaults(noiseScale: 1.6))
-        XCTAssertEqual(try bundled.configuration(for: GenerationRequest(sampler: .ddim)).noiseScale, 1,
-                       "the bundle's noise scale is the ddpm sampler's: ddim draws no noise")
+        XCTAssertEqual(
+            try bundled.configuration(for: GenerationRequest(sampler: .ddim)).noiseScale, 1,
+            "the bundle's noise scale is the ddpm sampler's: ddim draws no noise")
         XCTAssertNoThrow(try bundled.configuration(for: GenerationRequest(sampler: .ddim, noiseScale: 1)))
         XCTAssertThrowsError(try bundled.configuration(for: GenerationRequest(sampler: .ddim, noiseScale: 1.6))) { error in
-            XCTAssertEqual(error as? GenerationRequestError,
-                           GenerationRequestError(field: "noise_scale", problem: "applies to the ddpm sampler; ddim draws no noise (got 1.6 with ddim)"))
+            XCTAssertEqual(
+                error as? GenerationRequestError,
+                GenerationRequestError(
+                    field: "noise_scale", problem: "applies to the ddpm sampler; ddim draws no noise (got 1.6 with ddim)"))
         }
     }
 
@@ -77,7 +82,7 @@ final class SamplingDefaultsTests: XCTestCase {
             (GenerationRequest(guidance: 21), "guidance must be in [0, 20], got 21.0"),
             (GenerationRequest(noiseScale: -1), "noise_scale must be in [0, 4], got -1.0"),
             (GenerationRequest(languageModelPrior: 4.5), "lm_prior must be in [0, 4], got 4.5"),
-            (GenerationRequest(decodeTopP: 0), "decode_top_p must be in (0, 1], got 0.0"),
+            (GenerationRequest(decodeTopP: 0), "decode_top_p must be in (0, 1], got 0.0")
         ]
         let (system, _) = tinySystem(sampling: nil)
         for (request, message) in cases {
@@ -98,13 +103,16 @@ final class SamplingDefaultsTests: XCTestCase {
 
     func testSamplerRenormalisesEstimatesUnlessTheBundleOrTheCallerSaysNot() throws {
         let (system, _) = tinySystem(sampling: SamplingDefaults(renormalizeEstimates: false))
-        XCTAssertEqual(try sample(system, GenerationRequest(steps: 6)),
-                       try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: false)))
-        XCTAssertNotEqual(try sample(system, GenerationRequest(steps: 6)),
-                          try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: true)))
+        XCTAssertEqual(
+            try sample(system, GenerationRequest(steps: 6)),
+            try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: false)))
+        XCTAssertNotEqual(
+            try sample(system, GenerationRequest(steps: 6)),
+            try sample(system, GenerationRequest(steps: 6, renormalizeEstimates: true)))
         let (plain, _) = tinySystem(sampling: nil)
-        XCTAssertEqual(try sample(plain, GenerationRequest(steps: 6)), try sample(plain, GenerationRequest(steps: 6, renormalizeEstimates: true)),
-                       "without a bundle default, estimates are renormalised")
+        XCTAssertEqual(
+            try sample(plain, GenerationRequest(steps: 6)), try sample(plain, GenerationRequest(steps: 6, renormalizeEstimates: true)),
+            "without a bundle default, estimates are renormalised")
     }
 
     func testOutOfRangeDefaultIsRefusedOnLoad() throws {

@@ -23,7 +23,8 @@ final class ShippedBundleTests: XCTestCase {
     func testAutoencoderReconstructsPassagesItNeverSaw() throws {
         let ae = try LatentAutoencoder.load(from: bundle.appendingPathComponent("autoencoder"))
         let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
-        let file = bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/eval/out_of_domain_passages.txt")
+        let file = bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "docs/eval/out_of_domain_passages.txt")
         let passages = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").prefix(16)
             .map { try tokenizer.encode(String($0)).map(Int32.init) }
         var greedy = SeededGenerator(seed: 0)
@@ -41,7 +42,7 @@ final class ShippedBundleTests: XCTestCase {
         let tokenizer = try loadTokenizer(directory: bundle.appendingPathComponent("lm"))
         func generate(seed: UInt64) throws -> [String] {
             var generator = SeededGenerator(seed: seed)
-            let z = system.sample(count: 2, try system.configuration(for: GenerationRequest(steps: 10)), generator: &generator)      // [2, K, d]
+            let z = system.sample(count: 2, try system.configuration(for: GenerationRequest(steps: 10)), generator: &generator)  // [2, K, d]
             XCTAssertEqual(z.shape, [2, system.autoencoder.config.latents, system.autoencoder.config.latentWidth])
             var greedy = SeededGenerator(seed: 0)
             return try system.autoencoder.decode(z, generator: &greedy).map { try tokenizer.decode($0) }
@@ -63,17 +64,18 @@ final class ShippedBundleTests: XCTestCase {
         let folders = try BundleFolders(resolving: bundle)
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let tokenizer = try loadTokenizer(directory: folders.languageModel)
-        let config = try system.configuration(for: GenerationRequest(steps: 25))   // the bundle's defaults for the rest
+        let config = try system.configuration(for: GenerationRequest(steps: 25))  // the bundle's defaults for the rest
         var rng = SeededGenerator(seed: 1)
-        let latents = system.sample(count: 2, config, generator: &rng)                     // [2, 16, 32]
+        let latents = system.sample(count: 2, config, generator: &rng)  // [2, 16, 32]
         for tokens in system.decode(latents, config, generator: &rng) {
             print(try system.autoencoder.passageText(tokens, tokenizer: tokenizer))
         }
         XCTAssertEqual(latents.shape, [2, 16, 32])
         XCTAssertEqual(printed.count, 2)
         XCTAssertTrue(printed.allSatisfy { $0.split(separator: " ").count > 3 }, "\(printed)")
-        let readme = try String(contentsOf: bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"),
-                                encoding: .utf8)
+        let readme = try String(
+            contentsOf: bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"),
+            encoding: .utf8)
         XCTAssertTrue(readme.contains("let latents = system.sample(count: 2, config, generator: &rng)"), "the README shows this example")
     }
 }

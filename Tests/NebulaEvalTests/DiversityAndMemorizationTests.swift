@@ -20,7 +20,7 @@ final class DiversityAndMemorizationTests: XCTestCase {
 
     func testDiversityByHand() {
         let texts = ["the cat sat on the mat", "the cat sat on the rug"]
-        XCTAssertEqual(Diversity.distinct(1, in: texts), 6.0 / 12, accuracy: 1e-12)    // the cat sat on mat rug
+        XCTAssertEqual(Diversity.distinct(1, in: texts), 6.0 / 12, accuracy: 1e-12)  // the cat sat on mat rug
         XCTAssertEqual(Diversity.distinct(2, in: texts), 6.0 / 10, accuracy: 1e-12)
         XCTAssertEqual(Diversity.score(of: texts), 0.6 * (5.0 / 8) * (4.0 / 6), accuracy: 1e-12)
         // Within each text nothing repeats but "the" (twice per text).
@@ -34,7 +34,7 @@ final class DiversityAndMemorizationTests: XCTestCase {
 
     func testMemorizationByHand() {
         let index = NGramIndex(documents: ["a b c d e", "x y z w"])
-        XCTAssertEqual(index.count, 3)                                    // abcd, bcde, xyzw
+        XCTAssertEqual(index.count, 3)  // abcd, bcde, xyzw
         XCTAssertTrue(index.contains(["b", "c", "d", "e"]))
         XCTAssertFalse(index.contains(["d", "e", "x", "y"]), "n-grams stop at document boundaries")
         // "a b c d q": abcd found, bcdq not; "x y z w": found; "short": none.
@@ -70,8 +70,9 @@ final class DiversityAndMemorizationTests: XCTestCase {
         let index = NGramIndex(documents: documents)
         let built = Date()
         let share = index.memorization(of: Array(documents.prefix(1000)) + ["w1 w2 w3 w4 w5"])
-        print("NGramIndex: \(documents.reduce(0) { $0 + $1.utf8.count }) bytes, \(index.count) 4-grams, "
-              + "built in \(built.timeIntervalSince(start)) s, 1 000 queries in \(Date().timeIntervalSince(built)) s")
+        print(
+            "NGramIndex: \(documents.reduce(0) { $0 + $1.utf8.count }) bytes, \(index.count) 4-grams, "
+                + "built in \(built.timeIntervalSince(start)) s, 1 000 queries in \(Date().timeIntervalSince(built)) s")
         XCTAssertGreaterThan(share, 0.99)
         XCTAssertLessThan(built.timeIntervalSince(start), 20, "debug builds are slow; release takes well under a second")
     }

@@ -7,12 +7,14 @@ final class FrechetDistanceTests: XCTestCase {
     /// form for 2 × 2 matrices: tr (Σa Σb)^½ = √(tr Σa Σb + 2 √det Σa Σb).
     func testMatchesTheClosedFormInTwoDimensions() {
         var rng = SeededGenerator(seed: 5)
-        let a = (0..<60).map { _ -> [Float] in let (u, v) = (rng.nextGaussian(), rng.nextGaussian()); return [u, 0.8 * u + 0.3 * v] }
+        let a = (0..<60).map { _ -> [Float] in
+            let (u, v) = (rng.nextGaussian(), rng.nextGaussian()); return [u, 0.8 * u + 0.3 * v]
+        }
         let b = (0..<45).map { _ -> [Float] in
             let (u, v) = (rng.nextGaussian(), rng.nextGaussian())
             return [2 * u - v + 1, 0.5 * v - 3]
         }
-        func fit(_ x: [[Float]]) -> (mean: [Double], covariance: [Double]) {   // [xx, xy, yx, yy], unbiased
+        func fit(_ x: [[Float]]) -> (mean: [Double], covariance: [Double]) {  // [xx, xy, yx, yy], unbiased
             let n = Double(x.count)
             let mean = (0..<2).map { j in x.reduce(0.0) { $0 + Double($1[j]) } / n }
             let covariance = (0..<4).map { k -> Double in

@@ -37,9 +37,10 @@ final class GenerationEvaluationTests: XCTestCase {
 
     func makeEvaluation(_ plan: GenerationEvaluation.Plan, baselines: Bool = true) -> GenerationEvaluation {
         let (system, tokenizer, other) = Self.toySystem()
-        return GenerationEvaluation(system: system, tokenizer: tokenizer, trainDocuments: Array(Self.documents.prefix(24)),
-                                    heldOutDocuments: Array(Self.documents.suffix(6)), passageSeed: 1,
-                                    baselines: baselines ? [(name: "AR LM small", model: other)] : [], plan: plan)
+        return GenerationEvaluation(
+            system: system, tokenizer: tokenizer, trainDocuments: Array(Self.documents.prefix(24)),
+            heldOutDocuments: Array(Self.documents.suffix(6)), passageSeed: 1,
+            baselines: baselines ? [(name: "AR LM small", model: other)] : [], plan: plan)
     }
 
     var smallPlan: GenerationEvaluation.Plan {
@@ -56,19 +57,21 @@ final class GenerationEvaluationTests: XCTestCase {
     func testPlanMakesEveryRowSweepPointAndContinuation() throws {
         let results = try makeEvaluation(smallPlan).run(command: "test")
         XCTAssertEqual(results.command, "test")
-        XCTAssertEqual(results.rows.map(\.name), [
-            "human (held-out)",
-            "diffusion (3 ddpm steps, greedy decoding, LM prior 0.5)",
-            "diffusion, the same runs' x0 estimates after 1 of 3 steps (greedy decoding, LM prior 0.5)",
-            "diffusion (3 ddpm steps, decoded with top-p 0.9, LM prior 0.5)",
-            "diffusion (3 ddpm steps, greedy decoding, LM prior 0.0)",
-            "diffusion (3 ddpm steps, parallel decoder)",
-            "control: Gaussian latents, no loop (greedy decoding, LM prior 0.5)",
-            "control: the latents' Gaussian (8 training passages), no loop (greedy decoding, LM prior 0.5)",
-            "LM alone (the frozen LM, top-p 0.95)",
-            "AR LM small (top-p 0.95)",
-            "LM alone, whole-sentence passages from its stories (top-p 0.95)",
-        ])
+        XCTAssertEqual(
+            results.rows.map(\.name),
+            [
+                "human (held-out)",
+                "diffusion (3 ddpm steps, greedy decoding, LM prior 0.5)",
+                "diffusion, the same runs' x0 estimates after 1 of 3 steps (greedy decoding, LM prior 0.5)",
+                "diffusion (3 ddpm steps, decoded with top-p 0.9, LM prior 0.5)",
+                "diffusion (3 ddpm steps, greedy decoding, LM prior 0.0)",
+                "diffusion (3 ddpm steps, parallel decoder)",
+                "control: Gaussian latents, no loop (greedy decoding, LM prior 0.5)",
+                "control: the latents' Gaussian (8 training passages), no loop (greedy decoding, LM prior 0.5)",
+                "LM alone (the frozen LM, top-p 0.95)",
+                "AR LM small (top-p 0.95)",
+                "LM alone, whole-sentence passages from its stories (top-p 0.95)"
+            ])
         for row in results.rows.dropFirst() {
             XCTAssertEqual(row.seeds, 2, row.name)
             XCTAssertEqual(row.samples, 4, row.name)
@@ -79,11 +82,13 @@ final class GenerationEvaluationTests: XCTestCase {
         XCTAssertTrue(decodedFromLatents.allSatisfy { $0.mean[GenerationResults.Row.latentDistance] != nil })
         XCTAssertEqual(results.stepsSweep.map(\.steps), [1, 2])
         XCTAssertEqual(results.prompts, 3)
-        XCTAssertEqual(results.continuation.map(\.system), [
-            "diffusion, greedy decoding", "diffusion, greedy decoding",
-            "diffusion, decoded with top-p 0.9", "diffusion, decoded with top-p 0.9",
-            "LM alone (the frozen LM, top-p 0.95)", "AR LM small (top-p 0.95)",
-        ])
+        XCTAssertEqual(
+            results.continuation.map(\.system),
+            [
+                "diffusion, greedy decoding", "diffusion, greedy decoding",
+                "diffusion, decoded with top-p 0.9", "diffusion, decoded with top-p 0.9",
+                "LM alone (the frozen LM, top-p 0.95)", "AR LM small (top-p 0.95)"
+            ])
         XCTAssertEqual(results.continuation.map(\.guidance), [1, 2, 1, 2, nil, nil])
     }
 
@@ -108,7 +113,9 @@ final class GenerationEvaluationTests: XCTestCase {
         }
         plan = smallPlan
         plan.decodeTopP = [1.5]
-        XCTAssertThrowsError(try makeEvaluation(plan).run(command: "")) { XCTAssertEqual("\($0)", "decode_top_p must be in (0, 1], got 1.5") }
+        XCTAssertThrowsError(try makeEvaluation(plan).run(command: "")) {
+            XCTAssertEqual("\($0)", "decode_top_p must be in (0, 1], got 1.5")
+        }
         plan = smallPlan
         plan.samples = 1
         XCTAssertThrowsError(try plan.validate())
@@ -120,13 +127,16 @@ final class GenerationEvaluationTests: XCTestCase {
 final class ReconstructionEvaluationTests: XCTestCase {
     func testMetricsAreThoseOfItsOwnDecodeAndRepeat() throws {
         let (system, tokenizer, _) = GenerationEvaluationTests.toySystem()
-        let passages = try ["Tom had a red ball.", "Sue liked to play.", "One day it was gone."].map { try tokenizer.encode($0).map(Int32.init) }
+        let passages = try ["Tom had a red ball.", "Sue liked to play.", "One day it was gone."].map {
+            try tokenizer.encode($0).map(Int32.init)
+        }
         var evaluation = ReconstructionEvaluation(autoencoder: system.autoencoder, tokenizer: tokenizer)
         evaluation.languageModelPrior = 0
         let result = try evaluation.run(passages)
-        let expected = ReconstructionMetrics(referenceTokens: passages.map { $0.map(Int.init) },
-                                             reconstructedTokens: try result.reconstructedTexts.map { try tokenizer.encode($0) },
-                                             referenceTexts: result.referenceTexts, reconstructedTexts: result.reconstructedTexts)
+        let expected = ReconstructionMetrics(
+            referenceTokens: passages.map { $0.map(Int.init) },
+            reconstructedTokens: try result.reconstructedTexts.map { try tokenizer.encode($0) },
+            referenceTexts: result.referenceTexts, reconstructedTexts: result.reconstructedTexts)
         XCTAssertEqual(result.metrics.bleu4, expected.bleu4)
         XCTAssertEqual(result.metrics.rougeL, expected.rougeL)
         XCTAssertEqual(result.referenceTexts, ["Tom had a red ball.", "Sue liked to play.", "One day it was gone."])

@@ -157,7 +157,9 @@ final class MAUVETests: XCTestCase {
             }
             let mean = scores.reduce(0, +) / 10, packageMean = expected.mauve_by_seed.reduce(0, +) / 10
             means[name] = mean
-            print("MAUVE \(name), mean over seeds 0...9: Nebula \(mean) (min \(scores.min()!), max \(scores.max()!)), mauve-text \(packageMean)")
+            print(
+                "MAUVE \(name), mean over seeds 0...9: Nebula \(mean) (min \(scores.min()!), max \(scores.max()!)), mauve-text \(packageMean)"
+            )
             XCTAssertEqual(mean, packageMean, accuracy: name == "far" ? 0.002 : 0.05, name)
         }
         XCTAssertGreaterThan(means["identical"]!, 0.9)

@@ -29,7 +29,9 @@ final class NextWordTestTests: XCTestCase {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("nextword-\(UUID().uuidString).tsv")
         defer { try? FileManager.default.removeItem(at: url) }
         try "# comment\nThe cat sat on the\tmat\n\nOnce upon a\ttime\n".write(to: url, atomically: true, encoding: .utf8)
-        XCTAssertEqual(try NextWordTest.cases(fromFile: url), [.init(prompt: "The cat sat on the", expected: "mat"), .init(prompt: "Once upon a", expected: "time")])
+        XCTAssertEqual(
+            try NextWordTest.cases(fromFile: url),
+            [.init(prompt: "The cat sat on the", expected: "mat"), .init(prompt: "Once upon a", expected: "time")])
         try "no tab here\n".write(to: url, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try NextWordTest.cases(fromFile: url)) { XCTAssertTrue($0.localizedDescription.contains("line 1")) }
     }

@@ -4,7 +4,9 @@ import XCTest
 final class ReconstructionMetricsTests: XCTestCase {
     struct Fixture: Decodable {
         struct Pair: Decodable { var reference: String; var hypothesis: String }
-        struct Corpus: Decodable { var score: Double; var counts: [Int]; var totals: [Int]; var bp: Double; var sys_len: Int; var ref_len: Int }
+        struct Corpus: Decodable {
+            var score: Double; var counts: [Int]; var totals: [Int]; var bp: Double; var sys_len: Int; var ref_len: Int
+        }
         struct Rouge: Decodable { var precision: Double; var recall: Double; var f: Double }
         var pairs: [Pair]
         var corpus_bleu: Corpus
@@ -21,8 +23,10 @@ final class ReconstructionMetricsTests: XCTestCase {
         let references = [[1, 2, 3, 4], [5, 6], [7, 8, 9]]
         let reconstructions = [[1, 2, 3, 4], [5, 0, 9, 9], [7, 8]]
         // 4 + 1 + 2 right of 4 + 2 + 3 reference tokens; only the first passage is exact.
-        XCTAssertEqual(ReconstructionMetrics.tokenAccuracy(references: references, reconstructions: reconstructions), 7.0 / 9, accuracy: 1e-12)
-        XCTAssertEqual(ReconstructionMetrics.exactMatchRate(references: references, reconstructions: reconstructions), 1.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(
+            ReconstructionMetrics.tokenAccuracy(references: references, reconstructions: reconstructions), 7.0 / 9, accuracy: 1e-12)
+        XCTAssertEqual(
+            ReconstructionMetrics.exactMatchRate(references: references, reconstructions: reconstructions), 1.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(ReconstructionMetrics.tokenAccuracy(references: [[Int]](), reconstructions: []), 0)
     }
 
@@ -40,8 +44,9 @@ final class ReconstructionMetricsTests: XCTestCase {
         XCTAssertEqual(BLEU.corpus(hypotheses: ["w x y z"], references: ["a b c d"]).score, 0)
         XCTAssertEqual(BLEU.corpus(hypotheses: [""], references: ["a b c d"]).score, 0)
         // Token ids work the same as words.
-        XCTAssertEqual(BLEU.corpus(hypotheses: [[1, 2, 3, 4, 6]], references: [[1, 2, 3, 4, 5, 6]]).score,
-                       BLEU.corpus(hypotheses: ["a b c d f"], references: ["a b c d e f"]).score, accuracy: 1e-12)
+        XCTAssertEqual(
+            BLEU.corpus(hypotheses: [[1, 2, 3, 4, 6]], references: [[1, 2, 3, 4, 5, 6]]).score,
+            BLEU.corpus(hypotheses: ["a b c d f"], references: ["a b c d e f"]).score, accuracy: 1e-12)
     }
 
     func testSentenceBLEUSmoothingByHand() {
@@ -49,7 +54,7 @@ final class ReconstructionMetricsTests: XCTestCase {
         let none = BLEU.sentence(hypothesis: "a b", reference: "a c", smoothing: .none)
         XCTAssertEqual(none.score, 0, accuracy: 1e-9)
         let exponential = BLEU.sentence(hypothesis: "a b", reference: "a c")
-        XCTAssertEqual(exponential.score, 100 * sqrt(0.5 * 0.5), accuracy: 1e-9)       // zero → 1/(2·1)
+        XCTAssertEqual(exponential.score, 100 * sqrt(0.5 * 0.5), accuracy: 1e-9)  // zero → 1/(2·1)
         let floor = BLEU.sentence(hypothesis: "a b", reference: "a c", smoothing: .floor(0.1))
         XCTAssertEqual(floor.score, 100 * sqrt(0.5 * 0.1), accuracy: 1e-9)
         let addOne = BLEU.sentence(hypothesis: "a b", reference: "a c", smoothing: .addK(1))
@@ -69,8 +74,9 @@ final class ReconstructionMetricsTests: XCTestCase {
     }
 
     func testMetricsEncodeWithTheCommandsKeys() throws {
-        let m = ReconstructionMetrics(referenceTokens: [[5, 6, 7]], reconstructedTokens: [[5, 6, 8]],
-                                      referenceTexts: ["a b c"], reconstructedTexts: ["a b d"])
+        let m = ReconstructionMetrics(
+            referenceTokens: [[5, 6, 7]], reconstructedTokens: [[5, 6, 8]],
+            referenceTexts: ["a b c"], reconstructedTexts: ["a b d"])
         XCTAssertEqual(m.tokenAccuracy, 2.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(m.exactMatch, 0)
         XCTAssertEqual(m.rougeL, 2.0 / 3, accuracy: 1e-12)
@@ -83,8 +89,9 @@ final class ReconstructionMetricsTests: XCTestCase {
     func testCorpusBLEUMatchesSacrebleu() throws {
         let fixture = try loadFixture("reconstruction", as: Fixture.self)
         for (tokenization, expected) in [(BLEU.Tokenization.whitespace, fixture.corpus_bleu), (.thirteenA, fixture.corpus_bleu_13a)] {
-            let bleu = BLEU.corpus(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.reference),
-                                   tokenization: tokenization)
+            let bleu = BLEU.corpus(
+                hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.reference),
+                tokenization: tokenization)
             XCTAssertEqual(bleu.matches, expected.counts)
             XCTAssertEqual(bleu.totals, expected.totals)
             XCTAssertEqual(bleu.hypothesisLength, expected.sys_len)
@@ -100,22 +107,24 @@ final class ReconstructionMetricsTests: XCTestCase {
         for (text, expected) in zip(texts, fixture.tokens_13a) {
             XCTAssertEqual(Words.split13a(text).map(String.init), expected, text)
         }
-        XCTAssertEqual(Words.split13a("Lily said, \"Hi!\" at 3.5-4pm."),
-                       ["Lily", "said", ",", "\"", "Hi", "!", "\"", "at", "3.5", "-", "4pm", "."])
+        XCTAssertEqual(
+            Words.split13a("Lily said, \"Hi!\" at 3.5-4pm."),
+            ["Lily", "said", ",", "\"", "Hi", "!", "\"", "at", "3.5", "-", "4pm", "."])
     }
 
     func testSentenceBLEUMatchesSacrebleuForEverySmoothing() throws {
         let fixture = try loadFixture("reconstruction", as: Fixture.self)
         let methods: [(String, BLEU.Tokenization, BLEU.Smoothing)] = [
             ("none", .whitespace, .none), ("exp", .whitespace, .exponential), ("floor", .whitespace, .floor(0.1)),
-            ("add-k", .whitespace, .addK(1)), ("13a", .thirteenA, .exponential),
+            ("add-k", .whitespace, .addK(1)), ("13a", .thirteenA, .exponential)
         ]
         for (name, tokenization, smoothing) in methods {
             let expected = try XCTUnwrap(fixture.sentence_bleu[name])
             XCTAssertEqual(expected.count, fixture.pairs.count)
             for (pair, value) in zip(fixture.pairs, expected) {
-                let bleu = BLEU.sentence(hypothesis: pair.hypothesis, reference: pair.reference,
-                                         tokenization: tokenization, smoothing: smoothing)
+                let bleu = BLEU.sentence(
+                    hypothesis: pair.hypothesis, reference: pair.reference,
+                    tokenization: tokenization, smoothing: smoothing)
                 XCTAssertEqual(bleu.score, value, accuracy: 1e-9, "\(name): \(pair)")
             }
         }

@@ -8,7 +8,7 @@ import NebulaText
 final class AutoencoderTests: XCTestCase {
     static let sentences = [
         "the cat sat on the mat.", "a dog ran in the park.", "the sun is hot today.", "we like to eat red apples.",
-        "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book.",
+        "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book."
     ]
 
     /// A character tokenizer with <|endoftext|> over the toy sentences.
@@ -70,10 +70,10 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertGreaterThan(figures["latent_between_share"]!, 0.1, "latents differ between passages: \(figures)")
 
         XCTAssertEqual(lmHash(gpt), before, "the language model's weights did not change")
-        let z = ae.encode(passages.map(\.tokens))                  // [8, 8, 16]
+        let z = ae.encode(passages.map(\.tokens))  // [8, 8, 16]
         XCTAssertEqual(z.shape, [8, 8, 16])
         for (p, passage) in passages.enumerated() {
-            for v in 0..<((passage.tokens.count + 3) / 4) {     // the latents whose 4-token patch holds text
+            for v in 0..<((passage.tokens.count + 3) / 4) {  // the latents whose 4-token patch holds text
                 let norm = (0..<16).map { z.data[(p * 8 + v) * 16 + $0] * z.data[(p * 8 + v) * 16 + $0] }.reduce(0, +)
                 XCTAssertEqual(norm, 16, accuracy: 0.01, "each latent vector is normalised to norm √d")
             }
@@ -114,8 +114,9 @@ final class AutoencoderTests: XCTestCase {
         let eot = tokenizer.endOfTextID!
         let z = Tensor.randn([3, ae.config.latents, ae.config.latentWidth], generator: &rng)
         var generator = SeededGenerator(seed: 0)
-        var greedy = gpt.generate(prompt: [eot], maxTokens: ae.config.maxLength + 1, options: SamplingOptions(temperature: 0),
-                                  stopToken: eot, generator: &generator)
+        var greedy = gpt.generate(
+            prompt: [eot], maxTokens: ae.config.maxLength + 1, options: SamplingOptions(temperature: 0),
+            stopToken: eot, generator: &generator)
         if greedy.last == eot { greedy.removeLast() }
         let fused = ae.decode(z, languageModelPrior: 1e5, generator: &generator)
         XCTAssertEqual(fused, [[Int]](repeating: greedy, count: 3))
@@ -179,7 +180,8 @@ final class AutoencoderTests: XCTestCase {
         let (input, targets) = LatentAutoencoder.teacherForcing(tokens: [7, 8, 0], mask: [1, 1, 0], batch: 1, length: 3, endOfText: 2)
         XCTAssertEqual(input, [2, 7, 8, 2])
         XCTAssertEqual(targets, [7, 8, 2, -1])
-        XCTAssertEqual(LatentAutoencoder.parallelTargets(tokens: [7, 8, 0, 0], mask: [1, 1, 0, 0], batch: 1, length: 4, endOfText: 2), [7, 8, 2, -1])
+        XCTAssertEqual(
+            LatentAutoencoder.parallelTargets(tokens: [7, 8, 0, 0], mask: [1, 1, 0, 0], batch: 1, length: 4, endOfText: 2), [7, 8, 2, -1])
         XCTAssertEqual(LatentAutoencoder.parallelTargets(tokens: [7, 8], mask: [1, 1], batch: 1, length: 2, endOfText: 2), [7, 8])
     }
 

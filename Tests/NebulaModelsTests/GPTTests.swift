@@ -13,7 +13,7 @@ final class GPTTests: XCTestCase {
     func testKVCacheMatchesFullForward() {
         let gpt = makeModel()
         let ids: [Int32] = [3, 14, 15, 9, 26, 5, 35, 8, 9, 7]
-        let full = withNoGrad { gpt(ids, batch: 1, length: ids.count) }          // [1, 10, 50]
+        let full = withNoGrad { gpt(ids, batch: 1, length: ids.count) }  // [1, 10, 50]
         let caches = gpt.makeCaches()
         var incremental: [Float] = []
         withNoGrad {
@@ -31,20 +31,20 @@ final class GPTTests: XCTestCase {
     func testRaggedBatchDecodingMatchesEachSequenceAlone() {
         var rng = SeededGenerator(seed: 4)
         let attention = SelfAttention(16, heads: 2, causal: true, generator: &rng)
-        let prefixes = [3, 7, 1].map { Tensor.randn([1, $0, 16], generator: &rng) }        // cached positions
-        let new = Tensor.randn([3, 1, 16], generator: &rng)                                  // one new position each
+        let prefixes = [3, 7, 1].map { Tensor.randn([1, $0, 16], generator: &rng) }  // cached positions
+        let new = Tensor.randn([3, 1, 16], generator: &rng)  // one new position each
         withNoGrad {
             let alone = prefixes.enumerated().map { row, prefix -> Tensor in
                 let cache = KVCache()
                 _ = attention(prefix, cache: cache)
-                return attention(new.slice(axis: 0, row..<(row + 1)), cache: cache)        // [1, 1, 16]
+                return attention(new.slice(axis: 0, row..<(row + 1)), cache: cache)  // [1, 1, 16]
             }
             let caches = prefixes.map { prefix -> KVCache in
                 let cache = KVCache()
                 _ = attention(prefix, cache: cache)
                 return cache
             }
-            let together = attention(new, caches: caches)                                    // [3, 1, 16]
+            let together = attention(new, caches: caches)  // [3, 1, 16]
             XCTAssertEqual(together.shape, [3, 1, 16])
             XCTAssertEqual(caches.map(\.count), [4, 8, 2])
             let maxError = zip(together.data, alone.flatMap(\.data)).map { abs($0 - $1) }.max()!
@@ -59,11 +59,11 @@ final class GPTTests: XCTestCase {
         let gpt = GPT(GPTConfig(vocabSize: 50, contextLength: 40, layers: 2, heads: 2, width: 16), generator: &rng)
         let (b, t) = (2, 30)
         let ids = (0..<(b * t)).map { _ in Int32(rng.nextInt(below: 50)) }
-        let full = withNoGrad { gpt(ids, batch: b, length: t) }.data                 // [2, 30, 50]
+        let full = withNoGrad { gpt(ids, batch: b, length: t) }.data  // [2, 30, 50]
         func column(_ i: Int) -> [Int32] { (0..<b).map { ids[$0 * t + i] } }
         for recording in [false, true] {
             let caches = gpt.makeCaches()
-            var steps: [[Float]] = []                                                // [step][B · 50]
+            var steps: [[Float]] = []  // [step][B · 50]
             let run = {
                 let prompt = (0..<b).flatMap { ids[($0 * t)..<($0 * t + 3)] }
                 let logits = gpt(prompt, batch: b, length: 3, caches: caches).data  // [2, 3, 50]
@@ -73,9 +73,13 @@ final class GPTTests: XCTestCase {
             if recording { run() } else { withNoGrad(run) }
             XCTAssertEqual(caches[1].count, t)
             var maxError: Float = 0
-            for i in 0..<t { for row in 0..<b { for v in 0..<50 {
-                maxError = max(maxError, abs(steps[i][row * 50 + v] - full[(row * t + i) * 50 + v]))
-            } } }
+            for i in 0..<t {
+                for row in 0..<b {
+                    for v in 0..<50 {
+                        maxError = max(maxError, abs(steps[i][row * 50 + v] - full[(row * t + i) * 50 + v]))
+                    }
+                }
+            }
             XCTAssertLessThan(maxError, 1e-5, recording ? "with gradient recording" : "without")
         }
     }
@@ -92,10 +96,10 @@ final class GPTTests: XCTestCase {
                 _ = gpt(Array(sequence.dropLast()), batch: 1, length: sequence.count - 1, caches: caches)
                 return caches
             }
-            let logits = gpt.decodeStep(sequences.map { $0.last! }, caches: caches)        // [3, 50]
+            let logits = gpt.decodeStep(sequences.map { $0.last! }, caches: caches)  // [3, 50]
             XCTAssertEqual(logits.shape, [3, 50])
             for (row, sequence) in sequences.enumerated() {
-                let full = gpt(sequence, batch: 1, length: sequence.count).data              // [1, T, 50]
+                let full = gpt(sequence, batch: 1, length: sequence.count).data  // [1, T, 50]
                 let expected = full[((sequence.count - 1) * 50)...]
                 let maxError = zip(logits.data[(row * 50)..<((row + 1) * 50)], expected).map { abs($0 - $1) }.max()!
                 XCTAssertLessThan(maxError, 1e-5, "row \(row)")

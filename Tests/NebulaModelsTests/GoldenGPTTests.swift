@@ -63,8 +63,12 @@ final class GoldenGPTTests: XCTestCase {
             worstParameter = max(worstParameter, maxRelativeError(mine, theirs))
         }
         XCTAssertLessThanOrEqual(worstParameter, 1e-4)
-        print(String(format: "golden GPT max relative errors: logits %.2e, loss %.2e, gradients %.2e (%@), 10-step losses %.2e, grad norms %.2e, final parameters %.2e",
-                     logitsError, abs(loss.item - expectedLoss) / expectedLoss, worstGradient.1, worstGradient.0, lossError, normError, worstParameter))
+        print(
+            String(
+                format:
+                    "golden GPT max relative errors: logits %.2e, loss %.2e, gradients %.2e (%@), 10-step losses %.2e, grad norms %.2e, final parameters %.2e",
+                logitsError, abs(loss.item - expectedLoss) / expectedLoss, worstGradient.1, worstGradient.0, lossError, normError,
+                worstParameter))
     }
 }
 

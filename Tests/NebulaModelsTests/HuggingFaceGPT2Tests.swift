@@ -18,7 +18,7 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         let golden = try SafeTensorsFile(contentsOf: folder.appendingPathComponent("golden.safetensors"))
         let ids = try golden.integers("ids").map(Int32.init)
         let v = gpt.config.vocabSize
-        let logits = withNoGrad { gpt(ids, batch: 1, length: ids.count) }.data                // [1, T, V]
+        let logits = withNoGrad { gpt(ids, batch: 1, length: ids.count) }.data  // [1, T, V]
         let last = Array(logits[((ids.count - 1) * v)...])
         let lastError = zip(last, try golden.floats("logits_last")).map { abs($0 - $1) }.max()!
         let head = try golden.floats("logits_head"), width = head.count / ids.count
@@ -29,8 +29,9 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         let argmax = ids.indices.map { t in (0..<v).max { logits[t * v + $0] < logits[t * v + $1] }! }
         XCTAssertEqual(argmax, try golden.integers("argmax"), file: file, line: line)
         var generator = SeededGenerator(seed: 0)
-        let greedy = gpt.generate(prompt: ids.prefix(8).map(Int.init), maxTokens: 12, options: SamplingOptions(temperature: 0),
-                                  generator: &generator)
+        let greedy = gpt.generate(
+            prompt: ids.prefix(8).map(Int.init), maxTokens: 12, options: SamplingOptions(temperature: 0),
+            generator: &generator)
         XCTAssertEqual(greedy, try golden.integers("greedy"), file: file, line: line)
     }
 
@@ -48,17 +49,21 @@ final class HuggingFaceGPT2Tests: XCTestCase {
     /// `GPT2Model.save_pretrained` (no head) writes names without `transformer.`; an untied `lm_head.weight` equal to
     /// the embedding is accepted. Same golden logits either way.
     func testNamesWithoutThePrefixAndAStoredHeadEqualToTheEmbedding() throws {
-        try assertMatchesTransformers(try editedCopy { folder in
-            let url = folder.appendingPathComponent("model.safetensors")
-            let file = try SafeTensorsFile(contentsOf: url)
-            var bare = try file.tensors.map {
-                SafeTensorsEntry(name: String($0.name.dropFirst($0.name.hasPrefix("transformer.") ? 12 : 0)), shape: $0.shape, floats: try file.floats($0.name))
-            }
-            let embedding = try XCTUnwrap(bare.first { $0.name == "wte.weight" })
-            bare.append(SafeTensorsEntry(name: "lm_head.weight", shape: embedding.shape, floats: try file.floats("transformer.wte.weight")))
-            XCTAssertFalse(bare.contains { $0.name.hasPrefix("transformer.") })
-            try writeSafeTensors(bare, to: url)
-        })
+        try assertMatchesTransformers(
+            try editedCopy { folder in
+                let url = folder.appendingPathComponent("model.safetensors")
+                let file = try SafeTensorsFile(contentsOf: url)
+                var bare = try file.tensors.map {
+                    SafeTensorsEntry(
+                        name: String($0.name.dropFirst($0.name.hasPrefix("transformer.") ? 12 : 0)), shape: $0.shape,
+                        floats: try file.floats($0.name))
+                }
+                let embedding = try XCTUnwrap(bare.first { $0.name == "wte.weight" })
+                bare.append(
+                    SafeTensorsEntry(name: "lm_head.weight", shape: embedding.shape, floats: try file.floats("transformer.wte.weight")))
+                XCTAssertFalse(bare.contains { $0.name.hasPrefix("transformer.") })
+                try writeSafeTensors(bare, to: url)
+            })
     }
 
     /// A copy of the tiny fixture, changed by `edit`, in a temporary folder.
@@ -91,22 +96,34 @@ final class HuggingFaceGPT2Tests: XCTestCase {
         assertRefused(try editedCopy { try editConfig($0) { $0["layer_norm_epsilon"] = 1e-6 } }, "layer_norm_epsilon")
         assertRefused(try editedCopy { try editConfig($0) { $0["n_inner"] = 40 } }, "n_inner 40")
         assertRefused(try editedCopy { try editConfig($0) { $0.removeValue(forKey: "n_embd") } }, "no \"n_embd\" key")
-        assertRefused(try editedCopy { try editConfig($0) { $0["n_embd"] = 24; $0["n_head"] = 2 } }, "has shape")   // weights of width 16
+        assertRefused(
+            try editedCopy {
+                try editConfig($0) {
+                    $0["n_embd"] = 24; $0["n_head"] = 2
+                }
+            }, "has shape")  // weights of width 16
         // Sizes the files cannot hold are refused before anything is allocated (10⁶ layers would be terabytes).
         assertRefused(try editedCopy { try editConfig($0) { $0["n_layer"] = 1_000_000 } }, "its sizes need at least")
-        assertRefused(try editedCopy { try editConfig($0) { $0["n_embd"] = 1 << 40; $0["n_head"] = 1 } }, "its sizes need at least")
-        assertRefused(try editedCopy { folder in
-            try FileManager.default.removeItem(at: folder.appendingPathComponent("model.safetensors"))
-            try Data("not a pickle".utf8).write(to: folder.appendingPathComponent("pytorch_model.bin"))
-        }, "pickle, which can run code")
-        assertRefused(try editedCopy { folder in
-            let url = folder.appendingPathComponent("model.safetensors")
-            let file = try SafeTensorsFile(contentsOf: url)
-            let kept = try file.tensors.filter { $0.name != "transformer.h.1.mlp.c_fc.weight" }.map {
-                SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try file.floats($0.name))
-            }
-            try writeSafeTensors(kept, to: url)
-        }, "no tensor \"h.1.mlp.c_fc.weight\"")
+        assertRefused(
+            try editedCopy {
+                try editConfig($0) {
+                    $0["n_embd"] = 1 << 40; $0["n_head"] = 1
+                }
+            }, "its sizes need at least")
+        assertRefused(
+            try editedCopy { folder in
+                try FileManager.default.removeItem(at: folder.appendingPathComponent("model.safetensors"))
+                try Data("not a pickle".utf8).write(to: folder.appendingPathComponent("pytorch_model.bin"))
+            }, "pickle, which can run code")
+        assertRefused(
+            try editedCopy { folder in
+                let url = folder.appendingPathComponent("model.safetensors")
+                let file = try SafeTensorsFile(contentsOf: url)
+                let kept = try file.tensors.filter { $0.name != "transformer.h.1.mlp.c_fc.weight" }.map {
+                    SafeTensorsEntry(name: $0.name, shape: $0.shape, floats: try file.floats($0.name))
+                }
+                try writeSafeTensors(kept, to: url)
+            }, "no tensor \"h.1.mlp.c_fc.weight\"")
     }
 
     /// `save` writes what `transformers` expects (the names, shapes and config keys the fixtures have, F32, no
@@ -126,9 +143,12 @@ final class HuggingFaceGPT2Tests: XCTestCase {
             XCTAssertEqual(written.info(info.name)?.dtype, .f32, info.name)
         }
         XCTAssertNil(written.info("lm_head.weight"))
-        let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json"))) as? [String: Any])
-        let expected: [String: Any] = ["model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 16, "n_positions": 32, "vocab_size": 96,
-                                       "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "eos_token_id": 95]
+        let config = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json"))) as? [String: Any])
+        let expected: [String: Any] = [
+            "model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 16, "n_positions": 32, "vocab_size": 96,
+            "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "eos_token_id": 95
+        ]
         for (key, value) in expected { XCTAssertEqual("\(config[key] ?? "nil")", "\(value)", key) }
         XCTAssertEqual(config["tie_word_embeddings"] as? Bool, true)
 

@@ -23,7 +23,7 @@ final class LatentConsistentDecodingTests: XCTestCase {
         let z = ae.encode(passages.map { $0.map(Int32.init) })
         var corrupted = passages
         let wrong = try tokenizer.encode("k")[0]
-        for i in corrupted.indices { corrupted[i][corrupted[i].count - 2] = wrong }   // the last patch: 4 tokens a latent
+        for i in corrupted.indices { corrupted[i][corrupted[i].count - 2] = wrong }  // the last patch: 4 tokens a latent
         let refined = ae.refine(corrupted.map { [$0] }, toward: z, rounds: 1, proposals: everyEdit)
         XCTAssertEqual(refined.passages, passages)
         for distance in refined.distances { XCTAssertEqual(distance, 0, accuracy: 1e-6) }

@@ -14,7 +14,7 @@ final class SamplingTests: XCTestCase {
     func testArgmaxIsTheFirstLargest() {
         var rng = SeededGenerator(seed: 3)
         for n in 1...40 {
-            let values = (0..<(n + 5)).map { _ in Float(rng.nextInt(below: 6)) }         // many ties
+            let values = (0..<(n + 5)).map { _ in Float(rng.nextInt(below: 6)) }  // many ties
             let slice = values[5...]
             let expected = slice.indices.first { slice[$0] == slice.max()! }! - 5
             XCTAssertEqual(argmax(slice), expected, "n = \(n)")
@@ -30,7 +30,9 @@ final class SamplingTests: XCTestCase {
     }
 
     func assertClose(_ measured: [Double], _ expected: [Double], file: StaticString = #filePath, line: UInt = #line) {
-        for (m, e) in zip(measured, expected) { XCTAssertEqual(m, e, accuracy: 0.015, "\(measured) vs \(expected)", file: file, line: line) }
+        for (m, e) in zip(measured, expected) {
+            XCTAssertEqual(m, e, accuracy: 0.015, "\(measured) vs \(expected)", file: file, line: line)
+        }
     }
 
     func testGreedyTakesTheLargestLogit() {
@@ -41,7 +43,7 @@ final class SamplingTests: XCTestCase {
     func testEachTruncationDrawsItsDistribution() {
         assertClose(frequencies(SamplingOptions()), [0.5, 0.3, 0.15, 0.05])
         assertClose(frequencies(SamplingOptions(topK: 2)), [0.625, 0.375, 0, 0])
-        assertClose(frequencies(SamplingOptions(topP: 0.8)), [0.625, 0.375, 0, 0])         // 0.5 + 0.3 reaches 0.8
+        assertClose(frequencies(SamplingOptions(topP: 0.8)), [0.625, 0.375, 0, 0])  // 0.5 + 0.3 reaches 0.8
         assertClose(frequencies(SamplingOptions(topP: 0.81)), [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0])
         assertClose(frequencies(SamplingOptions(topK: 3, topP: 0.8)), [0.5 / 0.8, 0.3 / 0.8, 0, 0])  // within the top 3
         // Temperature 0.5 squares the probabilities before normalising.

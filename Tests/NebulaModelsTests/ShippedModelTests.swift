@@ -17,8 +17,9 @@ final class ShippedModelTests: XCTestCase {
         XCTAssertEqual(gpt.parameterCount, 3_480_576)
         XCTAssertEqual(gpt.config.vocabSize, tokenizer.vocabularySize)
         var generator = SeededGenerator(seed: 0)
-        let greedy = gpt.generate(prompt: try tokenizer.encode("Once upon a"), maxTokens: 1,
-                                  options: SamplingOptions(temperature: 0), generator: &generator)
+        let greedy = gpt.generate(
+            prompt: try tokenizer.encode("Once upon a"), maxTokens: 1,
+            options: SamplingOptions(temperature: 0), generator: &generator)
         XCTAssertEqual(try tokenizer.decode(greedy), " time")
         // A typical TinyStories sentence costs far less than the uniform 8.3 nats per token.
         let ids = try tokenizer.encode("Once upon a time, there was a little girl named Lily. She liked to play outside.").map(Int32.init)

@@ -36,7 +36,7 @@ final class TrainerTests: XCTestCase {
 
         let folder = directory.appendingPathComponent("b")
         let first = makeTrainer(steps: 8, in: folder)
-        first.stopAfterSteps = 4                       // as if interrupted after step 4
+        first.stopAfterSteps = 4  // as if interrupted after step 4
         let partial = try first.run()
         XCTAssertTrue(partial.interrupted)
         let resumed = try makeTrainer(steps: 8, in: folder).run(resume: true)
@@ -56,7 +56,9 @@ final class TrainerTests: XCTestCase {
         let folder = directory.appendingPathComponent("b")
         let first = makeTrainer(steps: 6, in: folder)
         var asked = 0
-        first.stopRequested = { asked += 1; return asked == 3 }
+        first.stopRequested = {
+            asked += 1; return asked == 3
+        }
         let partial = try first.run()
         XCTAssertTrue(partial.interrupted)
         XCTAssertEqual(partial.stepsDone, 3)
@@ -76,7 +78,7 @@ final class TrainerTests: XCTestCase {
         first.stopAfterSteps = 4
         try first.run()
 
-        let gpt = try GPT.load(from: folder)                                   // a newer model file: other weights
+        let gpt = try GPT.load(from: folder)  // a newer model file: other weights
         for (_, parameter) in gpt.namedParameters() { parameter.assign(parameter.data.map { $0 + 0.5 }) }
         try gpt.save(to: folder)
         let log = try FileHandle(forWritingTo: folder.appendingPathComponent(ModelFolder.log))
@@ -87,8 +89,9 @@ final class TrainerTests: XCTestCase {
 
         let resumed = try makeTrainer(steps: 8, in: folder).run(resume: true)
         XCTAssertEqual(resumed.losses, Array(straight.losses.suffix(4)))
-        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent(ModelFolder.weights)),
-                       try Data(contentsOf: directory.appendingPathComponent("a/\(ModelFolder.weights)")))
+        XCTAssertEqual(
+            try Data(contentsOf: folder.appendingPathComponent(ModelFolder.weights)),
+            try Data(contentsOf: directory.appendingPathComponent("a/\(ModelFolder.weights)")))
         let steps = try MetricsLog.read(folder.appendingPathComponent(ModelFolder.log)).map { $0["step"]! }
         XCTAssertEqual(steps, (1...8).map(Double.init))
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder.path).contains { $0.hasSuffix(".tmp") })
@@ -100,10 +103,11 @@ final class TrainerTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let url = directory.appendingPathComponent("state.json")
         try DurableFile.write(Data("old".utf8), to: url)
-        XCTAssertThrowsError(try DurableFile.write(to: url) { file in
-            try file.append(Data("new, half".utf8))
-            throw FileWriteError(path: url.path, reason: "simulated failure")
-        })
+        XCTAssertThrowsError(
+            try DurableFile.write(to: url) { file in
+                try file.append(Data("new, half".utf8))
+                throw FileWriteError(path: url.path, reason: "simulated failure")
+            })
         XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "old")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["state.json"])
         let missing = directory.appendingPathComponent("gone/state.json")
@@ -121,19 +125,19 @@ final class TrainerTests: XCTestCase {
         let config = folder.appendingPathComponent(ModelFolder.config)
         let goodConfig = try Data(contentsOf: config)
 
-        try Data(try Data(contentsOf: weights).prefix(100)).write(to: weights)      // truncated weights
+        try Data(try Data(contentsOf: weights).prefix(100)).write(to: weights)  // truncated weights
         assertOneLineError(try GPT.load(from: folder), mentions: "model.safetensors")
 
-        try Data("{\"vocab_size\": 12".utf8).write(to: config)                       // malformed config
+        try Data("{\"vocab_size\": 12".utf8).write(to: config)  // malformed config
         assertOneLineError(try GPT.load(from: folder), mentions: "config.json")
 
         var json = try JSONSerialization.jsonObject(with: goodConfig) as! [String: Any]
-        json["n_embd"] = 32                                                          // config ≠ weights
+        json["n_embd"] = 32  // config ≠ weights
         try JSONSerialization.data(withJSONObject: json).write(to: config)
         try (makeTrainer(steps: 1, in: directory.appendingPathComponent("fresh")).task.trainable as! GPT).save(safetensors: weights)
         assertOneLineError(try GPT.load(from: folder), mentions: "shape mismatch")
 
-        try FileManager.default.removeItem(at: config)                               // missing config
+        try FileManager.default.removeItem(at: config)  // missing config
         assertOneLineError(try GPT.load(from: folder), mentions: "config.json")
     }
 
@@ -145,4 +149,3 @@ final class TrainerTests: XCTestCase {
         }
     }
 }
-

@@ -59,7 +59,7 @@ final class OptimizerTests: XCTestCase {
                 mB[i] = 0.9 * mB[i] + 0.1 * g[i]; vB[i] = 0.99 * vB[i] + 0.01 * g[i] * g[i]
                 let c1 = 1 - pow(0.9, Double(step)), c2 = 1 - pow(0.99, Double(step))
                 expectedW[i] = expectedW[i] * (1 - 0.1 * 0.5) - 0.1 * (mW[i] / c1) / ((vW[i] / c2).squareRoot() + 1e-8)
-                expectedB[i] = expectedB[i] - 0.1 * (mB[i] / c1) / ((vB[i] / c2).squareRoot() + 1e-8) // 1-D: no decay
+                expectedB[i] = expectedB[i] - 0.1 * (mB[i] / c1) / ((vB[i] / c2).squareRoot() + 1e-8)  // 1-D: no decay
             }
         }
         for i in 0..<2 {

@@ -22,12 +22,16 @@ final class BadInputTests: XCTestCase {
         let manager = FileManager.default
         try manager.createDirectory(at: root, withIntermediateDirectories: true)
         func path(_ name: String) -> String { root.appendingPathComponent(name).path }
-        let (bundle, lm, ae) = (TestServers.bundle.path, TestServers.bundle.appendingPathComponent("lm"), TestServers.bundle.appendingPathComponent("autoencoder").path)
+        let (bundle, lm, ae) = (
+            TestServers.bundle.path, TestServers.bundle.appendingPathComponent("lm"),
+            TestServers.bundle.appendingPathComponent("autoencoder").path
+        )
 
         // The bad inputs.
         try Data().write(to: root.appendingPathComponent("empty.txt"))
         try Data("just text".utf8).write(to: root.appendingPathComponent("text.txt"))
-        try Data([0xC3, 0x28, 0xFF, 0xFE, 0x00, 0x80] + Array(repeating: 0x41, count: 64)).write(to: root.appendingPathComponent("binary.txt"))
+        try Data([0xC3, 0x28, 0xFF, 0xFE, 0x00, 0x80] + Array(repeating: 0x41, count: 64)).write(
+            to: root.appendingPathComponent("binary.txt"))
         try manager.createDirectory(at: root.appendingPathComponent("folder"), withIntermediateDirectories: true)
         try manager.copyItem(at: lm, to: root.appendingPathComponent("truncated-lm"))
         let weights = try Data(contentsOf: lm.appendingPathComponent("model.safetensors"))
@@ -57,28 +61,60 @@ final class BadInputTests: XCTestCase {
             Row(arguments: ["eval", "lm", "--model", lm.path, "--data", path("missing")], names: "missing"),
             Row(arguments: ["eval", "lm", "--model", lm.path, "--data", path("empty.txt")], names: "empty.txt: the corpus holds no text"),
             Row(arguments: ["eval", "lm", "--model", lm.path, "--data", path("binary.txt")], names: "binary.txt: invalid UTF-8"),
-            Row(arguments: ["eval", "lm", "--model", lm.path, "--data", bundle + "/../../README.md", "--prompts", path("text.txt")], names: "text.txt: line 1"),
-            Row(arguments: ["train", "lm", "--data", path("missing"), "--char", "--out", path("out-lm1")], names: "missing", output: "out-lm1"),
-            Row(arguments: ["train", "lm", "--data", path("empty.txt"), "--char", "--out", path("out-lm2")], names: "empty.txt", output: "out-lm2"),
-            Row(arguments: ["train", "lm", "--data", path("text.txt"), "--char", "--out", path("out-lm3")], names: "too few", output: "out-lm3"),
-            Row(arguments: ["train", "lm", "--data", path("binary.txt"), "--char", "--out", path("out-lm4")], names: "binary.txt: invalid UTF-8", output: "out-lm4"),
-            Row(arguments: ["train", "lm", "--data", path("text.txt"), "--tokenizer", path("folder"), "--out", path("out-lm5")], names: "no tokenizer found", output: "out-lm5"),
-            Row(arguments: ["train", "lm", "--data", path("text.txt"), "--char", "--val-fraction", "2", "--out", path("out-lm6")], names: "--val-fraction", output: "out-lm6"),
-            Row(arguments: ["tokenizer", "train", "--data", path("empty.txt"), "--out", path("out-tok")], names: "empty.txt", output: "out-tok"),
+            Row(
+                arguments: ["eval", "lm", "--model", lm.path, "--data", bundle + "/../../README.md", "--prompts", path("text.txt")],
+                names: "text.txt: line 1"),
+            Row(
+                arguments: ["train", "lm", "--data", path("missing"), "--char", "--out", path("out-lm1")], names: "missing",
+                output: "out-lm1"),
+            Row(
+                arguments: ["train", "lm", "--data", path("empty.txt"), "--char", "--out", path("out-lm2")], names: "empty.txt",
+                output: "out-lm2"),
+            Row(
+                arguments: ["train", "lm", "--data", path("text.txt"), "--char", "--out", path("out-lm3")], names: "too few",
+                output: "out-lm3"),
+            Row(
+                arguments: ["train", "lm", "--data", path("binary.txt"), "--char", "--out", path("out-lm4")],
+                names: "binary.txt: invalid UTF-8", output: "out-lm4"),
+            Row(
+                arguments: ["train", "lm", "--data", path("text.txt"), "--tokenizer", path("folder"), "--out", path("out-lm5")],
+                names: "no tokenizer found", output: "out-lm5"),
+            Row(
+                arguments: ["train", "lm", "--data", path("text.txt"), "--char", "--val-fraction", "2", "--out", path("out-lm6")],
+                names: "--val-fraction", output: "out-lm6"),
+            Row(
+                arguments: ["tokenizer", "train", "--data", path("empty.txt"), "--out", path("out-tok")], names: "empty.txt",
+                output: "out-tok"),
             Row(arguments: ["tokenizer", "encode", "--tokenizer", path("folder")], names: "no tokenizer found"),
             Row(arguments: ["tokenizer", "encode", "--tokenizer", lm.path, "--file", path("binary.txt")], names: "binary.txt"),
-            Row(arguments: ["export", "--from", path("missing"), "--to", path("out-export1")], names: "missing/model.safetensors", output: "out-export1"),
-            Row(arguments: ["export", "--from", path("truncated-lm"), "--to", path("out-export2"), "--format", "huggingface"], names: "model.safetensors", output: "out-export2"),
-            Row(arguments: ["export", "--from", lm.path, "--to", path("out-export3"), "--dtype", "I8"], names: "--dtype", output: "out-export3"),
-            Row(arguments: ["export", "--from", lm.path, "--to", path("out-export4"), "--noise-scale", "1.2"], names: "not a denoiser's config", output: "out-export4"),
+            Row(
+                arguments: ["export", "--from", path("missing"), "--to", path("out-export1")], names: "missing/model.safetensors",
+                output: "out-export1"),
+            Row(
+                arguments: ["export", "--from", path("truncated-lm"), "--to", path("out-export2"), "--format", "huggingface"],
+                names: "model.safetensors", output: "out-export2"),
+            Row(
+                arguments: ["export", "--from", lm.path, "--to", path("out-export3"), "--dtype", "I8"], names: "--dtype",
+                output: "out-export3"),
+            Row(
+                arguments: ["export", "--from", lm.path, "--to", path("out-export4"), "--noise-scale", "1.2"],
+                names: "not a denoiser's config", output: "out-export4"),
             Row(arguments: ["inspect", path("empty.txt")], names: "empty.txt"),
             Row(arguments: ["inspect", path("text.txt")], names: "text.txt"),
             Row(arguments: ["inspect", path("truncated.safetensors")], names: "truncated.safetensors"),
             // autoencoders
-            Row(arguments: ["train", "autoencoder", "--lm", path("missing"), "--out", path("out-ae1")], names: "missing/config.json", output: "out-ae1"),
-            Row(arguments: ["train", "autoencoder", "--lm", lm.path, "--latents", "3", "--out", path("out-ae2")], names: "--latents", output: "out-ae2"),
-            Row(arguments: ["train", "autoencoder", "--lm", lm.path, "--data", path("empty.txt"), "--out", path("out-ae3")], names: "empty.txt", output: "out-ae3"),
-            Row(arguments: ["train", "autoencoder", "--lm", lm.path, "--input-masking", "1.5", "--out", path("out-ae4")], names: "--input-masking", output: "out-ae4"),
+            Row(
+                arguments: ["train", "autoencoder", "--lm", path("missing"), "--out", path("out-ae1")], names: "missing/config.json",
+                output: "out-ae1"),
+            Row(
+                arguments: ["train", "autoencoder", "--lm", lm.path, "--latents", "3", "--out", path("out-ae2")], names: "--latents",
+                output: "out-ae2"),
+            Row(
+                arguments: ["train", "autoencoder", "--lm", lm.path, "--data", path("empty.txt"), "--out", path("out-ae3")],
+                names: "empty.txt", output: "out-ae3"),
+            Row(
+                arguments: ["train", "autoencoder", "--lm", lm.path, "--input-masking", "1.5", "--out", path("out-ae4")],
+                names: "--input-masking", output: "out-ae4"),
             Row(arguments: ["decode", "--autoencoder", ae, path("nan.safetensors")], names: "nan.safetensors: latents[1][3][5] is nan"),
             Row(arguments: ["decode", "--autoencoder", ae, path("inf.safetensors")], names: "inf.safetensors: latents[0][0][1] is inf"),
             Row(arguments: ["decode", "--autoencoder", ae, path("shape.safetensors")], names: "do not fit this autoencoder"),
@@ -86,32 +122,50 @@ final class BadInputTests: XCTestCase {
             Row(arguments: ["decode", "--autoencoder", ae, path("truncated.safetensors")], names: "truncated.safetensors"),
             Row(arguments: ["decode", "--autoencoder", ae, path("empty.txt")], names: "empty.txt"),
             Row(arguments: ["decode", "--autoencoder", ae, path("missing")], names: "missing"),
-            Row(arguments: ["encode", "--autoencoder", ae, "A cat.", "--out", path("no-folder/z.safetensors")], names: "no-folder/z.safetensors: cannot write"),
+            Row(
+                arguments: ["encode", "--autoencoder", ae, "A cat.", "--out", path("no-folder/z.safetensors")],
+                names: "no-folder/z.safetensors: cannot write"),
             Row(arguments: ["reconstruct", "--autoencoder", ae, "--input", path("empty.txt")], names: "empty.txt: no passages"),
             Row(arguments: ["reconstruct", "--autoencoder", ae, "--refine=-2"], names: "--refine must be ≥ 0, got -2"),
             Row(arguments: ["reconstruct", "--autoencoder", ae, "--input", path("folder")], names: "folder: cannot read"),
             Row(arguments: ["reconstruct", "--autoencoder", path("missing")], names: "missing/config.json"),
             Row(arguments: ["interpolate", "--autoencoder", ae, "a", "b", "--steps", "1"], names: "--steps"),
             // denoisers and bundles
-            Row(arguments: ["train", "diffusion", "--autoencoder", path("missing"), "--out", path("out-diff")], names: "missing/config.json", output: "out-diff"),
+            Row(
+                arguments: ["train", "diffusion", "--autoencoder", path("missing"), "--out", path("out-diff")],
+                names: "missing/config.json", output: "out-diff"),
             Row(arguments: ["generate", "--model", path("missing")], names: "missing/config.json"),
             Row(arguments: ["generate", "--model", bundle, "--steps", "0"], names: "--steps must be at least 1, got 0"),
-            Row(arguments: ["generate", "--model", bundle, "--sampler", "ddim", "--noise-scale", "1.5"],
+            Row(
+                arguments: ["generate", "--model", bundle, "--sampler", "ddim", "--noise-scale", "1.5"],
                 names: "--noise-scale applies to the ddpm sampler; ddim draws no noise (got 1.5 with ddim)"),
-            Row(arguments: ["eval", "generation", "--model", bundle, "--decode-top-p", "0.9", "1.5", "--out", path("out-eval5/results.json")],
+            Row(
+                arguments: [
+                    "eval", "generation", "--model", bundle, "--decode-top-p", "0.9", "1.5", "--out", path("out-eval5/results.json")
+                ],
                 names: "--decode-top-p must be in (0, 1], got 1.5", output: "out-eval5/results.json"),
             Row(arguments: ["edit", "--model", bundle, "A cat.", "--strength", "2"], names: "--strength"),
-            Row(arguments: ["eval", "generation", "--model", path("missing"), "--out", path("out-eval/results.json")], names: "missing/config.json", output: "out-eval/results.json"),
-            Row(arguments: ["eval", "generation", "--model", bundle, "--judge", path("folder"), "--out", path("out-eval2/results.json")],
+            Row(
+                arguments: ["eval", "generation", "--model", path("missing"), "--out", path("out-eval/results.json")],
+                names: "missing/config.json", output: "out-eval/results.json"),
+            Row(
+                arguments: ["eval", "generation", "--model", bundle, "--judge", path("folder"), "--out", path("out-eval2/results.json")],
                 names: "folder: not a sentence encoder folder (no config.json)", output: "out-eval2/results.json"),
-            Row(arguments: ["eval", "generation", "--model", bundle, "--judge-lm", path("missing"), "--out", path("out-eval3/results.json")],
+            Row(
+                arguments: [
+                    "eval", "generation", "--model", bundle, "--judge-lm", path("missing"), "--out", path("out-eval3/results.json")
+                ],
                 names: "missing/config.json", output: "out-eval3/results.json"),
-            Row(arguments: ["eval", "generation", "--model", bundle, "--steps", "10", "--estimate-step", "10", "--out", path("out-eval4/results.json")],
+            Row(
+                arguments: [
+                    "eval", "generation", "--model", bundle, "--steps", "10", "--estimate-step", "10", "--out",
+                    path("out-eval4/results.json")
+                ],
                 names: "--estimate-step must be between 0 (off) and --steps − 1 (9), got 10", output: "out-eval4/results.json"),
             Row(arguments: ["embed", "--model", lm.path, "--text", "A cat."], names: "model_type \"null\" is not bert"),
             Row(arguments: ["embed", "--model", path("folder"), "--text", "A cat.", "--input", path("text.txt")], names: "not both"),
             Row(arguments: ["report", "--results", path("missing"), "--out", path("out-report")], names: "missing", output: "out-report"),
-            Row(arguments: ["serve", "--model", path("missing"), "--port", "0"], names: "missing/config.json"),
+            Row(arguments: ["serve", "--model", path("missing"), "--port", "0"], names: "missing/config.json")
         ]
         for row in rows {
             let (status, error) = try runCommandCapturingErrors(executable, row.arguments)

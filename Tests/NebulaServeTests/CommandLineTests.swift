@@ -10,8 +10,12 @@ final class SampleCommandTests: XCTestCase {
     func testJSONLinesHoldTheLibrarysTokensAndTheirText() throws {
         guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
         let lm = TestServers.bundle.appendingPathComponent("lm")
-        let (status, output) = try runCommand(executable, ["sample", "--model", lm.path, "--prompt", "Once upon a time", "--max-tokens", "12",
-                                                           "--samples", "2", "--temperature", "0.8", "--top-p", "0.95", "--seed", "3", "--json"])
+        let (status, output) = try runCommand(
+            executable,
+            [
+                "sample", "--model", lm.path, "--prompt", "Once upon a time", "--max-tokens", "12",
+                "--samples", "2", "--temperature", "0.8", "--top-p", "0.95", "--seed", "3", "--json"
+            ])
         XCTAssertEqual(status, 0)
         let lines = output.split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
@@ -21,8 +25,9 @@ final class SampleCommandTests: XCTestCase {
         var generator = SeededGenerator(seed: 3)
         for line in lines {
             let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            var expected = models.languageModel.generate(prompt: prompt, maxTokens: 12, options: SamplingOptions(temperature: 0.8, topP: 0.95),
-                                                         stopToken: models.endOfText, generator: &generator)
+            var expected = models.languageModel.generate(
+                prompt: prompt, maxTokens: 12, options: SamplingOptions(temperature: 0.8, topP: 0.95),
+                stopToken: models.endOfText, generator: &generator)
             let stopped = expected.last == models.endOfText
             if stopped { expected.removeLast() }
             XCTAssertEqual(object["tokens"] as? [Int], expected)
@@ -42,8 +47,8 @@ final class InspectCommandTests: XCTestCase {
         let (status, output) = try runCommand(executable, ["inspect", folder.path, "--json"])
         XCTAssertEqual(status, 0)
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
-        XCTAssertEqual(report["tensor_count"] as? Int, 28)           // two layers' 12, wte, wpe, ln_f's 2, over two shards
-        XCTAssertEqual(report["parameters"] as? Int, 404_328)        // the index's total_parameters
+        XCTAssertEqual(report["tensor_count"] as? Int, 28)  // two layers' 12, wte, wpe, ln_f's 2, over two shards
+        XCTAssertEqual(report["parameters"] as? Int, 404_328)  // the index's total_parameters
     }
 }
 
@@ -79,11 +84,16 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
         }
         XCTAssertEqual(scores[0], scores[1])
         let tiny = ["--steps", "2", "--batch-size", "4", "--warmup", "1", "--eval-every", "2", "--eval-batches", "1"]
-        _ = try run(["train", "autoencoder", "--lm", hf.path, "--data", corpus.path, "--out", ae.path, "--latents", "4",
-                     "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1", "--decoder-layers", "1",
-                     "--max-length", "16"] + tiny)
+        _ = try run(
+            [
+                "train", "autoencoder", "--lm", hf.path, "--data", corpus.path, "--out", ae.path, "--latents", "4",
+                "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1", "--decoder-layers", "1",
+                "--max-length", "16"
+            ] + tiny)
         XCTAssertEqual(try String(contentsOf: ae.appendingPathComponent("data.json"), encoding: .utf8).contains("stories.txt"), true)
-        let trainDiffusion = ["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny
+        let trainDiffusion =
+            ["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"]
+            + tiny
         _ = try run(trainDiffusion)
         // The latent cache is keyed by the autoencoder's weights; a torn or foreign cache is encoded again, not trusted.
         let cache = diffusion.appendingPathComponent("latents.safetensors")
@@ -113,7 +123,9 @@ final class DeterminismTests: XCTestCase {
         guard let executable = nebulaExecutable else { throw XCTSkip("the nebula executable is not built beside the tests") }
         let (root, corpus) = try storiesFolder("determinism")
         defer { try? FileManager.default.removeItem(at: root) }
-        let tiny = ["--steps", "6", "--batch-size", "4", "--warmup", "2", "--eval-every", "3", "--eval-batches", "1", "--checkpoint-every", "3"]
+        let tiny = [
+            "--steps", "6", "--batch-size", "4", "--warmup", "2", "--eval-every", "3", "--eval-batches", "1", "--checkpoint-every", "3"
+        ]
 
         func output(_ arguments: [String]) throws -> String {
             let (status, output) = try runCommand(executable, arguments)
@@ -122,21 +134,36 @@ final class DeterminismTests: XCTestCase {
         }
         /// Every file of the two folders but the log (it records items/s) and the loss plot drawn from it.
         func assertSameFiles(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
-            let names = try FileManager.default.contentsOfDirectory(atPath: a.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }.sorted()
-            XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: b.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }.sorted(), file: file, line: line)
+            let names = try FileManager.default.contentsOfDirectory(atPath: a.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }
+                .sorted()
+            XCTAssertEqual(
+                names,
+                try FileManager.default.contentsOfDirectory(atPath: b.path).filter { $0 != "log.jsonl" && $0 != "loss.svg" }.sorted(),
+                file: file, line: line)
             XCTAssertTrue(names.contains("model.safetensors"), file: file, line: line)
             for name in names {
-                XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(name)), try Data(contentsOf: b.appendingPathComponent(name)), "\(name) differs", file: file, line: line)
+                XCTAssertEqual(
+                    try Data(contentsOf: a.appendingPathComponent(name)), try Data(contentsOf: b.appendingPathComponent(name)),
+                    "\(name) differs", file: file, line: line)
             }
         }
         for run in ["a", "b"] {
             let folder = root.appendingPathComponent(run)
-            _ = try output(["train", "lm", "--data", corpus.path, "--char", "--preset", "tiny", "--out", folder.appendingPathComponent("lm").path] + tiny)
-            _ = try output(["train", "autoencoder", "--lm", folder.appendingPathComponent("lm").path, "--out", folder.appendingPathComponent("ae").path,
-                            "--latents", "4", "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1",
-                            "--decoder-layers", "1", "--max-length", "16"] + tiny)
-            _ = try output(["train", "diffusion", "--autoencoder", folder.appendingPathComponent("ae").path, "--out",
-                            folder.appendingPathComponent("diffusion").path, "--width", "32", "--heads", "2", "--layers", "1"] + tiny)
+            _ = try output(
+                ["train", "lm", "--data", corpus.path, "--char", "--preset", "tiny", "--out", folder.appendingPathComponent("lm").path]
+                    + tiny)
+            _ = try output(
+                [
+                    "train", "autoencoder", "--lm", folder.appendingPathComponent("lm").path, "--out",
+                    folder.appendingPathComponent("ae").path,
+                    "--latents", "4", "--latent-width", "8", "--width", "32", "--heads", "2", "--encoder-layers", "1",
+                    "--decoder-layers", "1", "--max-length", "16"
+                ] + tiny)
+            _ = try output(
+                [
+                    "train", "diffusion", "--autoencoder", folder.appendingPathComponent("ae").path, "--out",
+                    folder.appendingPathComponent("diffusion").path, "--width", "32", "--heads", "2", "--layers", "1"
+                ] + tiny)
         }
         for stage in ["lm", "ae", "diffusion"] {
             try assertSameFiles(root.appendingPathComponent("a/\(stage)"), root.appendingPathComponent("b/\(stage)"))
@@ -160,10 +187,14 @@ final class PrecisionTests: XCTestCase {
         /// Trains a tiny LM; returns its weights and what the command wrote on standard error.
         func train(_ name: String, _ precision: String, backend: String? = nil) throws -> (weights: Data, errors: String) {
             let out = root.appendingPathComponent(name)
-            let (status, errors) = try runCommand(executable, ["train", "lm", "--data", corpus.path, "--char", "--preset", "tiny",
-                                                               "--out", out.path, "--steps", "4", "--batch-size", "4", "--eval-every", "4",
-                                                               "--eval-batches", "1", "--precision", precision],
-                                                  environment: backend.map { ["NEBULA_BLAS": $0] } ?? [:], capturing: \.standardError)
+            let (status, errors) = try runCommand(
+                executable,
+                [
+                    "train", "lm", "--data", corpus.path, "--char", "--preset", "tiny",
+                    "--out", out.path, "--steps", "4", "--batch-size", "4", "--eval-every", "4",
+                    "--eval-batches", "1", "--precision", precision
+                ],
+                environment: backend.map { ["NEBULA_BLAS": $0] } ?? [:], capturing: \.standardError)
             XCTAssertEqual(status, 0, errors)
             return (try Data(contentsOf: out.appendingPathComponent("model.safetensors")), errors)
         }
@@ -192,8 +223,10 @@ func storiesFolder(_ name: String) throws -> (root: URL, corpus: URL) {
 
 /// Runs the executable to the end: its exit status and what it wrote on `stream` (standard output by default;
 /// the other stream is discarded). `environment` is added to this process's.
-func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
-                capturing stream: ReferenceWritableKeyPath<Process, Any?> = \.standardOutput) throws -> (status: Int32, output: String) {
+func runCommand(
+    _ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+    capturing stream: ReferenceWritableKeyPath<Process, Any?> = \.standardOutput
+) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -207,4 +240,3 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))
 }
-

@@ -20,24 +20,28 @@ final class CompletionTests: XCTestCase {
         let eot = models.tokenizer.endOfTextID!
         let ids = try models.tokenizer.encode(prompt)
         var generator = SeededGenerator(seed: seed)
-        var tokens = models.languageModel.generate(prompt: ids.isEmpty ? [eot] : ids, maxTokens: maxTokens,
-                                                   options: SamplingOptions(temperature: temperature, topP: topP),
-                                                   stopToken: eot, generator: &generator)
+        var tokens = models.languageModel.generate(
+            prompt: ids.isEmpty ? [eot] : ids, maxTokens: maxTokens,
+            options: SamplingOptions(temperature: temperature, topP: topP),
+            stopToken: eot, generator: &generator)
         if tokens.last == eot { tokens.removeLast() }
         return try models.tokenizer.decode(tokens)
     }
 
-    func referencePassage(prompt: String?, steps: Int, guidance: Float, seed: UInt64,
-                          noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil) throws -> String {
+    func referencePassage(
+        prompt: String?, steps: Int, guidance: Float, seed: UInt64,
+        noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil
+    ) throws -> String {
         let models = try TestServers.referenceModels.get()
         let (system, tokenizer) = (models.system, models.tokenizer)
         return try withNoGrad {
             let condition = try prompt.map {
                 system.autoencoder.encode([try tokenizer.encode($0).map(Int32.init)])
             }
-            let config = try system.configuration(for: GenerationRequest(
-                steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
-                languageModelPrior: languageModelPrior))
+            let config = try system.configuration(
+                for: GenerationRequest(
+                    steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
+                    languageModelPrior: languageModelPrior))
             var generator = SeededGenerator(seed: seed)
             let z = system.sample(count: 1, config, condition: condition, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
@@ -136,11 +140,16 @@ final class CompletionTests: XCTestCase {
     }
 
     func testSamplingFieldsOverrideTheBundlesDefaultsAsInTheLibrary() async throws {
-        let fields: [String: Any] = ["model": diffusion, "steps": 8, "seed": 11, "noise_scale": 0.7, "lm_prior": 0.5,
-                                     "renormalize_estimates": false]
+        let fields: [String: Any] = [
+            "model": diffusion, "steps": 8, "seed": 11, "noise_scale": 0.7, "lm_prior": 0.5,
+            "renormalize_estimates": false
+        ]
         let text = try texts(try await complete(fields))[0]
-        XCTAssertEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11, noiseScale: 0.7,
-                                                  languageModelPrior: 0.5, renormalizeEstimates: false))
+        XCTAssertEqual(
+            text,
+            try referencePassage(
+                prompt: nil, steps: 8, guidance: 1, seed: 11, noiseScale: 0.7,
+                languageModelPrior: 0.5, renormalizeEstimates: false))
         XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the fields changed nothing")
     }
 
@@ -200,10 +209,14 @@ final class CompletionTests: XCTestCase {
     func testConcurrentLanguageModelRequestsAreBatchedAndKeepTheirAnswers() async throws {
         let live = try await TestServers.main.value
         let prompts = ["The cat", "One day, Ben", "Mia liked to", "The sun was"]
-        let sequential = try prompts.enumerated().map { try referenceCompletion(prompt: $1, maxTokens: 12, temperature: 0.9, seed: UInt64($0)) }
-        let concurrent = try await concurrentTexts(live.base, bodies: prompts.enumerated().map {
-            ["model": self.lm, "prompt": $1, "max_tokens": 12, "temperature": 0.9, "seed": $0]
-        })
+        let sequential = try prompts.enumerated().map {
+            try referenceCompletion(prompt: $1, maxTokens: 12, temperature: 0.9, seed: UInt64($0))
+        }
+        let concurrent = try await concurrentTexts(
+            live.base,
+            bodies: prompts.enumerated().map {
+                ["model": self.lm, "prompt": $1, "max_tokens": 12, "temperature": 0.9, "seed": $0]
+            })
         XCTAssertEqual(concurrent, sequential)
         XCTAssertGreaterThanOrEqual(live.server.worker.peakBatch.languageModel, 2, "requests running together are decoded as one batch")
     }

@@ -33,8 +33,10 @@ final class EndpointTests: XCTestCase {
         let answer = try await send(.GET, live.base, "/")
         XCTAssertEqual(answer.status, 200)
         XCTAssertEqual(answer.headers.first(name: "Content-Type"), "text/html; charset=utf-8")
-        for part in ["<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"temperature\"",
-                     "/v1/completions", "/v1/models", "getReader", "stream: true", "choice.estimate", "</html>"] {
+        for part in [
+            "<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"temperature\"",
+            "/v1/completions", "/v1/models", "getReader", "stream: true", "choice.estimate", "</html>"
+        ] {
             XCTAssertTrue(answer.body.contains(part), "the playground lacks \(part)")
         }
         // Nothing is fetched from elsewhere: no external scripts, styles or fonts.

@@ -11,7 +11,9 @@ final class ErrorTests: XCTestCase {
         return try await send(.POST, target, "/v1/completions", body: body)
     }
 
-    func assertInvalid(_ fields: [String: Any], param: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) async throws {
+    func assertInvalid(_ fields: [String: Any], param: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line)
+        async throws
+    {
         let answer = try await post(jsonBody(fields))
         XCTAssertEqual(answer.status, 400, answer.body, file: file, line: line)
         let error = try answer.error
@@ -49,8 +51,10 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "steps": 10], param: "steps", "diffusion model only")
         try await assertInvalid(["model": "tinystories-lm", "noise_scale": 0.8], param: "noise_scale", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "noise_scale": 5], param: "noise_scale", "[0, 4]")
-        try await assertInvalid(["model": "tinystories-diffusion", "sampler": "ddim", "noise_scale": 1.5], param: "noise_scale", "ddim draws no noise")
-        try await assertInvalid(["model": "tinystories-lm", "renormalize_estimates": false], param: "renormalize_estimates", "diffusion model only")
+        try await assertInvalid(
+            ["model": "tinystories-diffusion", "sampler": "ddim", "noise_scale": 1.5], param: "noise_scale", "ddim draws no noise")
+        try await assertInvalid(
+            ["model": "tinystories-lm", "renormalize_estimates": false], param: "renormalize_estimates", "diffusion model only")
         try await assertInvalid(["model": "tinystories-lm", "lm_prior": 0.5], param: "lm_prior", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "lm_prior": -1], param: "lm_prior", "[0, 4]")
         try await assertInvalid(["model": "tinystories-lm", "n": 0], param: "n", "at least 1")
@@ -74,7 +78,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testBodyOverTheLimitIs413() async throws {
-        let prompt = String(repeating: "Once upon a time. ", count: 2000)       // 36 KB > 16 KB
+        let prompt = String(repeating: "Once upon a time. ", count: 2000)  // 36 KB > 16 KB
         let answer = try await post(jsonBody(["model": "tinystories-lm", "prompt": prompt]))
         XCTAssertEqual(answer.status, 413)
         XCTAssertEqual(try answer.error["code"] as? String, "body_too_large")
@@ -110,7 +114,9 @@ final class ErrorTests: XCTestCase {
     func testFullQueueIs503WithRetryAfter() async throws {
         let stalled = try await TestServers.stalled.value
         // The stalled server's worker never runs: the first request holds its one place until we give up on it.
-        let waiting = Task { try await send(.POST, stalled.base, "/v1/completions", body: jsonBody(["model": "tinystories-lm", "prompt": "hi"])) }
+        let waiting = Task {
+            try await send(.POST, stalled.base, "/v1/completions", body: jsonBody(["model": "tinystories-lm", "prompt": "hi"]))
+        }
         var load = 0
         for _ in 0..<200 where load == 0 {
             try await Task.sleep(nanoseconds: 10_000_000)

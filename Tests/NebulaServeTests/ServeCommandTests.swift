@@ -31,7 +31,8 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(health.status, 200)
 
         let running = Task {
-            try await send(.POST, base, "/v1/completions", body: jsonBody(["model": "tinystories-diffusion", "steps": 150, "n": 4, "seed": 1]))
+            try await send(
+                .POST, base, "/v1/completions", body: jsonBody(["model": "tinystories-diffusion", "steps": 150, "n": 4, "seed": 1]))
         }
         try await Task.sleep(nanoseconds: 300_000_000)
         kill(process.processIdentifier, SIGTERM)

@@ -71,7 +71,9 @@ struct Answer {
     var error: [String: Any] {
         get throws {
             let error = try XCTUnwrap(try json["error"] as? [String: Any], "no error object in \(body)")
-            for field in ["message", "type", "param", "code"] { XCTAssertTrue(error.keys.contains(field), "error without \(field): \(body)") }
+            for field in ["message", "type", "param", "code"] {
+                XCTAssertTrue(error.keys.contains(field), "error without \(field): \(body)")
+            }
             XCTAssertFalse((error["message"] as? String ?? "").isEmpty)
             return error
         }

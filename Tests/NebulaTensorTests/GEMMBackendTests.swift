@@ -22,8 +22,9 @@ final class GEMMBackendTests: XCTestCase {
         /// C after the product, through Nebula's `sgemm` on the current backend.
         func run() -> [Float] {
             var (a, b, c) = operands()
-            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: &a, lda: lda,
-                  b: &b, ldb: ldb, beta: beta, c: &c, ldc: ldc, parallel: parallel)
+            sgemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: &a, lda: lda,
+                b: &b, ldb: ldb, beta: beta, c: &c, ldc: ldc, parallel: parallel)
             return c
         }
 
@@ -54,8 +55,10 @@ final class GEMMBackendTests: XCTestCase {
                 for transposeB in [false, true] {
                     for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1)] {
                         for parallel in [false, true] {
-                            products.append(Product(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                                                     alpha: alpha, beta: beta, parallel: parallel))
+                            products.append(
+                                Product(
+                                    m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                    alpha: alpha, beta: beta, parallel: parallel))
                         }
                     }
                 }
@@ -87,12 +90,12 @@ final class GEMMBackendTests: XCTestCase {
 
     func testLinuxX86UsesOneDNNWhenInstalled() {
         #if os(Linux) && arch(x86_64)
-        XCTAssertTrue(GEMMBackend.available.contains(.openblas))
-        if FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/\(OneDNN.libraryName)") {
-            XCTAssertEqual(GEMMBackend.available.first, .onednn)
-            XCTAssertTrue(GEMMBackend.onednn.version.hasPrefix("oneDNN "))
-            XCTAssertFalse(GEMMBackend.onednn.kernels.hasPrefix("isa"), "unnamed ISA \(GEMMBackend.onednn.kernels)")
-        }
+            XCTAssertTrue(GEMMBackend.available.contains(.openblas))
+            if FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/\(OneDNN.libraryName)") {
+                XCTAssertEqual(GEMMBackend.available.first, .onednn)
+                XCTAssertTrue(GEMMBackend.onednn.version.hasPrefix("oneDNN "))
+                XCTAssertFalse(GEMMBackend.onednn.kernels.hasPrefix("isa"), "unnamed ISA \(GEMMBackend.onednn.kernels)")
+            }
         #endif
     }
 
@@ -113,7 +116,8 @@ final class GEMMBackendTests: XCTestCase {
     }
 
     func testCPUInfoReadsTheFirstProcessor() {
-        let cpuinfo = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nflags\t\t: fpu sse avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+        let cpuinfo =
+            "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nflags\t\t: fpu sse avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu\n"
         let cpu = CPUInfo(cpuinfo: cpuinfo)
         XCTAssertEqual(cpu.model, "Intel(R) Xeon(R) Gold 6338")
         XCTAssertEqual(cpu.flags, ["fpu", "sse", "avx2", "avx512f"])

@@ -61,7 +61,7 @@ final class GradientTests: XCTestCase {
         checkGradients([a, b.transposed().detached()]) { $0[0].matmul($0[1], transposeB: true) }
         let batched = randomTensor([2, 3, 4], seed: 43), rhs = randomTensor([2, 4, 5], seed: 44)
         checkGradients([batched, rhs]) { $0[0].matmul($0[1]) }
-        checkGradients([batched, b]) { $0[0].matmul($0[1]) }                          // shared right side
+        checkGradients([batched, b]) { $0[0].matmul($0[1]) }  // shared right side
         checkGradients([batched.transposed().detached(), b]) { $0[0].matmul($0[1], transposeA: true) }
         checkGradients([batched, rhs.transposed().detached()]) { $0[0].matmul($0[1], transposeB: true) }
     }
@@ -98,8 +98,9 @@ final class GradientTests: XCTestCase {
         let g = { (r: Int, j: Int) in Double(upstream[r * width + j]) }
         assertClose(b.grad?.data, columnSums(g), "layer norm bias")
         // x̂ = (y − b) / w
-        assertClose(w.grad?.data, columnSums { r, j in g(r, j) * Double((normed.data[r * width + j] - b.data[j]) / w.data[j]) },
-                    "layer norm weight")
+        assertClose(
+            w.grad?.data, columnSums { r, j in g(r, j) * Double((normed.data[r * width + j] - b.data[j]) / w.data[j]) },
+            "layer norm weight")
         for t in [x, w] { t.zeroGrad() }
         let scaled = rmsNorm(x, weight: w)
         scaled.backward(seed: upstream)
@@ -167,17 +168,21 @@ final class GradientTests: XCTestCase {
             let mask: [Float]? = causal ? nil : (0..<tk).map { $0 % 5 == 2 || ($0 >= 256 && $0 < 511) ? 0 : 1 }
             let y = scaledDotProductAttention(query: q, key: k, value: v, heads: heads, causal: causal, keyMask: mask)
             var maxError: Float = 0
-            for h in 0..<heads { for i in 0..<tq {
-                let seen = (0..<(causal ? i + tk - tq + 1 : tk)).filter { mask == nil || mask![$0] != 0 }
-                let scores = seen.map { j in (0..<4).reduce(Float(0)) { $0 + q.data[i * c + h * 4 + $1] * k.data[j * c + h * 4 + $1] } / 2 }
-                let m = scores.max()!
-                let weights = scores.map { Foundation.exp($0 - m) }
-                let total = weights.reduce(0, +)
-                for e in 0..<4 {
-                    let expected = zip(seen, weights).reduce(Float(0)) { $0 + $1.1 / total * v.data[$1.0 * c + h * 4 + e] }
-                    maxError = max(maxError, abs(y.data[i * c + h * 4 + e] - expected))
+            for h in 0..<heads {
+                for i in 0..<tq {
+                    let seen = (0..<(causal ? i + tk - tq + 1 : tk)).filter { mask == nil || mask![$0] != 0 }
+                    let scores = seen.map { j in
+                        (0..<4).reduce(Float(0)) { $0 + q.data[i * c + h * 4 + $1] * k.data[j * c + h * 4 + $1] } / 2
+                    }
+                    let m = scores.max()!
+                    let weights = scores.map { Foundation.exp($0 - m) }
+                    let total = weights.reduce(0, +)
+                    for e in 0..<4 {
+                        let expected = zip(seen, weights).reduce(Float(0)) { $0 + $1.1 / total * v.data[$1.0 * c + h * 4 + e] }
+                        maxError = max(maxError, abs(y.data[i * c + h * 4 + e] - expected))
+                    }
                 }
-            } }
+            }
             XCTAssertLessThan(maxError, 1e-5, "\(tq) queries, \(tk) keys, causal \(causal)")
         }
     }

@@ -68,10 +68,12 @@ final class ParallelTests: XCTestCase {
                 return i * i
             }
             XCTAssertEqual(squares, (0..<100).map { $0 * $0 }, "\(workers) workers")
-            XCTAssertThrowsError(try Parallel.map(count: 50, workers: workers, makeState: {}) { _, i -> Int in
-                if i == 17 || i == 40 { throw Failure(item: i) }
-                return i
-            }) { XCTAssertEqual($0 as? Failure, Failure(item: 17)) }
+            XCTAssertThrowsError(
+                try Parallel.map(count: 50, workers: workers, makeState: {}) { _, i -> Int in
+                    if i == 17 || i == 40 { throw Failure(item: i) }
+                    return i
+                }
+            ) { XCTAssertEqual($0 as? Failure, Failure(item: 17)) }
         }
     }
 }

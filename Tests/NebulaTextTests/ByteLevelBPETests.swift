@@ -7,9 +7,11 @@ final class ByteLevelBPETests: XCTestCase {
     func testRoundTripOfRandomUnicode() throws {
         let gpt2 = try SharedData.gpt2()
         var random = SeededRandom(seed: 1)
-        let pools: [ClosedRange<UInt32>] = [0x20...0x7E, 0x09...0x0D, 0xA0...0x17F, 0x370...0x3FF, 0x400...0x4FF,
-                                            0x600...0x6FF, 0x2000...0x206F, 0x3000...0x30FF, 0x4E00...0x4FFF,
-                                            0x1F300...0x1F64F, 0x0...0x10FFFF]
+        let pools: [ClosedRange<UInt32>] = [
+            0x20...0x7E, 0x09...0x0D, 0xA0...0x17F, 0x370...0x3FF, 0x400...0x4FF,
+            0x600...0x6FF, 0x2000...0x206F, 0x3000...0x30FF, 0x4E00...0x4FFF,
+            0x1F300...0x1F64F, 0x0...0x10FFFF
+        ]
         for _ in 0..<300 {
             var scalars = String.UnicodeScalarView()
             for _ in 0..<random.next(below: 80) {
@@ -92,10 +94,14 @@ final class ByteLevelBPETests: XCTestCase {
     func testLongPiecesUseTheSameMergeOrder() throws {
         let gpt2 = try SharedData.gpt2()
         var random = SeededRandom(seed: 3)
-        var texts = [String(repeating: "a", count: 1000), String(repeating: "ab", count: 300),
-                     "x" + String(repeating: "ing", count: 100), String(repeating: "!?.", count: 70)]
+        var texts = [
+            String(repeating: "a", count: 1000), String(repeating: "ab", count: 300),
+            "x" + String(repeating: "ing", count: 100), String(repeating: "!?.", count: 70)
+        ]
         let letters = Array("etaoinshrdlu")
-        for _ in 0..<50 { texts.append(String((0..<(65 + random.next(below: 300))).map { _ in letters[random.next(below: letters.count)] })) }
+        for _ in 0..<50 {
+            texts.append(String((0..<(65 + random.next(below: 300))).map { _ in letters[random.next(below: letters.count)] }))
+        }
         for text in texts {
             let start = Array(text.utf8).map { gpt2.storage.byteIDs[Int($0)] }
             var simple = start, heap = start
@@ -121,7 +127,9 @@ final class ByteLevelBPETests: XCTestCase {
         XCTAssertThrowsError(try loadTokenizer(directory: folder)) { error in
             XCTAssertTrue(error.localizedDescription.contains("byte"), error.localizedDescription)
         }
-        let bytes = ByteLevelAlphabet.order.enumerated().map { "\(jsonQuoted(String(ByteLevelAlphabet.character(for: $0.element)))): \($0.offset)" }
+        let bytes = ByteLevelAlphabet.order.enumerated().map {
+            "\(jsonQuoted(String(ByteLevelAlphabet.character(for: $0.element)))): \($0.offset)"
+        }
         try Data("{\(bytes.joined(separator: ","))}".utf8).write(to: folder.appendingPathComponent("vocab.json"))
         try Data("#version: 0.2\nĠ t\nx\n".utf8).write(to: folder.appendingPathComponent("merges.txt"))
         XCTAssertThrowsError(try loadTokenizer(directory: folder)) { error in

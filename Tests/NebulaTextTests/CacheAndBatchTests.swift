@@ -21,7 +21,9 @@ final class TokenCacheTests: XCTestCase {
         let eot = Int32(tokenizer.endOfTextID!)
         XCTAssertEqual(Array(cache.tokens[cache.documentRange(1)]), try tokenizer.encode("three four five").map(Int32.init) + [eot])
         XCTAssertEqual(cache.tokens.count, "one two".count + "three four five".count + "six".count + 3)
-        XCTAssertEqual(cache.tokens(ofDocuments: [2, 0]), try (tokenizer.encode("six") + [Int(eot)] + tokenizer.encode("one two") + [Int(eot)]).map(Int32.init))
+        XCTAssertEqual(
+            cache.tokens(ofDocuments: [2, 0]),
+            try (tokenizer.encode("six") + [Int(eot)] + tokenizer.encode("one two") + [Int(eot)]).map(Int32.init))
         // The mapped tokens feed the LM batcher directly.
         var batcher = try LMBatcher(tokens: cache.tokens, batchSize: 2, contextLength: 4, seed: 0)
         let batch = batcher.next()
@@ -62,7 +64,8 @@ final class TokenCacheTests: XCTestCase {
         XCTAssertEqual(third.documentCount, 1)
         XCTAssertEqual(third.tokens.count, "seven eight".count + 1)
         // Other corpus options: rebuilt.
-        let fourth = try TokenCache.load(corpus: source, options: CorpusOptions(separator: .blankLines), tokenizer: withEOT, cacheURL: cacheURL)
+        let fourth = try TokenCache.load(
+            corpus: source, options: CorpusOptions(separator: .blankLines), tokenizer: withEOT, cacheURL: cacheURL)
         XCTAssertNotEqual(fourth.sourceFingerprint, third.sourceFingerprint)
     }
 
@@ -85,7 +88,8 @@ final class TokenCacheTests: XCTestCase {
         }
         try expectCorrupt(good.prefix(good.count - 3), "truncated")
         try expectCorrupt(good.prefix(10), "shorter than the header")
-        try expectCorrupt(Data("not a cache at all, just some text that is long enough for a header......".utf8), "not a Nebula token cache")
+        try expectCorrupt(
+            Data("not a cache at all, just some text that is long enough for a header......".utf8), "not a Nebula token cache")
         var badVersion = good
         badVersion[8] = 9
         try expectCorrupt(badVersion, "version")

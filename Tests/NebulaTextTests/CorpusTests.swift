@@ -26,8 +26,9 @@ final class CorpusTests: XCTestCase {
     func testBlankLineSeparatedText() throws {
         let folder = try temporaryFolder(self)
         let url = try write("Para one\nline two\n\n\n  \nPara two\n", "a.txt", in: folder)
-        XCTAssertEqual(try Corpus(contentsOf: url, options: CorpusOptions(separator: .blankLines)).documents,
-                       ["Para one\nline two", "Para two"])
+        XCTAssertEqual(
+            try Corpus(contentsOf: url, options: CorpusOptions(separator: .blankLines)).documents,
+            ["Para one\nline two", "Para two"])
     }
 
     func testJSONLinesAndFolders() throws {
@@ -64,7 +65,7 @@ final class CorpusTests: XCTestCase {
             ("{\"text\": \"ok\"}\n{not json}\n", "2: not valid JSON"),
             ("{\"text\": \"ok\"}\n{\"body\": \"x\"}\n", "2: no \"text\" string field"),
             ("[1, 2]\n", "1: expected a JSON object"),
-            ("{\"text\": 5}\n", "1: no \"text\""),
+            ("{\"text\": 5}\n", "1: no \"text\"")
         ]
         for (index, (content, message)) in cases.enumerated() {
             let url = try write(content, "c\(index).jsonl", in: folder)
@@ -76,8 +77,10 @@ final class CorpusTests: XCTestCase {
 
     func testEmptyCorporaFailClearly() throws {
         let folder = try temporaryFolder(self)
-        for (name, content) in [("empty.txt", ""), ("blank.txt", "\n\n<|endoftext|>\n\n"), ("empty.jsonl", "\n"),
-                                ("emptytext.jsonl", "{\"text\": \"\"}\n")] {
+        for (name, content) in [
+            ("empty.txt", ""), ("blank.txt", "\n\n<|endoftext|>\n\n"), ("empty.jsonl", "\n"),
+            ("emptytext.jsonl", "{\"text\": \"\"}\n")
+        ] {
             let url = try write(content, name, in: folder)
             XCTAssertThrowsError(try Corpus(contentsOf: url)) { error in
                 XCTAssertEqual(error as? CorpusError, .empty(path: url.path))
@@ -110,7 +113,7 @@ final class CorpusTests: XCTestCase {
     func testCompleteSentencesDropsOnlyAnUnfinishedEnd() {
         XCTAssertEqual(SentenceSplitter.completeSentences(in: "Hi. Bye! The cat sat on"), "Hi. Bye!")
         XCTAssertEqual(SentenceSplitter.completeSentences(in: "She said, \"Yes.\" He ran"), "She said, \"Yes.\"")
-        XCTAssertEqual(SentenceSplitter.completeSentences(in: "Hi. \"Bye!\" "), "Hi. \"Bye!\" ")   // finished: unchanged
+        XCTAssertEqual(SentenceSplitter.completeSentences(in: "Hi. \"Bye!\" "), "Hi. \"Bye!\" ")  // finished: unchanged
         XCTAssertEqual(SentenceSplitter.completeSentences(in: "no sentence ends here"), "no sentence ends here")
         XCTAssertEqual(SentenceSplitter.completeSentences(in: ""), "")
     }
@@ -121,7 +124,8 @@ final class AutoSeparatorTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-auto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try "One story.\n\nStill the first story.\n<|endoftext|>\nTwo.\n".write(to: folder.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try "One story.\n\nStill the first story.\n<|endoftext|>\nTwo.\n".write(
+            to: folder.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
         try "Paragraph one.\n\nParagraph two.\n".write(to: folder.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
         let corpus = try Corpus(contentsOf: folder, options: CorpusOptions(separator: .auto))
         XCTAssertEqual(corpus.documents, ["One story.\n\nStill the first story.", "Two.", "Paragraph one.", "Paragraph two."])

@@ -28,14 +28,16 @@ final class FixtureTests: XCTestCase {
     func testTrainedTokenizerMatchesHuggingFace() throws {
         let folder = Self.fixtures.appendingPathComponent("trained_bpe_1024")
         let fromHF = try ByteLevelBPE(huggingFaceFile: folder.appendingPathComponent("tokenizer.json"))
-        let fromGPT2Files = try ByteLevelBPE(vocabulary: folder.appendingPathComponent("vocab.json"),
-                                             merges: folder.appendingPathComponent("merges.txt"))
+        let fromGPT2Files = try ByteLevelBPE(
+            vocabulary: folder.appendingPathComponent("vocab.json"),
+            merges: folder.appendingPathComponent("merges.txt"))
         XCTAssertEqual(fromHF.vocabularySize, 1024)
         XCTAssertEqual(fromHF.fingerprint, fromGPT2Files.fingerprint)
         XCTAssertEqual(try loadTokenizer(directory: folder).fingerprint, fromHF.fingerprint)
         for (index, testCase) in try cases("trained_bpe_1024/hf_encodings.json").enumerated() {
             let text = testCase["text"] as! String
-            XCTAssertEqual(fromHF.encode(text, allowedSpecial: .all), ids(testCase["ids"]), "case \(index) \(text.prefix(40).debugDescription)")
+            XCTAssertEqual(
+                fromHF.encode(text, allowedSpecial: .all), ids(testCase["ids"]), "case \(index) \(text.prefix(40).debugDescription)")
             XCTAssertEqual(try fromHF.decode(ids(testCase["ids"])), text)
         }
     }

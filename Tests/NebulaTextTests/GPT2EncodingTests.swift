@@ -25,8 +25,9 @@ final class GPT2EncodingTests: XCTestCase {
             let text = try String(contentsOf: SharedData.url(file), encoding: .utf8)
             let serial = gpt2.encode(text)
             XCTAssertEqual(gpt2.encodeParallel(text, threads: 4), serial, file)
-            XCTAssertEqual(gpt2.encodeParallel(text, allowedSpecial: .all, threads: 3).filter { $0 == 50256 }.count,
-                           text.components(separatedBy: SpecialToken.endOfText).count - 1)
+            XCTAssertEqual(
+                gpt2.encodeParallel(text, allowedSpecial: .all, threads: 3).filter { $0 == 50256 }.count,
+                text.components(separatedBy: SpecialToken.endOfText).count - 1)
         }
     }
 

@@ -25,8 +25,9 @@ enum SharedData {
     static func gpt2() throws -> ByteLevelBPE {
         let directory = try url("gpt2")
         if let cached = cache.value { return cached }
-        let tokenizer = try ByteLevelBPE(vocabulary: directory.appendingPathComponent("encoder.json"),
-                                         merges: directory.appendingPathComponent("vocab.bpe"))
+        let tokenizer = try ByteLevelBPE(
+            vocabulary: directory.appendingPathComponent("encoder.json"),
+            merges: directory.appendingPathComponent("vocab.bpe"))
         cache.value = tokenizer
         return tokenizer
     }

@@ -6,7 +6,7 @@ final class TrainerTests: XCTestCase {
     let documents = [
         "the cat sat on the mat. the cat ate the rat.",
         "a dog and a cat and a rat played in the sun!",
-        "Lily's cat's hat was on the mat; the hat was red.",
+        "Lily's cat's hat was on the mat; the hat was red."
     ]
 
     func testTrainsToTheVocabularySizeWithSpecialsLast() throws {
@@ -16,8 +16,9 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(tokenizer.endOfTextID, 298)
         XCTAssertEqual(tokenizer.padID, 299)
         XCTAssertEqual(tokenizer.bytes(of: 0), [UInt8(ascii: "!")])  // GPT-2's byte order
-        XCTAssertEqual(tokenizer.bytes(of: tokenizer.merges[0].left)! + tokenizer.bytes(of: tokenizer.merges[0].right)!,
-                       tokenizer.bytes(of: 256))
+        XCTAssertEqual(
+            tokenizer.bytes(of: tokenizer.merges[0].left)! + tokenizer.bytes(of: tokenizer.merges[0].right)!,
+            tokenizer.bytes(of: 256))
         for text in documents + ["unseen wörds 123 😀"] {
             XCTAssertEqual(try tokenizer.decode(tokenizer.encode(text)), text)
         }
@@ -50,11 +51,13 @@ final class TrainerTests: XCTestCase {
         let folder = try temporaryFolder(self)
         try tokenizer.save(to: folder)
         let hf = try ByteLevelBPE(huggingFaceFile: folder.appendingPathComponent("tokenizer.json"))
-        let gpt2Style = try ByteLevelBPE(vocabulary: folder.appendingPathComponent("vocab.json"),
-                                         merges: folder.appendingPathComponent("merges.txt"))
+        let gpt2Style = try ByteLevelBPE(
+            vocabulary: folder.appendingPathComponent("vocab.json"),
+            merges: folder.appendingPathComponent("merges.txt"))
         XCTAssertEqual(hf.fingerprint, tokenizer.fingerprint)
         XCTAssertEqual(gpt2Style.fingerprint, tokenizer.fingerprint)
-        XCTAssertEqual(hf.encode("the cat<|endoftext|>", allowedSpecial: .all), tokenizer.encode("the cat<|endoftext|>", allowedSpecial: .all))
+        XCTAssertEqual(
+            hf.encode("the cat<|endoftext|>", allowedSpecial: .all), tokenizer.encode("the cat<|endoftext|>", allowedSpecial: .all))
     }
 
     /// A vocabulary with an id far past its size (as `make fuzz` found: 16,666,666,662) is refused by name instead
@@ -75,8 +78,9 @@ final class TrainerTests: XCTestCase {
     }
 
     func testTrainedOnTinyStoriesRoundTripsAndCompresses() throws {
-        let corpus = try Corpus(contentsOf: SharedData.url("tinystories/tinystories_v1_train_head.txt"),
-                                options: CorpusOptions(separator: .blankLines))
+        let corpus = try Corpus(
+            contentsOf: SharedData.url("tinystories/tinystories_v1_train_head.txt"),
+            options: CorpusOptions(separator: .blankLines))
         let tokenizer = try BPETrainer(vocabularySize: 2048).train(documents: corpus.documents)
         XCTAssertEqual(tokenizer.vocabularySize, 2048)
         let sample = corpus.documents.prefix(200).joined(separator: "\n")

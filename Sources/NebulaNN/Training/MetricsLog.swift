@@ -15,9 +15,10 @@ public final class MetricsLog {
         self.url = url
         var kept = Data()
         if let step, let text = try? String(contentsOf: url, encoding: .utf8) {
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {   // the last piece has no newline
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {  // the last piece has no newline
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let logged = (object["step"] as? NSNumber)?.intValue, logged <= step else { continue }
+                    let logged = (object["step"] as? NSNumber)?.intValue, logged <= step
+                else { continue }
                 kept.append(contentsOf: line.utf8)
                 kept.append(UInt8(ascii: "\n"))
             }

@@ -23,13 +23,15 @@ extension ProcessGroup {
     public func allreduceGradients(_ parameters: [Tensor], extra: [Float]) -> [Float] {
         let count = parameters.count
         let total = parameters.reduce(0) { $0 + $1.count }
-        var flat = [Float](repeating: 0, count: count + total + extra.count)      // [has gradient] [gradients] [extra]
+        var flat = [Float](repeating: 0, count: count + total + extra.count)  // [has gradient] [gradients] [extra]
         flat.withUnsafeMutableBufferPointer { buffer in
             var offset = count
             for (i, p) in parameters.enumerated() {
                 if let g = p.gradData {
                     buffer[i] = 1
-                    g.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + p.count)]).update(fromContentsOf: $0) }
+                    g.withUnsafeBufferPointer {
+                        _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + p.count)]).update(fromContentsOf: $0)
+                    }
                 }
                 offset += p.count
             }
@@ -38,7 +40,9 @@ extension ProcessGroup {
             offset = count
             for (i, p) in parameters.enumerated() {
                 if buffer[i] > 0 {
-                    p.withGradBuffer { _ = $0.update(fromContentsOf: UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + p.count)])) }
+                    p.withGradBuffer {
+                        _ = $0.update(fromContentsOf: UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + p.count)]))
+                    }
                 } else {
                     p.zeroGrad()
                 }

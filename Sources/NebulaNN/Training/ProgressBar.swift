@@ -42,7 +42,8 @@ public final class ProgressBar {
         let done = step - startStep
         let eta = done > 0 ? elapsed / Double(done) * Double(total - step) : 0
         let shown = figures.map { "\($0.key) \($0.value)" }.joined(separator: " │ ")
-        let line = "\(label) \(bar) \(step)/\(total) │ \(shown)\(shown.isEmpty ? "" : " │ ")\(formatDuration(elapsed)) elapsed, ETA \(formatDuration(eta))"
+        let line =
+            "\(label) \(bar) \(step)/\(total) │ \(shown)\(shown.isEmpty ? "" : " │ ")\(formatDuration(elapsed)) elapsed, ETA \(formatDuration(eta))"
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[2K" : "") + line + (interactive ? "" : "\n")).utf8))
     }
 

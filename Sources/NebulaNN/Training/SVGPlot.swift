@@ -42,12 +42,12 @@ public struct LinePlot {
         func px(_ x: Double) -> Double { left + (fx(x) - x0) / (x1 - x0) * plotW }
         func py(_ y: Double) -> Double { top + (1 - (y - y0) / (y1 - y0)) * plotH }
         var out = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="11">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(width / 2)" y="20" text-anchor="middle" font-size="14">\(escape(title))</text>
-        <rect x="\(left)" y="\(top)" width="\(plotW)" height="\(plotH)" fill="none" stroke="#999"/>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="11">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(width / 2)" y="20" text-anchor="middle" font-size="14">\(escape(title))</text>
+            <rect x="\(left)" y="\(top)" width="\(plotW)" height="\(plotH)" fill="none" stroke="#999"/>
 
-        """
+            """
         for i in 0...4 {
             let yv = y0 + (y1 - y0) * Double(i) / 4, y = py(yv)
             out += "<line x1=\"\(left)\" y1=\"\(y)\" x2=\"\(left + plotW)\" y2=\"\(y)\" stroke=\"#eee\"/>"
@@ -56,17 +56,21 @@ public struct LinePlot {
             out += "<text x=\"\(x)\" y=\"\(top + plotH + 16)\" text-anchor=\"middle\">\(tick(logX ? pow(10, xv) : xv))</text>\n"
         }
         out += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        out += "<text x=\"14\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(top + plotH / 2))\">\(escape(yLabel))</text>\n"
+        out +=
+            "<text x=\"14\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(top + plotH / 2))\">\(escape(yLabel))</text>\n"
         for (i, s) in series.enumerated() {
             let color = colors[i % colors.count]
             let path = s.points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
             if s.points.count <= 30 {
-                for p in s.points { out += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"\(color)\"/>", px(p.0), py(p.1)) }
+                for p in s.points {
+                    out += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"\(color)\"/>", px(p.0), py(p.1))
+                }
                 out += "\n"
             }
             let ly = top + 14 + Double(i) * 16
-            out += "<line x1=\"\(left + plotW - 120)\" y1=\"\(ly - 4)\" x2=\"\(left + plotW - 100)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+            out +=
+                "<line x1=\"\(left + plotW - 120)\" y1=\"\(ly - 4)\" x2=\"\(left + plotW - 100)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
             out += "<text x=\"\(left + plotW - 96)\" y=\"\(ly)\">\(escape(s.name))</text>\n"
         }
         return out + "</svg>\n"
@@ -79,6 +83,7 @@ public struct LinePlot {
     }
 
     private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;")
     }
 }

@@ -38,7 +38,8 @@ public struct TrainingState {
             SafeTensorsError(.invalidEntry, source: file.source, problem)
         }
         guard let step = file.metadata["step"].flatMap(Int.init),
-              let optimizerSteps = file.metadata["optimizer_steps"].flatMap(Int.init) else {
+            let optimizerSteps = file.metadata["optimizer_steps"].flatMap(Int.init)
+        else {
             throw fail("expected integer \"step\" and \"optimizer_steps\" in the metadata, found \(file.metadata.keys.sorted())")
         }
         let words = (file.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
