@@ -119,10 +119,12 @@ public final class LatentDiffusion {
     /// Generates latents `[count, K, d]`: noise, then the reverse process of `config` (steps, sampler, noise
     /// scale, renormalisation). With a `condition` (latents `[count, K, d]` of the preceding passages),
     /// classifier-free guidance of weight `config.guidance` steers towards continuations. `start` denoises a
-    /// latent noised to `start.time` instead (editing). `onStep` sees every x0 estimate.
+    /// latent noised to `start.time` instead (editing). `known` holds some latent vectors while the others are
+    /// generated (infilling: ``infill(prefix:suffix:gap:count:_:resample:generator:onStep:)``). `onStep` sees every
+    /// x0 estimate.
     public func sample(
         count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
-        start: (latent: Tensor, time: Float)? = nil,
+        start: (latent: Tensor, time: Float)? = nil, known: KnownLatents? = nil,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) -> Tensor {
         let shape = [count, self.config.network.latents, self.config.network.latentWidth]
@@ -135,7 +137,7 @@ public final class LatentDiffusion {
             initial = start.latent * Float(self.config.schedule.alpha(time)) + noise * Float(self.config.schedule.sigma(time))
         }
         return sampler.sample(
-            from: initial, generator: &generator,
+            from: initial, known: known, generator: &generator,
             model: { z, t, previous in
                 self.modelOutputs([DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)])[0]
             }, onStep: onStep)

@@ -68,7 +68,9 @@ extension DiffusionSampler {
     ///
     /// `model(z, t, previousX0)` returns the denoiser's output for the current sample; `previousX0` is
     /// the previous step's x0̂ (nil at the first step), for self-conditioning. `onStep(i, output)` is
-    /// called after every step.
+    /// called after every step. With `known` latent vectors (infilling), each step starts from a sample whose
+    /// known vectors are their latents noised to the step's time, is taken `known.resample` times (re-noised
+    /// back between tries, as RePaint does), and the result ends with the known vectors exactly.
     ///
     /// ```swift
     /// var sampler = DDPMSampler()
@@ -78,7 +80,7 @@ extension DiffusionSampler {
     /// let x0 = sampler.sample(from: z1, generator: &rng) { z, t, _ in denoiser(z, t) }
     /// ```
     public func sample(
-        from initial: Tensor, generator: inout SeededGenerator,
+        from initial: Tensor, known: KnownLatents? = nil, generator: inout SeededGenerator,
         model: (_ sample: Tensor, _ time: Float, _ previousX0: Tensor?) -> Tensor,
         onStep: ((_ index: Int, _ output: SamplerOutput) -> Void)? = nil
     ) -> Tensor {
@@ -86,14 +88,24 @@ extension DiffusionSampler {
         var z = initial
         var previousX0: Tensor? = nil
         for (i, pair) in steps.enumerated() {
-            let output = withNoGrad { model(z, pair.time, previousX0) }
-            let result = step(
-                modelOutput: output, time: pair.time, nextTime: pair.nextTime, sample: z,
-                generator: &generator)
+            var result: SamplerOutput
+            var tries = 0
+            repeat {
+                if let known { z = known.imposed(on: z, time: pair.time, schedule: schedule, generator: &generator) }
+                let output = withNoGrad { model(z, pair.time, previousX0) }
+                result = step(
+                    modelOutput: output, time: pair.time, nextTime: pair.nextTime, sample: z,
+                    generator: &generator)
+                tries += 1
+                if let known, tries < known.resample {
+                    z = schedule.renoised(result.sample, from: pair.nextTime, to: pair.time, generator: &generator)
+                }
+            } while tries < (known?.resample ?? 1)
             z = result.sample
             previousX0 = result.predictedX0
             onStep?(i, result)
         }
+        if let known { z = known.imposed(on: z, time: 0, schedule: schedule, generator: &generator) }
         return z
     }
 

@@ -259,15 +259,21 @@ public final class LatentAutoencoder: Module {
     /// `refine` > 0 then corrects the passages by latent-consistent decoding (`refine(_:toward:rounds:)`):
     /// starting from the nearer of this decoder's passage and the parallel decoder's, up to `refine`
     /// single-token edits, each kept only if the passage re-encodes nearer `z`.
+    ///
+    /// `prefixes` (one per row, or none) forces each passage to start with the given tokens — the decoder reads
+    /// them as its own — and `maxTokens` ends every passage after that many tokens: infilling decodes the prefix,
+    /// then the gap, from latents whose suffix patches were held.
     public func decode(
         _ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
         decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
-        refine rounds: Int = 0, generator: inout SeededGenerator
+        refine rounds: Int = 0, prefixes: [[Int]] = [], maxTokens: Int? = nil, generator: inout SeededGenerator
     ) -> [[Int]] {
+        precondition(prefixes.isEmpty || prefixes.count == z.shape[0], "decode: one prefix per latent, or none")
         let passages = decodeOnce(
             z, options: options, decoder: decoder,
-            languageModelPrior: languageModelPrior, generator: &generator)
+            languageModelPrior: languageModelPrior, prefixes: prefixes, maxTokens: maxTokens, generator: &generator)
         guard rounds > 0 else { return passages }
+        precondition(prefixes.isEmpty && maxTokens == nil, "decode: refine does not keep forced prefixes")
         let parallelPassages =
             (decoder ?? config.decoder) == .parallel && options.temperature <= 0
             ? nil
@@ -279,10 +285,13 @@ public final class LatentAutoencoder: Module {
     private func decodeOnce(
         _ z: Tensor, options: SamplingOptions = SamplingOptions(temperature: 0),
         decoder: AutoencoderConfig.Decoder? = nil, languageModelPrior: Float? = nil,
-        generator: inout SeededGenerator
+        prefixes: [[Int]] = [], maxTokens: Int? = nil, generator: inout SeededGenerator
     ) -> [[Int]] {
         let languageModelPrior = languageModelPrior ?? config.languageModelPrior
         let (batch, endOfText) = (z.shape[0], endOfText)
+        let limit = maxTokens.map { min($0, config.maxLength) }
+        /// The token row `b` must have at position `t`, if any.
+        func forced(_ b: Int, _ t: Int) -> Int? { prefixes.isEmpty || t >= prefixes[b].count ? nil : prefixes[b][t] }
         let v = languageModel.config.vocabSize
         return withNoGrad {
             let decoded = parallel(z)  // [B, L, W]
@@ -291,8 +300,8 @@ public final class LatentAutoencoder: Module {
                 let l = config.maxLength
                 func passage(_ b: Int, _ next: (ArraySlice<Float>) -> Int) -> [Int] {
                     var tokens: [Int] = []
-                    for t in 0..<l {
-                        let token = next(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
+                    for t in 0..<min(l, limit ?? l) {
+                        let token = forced(b, t) ?? next(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
                         if token == endOfText { break }
                         tokens.append(token)
                     }
@@ -315,17 +324,18 @@ public final class LatentAutoencoder: Module {
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
-            for _ in 0...config.maxLength {
+            for t in 0...config.maxLength {
                 var logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches)  // [B, 1, V]
                 if languageModelPrior != 0 {  // shallow fusion with the frozen LM
                     let prior = languageModel(next, batch: batch, length: 1, caches: priorCaches).logSoftmax()  // [B, 1, V]
                     logits = logits.logSoftmax() + prior * languageModelPrior
                 }
                 for b in 0..<batch {
-                    let token = sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
+                    let token = forced(b, t) ?? sampleToken(logits.data[(b * v)..<((b + 1) * v)], options, generator: &generator)
                     next[b] = Int32(token)
                     if finished[b] { continue }
                     if token == endOfText { finished[b] = true } else { outputs[b].append(token) }
+                    if let limit, outputs[b].count >= limit { finished[b] = true }
                 }
                 if finished.allSatisfy({ $0 }) { break }
             }

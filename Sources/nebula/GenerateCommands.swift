@@ -144,7 +144,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate passages with the latent diffusion loop.",
         discussion:
-            "Unconditional by default; --prompt continues a passage (classifier-free guidance --guidance); --story N writes N passages, each conditioned on the previous one."
+            "Unconditional by default; --prompt continues a passage (classifier-free guidance --guidance); --story N writes N passages, each conditioned on the previous one; --prompt with --suffix fills the gap between them (infilling)."
     )
 
     @OptionGroup var bundle: BundleOptions
@@ -153,11 +153,28 @@ struct Generate: ParsableCommand {
     @Option(help: "A passage to continue.") var prompt: String?
     @Option(help: "Write a story of N passages, each conditioned on the one before.") var story: Int?
     @Option(help: "Classifier-free guidance weight for conditional passages (1 = none).") var guidance: Float = 2
+    @Option(help: "Infilling: text that follows the gap; --prompt is the text before it, and the middle is generated.")
+    var suffix: String?
+    @Option(help: "Infilling: the gap's length in tokens.") var gap = 12
+    @Option(help: "Infilling: how many times each step is taken, re-noised in between (RePaint resampling; 1: replacement only).")
+    var resample = 1
+
+    func validate() throws {
+        if suffix != nil {
+            guard prompt != nil else { throw ValidationError("--suffix fills a gap after --prompt: give --prompt too") }
+            guard story == nil else { throw ValidationError("--suffix and --story cannot be combined") }
+        }
+        guard gap >= 1 else { throw ValidationError("--gap must be positive, got \(gap)") }
+        guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }
+    }
 
     func run() throws {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load()
             let config = try resolve(loop.request(guidance: guidance), for: system)
+            if let prompt, let suffix {
+                return try infill(system, tokenizer, config, prefix: prompt, suffix: suffix)
+            }
             var condition: Tensor? = nil
             if let prompt {
                 guard system.denoiser.config.contextWidth > 0 else {
@@ -190,6 +207,52 @@ struct Generate: ParsableCommand {
                     try printSample(result.text, seed: seed, steps: loop.steps, seconds: result.seconds, json: loop.json)
                 }
                 if !loop.json && i + 1 < samples { print("") }
+            }
+        }
+    }
+}
+
+extension Generate {
+    /// Prints `--samples` middles between `prefix` and `suffix`: the whole passage with the middle in brackets, or
+    /// with `--json` one object per sample (`middle`, `text`, `seed`, `steps`, `seconds`).
+    func infill(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, prefix: String, suffix: String) throws {
+        let prefixTokens = try tokenizer.encode(prefix)
+        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
+        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+        let suffixTokens = try tokenizer.encode(suffixText)
+        for i in 0..<samples {
+            let seed = loop.seed + UInt64(i)
+            var generator = SeededGenerator(seed: seed)
+            let begin = Date()
+            let every = max(1, config.steps / 8)
+            let filled: [Infill]
+            do {
+                filled = try system.infill(
+                    prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, generator: &generator
+                ) { step, output in
+                    guard loop.showSteps, (step + 1) % every == 0 || step == 0, step + 1 < config.steps else { return }
+                    var greedy = SeededGenerator(seed: 0)
+                    let estimate = system.autoencoder.decode(
+                        output.predictedX0, languageModelPrior: config.languageModelPrior, prefixes: [prefixTokens],
+                        maxTokens: prefixTokens.count + gap, generator: &greedy)[0]
+                    let middle = (try? tokenizer.decode(Array(estimate.dropFirst(prefixTokens.count)))) ?? ""
+                    printStatus(
+                        String(format: "  step %3d/%d │ ", step + 1, config.steps) + middle.replacingOccurrences(of: "\n", with: " "))
+                }
+            } catch let error as InfillError {
+                throw CommandError("--prompt, --gap, --suffix: \(error.errorDescription ?? "\(error)")")
+            }
+            let seconds = Date().timeIntervalSince(begin)
+            let middle = try tokenizer.decode(filled[0].middle), whole = try tokenizer.decode(filled[0].passage)
+            if loop.json {
+                let object: [String: Any] = [
+                    "middle": middle, "text": whole, "seed": seed, "steps": loop.steps, "seconds": (seconds * 1000).rounded() / 1000
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(prefix + " [" + middle.trimmingCharacters(in: .whitespaces) + "]" + suffixText)
+                if i + 1 < samples { print("") }
             }
         }
     }

@@ -1,0 +1,130 @@
+import Foundation
+import NebulaModels
+import NebulaNN
+import NebulaTensor
+
+/// Latent vectors held while the others are generated: infilling. A passage with a gap is a latent with some of
+/// its K vectors known (vector i holds tokens `[i·L/K, (i+1)·L/K)`), so the loop denoises the unknown vectors and
+/// keeps the known ones on their noised encodings at every step (replacement; RePaint's resampling with
+/// `resample` > 1).
+public struct KnownLatents {
+    /// The encoded latents `[B, K, d]`; only the known vectors are read.
+    public var latents: Tensor
+    /// Which of the K vectors are known (the same for every row).
+    public var known: [Bool]
+    /// How many times each step is taken, re-noised back to its start time between tries (1: replacement only).
+    public var resample: Int
+
+    public init(latents: Tensor, known: [Bool], resample: Int = 1) {
+        precondition(latents.rank == 3 && latents.shape[1] == known.count, "KnownLatents: latents [B, K, d] with K = known.count")
+        precondition(resample >= 1, "KnownLatents: resample must be at least 1")
+        (self.latents, self.known, self.resample) = (latents, known, resample)
+    }
+
+    /// `z` (`[B, K, d]`, at `time`) with every known vector replaced by its latent noised to `time`:
+    /// α(t)·z₀ + σ(t)·ε, with fresh noise (exactly z₀ at time 0).
+    public func imposed(on z: Tensor, time: Float, schedule: NoiseSchedule, generator: inout SeededGenerator) -> Tensor {
+        precondition(z.shape == latents.shape, "KnownLatents: sample \(z.shape) and latents \(latents.shape) differ")
+        let (alpha, sigma) = time > 0 ? schedule.alphaSigma(Double(time)) : (1, 0)  // the schedule's α(0) is just below 1
+        let (rows, k, d) = (z.shape[0], z.shape[1], z.shape[2])
+        var values = z.data
+        let z0 = latents.data
+        for b in 0..<rows {
+            for j in 0..<k where known[j] {
+                for e in ((b * k + j) * d)..<((b * k + j + 1) * d) {
+                    let noise = time > 0 ? generator.nextGaussian() : 0
+                    values[e] = Float(alpha) * z0[e] + Float(sigma) * noise
+                }
+            }
+        }
+        return Tensor(shape: z.shape, data: values)
+    }
+}
+
+extension NoiseSchedule {
+    /// `z` at time `from` carried forward to the later time `to` by the forward process:
+    /// z_t = (α_t/α_s)·z_s + √(σ_t² − (α_t/α_s)²·σ_s²)·ε.
+    public func renoised(_ z: Tensor, from s: Float, to t: Float, generator: inout SeededGenerator) -> Tensor {
+        precondition(t >= s, "renoised: the target time must not be earlier")
+        let (alphaS, sigmaS) = alphaSigma(Double(s)), (alphaT, sigmaT) = alphaSigma(Double(t))
+        let ratio = alphaT / alphaS
+        let std = Float(max(0, sigmaT * sigmaT - ratio * ratio * sigmaS * sigmaS).squareRoot())
+        return z * Float(ratio) + Tensor.randn(z.shape, std: std, generator: &generator)
+    }
+}
+
+/// Why an infill cannot be made.
+public struct InfillError: Error, LocalizedError, Equatable {
+    public let errorDescription: String?
+    init(_ message: String) { errorDescription = message }
+}
+
+/// One infilled passage: the generated middle and the whole passage (prefix + middle + suffix), as token ids.
+public struct Infill: Sendable, Equatable {
+    public var middle: [Int]
+    public var passage: [Int]
+}
+
+extension LatentDiffusion {
+    /// The tokens of a decoded passage (`tokens`, starting with the `prefix` tokens) between the prefix and where the
+    /// decoder arrives at the suffix's first two tokens, looked for from half a gap to one and a half gaps after the
+    /// prefix; without such an arrival, the first `gap` tokens after the prefix.
+    static func middle(of tokens: [Int], prefix: Int, gap: Int, suffix: [Int]) -> [Int] {
+        let head = Array(suffix.prefix(2))
+        let earliest = prefix + max(1, gap / 2), latest = min(prefix + gap + gap / 2, tokens.count - head.count)
+        if !head.isEmpty, earliest <= latest {
+            // The arrival nearest the requested length.
+            let candidates = (earliest...latest).sorted { abs($0 - prefix - gap) < abs($1 - prefix - gap) }
+            if let arrival = candidates.first(where: { Array(tokens[$0..<($0 + head.count)]) == head }) {
+                return Array(tokens[prefix..<arrival])
+            }
+        }
+        return Array(tokens[min(prefix, tokens.count)..<min(prefix + gap, tokens.count)])
+    }
+
+    /// The latent vectors an infill holds: those whose tokens all lie in the prefix, or all at or after the gap's
+    /// end (the suffix and the padding after it).
+    public func knownVectors(prefix: Int, gap: Int) -> [Bool] {
+        let (k, l) = (autoencoder.config.latents, autoencoder.config.maxLength)
+        let patch = l / k
+        return (0..<k).map { i in (i + 1) * patch <= prefix || i * patch >= prefix + gap }
+    }
+
+    /// Generates `count` middles of `gap` tokens between `prefix` and `suffix` (token ids) so that the three read as
+    /// one passage.
+    ///
+    /// The passage prefix + filler + suffix is encoded, where the filler is the frozen LM's greedy continuation of
+    /// the prefix (the suffix's latent vectors read the LM's states, which see the gap); the loop then generates the
+    /// vectors over the gap with the others held (``KnownLatents``, `resample` tries a step), and the decoder,
+    /// forced to start with the prefix, writes on. The middle ends where the decoder arrives at the suffix (its
+    /// first two tokens, between half and one and a half gaps in), else after `gap` tokens: the decoder, not the
+    /// patch grid, chooses the junction, so a word cut by a patch boundary is decoded whole.
+    /// - Throws: ``InfillError`` when the three do not fit in one passage or the gap is empty.
+    public func infill(
+        prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1,
+        generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
+    ) throws -> [Infill] {
+        let length = autoencoder.config.maxLength
+        guard gap >= 1 else { throw InfillError("the gap must hold at least one token, got \(gap)") }
+        guard prefix.count + gap + suffix.count <= length else {
+            throw InfillError(
+                "prefix (\(prefix.count) tokens) + gap (\(gap)) + suffix (\(suffix.count)) is longer than a passage (\(length) tokens)")
+        }
+        guard resample >= 1 else { throw InfillError("resample must be at least 1, got \(resample)") }
+        let lm = autoencoder.languageModel
+        var greedy = SeededGenerator(seed: 0)
+        let filler = lm.generate(
+            prompt: [autoencoder.endOfText] + prefix, maxTokens: gap, options: SamplingOptions(temperature: 0), generator: &greedy)
+        let encoded = autoencoder.encode([(prefix + filler + suffix).map(Int32.init)])  // [1, K, d]
+        let latents = Tensor.concatenate([Tensor](repeating: encoded, count: count), axis: 0)  // [count, K, d]
+        let known = KnownLatents(latents: latents, known: knownVectors(prefix: prefix.count, gap: gap), resample: resample)
+        let z = sample(count: count, config, known: known, generator: &generator, onStep: onStep)
+        let decoded = autoencoder.decode(
+            z, options: config.decoding, languageModelPrior: config.languageModelPrior,
+            prefixes: [[Int]](repeating: prefix, count: count), generator: &generator)
+        return decoded.map { tokens in
+            let middle = Self.middle(of: tokens, prefix: prefix.count, gap: gap, suffix: suffix)
+            return Infill(middle: middle, passage: prefix + middle + suffix)
+        }
+    }
+}
