@@ -69,7 +69,7 @@ extension LatentDiffusion {
     /// The tokens of a decoded passage (`tokens`, starting with the `prefix` tokens) between the prefix and where the
     /// decoder arrives at the suffix's first two tokens, looked for from half a gap to one and a half gaps after the
     /// prefix; without such an arrival, the first `gap` tokens after the prefix.
-    static func middle(of tokens: [Int], prefix: Int, gap: Int, suffix: [Int]) -> [Int] {
+    public static func middle(of tokens: [Int], prefix: Int, gap: Int, suffix: [Int]) -> [Int] {
         let head = Array(suffix.prefix(2))
         let earliest = prefix + max(1, gap / 2), latest = min(prefix + gap + gap / 2, tokens.count - head.count)
         if !head.isEmpty, earliest <= latest {
@@ -80,6 +80,15 @@ extension LatentDiffusion {
             }
         }
         return Array(tokens[min(prefix, tokens.count)..<min(prefix + gap, tokens.count)])
+    }
+
+    /// The frozen LM's mean cross-entropy of `tokens`, read after the end-of-text token.
+    func languageModelLoss(of tokens: [Int]) -> Float {
+        let lm = autoencoder.languageModel
+        let sequence = ([autoencoder.endOfText] + tokens).suffix(lm.config.contextLength + 1).map(Int32.init)
+        return withNoGrad {
+            lm.loss(Array(sequence.dropLast()), targets: Array(sequence.dropFirst()), batch: 1, length: sequence.count - 1).item
+        }
     }
 
     /// The latent vectors an infill holds: those whose tokens all lie in the prefix, or all at or after the gap's
@@ -98,10 +107,12 @@ extension LatentDiffusion {
     /// vectors over the gap with the others held (``KnownLatents``, `resample` tries a step), and the decoder,
     /// forced to start with the prefix, writes on. The middle ends where the decoder arrives at the suffix (its
     /// first two tokens, between half and one and a half gaps in), else after `gap` tokens: the decoder, not the
-    /// patch grid, chooses the junction, so a word cut by a patch boundary is decoded whole.
+    /// patch grid, chooses the junction, so a word cut by a patch boundary is decoded whole. With `candidates` > 1,
+    /// each of the `count` infills is the best of that many loops by the frozen LM's likelihood of the whole passage
+    /// (the one reader of the system that sees the suffix in words).
     /// - Throws: ``InfillError`` when the three do not fit in one passage or the gap is empty.
     public func infill(
-        prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1,
+        prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
         let length = autoencoder.config.maxLength
@@ -111,6 +122,8 @@ extension LatentDiffusion {
                 "prefix (\(prefix.count) tokens) + gap (\(gap)) + suffix (\(suffix.count)) is longer than a passage (\(length) tokens)")
         }
         guard resample >= 1 else { throw InfillError("resample must be at least 1, got \(resample)") }
+        guard candidates >= 1 else { throw InfillError("candidates must be at least 1, got \(candidates)") }
+        let count = count * candidates
         let lm = autoencoder.languageModel
         var greedy = SeededGenerator(seed: 0)
         let filler = lm.generate(
@@ -122,9 +135,14 @@ extension LatentDiffusion {
         let decoded = autoencoder.decode(
             z, options: config.decoding, languageModelPrior: config.languageModelPrior,
             prefixes: [[Int]](repeating: prefix, count: count), generator: &generator)
-        return decoded.map { tokens in
+        let infills = decoded.map { tokens in
             let middle = Self.middle(of: tokens, prefix: prefix.count, gap: gap, suffix: suffix)
             return Infill(middle: middle, passage: prefix + middle + suffix)
+        }
+        guard candidates > 1 else { return infills }
+        let losses = infills.map { languageModelLoss(of: $0.passage) }
+        return stride(from: 0, to: infills.count, by: candidates).map { first in
+            infills[(first..<(first + candidates)).min { losses[$0] < losses[$1] }!]
         }
     }
 }

@@ -158,6 +158,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Infilling: the gap's length in tokens.") var gap = 12
     @Option(help: "Infilling: how many times each step is taken, re-noised in between (RePaint resampling; 1: replacement only).")
     var resample = 1
+    @Option(help: "Infilling: loops per sample, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
 
     func validate() throws {
         if suffix != nil {
@@ -166,6 +167,7 @@ struct Generate: ParsableCommand {
         }
         guard gap >= 1 else { throw ValidationError("--gap must be positive, got \(gap)") }
         guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }
+        guard candidates >= 1 else { throw ValidationError("--candidates must be positive, got \(candidates)") }
     }
 
     func run() throws {
@@ -228,7 +230,8 @@ extension Generate {
             let filled: [Infill]
             do {
                 filled = try system.infill(
-                    prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, generator: &generator
+                    prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, candidates: candidates,
+                    generator: &generator
                 ) { step, output in
                     guard loop.showSteps, (step + 1) % every == 0 || step == 0, step + 1 < config.steps else { return }
                     var greedy = SeededGenerator(seed: 0)

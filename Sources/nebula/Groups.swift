@@ -12,6 +12,6 @@ struct Train: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a stage of the system.",
-        subcommands: [EvaluateLanguageModel.self, EvaluateGeneration.self]
+        subcommands: [EvaluateLanguageModel.self, EvaluateGeneration.self, EvaluateInfilling.self]
     )
 }
