@@ -109,10 +109,12 @@ extension LatentDiffusion {
     /// first two tokens, between half and one and a half gaps in), else after `gap` tokens: the decoder, not the
     /// patch grid, chooses the junction, so a word cut by a patch boundary is decoded whole. With `candidates` > 1,
     /// each of the `count` infills is the best of that many loops by the frozen LM's likelihood of the whole passage
-    /// (the one reader of the system that sees the suffix in words).
+    /// (the one reader of the system that sees the suffix in words). `strength` < 1 starts the loop from the encoded
+    /// passage noised to that time instead of from noise (as `edit` does): the gap's vectors begin at the LM filler's.
     /// - Throws: ``InfillError`` when the three do not fit in one passage or the gap is empty.
     public func infill(
         prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1,
+        strength: Float = 1,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
         let length = autoencoder.config.maxLength
@@ -123,6 +125,7 @@ extension LatentDiffusion {
         }
         guard resample >= 1 else { throw InfillError("resample must be at least 1, got \(resample)") }
         guard candidates >= 1 else { throw InfillError("candidates must be at least 1, got \(candidates)") }
+        guard strength > 0 && strength <= 1 else { throw InfillError("strength must be in (0, 1], got \(strength)") }
         let count = count * candidates
         let lm = autoencoder.languageModel
         var greedy = SeededGenerator(seed: 0)
@@ -131,7 +134,8 @@ extension LatentDiffusion {
         let encoded = autoencoder.encode([(prefix + filler + suffix).map(Int32.init)])  // [1, K, d]
         let latents = Tensor.concatenate([Tensor](repeating: encoded, count: count), axis: 0)  // [count, K, d]
         let known = KnownLatents(latents: latents, known: knownVectors(prefix: prefix.count, gap: gap), resample: resample)
-        let z = sample(count: count, config, known: known, generator: &generator, onStep: onStep)
+        let start = strength < 1 ? (latent: latents, time: strength) : nil
+        let z = sample(count: count, config, start: start, known: known, generator: &generator, onStep: onStep)
         let decoded = autoencoder.decode(
             z, options: config.decoding, languageModelPrior: config.languageModelPrior,
             prefixes: [[Int]](repeating: prefix, count: count), generator: &generator)

@@ -28,6 +28,8 @@ public struct InfillingEvaluation {
         public var resample = 1
         /// Loops per passage, the best kept by the frozen LM's likelihood of the whole passage.
         public var candidates = 1
+        /// Where the loop starts: 1 from noise, below 1 from the encoded passage (LM filler in the gap) noised to it.
+        public var strength: Float = 1
         /// Seed of the cuts and the loop.
         public var seed: UInt64 = 0
         public init() {}
@@ -95,7 +97,7 @@ public struct InfillingEvaluation {
         let loop = try cuts.map { cut in
             try system.infill(
                 prefix: cut.prefix, suffix: cut.suffix, gap: cut.middle.count, count: 1, config, resample: plan.resample,
-                candidates: plan.candidates, generator: &generator)[0].middle
+                candidates: plan.candidates, strength: plan.strength, generator: &generator)[0].middle
         }
         rows.append(try score("loop", cuts, middles: loop, seconds: Date().timeIntervalSince(begin)))
 

@@ -23,6 +23,8 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Loop steps.") var steps = 50
     @Option(help: "How many times each step is taken (RePaint resampling; 1: replacement only).") var resample = 1
     @Option(help: "Loops per passage, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
+    @Option(help: "Where the loop starts: 1 from noise, below 1 from the encoded passage (the LM's filler in the gap) noised to it.")
+    var strength: Float = 1
     @Option(help: "Seed of the cuts and the loop.") var seed: UInt64 = 0
     @Option(
         name: .customLong("judge-lm"),
@@ -34,6 +36,7 @@ struct EvaluateInfilling: ParsableCommand {
             throw ValidationError("--passages, --steps, --resample and --candidates must be positive")
         }
         guard 1 <= minGap, minGap <= maxGap else { throw ValidationError("--min-gap must be positive and at most --max-gap") }
+        guard strength > 0 && strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
     }
 
     func run() throws {
@@ -42,7 +45,7 @@ struct EvaluateInfilling: ParsableCommand {
             let judge = try judgeLM.map { (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0))) }
             var plan = InfillingEvaluation.Plan()
             (plan.passages, plan.gaps, plan.resample, plan.seed) = (passages, minGap...maxGap, resample, seed)
-            plan.candidates = candidates
+            (plan.candidates, plan.strength) = (candidates, strength)
             plan.loop = GenerationRequest(steps: steps)
             _ = try resolve(plan.loop, for: system)
             let folders = try bundle.folders()
@@ -54,7 +57,7 @@ struct EvaluateInfilling: ParsableCommand {
             let cuts = evaluation.cuts(of: heldOut.map { $0.tokens.map(Int.init) })
             let rows = try evaluation.run(cuts) { printStatus("… \($0)") }
             print(
-                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(candidates)"
+                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(candidates), strength \(strength)"
             )
             print("row                              token F1  ROUGE-L  names  judge ppl   s/passage")
             for row in rows {

@@ -159,6 +159,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Infilling: how many times each step is taken, re-noised in between (RePaint resampling; 1: replacement only).")
     var resample = 1
     @Option(help: "Infilling: loops per sample, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
+    @Option(help: "Infilling: where the loop starts, 1 from noise, below 1 from the LM's filler of the gap noised to it.")
+    var strength: Float = 1
 
     func validate() throws {
         if suffix != nil {
@@ -168,6 +170,7 @@ struct Generate: ParsableCommand {
         guard gap >= 1 else { throw ValidationError("--gap must be positive, got \(gap)") }
         guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }
         guard candidates >= 1 else { throw ValidationError("--candidates must be positive, got \(candidates)") }
+        guard strength > 0 && strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
     }
 
     func run() throws {
@@ -231,6 +234,7 @@ extension Generate {
             do {
                 filled = try system.infill(
                     prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, candidates: candidates,
+                    strength: strength,
                     generator: &generator
                 ) { step, output in
                     guard loop.showSteps, (step + 1) % every == 0 || step == 0, step + 1 < config.steps else { return }
