@@ -88,6 +88,8 @@ doctor: build
 demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
+	$(NEBULA) generate --model $(BUNDLE) --samples 2 --prompt "Tom had a red ball. One day he" \
+		--suffix "He was very sad and cried." --gap 10 --seed 1
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --verbose
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --refine 8 --verbose
 
