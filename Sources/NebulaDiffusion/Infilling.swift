@@ -91,6 +91,16 @@ extension LatentDiffusion {
         }
     }
 
+    /// The latent `[1, K, d]` of prefix + filler + suffix, the filler being the frozen LM's greedy continuation of the
+    /// prefix for `gap` tokens: what an infill holds its known vectors to (the suffix's vectors read causal LM states,
+    /// which see the gap, so the gap needs some filler).
+    public func heldLatents(prefix: [Int], suffix: [Int], gap: Int) -> Tensor {
+        var greedy = SeededGenerator(seed: 0)
+        let filler = autoencoder.languageModel.generate(
+            prompt: [autoencoder.endOfText] + prefix, maxTokens: gap, options: SamplingOptions(temperature: 0), generator: &greedy)
+        return autoencoder.encode([(prefix + filler + suffix).map(Int32.init)])
+    }
+
     /// The latent vectors an infill holds: those whose tokens all lie in the prefix, or all at or after the gap's
     /// end (the suffix and the padding after it).
     public func knownVectors(prefix: Int, gap: Int) -> [Bool] {
@@ -127,11 +137,7 @@ extension LatentDiffusion {
         guard candidates >= 1 else { throw InfillError("candidates must be at least 1, got \(candidates)") }
         guard strength > 0 && strength <= 1 else { throw InfillError("strength must be in (0, 1], got \(strength)") }
         let count = count * candidates
-        let lm = autoencoder.languageModel
-        var greedy = SeededGenerator(seed: 0)
-        let filler = lm.generate(
-            prompt: [autoencoder.endOfText] + prefix, maxTokens: gap, options: SamplingOptions(temperature: 0), generator: &greedy)
-        let encoded = autoencoder.encode([(prefix + filler + suffix).map(Int32.init)])  // [1, K, d]
+        let encoded = heldLatents(prefix: prefix, suffix: suffix, gap: gap)  // [1, K, d]
         let latents = Tensor.concatenate([Tensor](repeating: encoded, count: count), axis: 0)  // [count, K, d]
         let known = KnownLatents(latents: latents, known: knownVectors(prefix: prefix.count, gap: gap), resample: resample)
         let start = strength < 1 ? (latent: latents, time: strength) : nil

@@ -113,10 +113,7 @@ public struct InfillingEvaluation {
         progress("the parallel decoder of the held latents, the gap's vectors zeroed")
         begin = Date()
         let zeroed = cuts.map { cut -> [Int] in
-            let filler = lm.generate(
-                prompt: [system.autoencoder.endOfText] + cut.prefix, maxTokens: cut.middle.count, options: SamplingOptions(temperature: 0),
-                generator: &generator)
-            var z = system.autoencoder.encode([(cut.prefix + filler + cut.suffix).map(Int32.init)])  // [1, K, d]
+            var z = system.heldLatents(prefix: cut.prefix, suffix: cut.suffix, gap: cut.middle.count)  // [1, K, d]
             let known = system.knownVectors(prefix: cut.prefix.count, gap: cut.middle.count)
             let d = z.shape[2]
             var values = z.data
