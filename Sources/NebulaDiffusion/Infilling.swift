@@ -121,10 +121,11 @@ extension LatentDiffusion {
     /// each of the `count` infills is the best of that many loops by the frozen LM's likelihood of the whole passage
     /// (the one reader of the system that sees the suffix in words). `strength` < 1 starts the loop from the encoded
     /// passage noised to that time instead of from noise (as `edit` does): the gap's vectors begin at the LM filler's.
+    /// `steering` moves every step towards a classifier's label (``ClassifierGuidance``).
     /// - Throws: ``InfillError`` when the three do not fit in one passage or the gap is empty.
     public func infill(
         prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1,
-        strength: Float = 1,
+        strength: Float = 1, steering: ClassifierGuidance? = nil,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
         let length = autoencoder.config.maxLength
@@ -141,7 +142,7 @@ extension LatentDiffusion {
         let latents = Tensor.concatenate([Tensor](repeating: encoded, count: count), axis: 0)  // [count, K, d]
         let known = KnownLatents(latents: latents, known: knownVectors(prefix: prefix.count, gap: gap), resample: resample)
         let start = strength < 1 ? (latent: latents, time: strength) : nil
-        let z = sample(count: count, config, start: start, known: known, generator: &generator, onStep: onStep)
+        let z = sample(count: count, config, start: start, known: known, steering: steering, generator: &generator, onStep: onStep)
         let decoded = autoencoder.decode(
             z, options: config.decoding, languageModelPrior: config.languageModelPrior,
             prefixes: [[Int]](repeating: prefix, count: count), generator: &generator)

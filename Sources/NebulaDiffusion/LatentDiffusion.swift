@@ -120,11 +120,11 @@ public final class LatentDiffusion {
     /// scale, renormalisation). With a `condition` (latents `[count, K, d]` of the preceding passages),
     /// classifier-free guidance of weight `config.guidance` steers towards continuations. `start` denoises a
     /// latent noised to `start.time` instead (editing). `known` holds some latent vectors while the others are
-    /// generated (infilling: ``infill(prefix:suffix:gap:count:_:resample:generator:onStep:)``). `onStep` sees every
-    /// x0 estimate.
+    /// generated (infilling: ``infill(prefix:suffix:gap:count:_:resample:generator:onStep:)``). `steering` moves
+    /// every step towards a classifier's label (``ClassifierGuidance``). `onStep` sees every x0 estimate.
     public func sample(
         count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
-        start: (latent: Tensor, time: Float)? = nil, known: KnownLatents? = nil,
+        start: (latent: Tensor, time: Float)? = nil, known: KnownLatents? = nil, steering: ClassifierGuidance? = nil,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) -> Tensor {
         let shape = [count, self.config.network.latents, self.config.network.latentWidth]
@@ -139,7 +139,11 @@ public final class LatentDiffusion {
         return sampler.sample(
             from: initial, known: known, generator: &generator,
             model: { z, t, previous in
-                self.modelOutputs([DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)])[0]
+                let output = self.modelOutputs([
+                    DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)
+                ])[0]
+                return steering?.guided(output, sample: z, time: t, schedule: self.config.schedule, objective: self.config.objective)
+                    ?? output
             }, onStep: onStep)
     }
 

@@ -2,7 +2,8 @@ import Foundation
 import NebulaDiffusion
 
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
-/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`, `lm_prior`). Unknown fields are ignored, as OpenAI-compatible servers do.
+/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`, `lm_prior`, and `label` / `classifier_scale`: steering towards
+/// a label of the bundle's latent classifier). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
     /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
@@ -21,11 +22,14 @@ public struct CompletionRequest: Decodable, Sendable {
     public var noiseScale: Float?
     public var languageModelPrior: Float?
     public var renormalizeEstimates: Bool?
+    /// A label of the bundle's classifier to steer the loop towards (classifier guidance).
+    public var label: String?
+    public var classifierScale: Float?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
         case decodeTopP = "decode_top_p", noiseScale = "noise_scale", languageModelPrior = "lm_prior"
-        case renormalizeEstimates = "renormalize_estimates"
+        case renormalizeEstimates = "renormalize_estimates", label, classifierScale = "classifier_scale"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +59,8 @@ public struct CompletionRequest: Decodable, Sendable {
         noiseScale = try c.decodeIfPresent(Float.self, forKey: .noiseScale)
         languageModelPrior = try c.decodeIfPresent(Float.self, forKey: .languageModelPrior)
         renormalizeEstimates = try c.decodeIfPresent(Bool.self, forKey: .renormalizeEstimates)
+        label = try c.decodeIfPresent(String.self, forKey: .label)
+        classifierScale = try c.decodeIfPresent(Float.self, forKey: .classifierScale)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -148,12 +154,16 @@ public struct DiffusionParameters: Sendable {
     public var seed: UInt64
     /// Send a decoded estimate every this many steps (streaming only; 0: none).
     public var estimateEvery: Int
+    /// The classifier label to steer towards, and the guidance scale (nil: unsteered).
+    public var label: String? = nil
+    public var classifierScale: Float = 16
 }
 
 extension CompletionRequest {
     /// One job per prompt, each checked against the model and the server's caps (`n` times the number of
-    /// prompts counts against the choices cap); `isDiffusion` says which model `model` names.
-    public func jobs(isDiffusion: Bool, configuration: ServeConfiguration) throws -> [GenerationJob] {
+    /// prompts counts against the choices cap); `isDiffusion` says which model `model` names, `labels` the labels of the
+    /// bundle's classifier (nil: it has none).
+    public func jobs(isDiffusion: Bool, configuration: ServeConfiguration, labels: [String]? = nil) throws -> [GenerationJob] {
         let choices = n ?? 1
         guard choices >= 1 else { throw ServeError.invalidField("n", "n must be at least 1, got \(choices)") }
         guard choices * prompts.count <= configuration.maxChoices else {
@@ -163,10 +173,10 @@ extension CompletionRequest {
         if stream == true && prompts.count > 1 {
             throw ServeError.invalidField("prompt", "a streamed request takes one prompt, got a list of \(prompts.count)")
         }
-        return try prompts.map { try job(prompt: $0, choices: choices, isDiffusion: isDiffusion, configuration: configuration) }
+        return try prompts.map { try job(prompt: $0, choices: choices, isDiffusion: isDiffusion, configuration: configuration, labels: labels) }
     }
 
-    func job(prompt: String, choices: Int, isDiffusion: Bool, configuration: ServeConfiguration) throws -> GenerationJob {
+    func job(prompt: String, choices: Int, isDiffusion: Bool, configuration: ServeConfiguration, labels: [String]?) throws -> GenerationJob {
         if let topP, !(topP > 0 && topP <= 1) { throw ServeError.invalidField("top_p", "top_p must be in (0, 1], got \(topP)") }
         if let temperature, !(temperature >= 0 && temperature <= 2) {
             throw ServeError.invalidField("temperature", "temperature must be in [0, 2], got \(temperature)")
@@ -176,7 +186,8 @@ extension CompletionRequest {
             for (field, present) in [
                 ("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
                 ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
-                ("renormalize_estimates", renormalizeEstimates != nil)
+                ("renormalize_estimates", renormalizeEstimates != nil), ("label", label != nil),
+                ("classifier_scale", classifierScale != nil)
             ] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
@@ -215,9 +226,22 @@ extension CompletionRequest {
         } catch let error as GenerationRequestError {
             throw ServeError.invalidField(error.field, error.description)
         }
-        return .diffusion(
-            DiffusionParameters(
-                prompt: prompt, generation: generation, choices: choices, seed: seed,
-                estimateEvery: stream == true ? max(1, steps / 10) : 0))
+        var parameters = DiffusionParameters(
+            prompt: prompt, generation: generation, choices: choices, seed: seed, estimateEvery: stream == true ? max(1, steps / 10) : 0)
+        if let label {
+            guard let labels else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
+            guard labels.contains(label) else {
+                throw ServeError.invalidField("label", "label must be one of \(labels.joined(separator: ", ")), got '\(label)'")
+            }
+            parameters.label = label
+        }
+        if let scale = classifierScale {
+            guard label != nil else { throw ServeError.invalidField("classifier_scale", "classifier_scale steers towards a label: send label too") }
+            guard scale >= 0 && scale <= 100 else {
+                throw ServeError.invalidField("classifier_scale", "classifier_scale must be in [0, 100], got \(scale)")
+            }
+            parameters.classifierScale = scale
+        }
+        return .diffusion(parameters)
     }
 }

@@ -19,12 +19,14 @@ final class DiffusionRun {
     var previousX0: Tensor?
     /// The prompt passage's latent, once per choice `[n, K, d]` (nil: unconditional).
     let condition: Tensor?
+    /// Classifier guidance towards the request's label (nil: none).
+    let steering: ClassifierGuidance?
     /// Steps done.
     var index = 0
 
     init(
         job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
-        generator: SeededGenerator, z: Tensor, condition: Tensor?
+        generator: SeededGenerator, z: Tensor, condition: Tensor?, steering: ClassifierGuidance?
     ) {
         self.job = job
         self.parameters = parameters
@@ -35,6 +37,7 @@ final class DiffusionRun {
         self.generator = generator
         self.z = z
         self.condition = condition
+        self.steering = steering
     }
 
     var isDone: Bool { index >= grid.count }
@@ -46,11 +49,12 @@ final class DiffusionRun {
 
 /// Batched denoising: one denoiser pass a step over every waiting diffusion job — each at its own time,
 /// with its own condition and guidance (`LatentDiffusion.modelOutputs`, the step the library's loop takes
-/// too) — then each job's own sampler step. A job alone in the batch runs exactly the operations of
+/// too) — then each job's own sampler step, moved by its classifier guidance if it has a label. A job alone in the batch runs exactly the operations of
 /// `LatentDiffusion.sample` with the same seed, so it returns the same text.
 struct DiffusionBatcher {
     let system: LatentDiffusion
     let tokenizer: any Tokenizer
+    let classifier: LatentClassifier?
 
     var latentShape: [Int] { [system.config.network.latents, system.config.network.latentWidth] }
 
@@ -71,20 +75,28 @@ struct DiffusionBatcher {
             let n = parameters.choices
             condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
+        var steering: ClassifierGuidance? = nil
+        if let label = parameters.label {
+            guard let classifier else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
+            steering = try ClassifierGuidance(classifier: classifier, label: label, scale: parameters.classifierScale)
+        }
         var sampler = system.makeSampler(config)
         sampler.setTimesteps(config.steps, startTime: 1)
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)  // [n, K, d]
         return DiffusionRun(
             job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
-            generator: generator, z: z, condition: condition)
+            generator: generator, z: z, condition: condition, steering: steering)
     }
 
     /// One denoising step of every run: a single denoiser call over all their rows.
     func step(_ runs: [DiffusionRun]) {
         let outputs = system.modelOutputs(runs.map(\.rows))
-        for (run, modelOutput) in zip(runs, outputs) {
+        for (run, output) in zip(runs, outputs) {
             let (time, nextTime) = run.grid[run.index]
+            let modelOutput =
+                run.steering?.guided(output, sample: run.z, time: time, schedule: system.config.schedule, objective: system.config.objective)
+                ?? output
             let result = run.sampler.step(
                 modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)
             run.z = result.sample

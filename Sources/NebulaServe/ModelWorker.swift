@@ -89,7 +89,7 @@ public final class ModelWorker: @unchecked Sendable {
 
     private func run() {
         let languageModel = LanguageModelBatcher(lm: models.languageModel, tokenizer: models.tokenizer, endOfText: models.endOfText)
-        let diffusion = DiffusionBatcher(system: models.system, tokenizer: models.tokenizer)
+        let diffusion = DiffusionBatcher(system: models.system, tokenizer: models.tokenizer, classifier: models.classifier)
         while true {
             condition.lock()
             while waiting.isEmpty && languageModelRuns.isEmpty && diffusionRuns.isEmpty && !stopping { condition.wait() }

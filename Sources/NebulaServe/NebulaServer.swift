@@ -88,7 +88,7 @@ public struct NebulaServer: Sendable {
         case models.languageModelID: isDiffusion = false
         default: throw ServeError.unknownModel(parsed.model, known: models.ids)
         }
-        let works = try parsed.jobs(isDiffusion: isDiffusion, configuration: configuration)
+        let works = try parsed.jobs(isDiffusion: isDiffusion, configuration: configuration, labels: models.classifier?.config.labels)
         var steps: Int? = nil
         if case .diffusion(let parameters) = works[0] { steps = parameters.generation.steps }
         let responses = CompletionResponses(model: parsed.model, isDiffusion: isDiffusion, steps: steps)

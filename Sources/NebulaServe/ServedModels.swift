@@ -21,9 +21,17 @@ public final class ServedModels: @unchecked Sendable {
     public let diffusionID: String
     /// When the models were loaded (the `created` of `/v1/models`).
     public let created: Int
+    /// The bundle's latent classifier (`classifier/`), whose labels requests may steer towards; nil when it has none.
+    public let classifier: LatentClassifier?
 
-    public init(system: LatentDiffusion, tokenizer: any Tokenizer, name: String) throws {
+    public init(system: LatentDiffusion, tokenizer: any Tokenizer, name: String, classifier: LatentClassifier? = nil) throws {
         guard tokenizer.endOfTextID != nil else { throw ServeLoadError("the tokenizer has no <|endoftext|> token") }
+        if let classifier {
+            do { try classifier.check(reads: system.autoencoder) } catch let error as LatentClassifierError {
+                throw ServeLoadError("classifier/: \(error.message)")
+            }
+        }
+        self.classifier = classifier
         self.system = system
         self.tokenizer = tokenizer
         languageModelID = "\(name)-lm"
@@ -31,15 +39,19 @@ public final class ServedModels: @unchecked Sendable {
         created = Int(Date().timeIntervalSince1970)
     }
 
-    /// Loads a bundle folder (`lm/`, `autoencoder/`, `diffusion/`) or a diffusion folder; the ids are
-    /// named after the bundle's folder.
+    /// Loads a bundle folder (`lm/`, `autoencoder/`, `diffusion/`, and `classifier/` when there is one) or a diffusion
+    /// folder; the ids are named after the bundle's folder.
     public static func load(bundle: URL) throws -> ServedModels {
         let folders = try BundleFolders(resolving: bundle)
         let system = try LatentDiffusion.load(from: folders.diffusion)
         let tokenizer = try loadTokenizer(directory: folders.languageModel)
         var named = folders.diffusion.standardizedFileURL
         if named.lastPathComponent == "diffusion" { named = named.deletingLastPathComponent() }
-        return try ServedModels(system: system, tokenizer: tokenizer, name: named.lastPathComponent)
+        let classifierFolder = named.appendingPathComponent("classifier")
+        let classifier =
+            FileManager.default.fileExists(atPath: classifierFolder.appendingPathComponent("config.json").path)
+            ? try LatentClassifier.load(from: classifierFolder) : nil
+        return try ServedModels(system: system, tokenizer: tokenizer, name: named.lastPathComponent, classifier: classifier)
     }
 
     /// The frozen language model inside the autoencoder.

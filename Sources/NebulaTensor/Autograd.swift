@@ -13,6 +13,12 @@ public enum GradMode {
     public static func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
         try $recordingOff.withValue(true, operation: body)
     }
+
+    /// Runs `body` with graph recording on, even inside `withNoGrad` (a gradient taken during inference, such as
+    /// classifier guidance's); the previous mode returns afterwards.
+    public static func withGrad<R>(_ body: () throws -> R) rethrows -> R {
+        try $recordingOff.withValue(false, operation: body)
+    }
 }
 
 /// Runs `body` without recording the autodiff graph (inference, evaluation, EMA updates).

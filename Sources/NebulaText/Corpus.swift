@@ -29,13 +29,16 @@ public enum CorpusError: LocalizedError, Equatable {
     case unreadable(path: String, reason: String)
     case invalidUTF8(path: String, offset: Int)
     case invalidJSONLine(path: String, line: Int, reason: String)
+    /// A line of a line-based file (a labels file) that does not hold what it should.
+    case invalidLine(path: String, line: Int, reason: String)
     case empty(path: String)
 
     public var errorDescription: String? {
         switch self {
         case .unreadable(let path, let reason): return "\(path): cannot read: \(reason)"
         case .invalidUTF8(let path, let offset): return "\(path): invalid UTF-8 at byte offset \(offset)"
-        case .invalidJSONLine(let path, let line, let reason): return "\(path):\(line): \(reason)"
+        case .invalidJSONLine(let path, let line, let reason), .invalidLine(let path, let line, let reason):
+            return "\(path):\(line): \(reason)"
         case .empty(let path): return "\(path): the corpus holds no text"
         }
     }

@@ -78,7 +78,7 @@ struct TrainDiffusion: ParsableCommand {
                 spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: tokenizer, maxLength: ae.config.maxLength,
                 trainStarts: passageStarts)
             let (train, validation) = (cut.train.passages, cut.validation.passages)
-            let latents = try cachedLatents(ae, train, url: directory.appendingPathComponent("latents.safetensors"))
+            let latents = try cachedLatents(ae, train.map(\.tokens), url: directory.appendingPathComponent("latents.safetensors"))
             let heldOut = ae.encode(Array(validation.prefix(512)).map(\.tokens))
             var previous = [Int?](repeating: nil, count: train.count)
             for pair in cut.train.pairs where previous[pair.next] == nil { previous[pair.next] = pair.first }
@@ -100,38 +100,38 @@ struct TrainDiffusion: ParsableCommand {
                     validationLoss, linear, summary.throughput, formatDuration(summary.seconds)))
         }
     }
+}
 
-    /// The latents of `passages`, read from `url` when it holds the latents of these passages by these weights
-    /// (its metadata keys them by the autoencoder's weights hash and the passages' tokens), else computed and
-    /// written there.
-    func cachedLatents(_ ae: LatentAutoencoder, _ passages: [Passage], url: URL) throws -> Tensor {
-        let lengths = passages.map { Int32($0.tokens.count) }
-        let key = [
-            "autoencoder_weights": String(ae.weightsHash(), radix: 16),
-            "passages": String(fnv1aHash([lengths] + passages.map(\.tokens)), radix: 16)
-        ]
-        if FileManager.default.fileExists(atPath: url.path) {
-            do {
-                let file = try SafeTensorsFile(contentsOf: url)
-                let z = try file.tensor("latents")
-                if key.allSatisfy({ file.metadata[$0.key] == $0.value }) && z.shape.first == passages.count { return z }
-                printStatus("\(url.path): latents of other weights or passages: encoding again")
-            } catch {
-                printStatus("\(url.path): unreadable (\(error)): encoding again")
-            }
+/// The latents of `passages` (token ids), read from `url` when it holds the latents of these passages by these weights
+/// (its metadata keys them by the autoencoder's weights hash and the passages' tokens), else computed and
+/// written there.
+func cachedLatents(_ ae: LatentAutoencoder, _ passages: [[Int32]], url: URL) throws -> Tensor {
+    let lengths = passages.map { Int32($0.count) }
+    let key = [
+        "autoencoder_weights": String(ae.weightsHash(), radix: 16),
+        "passages": String(fnv1aHash([lengths] + passages), radix: 16)
+    ]
+    if FileManager.default.fileExists(atPath: url.path) {
+        do {
+            let file = try SafeTensorsFile(contentsOf: url)
+            let z = try file.tensor("latents")
+            if key.allSatisfy({ file.metadata[$0.key] == $0.value }) && z.shape.first == passages.count { return z }
+            printStatus("\(url.path): latents of other weights or passages: encoding again")
+        } catch {
+            printStatus("\(url.path): unreadable (\(error)): encoding again")
         }
-        let bar = ProgressBar(total: passages.count, label: "encode passages")
-        var parts: [Tensor] = []
-        for start in stride(from: 0, to: passages.count, by: 256) {
-            let chunk = passages[start..<min(start + 256, passages.count)].map(\.tokens)
-            parts.append(ae.encode(chunk))
-            bar.update(step: start + chunk.count)
-        }
-        bar.finish()
-        let z = Tensor.concatenate(parts, axis: 0)
-        if isLeadProcess {
-            try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], metadata: key, to: url)
-        }
-        return z
     }
+    let bar = ProgressBar(total: passages.count, label: "encode passages")
+    var parts: [Tensor] = []
+    for start in stride(from: 0, to: passages.count, by: 256) {
+        let chunk = Array(passages[start..<min(start + 256, passages.count)])
+        parts.append(ae.encode(chunk))
+        bar.update(step: start + chunk.count)
+    }
+    bar.finish()
+    let z = Tensor.concatenate(parts, axis: 0)
+    if isLeadProcess {
+        try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: z.shape, floats: z.data)], metadata: key, to: url)
+    }
+    return z
 }

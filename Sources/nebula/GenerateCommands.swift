@@ -111,14 +111,14 @@ func decodeTexts(
 /// Runs the loop for one sample, printing intermediate decodes (greedy, at the same LM prior) with `--show-steps`.
 func runLoop(
     _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, seed: UInt64, showSteps: Bool,
-    condition: Tensor?, start: (latent: Tensor, time: Float)? = nil
+    condition: Tensor?, start: (latent: Tensor, time: Float)? = nil, steering: ClassifierGuidance? = nil
 ) throws -> (text: String, latent: Tensor, seconds: Double) {
     var generator = SeededGenerator(seed: seed)
     let begin = Date()
     let every = max(1, config.steps / 8)
     var greedy = config
     greedy.decoding = SamplingOptions(temperature: 0)
-    let z = system.sample(count: 1, config, condition: condition, start: start, generator: &generator) { i, output in
+    let z = system.sample(count: 1, config, condition: condition, start: start, steering: steering, generator: &generator) { i, output in
         guard showSteps, (i + 1) % every == 0 || i == 0, i + 1 < config.steps else { return }
         let text = (try? decodeTexts(output.predictedX0, system, tokenizer, greedy).first) ?? ""
         printStatus(String(format: "  step %3d/%d │ ", i + 1, config.steps) + text.replacingOccurrences(of: "\n", with: " "))
@@ -161,6 +161,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Infilling: loops per sample, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
     @Option(help: "Infilling: where the loop starts, 1 from noise, below 1 from the LM's filler of the gap noised to it.")
     var strength: Float = 1
+    @Option(help: "A latent classifier folder (`nebula train classifier`): steer every step towards --label.") var classifier: String?
+    @Option(help: "The label to steer towards, one the classifier knows.") var label: String?
+    @Option(help: "Classifier guidance scale (0: unguided; larger follows the label more, at some cost in fluency).")
+    var classifierScale: Float = 16
+    @Option(help: "What the classifier's gradient moves: estimate (the step's x0 estimate) or noisy-latent (the noise estimate).")
+    var guidanceTarget: ClassifierGuidance.Target = .estimate
 
     func validate() throws {
         if suffix != nil {
@@ -171,14 +177,29 @@ struct Generate: ParsableCommand {
         guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }
         guard candidates >= 1 else { throw ValidationError("--candidates must be positive, got \(candidates)") }
         guard strength > 0 && strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
+        guard (classifier == nil) == (label == nil) else { throw ValidationError("--classifier and --label go together: give both") }
+        guard classifierScale >= 0 else { throw ValidationError("--classifier-scale must be non-negative, got \(classifierScale)") }
+    }
+
+    /// The classifier guidance of `--classifier`/`--label`, checked against the bundle's latent space.
+    func steering(for system: LatentDiffusion) throws -> ClassifierGuidance? {
+        guard let classifier, let label else { return nil }
+        let model = try LatentClassifier.load(from: fileURL(classifier))
+        do {
+            try model.check(reads: system.autoencoder)
+            return try ClassifierGuidance(classifier: model, label: label, scale: classifierScale, target: guidanceTarget)
+        } catch let error as LatentClassifierError {
+            throw CommandError("--classifier \(classifier): \(error.message)")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load()
             let config = try resolve(loop.request(guidance: guidance), for: system)
+            let steering = try steering(for: system)
             if let prompt, let suffix {
-                return try infill(system, tokenizer, config, prefix: prompt, suffix: suffix)
+                return try infill(system, tokenizer, config, prefix: prompt, suffix: suffix, steering: steering)
             }
             var condition: Tensor? = nil
             if let prompt {
@@ -198,7 +219,8 @@ struct Generate: ParsableCommand {
                     for part in 0..<story {
                         // Each passage is conditioned on the latent the loop produced for the one before.
                         let result = try runLoop(
-                            system, tokenizer, config, seed: seed &+ UInt64(part) &* 1000, showSteps: loop.showSteps, condition: previous)
+                            system, tokenizer, config, seed: seed &+ UInt64(part) &* 1000, showSteps: loop.showSteps, condition: previous,
+                            steering: steering)
                         passages.append(result.text)
                         seconds += result.seconds
                         previous = result.latent
@@ -208,7 +230,8 @@ struct Generate: ParsableCommand {
                         try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true)
                     }
                 } else {
-                    let result = try runLoop(system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: condition)
+                    let result = try runLoop(
+                        system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: condition, steering: steering)
                     try printSample(result.text, seed: seed, steps: loop.steps, seconds: result.seconds, json: loop.json)
                 }
                 if !loop.json && i + 1 < samples { print("") }
@@ -220,7 +243,10 @@ struct Generate: ParsableCommand {
 extension Generate {
     /// Prints `--samples` middles between `prefix` and `suffix`: the whole passage with the middle in brackets, or
     /// with `--json` one object per sample (`middle`, `text`, `seed`, `steps`, `seconds`).
-    func infill(_ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, prefix: String, suffix: String) throws {
+    func infill(
+        _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig, prefix: String, suffix: String,
+        steering: ClassifierGuidance?
+    ) throws {
         let prefixTokens = try tokenizer.encode(prefix)
         // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
         let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
@@ -234,7 +260,7 @@ extension Generate {
             do {
                 filled = try system.infill(
                     prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, candidates: candidates,
-                    strength: strength,
+                    strength: strength, steering: steering,
                     generator: &generator
                 ) { step, output in
                     guard loop.showSteps, (step + 1) % every == 0 || step == 0, step + 1 < config.steps else { return }

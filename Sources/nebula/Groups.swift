@@ -4,7 +4,7 @@ import ArgumentParser
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a stage of the system.",
-        subcommands: [TrainLanguageModel.self, TrainAutoencoder.self, TrainDiffusion.self]
+        subcommands: [TrainLanguageModel.self, TrainAutoencoder.self, TrainDiffusion.self, TrainClassifier.self]
     )
 }
 
@@ -12,6 +12,6 @@ struct Train: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a stage of the system.",
-        subcommands: [EvaluateLanguageModel.self, EvaluateGeneration.self, EvaluateInfilling.self]
+        subcommands: [EvaluateLanguageModel.self, EvaluateGeneration.self, EvaluateInfilling.self, EvaluateControl.self]
     )
 }

@@ -7,7 +7,7 @@ import NebulaTensor
 /// keeps a forced prefix, and the middle is cut where the decoder arrives at the suffix.
 final class InfillingTests: XCTestCase {
     /// An untrained system (K = 4 vectors of 2 tokens each, 8 tokens a passage): the mechanics, not the weights.
-    func tinySystem() -> LatentDiffusion {
+    static func tinySystem() -> LatentDiffusion {
         var rng = SeededGenerator(seed: 3)
         let gpt = GPT(GPTConfig(vocabSize: 20, contextLength: 24, layers: 1, heads: 2, width: 16), generator: &rng)
         var aeConfig = AutoencoderConfig()
@@ -24,7 +24,7 @@ final class InfillingTests: XCTestCase {
     /// Known vectors come back exactly; the unknown ones are generated; with nothing known the loop takes exactly
     /// the unmasked loop's steps (the same draws, the same latents).
     func testKnownVectorsComeBackExactlyAndNothingKnownChangesNothing() throws {
-        let system = tinySystem()
+        let system = Self.tinySystem()
         let config = try system.configuration(for: GenerationRequest(steps: 6))
         var rng = SeededGenerator(seed: 9)
         let z0 = Tensor.randn([2, 4, 8], generator: &rng)
@@ -70,7 +70,7 @@ final class InfillingTests: XCTestCase {
 
     /// Held vectors are those wholly inside the prefix or wholly at or after the gap's end.
     func testKnownVectorsOfAPrefixAndAGap() {
-        let system = tinySystem()  // 4 vectors of 2 tokens
+        let system = Self.tinySystem()  // 4 vectors of 2 tokens
         XCTAssertEqual(system.knownVectors(prefix: 2, gap: 2), [true, false, true, true])
         XCTAssertEqual(system.knownVectors(prefix: 3, gap: 2), [true, false, false, true])
         XCTAssertEqual(system.knownVectors(prefix: 0, gap: 8), [false, false, false, false])
@@ -78,7 +78,7 @@ final class InfillingTests: XCTestCase {
 
     /// The decoder writes the forced prefix and stops at `maxTokens`; an infill that does not fit is refused.
     func testForcedPrefixAndLimitsAndTheRefusedInfill() throws {
-        let system = tinySystem()
+        let system = Self.tinySystem()
         var rng = SeededGenerator(seed: 5)
         let z = Tensor.randn([3, 4, 8], generator: &rng)
         for decoder in AutoencoderConfig.Decoder.allCases {

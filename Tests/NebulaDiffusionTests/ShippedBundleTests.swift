@@ -5,17 +5,18 @@ import NebulaTensor
 import NebulaText
 @testable import NebulaDiffusion
 
-/// The TinyStories bundle committed in `models/tinystories` (LM, autoencoder, denoiser; half precision)
+/// The TinyStories bundle committed in `models/tinystories` (LM, autoencoder, denoiser, classifier; half precision)
 /// loads, fits the size budget, and generates the same passages from the same seed.
 final class ShippedBundleTests: XCTestCase {
     let bundle = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("models/tinystories")
 
-    func testBundleFitsInFiftyMegabytes() throws {
+    /// 80 MB: the 8 × 384 denoiser alone is 49 MB in half precision (issue #28 chose it under the judges).
+    func testBundleFitsInEightyMegabytes() throws {
         let files = FileManager.default.enumerator(at: bundle, includingPropertiesForKeys: [.fileSizeKey])!
         let bytes = try files.compactMap { $0 as? URL }.reduce(0) { $0 + (try $1.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) }
         XCTAssertGreaterThan(bytes, 1_000_000)
-        XCTAssertLessThanOrEqual(bytes, 50_000_000)
+        XCTAssertLessThanOrEqual(bytes, 80_000_000)
     }
 
     /// The shipped autoencoder carries a passage's words: everyday passages written for the evaluation

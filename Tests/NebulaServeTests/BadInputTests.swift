@@ -47,6 +47,13 @@ final class BadInputTests: XCTestCase {
         try latents("inf.safetensors", shape: [1, 16, 32], poison: (1, .infinity))
         try latents("shape.safetensors", shape: [1, 8, 32])
         try latents("name.safetensors", shape: [1, 16, 32], tensor: "other")
+        try Data("A cat sat.\tnarration\nA dog ran.\tnarration\n".utf8).write(to: root.appendingPathComponent("one-label.tsv"))
+        let classifier = TestServers.bundle.appendingPathComponent("classifier")
+        try manager.copyItem(at: classifier, to: root.appendingPathComponent("other-classifier"))
+        let otherConfig = root.appendingPathComponent("other-classifier/config.json")
+        let config = try String(contentsOf: otherConfig, encoding: .utf8)
+        try config.replacingOccurrences(of: "\"autoencoder_weights\" : \"", with: "\"autoencoder_weights\" : \"0").write(
+            to: otherConfig, atomically: true, encoding: .utf8)
         let nan = try Data(contentsOf: root.appendingPathComponent("nan.safetensors"))
         try nan.prefix(60).write(to: root.appendingPathComponent("truncated.safetensors"))
 
@@ -165,7 +172,26 @@ final class BadInputTests: XCTestCase {
             Row(arguments: ["embed", "--model", lm.path, "--text", "A cat."], names: "model_type \"null\" is not bert"),
             Row(arguments: ["embed", "--model", path("folder"), "--text", "A cat.", "--input", path("text.txt")], names: "not both"),
             Row(arguments: ["report", "--results", path("missing"), "--out", path("out-report")], names: "missing", output: "out-report"),
-            Row(arguments: ["serve", "--model", path("missing"), "--port", "0"], names: "missing/config.json")
+            Row(arguments: ["serve", "--model", path("missing"), "--port", "0"], names: "missing/config.json"),
+            // attribute control
+            Row(
+                arguments: ["train", "classifier", "--autoencoder", ae, "--data", path("text.txt"), "--out", path("out-classifier")],
+                names: "text.txt:1: expected text<TAB>label, found 0 tabs", output: "out-classifier"),
+            Row(
+                arguments: ["train", "classifier", "--autoencoder", ae, "--data", path("one-label.tsv"), "--out", path("out-classifier2")],
+                names: "at least two labels", output: "out-classifier2"),
+            Row(
+                arguments: ["generate", "--model", bundle, "--classifier", classifier.path, "--label", "happy"],
+                names: "unknown label \"happy\": this classifier knows \"dialogue\", \"narration\""),
+            Row(arguments: ["generate", "--model", bundle, "--classifier", classifier.path], names: "--classifier and --label go together"),
+            Row(
+                arguments: ["generate", "--model", bundle, "--classifier", path("other-classifier"), "--label", "dialogue"],
+                names: "trained on another autoencoder"),
+            Row(
+                arguments: [
+                    "eval", "control", "--model", bundle, "--classifier", classifier.path, "--label", "happy", "--out", path("out-control.json")
+                ],
+                names: "--label happy", output: "out-control.json")
         ]
         for row in rows {
             let (status, error) = try runCommandCapturingErrors(executable, row.arguments)

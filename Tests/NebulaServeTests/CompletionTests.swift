@@ -30,7 +30,8 @@ final class CompletionTests: XCTestCase {
 
     func referencePassage(
         prompt: String?, steps: Int, guidance: Float, seed: UInt64,
-        noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil
+        noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil,
+        label: String? = nil, classifierScale: Float = 16
     ) throws -> String {
         let models = try TestServers.referenceModels.get()
         let (system, tokenizer) = (models.system, models.tokenizer)
@@ -42,8 +43,11 @@ final class CompletionTests: XCTestCase {
                 for: GenerationRequest(
                     steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
                     languageModelPrior: languageModelPrior))
+            let steering = try label.map {
+                try ClassifierGuidance(classifier: try XCTUnwrap(models.classifier), label: $0, scale: classifierScale)
+            }
             var generator = SeededGenerator(seed: seed)
-            let z = system.sample(count: 1, config, condition: condition, generator: &generator)
+            let z = system.sample(count: 1, config, condition: condition, steering: steering, generator: &generator)
             var decoding = SeededGenerator(seed: seed)
             let tokens = system.decode(z, config, generator: &decoding)[0]
             return try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
@@ -161,6 +165,14 @@ final class CompletionTests: XCTestCase {
         let again = try texts(try await complete(fields))[0]
         XCTAssertEqual(again, text)
         XCTAssertFalse(text.isEmpty)
+    }
+
+    /// `label` steers the loop with the bundle's classifier, as `sample(steering:)` does in the library.
+    func testLabelledPassageIsTheLibrarysSteeredSampleForTheSeed() async throws {
+        let fields: [String: Any] = ["model": diffusion, "steps": 8, "seed": 11, "label": "dialogue", "classifier_scale": 8]
+        let text = try texts(try await complete(fields))[0]
+        XCTAssertEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11, label: "dialogue", classifierScale: 8))
+        XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the label changed nothing")
     }
 
     func testDiffusionStreamsEstimatesThenThePassage() async throws {
