@@ -83,13 +83,15 @@ doctor: build
 	$(NEBULA) doctor
 
 # Generates from the shipped TinyStories bundle: two passages condensing out of noise (--show-steps), then
-# a three-passage story, each passage conditioned on the one before; then four everyday passages (not
+# a three-passage story, each passage conditioned on the one before, an infill, two passages steered towards
+# dialogue by the bundle's classifier; then four everyday passages (not
 # TinyStories) through the latent space and back: decoded in one pass, then with latent-consistent decoding.
 demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --prompt "Tom had a red ball. One day he" \
 		--suffix "He was very sad and cried." --gap 10 --seed 1
+	$(NEBULA) generate --model $(BUNDLE) --samples 2 --classifier $(BUNDLE)/classifier --label dialogue --seed 3
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --verbose
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --refine 8 --verbose
 

@@ -121,7 +121,8 @@ def main():
     browser = None
     try:
         wait_for(base + "/health")
-        request = {"model": "tinystories-diffusion", "prompt": args.prompt, "steps": args.steps, "guidance": 2, "seed": args.seed}
+        request = {"model": "tinystories-diffusion", "prompt": args.prompt, "steps": args.steps, "guidance": 2, "seed": args.seed,
+                   "label": "dialogue"}
         api = urllib.request.Request(base + "/v1/completions", data=json.dumps(request).encode(),
                                      headers={"Content-Type": "application/json"})
         expected = json.load(urllib.request.urlopen(api, timeout=120))["choices"][0]["text"]
@@ -134,7 +135,7 @@ def main():
         page = next(p for p in pages if p.get("type") == "page")
         tools = DevTools(page["webSocketDebuggerUrl"])
         query = urllib.parse.urlencode({"model": "tinystories-diffusion", "prompt": args.prompt, "steps": args.steps,
-                                        "guidance": 2, "seed": args.seed, "run": 1})
+                                        "guidance": 2, "seed": args.seed, "label": "dialogue", "run": 1})
         tools.call("Page.navigate", url=f"{base}/?{query}")
 
         probe = """JSON.stringify({done: (document.getElementById('output') || {dataset: {}}).dataset.done || '',

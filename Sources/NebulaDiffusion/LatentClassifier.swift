@@ -195,3 +195,33 @@ public struct ClassifierGuidance {
         }
     }
 }
+
+extension LatentDiffusion {
+    /// `count` passages (token ids) from the loop steered by `steering`, decoded as `config` says; with `candidates` > 1
+    /// each is the best of that many loops by the classifier's p(label) of its words encoded again — what the text
+    /// says, which the guided latent can overstate (the classifier gives guided latents near-certain probabilities
+    /// whose decoded text does not always carry the label).
+    public func steeredPassages(
+        count: Int, _ config: GenerationConfig, steering: ClassifierGuidance, candidates: Int = 1, generator: inout SeededGenerator
+    ) -> [[Int]] {
+        precondition(count >= 1 && candidates >= 1, "steeredPassages: count and candidates must be positive")
+        let z = sample(count: count * candidates, config, steering: steering, generator: &generator)  // [count·candidates, K, d]
+        let passages = decode(z, config, generator: &generator)
+        guard candidates > 1 else { return passages }
+        let scores = labelProbabilities(of: passages, steering.classifier, label: steering.label)
+        return stride(from: 0, to: passages.count, by: candidates).map { first in
+            passages[(first..<(first + candidates)).max { scores[$0] < scores[$1] }!]
+        }
+    }
+
+    /// The classifier's p(label) of each passage's words encoded again (0 for an empty passage).
+    public func labelProbabilities(of passages: [[Int]], _ classifier: LatentClassifier, label: Int) -> [Double] {
+        let limit = autoencoder.config.maxLength
+        let written = passages.indices.filter { !passages[$0].isEmpty }
+        guard !written.isEmpty else { return passages.map { _ in 0 } }
+        let latents = autoencoder.encode(written.map { passages[$0].prefix(limit).map(Int32.init) })  // [w, K, d]
+        var scores = [Double](repeating: 0, count: passages.count)
+        for (index, p) in zip(written, classifier.probabilities(latents)) { scores[index] = Double(p[label]) }
+        return scores
+    }
+}

@@ -30,7 +30,7 @@ public enum AttributeRule: String, CaseIterable, Sendable {
 /// by a rule the loop never used (``AttributeRule``), beside held-out human passages, the unguided loop (scale 0) and
 /// the LM alone — unprompted, and prompted with the first sentence of a held-out passage that has the label (its
 /// continuation alone is judged by the rule; the whole passage by the judges). Columns: the rule's success rate,
-/// the guiding classifier's own mean p(label) of the final latents (loop rows), MAUVE on the judge encoder's
+/// the guiding classifier's own mean p(label) of the loop rows' words encoded again, MAUVE on the judge encoder's
 /// features against other held-out passages, the judge LM's perplexity, distinct-2 and seconds per passage.
 public struct ControlEvaluation {
     /// What is run, and on how many samples.
@@ -41,6 +41,8 @@ public struct ControlEvaluation {
         public var scales: [Float] = [0, 1, 2, 4, 8]
         /// What the classifier's gradient moves.
         public var target = ClassifierGuidance.Target.estimate
+        /// Loops per passage, the best kept by the classifier's p(label) of the decoded words encoded again.
+        public var candidates = 1
         /// The loop's settings (the bundle's defaults where nil).
         public var loop = GenerationRequest(steps: 50)
         /// Nucleus of the LM rows.
@@ -56,7 +58,8 @@ public struct ControlEvaluation {
         public var scale: Float?
         /// Share of the passages the rule gives the asked label.
         public var success: Double
-        /// The guiding classifier's mean p(label) of the final latents (loop rows): what the guide believes it did.
+        /// The guiding classifier's mean p(label) of the passages' words encoded again (loop rows): what the guide
+        /// reads in the text.
         public var classifierProbability: Double?
         public var judgeMAUVE: Double?
         public var judgePerplexity: Double?
@@ -121,9 +124,10 @@ public struct ControlEvaluation {
             let begin = Date()
             var passages: [String] = [], probability = 0.0
             for first in stride(from: 0, to: plan.samples, by: 50) {
-                let z = system.sample(count: min(50, plan.samples - first), config, steering: steering, generator: &generator)  // [n, K, d]
-                probability += classifier.probabilities(z).reduce(0) { $0 + Double($1[target]) }
-                passages += try system.decode(z, config, generator: &generator).map { try system.autoencoder.passageText($0, tokenizer: tokenizer) }
+                let tokens = system.steeredPassages(
+                    count: min(50, plan.samples - first), config, steering: steering, candidates: plan.candidates, generator: &generator)
+                probability += system.labelProbabilities(of: tokens, classifier, label: target).reduce(0, +)
+                passages += try tokens.map { try system.autoencoder.passageText($0, tokenizer: tokenizer) }
             }
             let seconds = Date().timeIntervalSince(begin) / Double(plan.samples)
             rows.append(

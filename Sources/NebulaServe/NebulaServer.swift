@@ -50,7 +50,10 @@ public struct NebulaServer: Sendable {
             Self.json([
                 "object": "list",
                 "data": models.ids.map { id -> [String: Any] in
-                    ["id": id, "object": "model", "created": models.created, "owned_by": "nebula"]
+                    var entry: [String: Any] = ["id": id, "object": "model", "created": models.created, "owned_by": "nebula"]
+                    // The labels a request's `label` may name (the bundle's classifier), on the diffusion model.
+                    if id == models.diffusionID, let labels = models.classifier?.config.labels { entry["labels"] = labels }
+                    return entry
                 }
             ])
         }

@@ -1,7 +1,8 @@
 /// The playground served at `GET /`: one static page, no build step and nothing fetched from elsewhere.
 /// It lists the models, sends a streamed completion, and shows the diffusion passage condensing out of
 /// noise step by step (the estimate sharpens as the step count rises) or the language model's tokens as
-/// they arrive. Query parameters fill the form (`model`, `prompt`, `steps`, `guidance`, `temperature`,
+/// they arrive. A label picker (the labels `/v1/models` lists for the diffusion model) steers the loop with the
+/// bundle's classifier. Query parameters fill the form (`model`, `prompt`, `steps`, `guidance`, `label`, `temperature`,
 /// `max_tokens`, `seed`) and `run=1` starts it: a shareable link, and how `make e2e` drives the page.
 enum Playground {
     static let html = #"""
@@ -37,6 +38,7 @@ enum Playground {
           <label>model <select id="model"></select></label>
           <label class="diffusion-only">steps <input id="steps" type="number" min="1" value="50"></label>
           <label class="diffusion-only">guidance <input id="guidance" type="number" step="0.5" min="0" value="2"></label>
+          <label class="diffusion-only">label <select id="label"><option value="">none</option></select></label>
           <label class="lm-only">temperature <input id="temperature" type="number" step="0.1" min="0" max="2" value="0.8"></label>
           <label class="lm-only">max tokens <input id="max_tokens" type="number" min="1" value="64"></label>
           <label>seed <input id="seed" type="number" min="0" placeholder="random"></label>
@@ -72,6 +74,12 @@ enum Playground {
               option.value = id; option.textContent = id;
               $("model").appendChild(option);
             }
+            for (const label of (body.data.find((m) => m.labels) || { labels: [] }).labels) {
+              const option = document.createElement("option");
+              option.value = label; option.textContent = label;
+              $("label").appendChild(option);
+            }
+            if (params.has("label")) $("label").value = params.get("label");
             const diffusion = models.find((id) => id.includes("diffusion"));
             if (diffusion) $("model").value = diffusion;
             if (params.has("model") && models.includes(params.get("model"))) $("model").value = params.get("model");
@@ -100,7 +108,10 @@ enum Playground {
         async function generate() {
           const diffusion = isDiffusion();
           const request = { model: $("model").value, prompt: $("prompt").value, stream: true };
-          if (diffusion) { request.steps = numberField("steps"); request.guidance = numberField("guidance"); }
+          if (diffusion) {
+            request.steps = numberField("steps"); request.guidance = numberField("guidance");
+            if ($("label").value) request.label = $("label").value;
+          }
           else { request.temperature = numberField("temperature"); request.max_tokens = numberField("max_tokens"); }
           const seed = numberField("seed");
           if (seed !== undefined) request.seed = seed;

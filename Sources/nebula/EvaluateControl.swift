@@ -23,6 +23,7 @@ struct EvaluateControl: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Classifier guidance scales (0: the unguided loop).") var scales: [Float] = [0, 1, 2, 4, 8]
     @Option(help: "What the gradient moves: estimate (the step's x0 estimate, classifier at time 0) or noisy-latent (the noise estimate, classifier at the step's noise).")
     var guidanceTarget: ClassifierGuidance.Target = .estimate
+    @Option(help: "Loops per passage, the best kept by the classifier's p(label) of the decoded words encoded again.") var candidates = 1
     @Option(help: "Passages per row.") var samples = 150
     @Option(help: "Loop steps.") var steps = 50
     @Option(help: "Seed of the loop and the LM rows.") var seed: UInt64 = 0
@@ -34,7 +35,9 @@ struct EvaluateControl: ParsableCommand {
     @Option(help: "Write the rows as JSON here.") var out: String?
 
     func validate() throws {
-        guard samples >= 2, steps >= 1 else { throw ValidationError("--samples must be at least 2 and --steps positive") }
+        guard samples >= 2, steps >= 1, candidates >= 1 else {
+            throw ValidationError("--samples must be at least 2, --steps and --candidates positive")
+        }
         guard !scales.isEmpty, scales.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("--scales must be one or more non-negative numbers")
         }
@@ -54,7 +57,7 @@ struct EvaluateControl: ParsableCommand {
                 sentenceEncoder: try judge.map { try SentenceEncoder(folder: fileURL($0)) },
                 languageModel: try judgeLM.map { (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0))) })
             var plan = ControlEvaluation.Plan()
-            (plan.samples, plan.scales, plan.seed, plan.target) = (samples, scales, seed, guidanceTarget)
+            (plan.samples, plan.scales, plan.seed, plan.target, plan.candidates) = (samples, scales, seed, guidanceTarget, candidates)
             plan.loop = GenerationRequest(steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior)
             let loop = try resolve(plan.loop, for: system)
             let evaluation: ControlEvaluation
@@ -72,7 +75,7 @@ struct EvaluateControl: ParsableCommand {
             ).passages
             let rows = try evaluation.run(heldOut: heldOut.map { $0.tokens.map(Int.init) }) { printStatus("… \($0)") }
             print(
-                "steering towards \"\(label)\", judged by the rule \(rule); \(samples) passages a row, \(loop.loopDescription), LM prior \(loop.languageModelPrior)")
+                "steering towards \"\(label)\", judged by the rule \(rule); \(samples) passages a row, best of \(candidates), \(loop.loopDescription), LM prior \(loop.languageModelPrior)")
             print("row                                   success  p(label)  judge MAUVE  judge ppl  distinct-2  s/passage")
             for row in rows {
                 func cell(_ value: Double?, _ format: String, _ width: Int) -> String {

@@ -158,7 +158,10 @@ struct Generate: ParsableCommand {
     @Option(help: "Infilling: the gap's length in tokens.") var gap = 12
     @Option(help: "Infilling: how many times each step is taken, re-noised in between (RePaint resampling; 1: replacement only).")
     var resample = 1
-    @Option(help: "Infilling: loops per sample, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
+    @Option(
+        help:
+            "Loops per sample: infilling keeps the best by the frozen LM's likelihood of the whole passage, --classifier by the classifier's p(label) of the decoded words."
+    ) var candidates = 1
     @Option(help: "Infilling: where the loop starts, 1 from noise, below 1 from the LM's filler of the gap noised to it.")
     var strength: Float = 1
     @Option(help: "A latent classifier folder (`nebula train classifier`): steer every step towards --label.") var classifier: String?
@@ -229,6 +232,13 @@ struct Generate: ParsableCommand {
                     if loop.json {
                         try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true)
                     }
+                } else if let steering, candidates > 1 {
+                    var generator = SeededGenerator(seed: seed)
+                    let begin = Date()
+                    let tokens = system.steeredPassages(
+                        count: 1, config, steering: steering, candidates: candidates, generator: &generator)[0]
+                    let text = try system.autoencoder.passageText(tokens, tokenizer: tokenizer)
+                    try printSample(text, seed: seed, steps: loop.steps, seconds: Date().timeIntervalSince(begin), json: loop.json)
                 } else {
                     let result = try runLoop(
                         system, tokenizer, config, seed: seed, showSteps: loop.showSteps, condition: condition, steering: steering)

@@ -26,6 +26,9 @@ final class EndpointTests: XCTestCase {
             XCTAssertEqual(model["object"] as? String, "model")
             XCTAssertNotNil(model["created"] as? Int)
         }
+        // The diffusion model lists the labels of the bundle's classifier (what `label` may name); the LM none.
+        XCTAssertEqual(data[1]["labels"] as? [String], ["dialogue", "narration"])
+        XCTAssertNil(data[0]["labels"])
     }
 
     func testPlaygroundIsOneSelfContainedPage() async throws {
@@ -34,7 +37,8 @@ final class EndpointTests: XCTestCase {
         XCTAssertEqual(answer.status, 200)
         XCTAssertEqual(answer.headers.first(name: "Content-Type"), "text/html; charset=utf-8")
         for part in [
-            "<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"temperature\"",
+            "<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"label\"", "request.label",
+            "id=\"temperature\"",
             "/v1/completions", "/v1/models", "getReader", "stream: true", "choice.estimate", "</html>"
         ] {
             XCTAssertTrue(answer.body.contains(part), "the playground lacks \(part)")
