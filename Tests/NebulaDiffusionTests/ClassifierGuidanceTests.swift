@@ -135,6 +135,29 @@ final class ClassifierGuidanceTests: XCTestCase {
         }
     }
 
+    /// Best of k: each passage is, of its k loops (the same draws as k·count single loops), the one whose decoded
+    /// words the classifier reads as most likely the label.
+    func testCandidatesKeepThePassageTheClassifierReadsAsMostLikelyTheLabel() throws {
+        var rng = SeededGenerator(seed: 9)
+        var config = smallConfig()
+        config.labels = ["a", "b", "c"]
+        let classifier = LatentClassifier(config, generator: &rng)
+        classifier.freeze()
+        let system = InfillingTests.tinySystem()
+        let loop = try system.configuration(for: GenerationRequest(steps: 3))
+        let steering = try ClassifierGuidance(classifier: classifier, label: "b", scale: 2)
+        var (single, best) = (SeededGenerator(seed: 5), SeededGenerator(seed: 5))
+        let all = system.steeredPassages(count: 6, loop, steering: steering, generator: &single)
+        let chosen = system.steeredPassages(count: 2, loop, steering: steering, candidates: 3, generator: &best)
+        let scores = system.labelProbabilities(of: all, classifier, label: 1)
+        XCTAssertEqual(chosen.count, 2)
+        for group in 0..<2 {
+            let members = (group * 3)..<(group * 3 + 3)
+            XCTAssertEqual(chosen[group], all[members.max { scores[$0] < scores[$1] }!], "group \(group)")
+        }
+        XCTAssertEqual(system.labelProbabilities(of: [[]], classifier, label: 1), [0], "an empty passage scores 0")
+    }
+
     func testUnknownLabelsAndOtherLatentSpacesAreRefused() throws {
         var rng = SeededGenerator(seed: 8)
         let classifier = LatentClassifier(smallConfig(), generator: &rng)
