@@ -91,7 +91,7 @@ demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --prompt "Tom had a red ball. One day he" \
 		--suffix "He was very sad and cried." --gap 10 --seed 1
-	$(NEBULA) generate --model $(BUNDLE) --samples 2 --classifier $(BUNDLE)/classifier --label dialogue --seed 3
+	$(NEBULA) generate --model $(BUNDLE) --samples 2 --classifier $(BUNDLE)/classifier --label dialogue --candidates 4 --seed 3
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --verbose
 	$(NEBULA) reconstruct --autoencoder $(BUNDLE)/autoencoder --input docs/eval/out_of_domain_passages.txt --limit 4 --refine 8 --verbose
 
