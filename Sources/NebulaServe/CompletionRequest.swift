@@ -3,7 +3,8 @@ import NebulaDiffusion
 
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
 /// `guidance`, `sampler`, `decode_top_p`, `noise_scale`, `lm_prior`, and `label` / `classifier_scale`: steering towards
-/// a label of the bundle's latent classifier). Unknown fields are ignored, as OpenAI-compatible servers do.
+/// a label of the bundle's latent classifier; `suffix`: the text after a gap of `max_tokens` tokens, which the loop fills
+/// — OpenAI's insertion). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
     /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
@@ -25,11 +26,13 @@ public struct CompletionRequest: Decodable, Sendable {
     /// A label of the bundle's classifier to steer the loop towards (classifier guidance).
     public var label: String?
     public var classifierScale: Float?
+    /// Text that follows the completion (insertion, as OpenAI's `suffix`): the diffusion model fills the gap.
+    public var suffix: String?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
         case decodeTopP = "decode_top_p", noiseScale = "noise_scale", languageModelPrior = "lm_prior"
-        case renormalizeEstimates = "renormalize_estimates", label, classifierScale = "classifier_scale"
+        case renormalizeEstimates = "renormalize_estimates", label, classifierScale = "classifier_scale", suffix
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +64,7 @@ public struct CompletionRequest: Decodable, Sendable {
         renormalizeEstimates = try c.decodeIfPresent(Bool.self, forKey: .renormalizeEstimates)
         label = try c.decodeIfPresent(String.self, forKey: .label)
         classifierScale = try c.decodeIfPresent(Float.self, forKey: .classifierScale)
+        suffix = try c.decodeIfPresent(String.self, forKey: .suffix)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -157,6 +161,9 @@ public struct DiffusionParameters: Sendable {
     /// The classifier label to steer towards, and the guidance scale (nil: unsteered).
     public var label: String? = nil
     public var classifierScale: Float = 16
+    /// Infilling: the text after the gap, and the gap's length in tokens (the prompt is the text before it).
+    public var suffix: String? = nil
+    public var gap = 12
 }
 
 extension CompletionRequest {
@@ -187,7 +194,7 @@ extension CompletionRequest {
                 ("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
                 ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
                 ("renormalize_estimates", renormalizeEstimates != nil), ("label", label != nil),
-                ("classifier_scale", classifierScale != nil)
+                ("classifier_scale", classifierScale != nil), ("suffix", suffix != nil)
             ] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
@@ -228,6 +235,13 @@ extension CompletionRequest {
         }
         var parameters = DiffusionParameters(
             prompt: prompt, generation: generation, choices: choices, seed: seed, estimateEvery: stream == true ? max(1, steps / 10) : 0)
+        if let suffix {
+            guard !suffix.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw ServeError.invalidField("suffix", "suffix must not be empty")
+            }
+            parameters.suffix = suffix
+            parameters.gap = maxTokens ?? 12
+        }
         if let label {
             guard let labels else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
             guard labels.contains(label) else {

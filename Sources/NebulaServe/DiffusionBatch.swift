@@ -21,12 +21,15 @@ final class DiffusionRun {
     let condition: Tensor?
     /// Classifier guidance towards the request's label (nil: none).
     let steering: ClassifierGuidance?
+    /// Infilling: the prefix's and the suffix's latent vectors, held at every step, and their tokens (nil: none).
+    let infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)?
     /// Steps done.
     var index = 0
 
     init(
         job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
-        generator: SeededGenerator, z: Tensor, condition: Tensor?, steering: ClassifierGuidance?
+        generator: SeededGenerator, z: Tensor, condition: Tensor?, steering: ClassifierGuidance?,
+        infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)? = nil
     ) {
         self.job = job
         self.parameters = parameters
@@ -38,6 +41,7 @@ final class DiffusionRun {
         self.z = z
         self.condition = condition
         self.steering = steering
+        self.infill = infill
     }
 
     var isDone: Bool { index >= grid.count }
@@ -75,6 +79,7 @@ struct DiffusionBatcher {
             let n = parameters.choices
             condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
+        if let suffix = parameters.suffix { return try admitInfill(job, parameters, config, suffix: suffix) }
         var steering: ClassifierGuidance? = nil
         if let label = parameters.label {
             guard let classifier else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
@@ -89,8 +94,47 @@ struct DiffusionBatcher {
             generator: generator, z: z, condition: condition, steering: steering)
     }
 
+    /// An infilling run: the prompt is the prefix, `suffix` follows a gap of `parameters.gap` tokens; the known vectors
+    /// are those `LatentDiffusion.infill` holds, and the run takes the same draws as it does (one candidate, no
+    /// resampling), so it returns the same middle for the seed.
+    func admitInfill(_ job: Job, _ parameters: DiffusionParameters, _ config: GenerationConfig, suffix: String) throws -> DiffusionRun {
+        let prefix = try tokenizer.encode(parameters.prompt)
+        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
+        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+        let suffixTokens = try tokenizer.encode(suffixText)
+        let length = system.autoencoder.config.maxLength
+        guard parameters.gap >= 1, prefix.count + parameters.gap + suffixTokens.count <= length else {
+            throw ServeError.invalidField(
+                "suffix",
+                "prompt (\(prefix.count) tokens) + max_tokens (\(parameters.gap)) + suffix (\(suffixTokens.count)) is longer than a passage (\(length) tokens)"
+            )
+        }
+        let n = parameters.choices
+        let held = system.heldLatents(prefix: prefix, suffix: suffixTokens, gap: parameters.gap)  // [1, K, d]
+        let known = KnownLatents(
+            latents: n == 1 ? held : Tensor.concatenate([Tensor](repeating: held, count: n), axis: 0),
+            known: system.knownVectors(prefix: prefix.count, gap: parameters.gap))
+        var steering: ClassifierGuidance? = nil
+        if let label = parameters.label {
+            guard let classifier else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
+            steering = try ClassifierGuidance(classifier: classifier, label: label, scale: parameters.classifierScale)
+        }
+        var sampler = system.makeSampler(config)
+        sampler.setTimesteps(config.steps, startTime: 1)
+        var generator = SeededGenerator(seed: parameters.seed)
+        let z = Tensor.randn([n] + latentShape, generator: &generator)  // [n, K, d]
+        return DiffusionRun(
+            job: job, parameters: parameters, config: config, promptTokens: prefix.count, sampler: sampler, generator: generator, z: z,
+            condition: nil, steering: steering, infill: (known, prefix, suffixTokens, parameters.gap))
+    }
+
     /// One denoising step of every run: a single denoiser call over all their rows.
     func step(_ runs: [DiffusionRun]) {
+        for run in runs {
+            if let infill = run.infill {  // the known vectors at this step's noise level, as the library's loop holds them
+                run.z = infill.known.imposed(on: run.z, time: run.grid[run.index].time, schedule: system.config.schedule, generator: &run.generator)
+            }
+        }
         let outputs = system.modelOutputs(runs.map(\.rows))
         for (run, output) in zip(runs, outputs) {
             let (time, nextTime) = run.grid[run.index]
@@ -102,17 +146,29 @@ struct DiffusionBatcher {
             run.z = result.sample
             run.previousX0 = result.predictedX0
             run.index += 1
+            if run.isDone, let infill = run.infill {
+                run.z = infill.known.imposed(on: run.z, time: 0, schedule: system.config.schedule, generator: &run.generator)
+            }
             let every = run.parameters.estimateEvery
             if every > 0, run.index % every == 0, !run.isDone {
-                run.job.send(.estimate(step: run.index, steps: run.grid.count, texts: estimates(result.predictedX0)))
+                run.job.send(.estimate(step: run.index, steps: run.grid.count, texts: estimates(result.predictedX0, infill: run.infill)))
             }
         }
     }
 
-    /// The current x0 estimates as text, through the cheap parallel decoder (one pass, greedy).
-    func estimates(_ x0: Tensor) -> [String] {
+    /// The current x0 estimates as text, through the cheap parallel decoder (one pass, greedy); of an infill, the middle.
+    func estimates(_ x0: Tensor, infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)? = nil) -> [String] {
         var greedy = SeededGenerator(seed: 0)
-        return system.autoencoder.decode(x0, decoder: .parallel, generator: &greedy).map(text)
+        guard let infill else { return system.autoencoder.decode(x0, decoder: .parallel, generator: &greedy).map(text) }
+        let decoded = system.autoencoder.decode(
+            x0, decoder: .parallel, prefixes: [[Int]](repeating: infill.prefix, count: x0.shape[0]), generator: &greedy)
+        return decoded.map { middleText($0, infill) }
+    }
+
+    /// The middle of a decoded infill, as `LatentDiffusion.infill` cuts it.
+    func middleText(_ tokens: [Int], _ infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)) -> String {
+        let middle = LatentDiffusion.middle(of: tokens, prefix: infill.prefix.count, gap: infill.gap, suffix: infill.suffix)
+        return (try? tokenizer.decode(middle)) ?? ""
     }
 
     /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are decoded
@@ -120,7 +176,7 @@ struct DiffusionBatcher {
     /// `decode_top_p` (sampled with their own seed) are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
-        let greedy = runs.indices.filter { runs[$0].config.decoding.temperature <= 0 }
+        let greedy = runs.indices.filter { runs[$0].config.decoding.temperature <= 0 && runs[$0].infill == nil }
         let byPrior = Dictionary(grouping: greedy) { runs[$0].config.languageModelPrior }
         for (prior, members) in byPrior {
             let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)  // [rows, K, d]
@@ -136,8 +192,18 @@ struct DiffusionBatcher {
         return results.map { $0! }
     }
 
-    /// The final texts of one run, nucleus-sampled with the run's seed and LM prior.
+    /// The final texts of one run, nucleus-sampled with the run's seed and LM prior; of an infill, the middles, decoded
+    /// after the prefix with the run's own generator (as `LatentDiffusion.infill` decodes).
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
+        if let infill = run.infill {
+            let decoded = system.autoencoder.decode(
+                run.z, options: run.config.decoding, languageModelPrior: run.config.languageModelPrior,
+                prefixes: [[Int]](repeating: infill.prefix, count: run.z.shape[0]), generator: &run.generator)
+            return decoded.map {
+                let middle = middleText($0, infill)
+                return CompletedChoice(text: middle, finishReason: .stop, tokens: (try? tokenizer.encode(middle).count) ?? 0)
+            }
+        }
         var generator = SeededGenerator(seed: run.parameters.seed)
         return system.decode(run.z, run.config, generator: &generator).map {
             CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count)

@@ -1,8 +1,8 @@
 /// The playground served at `GET /`: one static page, no build step and nothing fetched from elsewhere.
 /// It lists the models, sends a streamed completion, and shows the diffusion passage condensing out of
 /// noise step by step (the estimate sharpens as the step count rises) or the language model's tokens as
-/// they arrive. A label picker (the labels `/v1/models` lists for the diffusion model) steers the loop with the
-/// bundle's classifier. Query parameters fill the form (`model`, `prompt`, `steps`, `guidance`, `label`, `temperature`,
+/// they arrive. A suffix box makes it an infill (the gap between the prompt and the suffix, `gap` tokens long). A label picker (the labels `/v1/models` lists for the diffusion model) steers the loop with the
+/// bundle's classifier. Query parameters fill the form (`model`, `prompt`, `steps`, `guidance`, `label`, `suffix`, `gap`, `temperature`,
 /// `max_tokens`, `seed`) and `run=1` starts it: a shareable link, and how `make e2e` drives the page.
 enum Playground {
     static let html = #"""
@@ -39,6 +39,8 @@ enum Playground {
           <label class="diffusion-only">steps <input id="steps" type="number" min="1" value="50"></label>
           <label class="diffusion-only">guidance <input id="guidance" type="number" step="0.5" min="0" value="2"></label>
           <label class="diffusion-only">label <select id="label"><option value="">none</option></select></label>
+          <label class="diffusion-only">suffix (infill) <input id="suffix" type="text" placeholder="text after the gap"></label>
+          <label class="diffusion-only">gap tokens <input id="gap" type="number" min="1" value="12"></label>
           <label class="lm-only">temperature <input id="temperature" type="number" step="0.1" min="0" max="2" value="0.8"></label>
           <label class="lm-only">max tokens <input id="max_tokens" type="number" min="1" value="64"></label>
           <label>seed <input id="seed" type="number" min="0" placeholder="random"></label>
@@ -52,7 +54,7 @@ enum Playground {
         let models = [];
         // A link can fill the form and start it: /?model=…&prompt=…&steps=20&seed=5&run=1
         const params = new URLSearchParams(location.search);
-        for (const id of ["prompt", "steps", "guidance", "temperature", "max_tokens", "seed"]) {
+        for (const id of ["prompt", "steps", "guidance", "suffix", "gap", "temperature", "max_tokens", "seed"]) {
           if (params.has(id)) $(id).value = params.get(id);
         }
 
@@ -111,6 +113,7 @@ enum Playground {
           if (diffusion) {
             request.steps = numberField("steps"); request.guidance = numberField("guidance");
             if ($("label").value) request.label = $("label").value;
+            if ($("suffix").value.trim()) { request.suffix = $("suffix").value; request.max_tokens = numberField("gap"); }
           }
           else { request.temperature = numberField("temperature"); request.max_tokens = numberField("max_tokens"); }
           const seed = numberField("seed");

@@ -175,6 +175,26 @@ final class CompletionTests: XCTestCase {
         XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the label changed nothing")
     }
 
+    /// `suffix` (OpenAI's insertion): the middle of `max_tokens` tokens between the prompt and the suffix, the one
+    /// `LatentDiffusion.infill` writes for the seed.
+    func testSuffixFillsTheGapAsTheLibrarysInfill() async throws {
+        let (prompt, suffix) = ("Tom had a red ball. One day he", "He was very sad and cried.")
+        let fields: [String: Any] = ["model": diffusion, "prompt": prompt, "suffix": suffix, "max_tokens": 10, "steps": 8, "seed": 3]
+        let middle = try texts(try await complete(fields))[0]
+        let models = try TestServers.referenceModels.get()
+        let (system, tokenizer) = (models.system, models.tokenizer)
+        let expected = try withNoGrad {
+            let config = try system.configuration(for: GenerationRequest(steps: 8))
+            var generator = SeededGenerator(seed: 3)
+            let infill = try system.infill(
+                prefix: try tokenizer.encode(prompt), suffix: try tokenizer.encode(" " + suffix), gap: 10, count: 1, config,
+                generator: &generator)[0]
+            return try tokenizer.decode(infill.middle)
+        }
+        XCTAssertEqual(middle, expected)
+        XCTAssertFalse(middle.isEmpty)
+    }
+
     func testDiffusionStreamsEstimatesThenThePassage() async throws {
         let fields: [String: Any] = ["model": diffusion, "steps": 20, "seed": 3, "n": 2]
         let whole = try texts(try await complete(fields))

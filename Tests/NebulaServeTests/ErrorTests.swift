@@ -58,6 +58,11 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "lm_prior": 0.5], param: "lm_prior", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "lm_prior": -1], param: "lm_prior", "[0, 4]")
         try await assertInvalid(["model": "tinystories-lm", "n": 0], param: "n", "at least 1")
+        try await assertInvalid(["model": "tinystories-lm", "suffix": "The end."], param: "suffix", "diffusion model only")
+        try await assertInvalid(["model": "tinystories-diffusion", "suffix": " "], param: "suffix", "must not be empty")
+        try await assertInvalid(
+            ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end.", "max_tokens": 60], param: "suffix",
+            "longer than a passage")
         try await assertInvalid(["model": "tinystories-lm", "label": "dialogue"], param: "label", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "label": "happy"], param: "label", "dialogue, narration")
         try await assertInvalid(["model": "tinystories-diffusion", "classifier_scale": 4], param: "classifier_scale", "send label too")
