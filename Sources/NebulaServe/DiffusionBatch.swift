@@ -5,6 +5,15 @@ import NebulaNN
 import NebulaTensor
 import NebulaText
 
+/// An infilling job's fixed parts: the prefix's and the suffix's latent vectors, held at every step, their tokens, and
+/// the gap's length in tokens.
+struct HeldInfill {
+    let known: KnownLatents
+    let prefix: [Int]
+    let suffix: [Int]
+    let gap: Int
+}
+
 /// A diffusion job in progress: its latents `[n, K, d]`, its own sampler and random stream, its condition.
 final class DiffusionRun {
     let job: Job
@@ -21,15 +30,15 @@ final class DiffusionRun {
     let condition: Tensor?
     /// Classifier guidance towards the request's label (nil: none).
     let steering: ClassifierGuidance?
-    /// Infilling: the prefix's and the suffix's latent vectors, held at every step, and their tokens (nil: none).
-    let infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)?
+    /// What an infilling job holds (nil: not an infill).
+    let infill: HeldInfill?
     /// Steps done.
     var index = 0
 
     init(
         job: Job, parameters: DiffusionParameters, config: GenerationConfig, promptTokens: Int, sampler: any DiffusionSampler,
         generator: SeededGenerator, z: Tensor, condition: Tensor?, steering: ClassifierGuidance?,
-        infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)? = nil
+        infill: HeldInfill? = nil
     ) {
         self.job = job
         self.parameters = parameters
@@ -62,13 +71,17 @@ struct DiffusionBatcher {
 
     var latentShape: [Int] { [system.config.network.latents, system.config.network.latentWidth] }
 
-    /// Resolves the request's settings, encodes the prompt's passage (the condition), draws the starting
-    /// noise from the job's seed.
+    /// Resolves the request's settings, encodes the prompt's passage (the condition) or, with a suffix, the latent an
+    /// infill holds, builds the classifier guidance of a label, draws the starting noise from the job's seed.
     func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
         let config = try system.configuration(for: parameters.generation)  // validated when the request came
-        var condition: Tensor? = nil
+        var condition: Tensor? = nil, infill: HeldInfill? = nil
         var promptTokens = 0
-        if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        let n = parameters.choices
+        if let suffix = parameters.suffix {
+            infill = try held(prefix: parameters.prompt, suffix: suffix, gap: parameters.gap, choices: n)
+            promptTokens = infill!.prefix.count
+        } else if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             guard system.denoiser.config.contextWidth > 0 else {
                 throw ServeError.invalidField("prompt", "this diffusion model was trained without conditioning: send an empty prompt")
             }
@@ -76,44 +89,8 @@ struct DiffusionBatcher {
             promptTokens = ids.count
             let passage = ids.suffix(system.autoencoder.config.maxLength).map(Int32.init)
             let latent = system.autoencoder.encode([passage])  // [1, K, d]
-            let n = parameters.choices
             condition = n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0)  // [n, K, d]
         }
-        if let suffix = parameters.suffix { return try admitInfill(job, parameters, config, suffix: suffix) }
-        var steering: ClassifierGuidance? = nil
-        if let label = parameters.label {
-            guard let classifier else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
-            steering = try ClassifierGuidance(classifier: classifier, label: label, scale: parameters.classifierScale)
-        }
-        var sampler = system.makeSampler(config)
-        sampler.setTimesteps(config.steps, startTime: 1)
-        var generator = SeededGenerator(seed: parameters.seed)
-        let z = Tensor.randn([parameters.choices] + latentShape, generator: &generator)  // [n, K, d]
-        return DiffusionRun(
-            job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
-            generator: generator, z: z, condition: condition, steering: steering)
-    }
-
-    /// An infilling run: the prompt is the prefix, `suffix` follows a gap of `parameters.gap` tokens; the known vectors
-    /// are those `LatentDiffusion.infill` holds, and the run takes the same draws as it does (one candidate, no
-    /// resampling), so it returns the same middle for the seed.
-    func admitInfill(_ job: Job, _ parameters: DiffusionParameters, _ config: GenerationConfig, suffix: String) throws -> DiffusionRun {
-        let prefix = try tokenizer.encode(parameters.prompt)
-        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
-        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
-        let suffixTokens = try tokenizer.encode(suffixText)
-        let length = system.autoencoder.config.maxLength
-        guard parameters.gap >= 1, prefix.count + parameters.gap + suffixTokens.count <= length else {
-            throw ServeError.invalidField(
-                "suffix",
-                "prompt (\(prefix.count) tokens) + max_tokens (\(parameters.gap)) + suffix (\(suffixTokens.count)) is longer than a passage (\(length) tokens)"
-            )
-        }
-        let n = parameters.choices
-        let held = system.heldLatents(prefix: prefix, suffix: suffixTokens, gap: parameters.gap)  // [1, K, d]
-        let known = KnownLatents(
-            latents: n == 1 ? held : Tensor.concatenate([Tensor](repeating: held, count: n), axis: 0),
-            known: system.knownVectors(prefix: prefix.count, gap: parameters.gap))
         var steering: ClassifierGuidance? = nil
         if let label = parameters.label {
             guard let classifier else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }
@@ -124,8 +101,28 @@ struct DiffusionBatcher {
         var generator = SeededGenerator(seed: parameters.seed)
         let z = Tensor.randn([n] + latentShape, generator: &generator)  // [n, K, d]
         return DiffusionRun(
-            job: job, parameters: parameters, config: config, promptTokens: prefix.count, sampler: sampler, generator: generator, z: z,
-            condition: nil, steering: steering, infill: (known, prefix, suffixTokens, parameters.gap))
+            job: job, parameters: parameters, config: config, promptTokens: promptTokens, sampler: sampler,
+            generator: generator, z: z, condition: condition, steering: steering, infill: infill)
+    }
+
+    /// What an infill of `gap` tokens between `prefix` and `suffix` holds: the known vectors `LatentDiffusion.infill`
+    /// holds, so a run with one choice takes its draws (one candidate, no resampling) and returns its middle for the seed.
+    func held(prefix text: String, suffix: String, gap: Int, choices n: Int) throws -> HeldInfill {
+        let prefix = try tokenizer.encode(text)
+        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
+        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+        let suffixTokens = try tokenizer.encode(suffixText)
+        let length = system.autoencoder.config.maxLength
+        guard gap >= 1, prefix.count + gap + suffixTokens.count <= length else {
+            throw ServeError.invalidField(
+                "suffix",
+                "prompt (\(prefix.count) tokens) + max_tokens (\(gap)) + suffix (\(suffixTokens.count)) is longer than a passage (\(length) tokens)")
+        }
+        let latent = system.heldLatents(prefix: prefix, suffix: suffixTokens, gap: gap)  // [1, K, d]
+        let known = KnownLatents(
+            latents: n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0),
+            known: system.knownVectors(prefix: prefix.count, gap: gap))
+        return HeldInfill(known: known, prefix: prefix, suffix: suffixTokens, gap: gap)
     }
 
     /// One denoising step of every run: a single denoiser call over all their rows.
@@ -157,7 +154,7 @@ struct DiffusionBatcher {
     }
 
     /// The current x0 estimates as text, through the cheap parallel decoder (one pass, greedy); of an infill, the middle.
-    func estimates(_ x0: Tensor, infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)? = nil) -> [String] {
+    func estimates(_ x0: Tensor, infill: HeldInfill? = nil) -> [String] {
         var greedy = SeededGenerator(seed: 0)
         guard let infill else { return system.autoencoder.decode(x0, decoder: .parallel, generator: &greedy).map(text) }
         let decoded = system.autoencoder.decode(
@@ -166,7 +163,7 @@ struct DiffusionBatcher {
     }
 
     /// The middle of a decoded infill, as `LatentDiffusion.infill` cuts it.
-    func middleText(_ tokens: [Int], _ infill: (known: KnownLatents, prefix: [Int], suffix: [Int], gap: Int)) -> String {
+    func middleText(_ tokens: [Int], _ infill: HeldInfill) -> String {
         let middle = LatentDiffusion.middle(of: tokens, prefix: infill.prefix.count, gap: infill.gap, suffix: infill.suffix)
         return (try? tokenizer.decode(middle)) ?? ""
     }
