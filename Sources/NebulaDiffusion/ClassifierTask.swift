@@ -28,7 +28,8 @@ public final class ClassifierTask: TrainingTask {
     /// Rows `rows` of `source: [N, K, d]`.
     private func gather(_ source: Tensor, _ rows: [Int]) -> Tensor {
         let (k, d) = (source.shape[1], source.shape[2])
-        return source.reshaped([source.shape[0], k * d]).gatherRows(rows.map(Int32.init), indexShape: [rows.count]).reshaped([rows.count, k, d])
+        let table = source.reshaped([source.shape[0], k * d])  // [N, K·d]
+        return table.gatherRows(rows.map(Int32.init), indexShape: [rows.count]).reshaped([rows.count, k, d])
     }
 
     private func loss(x0: Tensor, labels: [Int32], times: [Float], noise: Tensor) -> Tensor {

@@ -100,7 +100,9 @@ public struct ControlEvaluation {
         let reference = Array(texts.enumerated().filter { $0.offset % 2 == 0 }.map(\.element).prefix(plan.samples))
         let human = Array(texts.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
         let referenceFeatures = judges.sentenceEncoder?.embed(reference)
-        func row(_ name: String, scale: Float? = nil, _ passages: [String], judged: [String]? = nil, seconds: Double, probability: Double? = nil)
+        func row(
+            _ name: String, scale: Float? = nil, _ passages: [String], judged: [String]? = nil, seconds: Double, probability: Double? = nil
+        )
             throws -> Row
         {
             let success = Double((judged ?? passages).filter { rule.label(of: $0) == label }.count) / Double(max(1, passages.count))
@@ -108,9 +110,12 @@ public struct ControlEvaluation {
             if let encoder = judges.sentenceEncoder, let referenceFeatures {
                 mauve = MAUVE(human: referenceFeatures, model: encoder.embed(passages)).score
             }
-            let perplexity = try judges.languageModel.map { try GenerationScorer.perplexity(of: passages, model: $0.model, tokenizer: $0.tokenizer) }
+            let perplexity = try judges.languageModel.map {
+                try GenerationScorer.perplexity(of: passages, model: $0.model, tokenizer: $0.tokenizer)
+            }
             return Row(
-                name: name, scale: scale, success: success, classifierProbability: probability, judgeMAUVE: mauve, judgePerplexity: perplexity,
+                name: name, scale: scale, success: success, classifierProbability: probability, judgeMAUVE: mauve,
+                judgePerplexity: perplexity,
                 distinct2: Diversity.distinct(2, in: passages), secondsPerPassage: seconds, examples: Array(passages.prefix(5)))
         }
         var rows = [try row("human (held-out)", Array(human.prefix(plan.samples)), seconds: 0)]

@@ -180,10 +180,13 @@ extension CompletionRequest {
         if stream == true && prompts.count > 1 {
             throw ServeError.invalidField("prompt", "a streamed request takes one prompt, got a list of \(prompts.count)")
         }
-        return try prompts.map { try job(prompt: $0, choices: choices, isDiffusion: isDiffusion, configuration: configuration, labels: labels) }
+        return try prompts.map {
+            try job(prompt: $0, choices: choices, isDiffusion: isDiffusion, configuration: configuration, labels: labels)
+        }
     }
 
-    func job(prompt: String, choices: Int, isDiffusion: Bool, configuration: ServeConfiguration, labels: [String]?) throws -> GenerationJob {
+    func job(prompt: String, choices: Int, isDiffusion: Bool, configuration: ServeConfiguration, labels: [String]?) throws -> GenerationJob
+    {
         if let topP, !(topP > 0 && topP <= 1) { throw ServeError.invalidField("top_p", "top_p must be in (0, 1], got \(topP)") }
         if let temperature, !(temperature >= 0 && temperature <= 2) {
             throw ServeError.invalidField("temperature", "temperature must be in [0, 2], got \(temperature)")
@@ -250,7 +253,9 @@ extension CompletionRequest {
             parameters.label = label
         }
         if let scale = classifierScale {
-            guard label != nil else { throw ServeError.invalidField("classifier_scale", "classifier_scale steers towards a label: send label too") }
+            guard label != nil else {
+                throw ServeError.invalidField("classifier_scale", "classifier_scale steers towards a label: send label too")
+            }
             guard scale >= 0 && scale <= 100 else {
                 throw ServeError.invalidField("classifier_scale", "classifier_scale must be in [0, 100], got \(scale)")
             }

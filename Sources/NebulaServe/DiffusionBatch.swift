@@ -116,7 +116,8 @@ struct DiffusionBatcher {
         guard gap >= 1, prefix.count + gap + suffixTokens.count <= length else {
             throw ServeError.invalidField(
                 "suffix",
-                "prompt (\(prefix.count) tokens) + max_tokens (\(gap)) + suffix (\(suffixTokens.count)) is longer than a passage (\(length) tokens)")
+                "prompt (\(prefix.count) tokens) + max_tokens (\(gap)) + suffix (\(suffixTokens.count)) is longer than a passage (\(length) tokens)"
+            )
         }
         let latent = system.heldLatents(prefix: prefix, suffix: suffixTokens, gap: gap)  // [1, K, d]
         let known = KnownLatents(
@@ -129,14 +130,16 @@ struct DiffusionBatcher {
     func step(_ runs: [DiffusionRun]) {
         for run in runs {
             if let infill = run.infill {  // the known vectors at this step's noise level, as the library's loop holds them
-                run.z = infill.known.imposed(on: run.z, time: run.grid[run.index].time, schedule: system.config.schedule, generator: &run.generator)
+                run.z = infill.known.imposed(
+                    on: run.z, time: run.grid[run.index].time, schedule: system.config.schedule, generator: &run.generator)
             }
         }
         let outputs = system.modelOutputs(runs.map(\.rows))
         for (run, output) in zip(runs, outputs) {
             let (time, nextTime) = run.grid[run.index]
             let modelOutput =
-                run.steering?.guided(output, sample: run.z, time: time, schedule: system.config.schedule, objective: system.config.objective)
+                run.steering?.guided(
+                    output, sample: run.z, time: time, schedule: system.config.schedule, objective: system.config.objective)
                 ?? output
             let result = run.sampler.step(
                 modelOutput: modelOutput, time: time, nextTime: nextTime, sample: run.z, generator: &run.generator)

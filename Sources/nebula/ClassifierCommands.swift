@@ -67,7 +67,9 @@ struct TrainClassifier: ParsableCommand {
             let limit = ae.config.maxLength
             let tokens = try examples.map { try tokenizer.encode($0.text) }
             let cut = tokens.filter { $0.count > limit }.count
-            if cut > 0 { printStatus("\(cut.formatted()) of \(tokens.count.formatted()) passages are longer than \(limit) tokens: cut to \(limit)") }
+            if cut > 0 {
+                printStatus("\(cut.formatted()) of \(tokens.count.formatted()) passages are longer than \(limit) tokens: cut to \(limit)")
+            }
             let latents = try cachedLatents(
                 ae, tokens.map { $0.prefix(limit).map(Int32.init) }, url: directory.appendingPathComponent("latents.safetensors"))
             let indices = examples.map { labels.firstIndex(of: $0.label)! }
@@ -80,7 +82,9 @@ struct TrainClassifier: ParsableCommand {
             let (validationRows, trainRows) = (Array(order.prefix(heldOut)), Array(order.dropFirst(heldOut)))
             func rows(_ chosen: [Int]) -> Tensor {
                 latents.reshaped([latents.shape[0], config.latents * config.latentWidth])
-                    .gatherRows(chosen.map(Int32.init), indexShape: [chosen.count]).reshaped([chosen.count, config.latents, config.latentWidth])
+                    .gatherRows(chosen.map(Int32.init), indexShape: [chosen.count]).reshaped([
+                        chosen.count, config.latents, config.latentWidth
+                    ])
             }
             let counts = labels.map { label in examples.filter { $0.label == label }.count }
             printStatus(

@@ -21,7 +21,10 @@ struct EvaluateControl: ParsableCommand {
     @Option(help: "The label to steer towards.") var label: String
     @Option(help: "The rule that judges the samples (its labels must include --label): dialogue.") var rule: String = "dialogue"
     @Option(parsing: .upToNextOption, help: "Classifier guidance scales (0: the unguided loop).") var scales: [Float] = [0, 1, 2, 4, 8]
-    @Option(help: "What the gradient moves: estimate (the step's x0 estimate, classifier at time 0) or noisy-latent (the noise estimate, classifier at the step's noise).")
+    @Option(
+        help:
+            "What the gradient moves: estimate (the step's x0 estimate, classifier at time 0) or noisy-latent (the noise estimate, classifier at the step's noise)."
+    )
     var guidanceTarget: ClassifierGuidance.Target = .estimate
     @Option(help: "Loops per passage, the best kept by the classifier's p(label) of the decoded words encoded again.") var candidates = 1
     @Option(help: "Passages per row.") var samples = 150
@@ -55,7 +58,9 @@ struct EvaluateControl: ParsableCommand {
             }
             let judges = GenerationJudges(
                 sentenceEncoder: try judge.map { try SentenceEncoder(folder: fileURL($0)) },
-                languageModel: try judgeLM.map { (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0))) })
+                languageModel: try judgeLM.map {
+                    (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0)))
+                })
             var plan = ControlEvaluation.Plan()
             (plan.samples, plan.scales, plan.seed, plan.target, plan.candidates) = (samples, scales, seed, guidanceTarget, candidates)
             plan.loop = GenerationRequest(steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior)
@@ -63,7 +68,8 @@ struct EvaluateControl: ParsableCommand {
             let evaluation: ControlEvaluation
             do {
                 evaluation = try ControlEvaluation(
-                    system: system, tokenizer: tokenizer, classifier: guide, label: label, rule: AttributeRule(rawValue: rule)!, judges: judges,
+                    system: system, tokenizer: tokenizer, classifier: guide, label: label, rule: AttributeRule(rawValue: rule)!,
+                    judges: judges,
                     plan: plan)
             } catch let error as LocalizedError {
                 throw CommandError("--label \(label): \(error.errorDescription ?? "\(error)")")
@@ -75,7 +81,8 @@ struct EvaluateControl: ParsableCommand {
             ).passages
             let rows = try evaluation.run(heldOut: heldOut.map { $0.tokens.map(Int.init) }) { printStatus("… \($0)") }
             print(
-                "steering towards \"\(label)\", judged by the rule \(rule); \(samples) passages a row, best of \(candidates), \(loop.loopDescription), LM prior \(loop.languageModelPrior)")
+                "steering towards \"\(label)\", judged by the rule \(rule); \(samples) passages a row, best of \(candidates), \(loop.loopDescription), LM prior \(loop.languageModelPrior)"
+            )
             print("row                                   success  p(label)  judge MAUVE  judge ppl  distinct-2  s/passage")
             for row in rows {
                 func cell(_ value: Double?, _ format: String, _ width: Int) -> String {

@@ -104,7 +104,8 @@ final class ClassifierGuidanceTests: XCTestCase {
         trainer.showProgress = false
         let summary = try trainer.run()
         let loaded = try LatentClassifier.load(from: folder)
-        XCTAssertEqual(withNoGrad { loaded(held.0, times: [Float](repeating: 0.2, count: 128)) }.data,
+        XCTAssertEqual(
+            withNoGrad { loaded(held.0, times: [Float](repeating: 0.2, count: 128)) }.data,
             withNoGrad { classifier(held.0, times: [Float](repeating: 0.2, count: 128)) }.data, "the saved classifier reads back the same")
         return (loaded, summary.evaluation)
     }

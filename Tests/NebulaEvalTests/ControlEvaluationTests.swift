@@ -28,7 +28,8 @@ final class ControlEvaluationTests: XCTestCase {
         config.labels = ["narration", "other"]
         XCTAssertThrowsError(
             try ControlEvaluation(
-                system: system, tokenizer: tokenizer, classifier: LatentClassifier(config, generator: &rng), label: "dialogue", rule: .dialogue,
+                system: system, tokenizer: tokenizer, classifier: LatentClassifier(config, generator: &rng), label: "dialogue",
+                rule: .dialogue,
                 judges: GenerationJudges(), plan: .init())
         ) { XCTAssertTrue($0.localizedDescription.contains("unknown label \"dialogue\""), $0.localizedDescription) }
     }

@@ -189,7 +189,8 @@ final class BadInputTests: XCTestCase {
                 names: "trained on another autoencoder"),
             Row(
                 arguments: [
-                    "eval", "control", "--model", bundle, "--classifier", classifier.path, "--label", "happy", "--out", path("out-control.json")
+                    "eval", "control", "--model", bundle, "--classifier", classifier.path, "--label", "happy", "--out",
+                    path("out-control.json")
                 ],
                 names: "--label happy", output: "out-control.json")
         ]

@@ -37,7 +37,8 @@ final class EndpointTests: XCTestCase {
         XCTAssertEqual(answer.status, 200)
         XCTAssertEqual(answer.headers.first(name: "Content-Type"), "text/html; charset=utf-8")
         for part in [
-            "<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"label\"", "request.label", "id=\"suffix\"", "request.suffix",
+            "<textarea id=\"prompt\"", "id=\"model\"", "id=\"steps\"", "id=\"guidance\"", "id=\"label\"", "request.label", "id=\"suffix\"",
+            "request.suffix",
             "id=\"temperature\"",
             "/v1/completions", "/v1/models", "getReader", "stream: true", "choice.estimate", "</html>"
         ] {
