@@ -25,13 +25,6 @@ public final class ClassifierTask: TrainingTask {
     public var trainable: Module { classifier }
     public func items(inBatchOf batchSize: Int) -> Int { batchSize }
 
-    /// Rows `rows` of `source: [N, K, d]`.
-    private func gather(_ source: Tensor, _ rows: [Int]) -> Tensor {
-        let (k, d) = (source.shape[1], source.shape[2])
-        let table = source.reshaped([source.shape[0], k * d])  // [N, K·d]
-        return table.gatherRows(rows.map(Int32.init), indexShape: [rows.count]).reshaped([rows.count, k, d])
-    }
-
     private func loss(x0: Tensor, labels: [Int32], times: [Float], noise: Tensor) -> Tensor {
         let z = classifier.config.schedule.noised(x0, noise: noise, times: times)
         return crossEntropy(classifier(z, times: times), targets: labels)
@@ -39,7 +32,7 @@ public final class ClassifierTask: TrainingTask {
 
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
         let rows = (0..<batchSize).map { _ in generator.nextInt(below: latents.shape[0]) }
-        let x0 = gather(latents, rows)
+        let x0 = latents.rows(rows)
         let times = (0..<batchSize).map { _ in generator.nextUniform() }
         return loss(x0: x0, labels: rows.map { labels[$0] }, times: times, noise: Tensor.randn(x0.shape, generator: &generator))
     }
@@ -54,7 +47,7 @@ public final class ClassifierTask: TrainingTask {
         withNoGrad {
             for b in 0..<batches {
                 let rows = (0..<min(batchSize, m)).map { (b * batchSize + $0) % m }
-                let x0 = gather(validation.latents, rows)
+                let x0 = validation.latents.rows(rows)
                 let targets = rows.map { validation.labels[$0] }
                 let times = rows.map { _ in generator.nextUniform() }
                 let noise = Tensor.randn(x0.shape, generator: &generator)

@@ -31,24 +31,13 @@ public final class DiffusionTask: TrainingTask {
     public var trainable: Module { denoiser }
     public func items(inBatchOf batchSize: Int) -> Int { batchSize }
 
-    private var perLatent: Int { config.network.latents * config.network.latentWidth }
-
-    private func gather(_ source: Tensor, _ rows: [Int]) -> Tensor {
-        let n = perLatent
-        var data = [Float](repeating: 0, count: rows.count * n)
-        source.data.withUnsafeBufferPointer { p in
-            for (i, r) in rows.enumerated() { for j in 0..<n { data[i * n + j] = p[r * n + j] } }
-        }
-        return Tensor(shape: [rows.count, config.network.latents, config.network.latentWidth], data: data)
-    }
-
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
         let rows = (0..<batchSize).map { _ in generator.nextInt(below: latents.shape[0]) }
-        let x0 = gather(latents, rows)
+        let x0 = latents.rows(rows)
         let times = (0..<batchSize).map { _ in generator.nextUniform() }
         let conditional = denoiser.config.contextWidth > 0
         let dropped = rows.map { previous[$0] == nil || generator.nextUniform() < config.conditionDropout }
-        let context = conditional ? gather(latents, rows.map { previous[$0] ?? $0 }) : nil
+        let context = conditional ? latents.rows(rows.map { previous[$0] ?? $0 }) : nil
         let selfCondition = generator.nextUniform() < config.selfConditioningRate
         return denoisingLoss(
             x0: x0, noise: Tensor.randn(x0.shape, generator: &generator), times: times, context: context,
@@ -90,7 +79,7 @@ public final class DiffusionTask: TrainingTask {
             let rows = (0..<batchSize).map { (b * batchSize + $0) % m }
             let times = (0..<batchSize).map { _ in generator.nextUniform() }
             let drop = [Bool](repeating: true, count: batchSize)
-            let x0 = gather(validation, rows)
+            let x0 = validation.rows(rows)
             let noise = Tensor.randn(x0.shape, generator: &generator)
             total +=
                 denoisingLoss(

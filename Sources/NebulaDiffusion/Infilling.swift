@@ -101,6 +101,12 @@ extension LatentDiffusion {
         return autoencoder.encode([(prefix + filler + suffix).map(Int32.init)])
     }
 
+    /// `suffix` as the text after a gap: a word there starts with its space, as the tokenizer saw it in training
+    /// ("He was sad." → " He was sad."); a suffix that starts with a space or punctuation is kept as it is.
+    public static func textAfterGap(_ suffix: String) -> String {
+        suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+    }
+
     /// The latent vectors an infill holds: those whose tokens all lie in the prefix, or all at or after the gap's
     /// end (the suffix and the padding after it).
     public func knownVectors(prefix: Int, gap: Int) -> [Bool] {

@@ -109,8 +109,7 @@ struct DiffusionBatcher {
     /// holds, so a run with one choice takes its draws (one candidate, no resampling) and returns its middle for the seed.
     func held(prefix text: String, suffix: String, gap: Int, choices n: Int) throws -> HeldInfill {
         let prefix = try tokenizer.encode(text)
-        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
-        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+        let suffixText = LatentDiffusion.textAfterGap(suffix)
         let suffixTokens = try tokenizer.encode(suffixText)
         let length = system.autoencoder.config.maxLength
         guard gap >= 1, prefix.count + gap + suffixTokens.count <= length else {

@@ -134,6 +134,15 @@ extension Tensor {
         return concatenate(expanded, axis: a)
     }
 
+    /// The slices `self[i]` for each of `indices`, along the first axis of a tensor of any rank: `[N, …]` → `[indices.count, …]`
+    /// (a batch of latents picked from a set). Gradients flow back as ``gatherRows(_:indexShape:)``'s.
+    public func rows(_ indices: [Int]) -> Tensor {
+        precondition(rank >= 1, "rows: a scalar has no rows")
+        let rest = Array(shape.dropFirst())
+        let flat = reshaped([shape[0], rest.reduce(1, *)])  // [N, ∏ rest]
+        return flat.gatherRows(indices.map(Int32.init)).reshaped([indices.count] + rest)
+    }
+
     /// Rows of a `[N, C]` table picked by integer `indices` (an embedding lookup): the result has shape
     /// `indexShape + [C]`. The backward pass scatter-adds into the picked rows.
     public func gatherRows(_ indices: [Int32], indexShape: [Int]? = nil) -> Tensor {

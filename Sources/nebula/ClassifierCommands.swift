@@ -80,12 +80,6 @@ struct TrainClassifier: ParsableCommand {
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, random.next(below: i + 1)) }
             let heldOut = Int((Double(examples.count) * validationFraction).rounded())
             let (validationRows, trainRows) = (Array(order.prefix(heldOut)), Array(order.dropFirst(heldOut)))
-            func rows(_ chosen: [Int]) -> Tensor {
-                latents.reshaped([latents.shape[0], config.latents * config.latentWidth])
-                    .gatherRows(chosen.map(Int32.init), indexShape: [chosen.count]).reshaped([
-                        chosen.count, config.latents, config.latentWidth
-                    ])
-            }
             let counts = labels.map { label in examples.filter { $0.label == label }.count }
             printStatus(
                 "\(trainRows.count.formatted()) training and \(validationRows.count.formatted()) held-out passages; "
@@ -94,8 +88,8 @@ struct TrainClassifier: ParsableCommand {
             var rng = SeededGenerator(seed: options.seed)
             let classifier = LatentClassifier(config, generator: &rng)
             let task = ClassifierTask(
-                classifier: classifier, latents: rows(trainRows), labels: trainRows.map { indices[$0] },
-                validation: validationRows.isEmpty ? nil : (rows(validationRows), validationRows.map { indices[$0] }))
+                classifier: classifier, latents: latents.rows(trainRows), labels: trainRows.map { indices[$0] },
+                validation: validationRows.isEmpty ? nil : (latents.rows(validationRows), validationRows.map { indices[$0] }))
             let summary = try training.train(task, options: options, in: directory, label: "train classifier", resume: resume)
             let accuracies = ClassifierTask.evaluationTimes.compactMap { time in
                 summary.evaluation["val_accuracy_t\(Int(time * 100))"].map { String(format: "t %.2f: %.3f", time, $0) }

@@ -258,8 +258,7 @@ extension Generate {
         steering: ClassifierGuidance?
     ) throws {
         let prefixTokens = try tokenizer.encode(prefix)
-        // The suffix continues the text: a word after the gap starts with its space, as the tokenizer saw it in training.
-        let suffixText = suffix.first.map { $0.isWhitespace || $0.isPunctuation } == true ? suffix : " " + suffix
+        let suffixText = LatentDiffusion.textAfterGap(suffix)
         let suffixTokens = try tokenizer.encode(suffixText)
         for i in 0..<samples {
             let seed = loop.seed + UInt64(i)

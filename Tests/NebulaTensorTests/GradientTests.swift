@@ -52,6 +52,11 @@ final class GradientTests: XCTestCase {
         let table = randomTensor([5, 3], seed: 33)
         checkGradients([table]) { $0[0].gatherRows([4, 0, 4, 2], indexShape: [2, 2]) }
         checkGradients([randomTensor([4, 3], seed: 34)]) { $0[0].scatterAddRows(indices: [1, 1, 0, 3], rows: 5) }
+        checkGradients([x]) { $0[0].rows([1, 0, 1]) }
+        let picked = x.rows([1, 0])  // the slices x[1], x[0]
+        XCTAssertEqual(picked.shape, [2] + Array(x.shape.dropFirst()))
+        let size = x.count / x.shape[0]
+        XCTAssertEqual(picked.data, Array(x.data[size..<(2 * size)]) + Array(x.data[0..<size]))
     }
 
     func testMatmul() {
