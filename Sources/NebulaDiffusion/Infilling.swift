@@ -10,15 +10,23 @@ import NebulaTensor
 public struct KnownLatents {
     /// The encoded latents `[B, K, d]`; only the known vectors are read.
     public var latents: Tensor
-    /// Which of the K vectors are known (the same for every row).
-    public var known: [Bool]
+    /// Which of the K vectors of each row are known.
+    public var known: [[Bool]]
     /// How many times each step is taken, re-noised back to its start time between tries (1: replacement only).
     public var resample: Int
 
-    public init(latents: Tensor, known: [Bool], resample: Int = 1) {
-        precondition(latents.rank == 3 && latents.shape[1] == known.count, "KnownLatents: latents [B, K, d] with K = known.count")
+    /// Rows that each hold their own vectors (`known[b]` for row b).
+    public init(latents: Tensor, rows known: [[Bool]], resample: Int = 1) {
+        precondition(latents.rank == 3 && latents.shape[0] == known.count, "KnownLatents: latents [B, K, d] with one mask per row")
+        precondition(known.allSatisfy { $0.count == latents.shape[1] }, "KnownLatents: every mask needs K = \(latents.shape[1]) entries")
         precondition(resample >= 1, "KnownLatents: resample must be at least 1")
         (self.latents, self.known, self.resample) = (latents, known, resample)
+    }
+
+    /// Rows that all hold the same vectors.
+    public init(latents: Tensor, known: [Bool], resample: Int = 1) {
+        precondition(latents.rank == 3, "KnownLatents: latents [B, K, d]")
+        self.init(latents: latents, rows: [[Bool]](repeating: known, count: latents.shape[0]), resample: resample)
     }
 
     /// `z` (`[B, K, d]`, at `time`) with every known vector replaced by its latent noised to `time`:
@@ -30,7 +38,7 @@ public struct KnownLatents {
         var values = z.data
         let z0 = latents.data
         for b in 0..<rows {
-            for j in 0..<k where known[j] {
+            for j in 0..<k where known[b][j] {
                 for e in ((b * k + j) * d)..<((b * k + j + 1) * d) {
                     let noise = time > 0 ? generator.nextGaussian() : 0
                     values[e] = Float(alpha) * z0[e] + Float(sigma) * noise
@@ -134,27 +142,51 @@ extension LatentDiffusion {
         strength: Float = 1, steering: ClassifierGuidance? = nil,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
+        try infill(
+            [Gap](repeating: Gap(prefix: prefix, suffix: suffix, length: gap), count: count), config, resample: resample,
+            candidates: candidates, strength: strength, steering: steering, generator: &generator, onStep: onStep)
+    }
+
+    /// A gap to fill: the tokens before and after it, and its length in tokens.
+    public struct Gap: Sendable, Hashable {
+        public var prefix: [Int], suffix: [Int], length: Int
+        public init(prefix: [Int], suffix: [Int], length: Int) { (self.prefix, self.suffix, self.length) = (prefix, suffix, length) }
+    }
+
+    /// One infill for each of `gaps`, all in one loop (a batch of their rows, each holding its own known vectors);
+    /// otherwise as ``infill(prefix:suffix:gap:count:_:resample:candidates:strength:steering:generator:onStep:)``,
+    /// which is this with `count` copies of one gap.
+    public func infill(
+        _ gaps: [Gap], _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1, strength: Float = 1,
+        steering: ClassifierGuidance? = nil, generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
+    ) throws -> [Infill] {
         let length = autoencoder.config.maxLength
-        guard gap >= 1 else { throw InfillError("the gap must hold at least one token, got \(gap)") }
-        guard prefix.count + gap + suffix.count <= length else {
-            throw InfillError(
-                "prefix (\(prefix.count) tokens) + gap (\(gap)) + suffix (\(suffix.count)) is longer than a passage (\(length) tokens)")
+        for gap in gaps {
+            guard gap.length >= 1 else { throw InfillError("the gap must hold at least one token, got \(gap.length)") }
+            guard gap.prefix.count + gap.length + gap.suffix.count <= length else {
+                throw InfillError(
+                    "prefix (\(gap.prefix.count) tokens) + gap (\(gap.length)) + suffix (\(gap.suffix.count)) is longer than a passage (\(length) tokens)"
+                )
+            }
         }
         guard resample >= 1 else { throw InfillError("resample must be at least 1, got \(resample)") }
         guard candidates >= 1 else { throw InfillError("candidates must be at least 1, got \(candidates)") }
         guard strength > 0 && strength <= 1 else { throw InfillError("strength must be in (0, 1], got \(strength)") }
-        let count = count * candidates
-        let encoded = heldLatents(prefix: prefix, suffix: suffix, gap: gap)  // [1, K, d]
-        let latents = Tensor.concatenate([Tensor](repeating: encoded, count: count), axis: 0)  // [count, K, d]
-        let known = KnownLatents(latents: latents, known: knownVectors(prefix: prefix.count, gap: gap), resample: resample)
+        guard !gaps.isEmpty else { return [] }
+        // Row r is candidate r % candidates of gap r / candidates; a gap's latent is encoded once.
+        var encoded: [Gap: Tensor] = [:]
+        for gap in gaps where encoded[gap] == nil { encoded[gap] = heldLatents(prefix: gap.prefix, suffix: gap.suffix, gap: gap.length) }
+        let rows = gaps.flatMap { [Gap](repeating: $0, count: candidates) }
+        let latents = Tensor.concatenate(rows.map { encoded[$0]! }, axis: 0)  // [rows, K, d]
+        let known = KnownLatents(
+            latents: latents, rows: rows.map { knownVectors(prefix: $0.prefix.count, gap: $0.length) }, resample: resample)
         let start = strength < 1 ? (latent: latents, time: strength) : nil
-        let z = sample(count: count, config, start: start, known: known, steering: steering, generator: &generator, onStep: onStep)
+        let z = sample(count: rows.count, config, start: start, known: known, steering: steering, generator: &generator, onStep: onStep)
         let decoded = autoencoder.decode(
-            z, options: config.decoding, languageModelPrior: config.languageModelPrior,
-            prefixes: [[Int]](repeating: prefix, count: count), generator: &generator)
-        let infills = decoded.map { tokens in
-            let middle = Self.middle(of: tokens, prefix: prefix.count, gap: gap, suffix: suffix)
-            return Infill(middle: middle, passage: prefix + middle + suffix)
+            z, options: config.decoding, languageModelPrior: config.languageModelPrior, prefixes: rows.map(\.prefix), generator: &generator)
+        let infills = zip(rows, decoded).map { gap, tokens in
+            let middle = Self.middle(of: tokens, prefix: gap.prefix.count, gap: gap.length, suffix: gap.suffix)
+            return Infill(middle: middle, passage: gap.prefix + middle + gap.suffix)
         }
         guard candidates > 1 else { return infills }
         let losses = infills.map { languageModelLoss(of: $0.passage) }

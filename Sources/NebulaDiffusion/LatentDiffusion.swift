@@ -19,12 +19,14 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
     /// How this system samples when a caller does not say (`sampling`; absent: noise scale 1 and the
     /// decoder's own LM prior).
     public var sampling: SamplingDefaults?
+    /// Set on a denoiser distilled for a few ddim steps (``DistillationTask``): it samples well at that count only.
+    public var distillation: DistillationRecord?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case network, objective, schedule, conditionDropout = "condition_dropout"
-        case selfConditioningRate = "self_conditioning_rate", emaDecay = "ema_decay", autoencoder, sampling
+        case selfConditioningRate = "self_conditioning_rate", emaDecay = "ema_decay", autoencoder, sampling, distillation
     }
 }
 

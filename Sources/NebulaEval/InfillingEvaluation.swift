@@ -32,6 +32,8 @@ public struct InfillingEvaluation {
         public var strength: Float = 1
         /// Seed of the cuts and the loop.
         public var seed: UInt64 = 0
+        /// Passages infilled together in one loop (a batch of rows).
+        public var batchSize = 16
         public init() {}
 
         /// The cuts of `passages` (token ids): a gap drawn from `plan.gaps` at a random place leaving at least
@@ -94,10 +96,14 @@ public struct InfillingEvaluation {
 
         progress("the loop: \(cuts.count) passages, \(config.steps) steps, resample \(plan.resample), best of \(plan.candidates)")
         var begin = Date()
-        let loop = try cuts.map { cut in
-            try system.infill(
-                prefix: cut.prefix, suffix: cut.suffix, gap: cut.middle.count, count: 1, config, resample: plan.resample,
-                candidates: plan.candidates, strength: plan.strength, generator: &generator)[0].middle
+        var loop: [[Int]] = []
+        for first in stride(from: 0, to: cuts.count, by: plan.batchSize) {
+            let gaps = cuts[first..<min(first + plan.batchSize, cuts.count)].map {
+                LatentDiffusion.Gap(prefix: $0.prefix, suffix: $0.suffix, length: $0.middle.count)
+            }
+            loop += try system.infill(
+                gaps, config, resample: plan.resample, candidates: plan.candidates, strength: plan.strength, generator: &generator
+            ).map(\.middle)
         }
         rows.append(try score("loop", cuts, middles: loop, seconds: Date().timeIntervalSince(begin)))
 

@@ -135,3 +135,83 @@ func cachedLatents(_ ae: LatentAutoencoder, _ passages: [[Int32]], url: URL) thr
     }
     return z
 }
+
+/// `nebula train distill`: progressive distillation of a denoiser's sampler, halving its steps each round.
+struct TrainDistill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "Distil a denoiser into one that samples in a few steps (progressive distillation).",
+        discussion: """
+            Each round trains a student, started from its teacher, to take in one sampler step what the teacher takes \
+            in two (with ddpm, the teacher's mean over its first step's noise): --teacher-steps → half → … → --steps-to. Round S (the student's steps) is a training run of its \
+            own in --out/S-steps (config.json, model.safetensors, log.jsonl, the training state), and the next round's \
+            teacher; running the command again resumes the unfinished round and skips finished ones.
+            """
+    )
+
+    @Option(name: .customLong("from"), help: "The denoiser folder to distil (its sampling weights are the first teacher).")
+    var teacher: String
+    @Option(help: "The steps of the first teacher (a power of two times --steps-to).") var teacherSteps = 16
+    @Option(help: "The sampler distilled: ddpm (ancestral, the bundle's) or ddim (deterministic).") var sampler: SamplerKind = .ddpm
+    @Option(help: "The ddpm sampler's noise temperature (default: the teacher's sampling default).") var noiseScale: Float?
+    @Option(help: "The steps of the last student.") var stepsTo = 2
+    @Option(help: "Output folder: one subfolder a round.") var out: String
+    @OptionGroup var training: TrainingArguments
+
+    func validate() throws {
+        guard stepsTo >= 1, teacherSteps > stepsTo else { throw ValidationError("--steps-to must be positive and below --teacher-steps") }
+        var steps = teacherSteps
+        while steps > stepsTo && steps % 2 == 0 { steps /= 2 }
+        guard steps == stepsTo else {
+            throw ValidationError("--teacher-steps \(teacherSteps) does not halve down to --steps-to \(stepsTo)")
+        }
+    }
+
+    /// The folder of the round whose student takes `steps` steps.
+    static func roundFolder(_ out: URL, steps: Int) -> URL { out.appendingPathComponent("\(steps)-steps") }
+
+    func run() throws {
+        try reportingErrors {
+            let directory = fileURL(out)
+            var teacherDirectory = fileURL(teacher)
+            let first = try LatentDiffusion.load(from: teacherDirectory)
+            let ae = first.autoencoder
+            let aeDirectory = ModelFolder.resolve(first.config.autoencoder, from: teacherDirectory)
+            let lmDirectory = ModelFolder.resolve(ae.config.languageModel, from: aeDirectory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let cut = try passages(
+                spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: try loadTokenizer(directory: lmDirectory),
+                maxLength: ae.config.maxLength, trainStarts: .everySentence)
+            let latents = try cachedLatents(ae, cut.train.passages.map(\.tokens), url: directory.appendingPathComponent("latents.safetensors"))
+            let heldOut = ae.encode(Array(cut.validation.passages.prefix(512)).map(\.tokens))
+            let renormalize = first.config.sampling?.renormalizeEstimates ?? true
+            let temperature = noiseScale ?? first.config.sampling?.noiseScale ?? 1
+            var steps = teacherSteps / 2
+            while steps >= stepsTo {
+                let round = Self.roundFolder(directory, steps: steps)
+                let teacherSystem = try LatentDiffusion.load(from: teacherDirectory)
+                var config = teacherSystem.config
+                config.distillation = DistillationRecord(
+                    steps: steps, teacherSteps: steps * 2, sampler: sampler, noiseScale: temperature, renormalizeEstimates: renormalize)
+                config.autoencoder = relativePath(from: round, to: aeDirectory)
+                var rng = SeededGenerator.forLoading
+                let student = Denoiser(config.network, generator: &rng)
+                try ModelFolder.loadWeights(student, from: teacherDirectory)
+                let task = DistillationTask(
+                    config: config, teacher: teacherSystem.denoiser, student: student, latents: latents, validation: heldOut)
+                let resume = FileManager.default.fileExists(atPath: round.appendingPathComponent(ModelFolder.trainingState).path)
+                let options =
+                    resume
+                    ? try readJSON(TrainingOptions.self, round.appendingPathComponent("training.json")) : training.options(defaultBatchSize: 32)
+                let summary = try training.train(task, options: options, in: round, label: "distill \(steps * 2) → \(steps)", resume: resume)
+                if summary.interrupted { return }
+                print(
+                    String(
+                        format: "%d → %d steps: train loss %.4f, validation loss %@, %@ (%@)", steps * 2, steps, summary.trainLoss,
+                        summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", formatDuration(summary.seconds), round.path))
+                teacherDirectory = round
+                steps /= 2
+            }
+        }
+    }
+}

@@ -26,6 +26,8 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Where the loop starts: 1 from noise, below 1 from the encoded passage (the LM's filler in the gap) noised to it.")
     var strength: Float = 1
     @Option(help: "Seed of the cuts and the loop.") var seed: UInt64 = 0
+    @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
+    @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Option(
         name: .customLong("judge-lm"),
         help: "A language model the loop never saw (`make judge-lm`): the perplexity of every row's whole passages.") var judgeLM: String?
@@ -46,7 +48,7 @@ struct EvaluateInfilling: ParsableCommand {
             var plan = InfillingEvaluation.Plan()
             (plan.passages, plan.gaps, plan.resample, plan.seed) = (passages, minGap...maxGap, resample, seed)
             (plan.candidates, plan.strength) = (candidates, strength)
-            plan.loop = GenerationRequest(steps: steps)
+            plan.loop = GenerationRequest(steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior)
             _ = try resolve(plan.loop, for: system)
             let folders = try bundle.folders()
             let (spec, splits) = try corpusSplits(dataFolders: [folders.autoencoder, folders.languageModel], tokenizer: tokenizer)

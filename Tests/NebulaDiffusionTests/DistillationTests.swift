@@ -1,0 +1,127 @@
+import XCTest
+import NebulaModels
+import NebulaNN
+@testable import NebulaTensor
+@testable import NebulaDiffusion
+
+/// Progressive distillation: the target is the one-step twin of two teacher steps, and training a student on it
+/// brings its few-step samples to the teacher's twice-as-many-step samples.
+final class DistillationTests: XCTestCase {
+    func tinyConfig(steps: Int, selfConditioning: Bool, sampler: SamplerKind = .ddim, noiseScale: Float = 1) -> LatentDiffusionConfig {
+        var config = LatentDiffusionConfig()
+        (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)
+        (config.network.layers, config.network.heads, config.network.selfConditioning) = (1, 2, selfConditioning)
+        config.schedule = NoiseSchedule(scale: 0.5)
+        config.distillation = DistillationRecord(
+            steps: steps, teacherSteps: 2 * steps, sampler: sampler, noiseScale: noiseScale, renormalizeEstimates: true)
+        return config
+    }
+
+    /// At every grid point of the student, one step of the library's sampler on the target output lands where two
+    /// steps of the teacher do (its estimates renormalised, as the sampler does by default): ddim, and ddpm without
+    /// noise (its step is then its mean).
+    func testOneStepOnTheTargetLandsOnTwoTeacherSteps() throws {
+        for kind in SamplerKind.allCases {
+            let config = tinyConfig(steps: 2, selfConditioning: true, sampler: kind, noiseScale: 0)
+            var rng = SeededGenerator(seed: 11)
+            let teacher = Denoiser(config.network, generator: &rng)
+            let task = DistillationTask(
+                config: config, teacher: teacher, student: Denoiser(config.network, generator: &rng),
+                latents: Tensor.randn([6, 4, 8], generator: &rng), validation: nil)
+            let renormalise: (Tensor) -> Tensor = { layerNorm($0, weight: nil, bias: nil) }
+            let renormalising = makeSampler(kind, schedule: config.schedule, objective: .v, normalizeX0: renormalise, noiseScale: 0)
+            let plain = makeSampler(kind, schedule: config.schedule, objective: .v, noiseScale: 0)
+            for point in 1...2 {
+                let z = Tensor.randn([3, 4, 8], generator: &rng)
+                let (time, halfway, next) = (Float(point) / 2, (Float(point) - 0.5) / 2, Float(point - 1) / 2)
+                let (selfCondition, output) = withNoGrad {
+                    task.target(z, grid: [point, point, point], selfCondition: [false, false, false], generator: &rng)
+                }
+                XCTAssertEqual(selfCondition.data, [Float](repeating: 0, count: z.count))
+                let first = renormalising.step(
+                    modelOutput: withNoGrad { teacher(z, times: [time, time, time]) }, time: time, nextTime: halfway, sample: z,
+                    generator: &rng)
+                let second = renormalising.step(
+                    modelOutput: withNoGrad { teacher(first.sample, times: [halfway, halfway, halfway], selfCondition: first.predictedX0) },
+                    time: halfway, nextTime: next, sample: first.sample, generator: &rng)
+                let student = plain.step(modelOutput: output, time: time, nextTime: next, sample: z, generator: &rng)
+                for (a, b) in zip(student.sample.data, second.sample.data) {
+                    XCTAssertEqual(a, b, accuracy: 2e-4, "\(kind), grid point \(point)")
+                }
+            }
+        }
+    }
+
+    /// With ddpm noise, each target follows one draw of the teacher's first-step noise (the regression averages them).
+    func testAncestralTargetsVaryWithTheFirstStepsNoise() {
+        let config = tinyConfig(steps: 2, selfConditioning: false, sampler: .ddpm, noiseScale: 1)
+        var rng = SeededGenerator(seed: 14)
+        let task = DistillationTask(
+            config: config, teacher: Denoiser(config.network, generator: &rng), student: Denoiser(config.network, generator: &rng),
+            latents: Tensor.randn([2, 4, 8], generator: &rng), validation: nil)
+        let z = Tensor.randn([1, 4, 8], generator: &rng)
+        let a = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).output }
+        let b = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).output }
+        XCTAssertGreaterThan(zip(a.data, b.data).map { abs($0 - $1) }.max()!, 1e-3, "two draws of the first step's noise")
+    }
+
+    /// The self-conditioning input is the teacher's own estimate at z on the rows that ask for it, zero elsewhere.
+    func testSelfConditioningInputIsTheTeachersEstimateOnChosenRows() {
+        let config = tinyConfig(steps: 4, selfConditioning: true)
+        var rng = SeededGenerator(seed: 12)
+        let teacher = Denoiser(config.network, generator: &rng)
+        let task = DistillationTask(
+            config: config, teacher: teacher, student: teacher, latents: Tensor.randn([2, 4, 8], generator: &rng), validation: nil)
+        let z = Tensor.randn([2, 4, 8], generator: &rng)
+        let (input, _) = withNoGrad { task.target(z, grid: [3, 3], selfCondition: [true, false], generator: &rng) }
+        let own = withNoGrad { task.estimate(teacher, z, times: [0.75, 0.75], previous: Tensor.zeros(z.shape)) }
+        XCTAssertEqual(Array(input.data[..<32]), Array(own.data[..<32]))
+        XCTAssertEqual(Array(input.data[32...]), [Float](repeating: 0, count: 32))
+    }
+
+    /// A student trained for a few hundred steps samples in S ddim steps nearer to the teacher's 2S-step samples
+    /// (same noise) than the teacher itself does in S steps.
+    func testTrainedStudentMatchesTheTeacherWithHalfTheSteps() throws {
+        let config = tinyConfig(steps: 2, selfConditioning: false)
+        var rng = SeededGenerator(seed: 13)
+        // A teacher trained on latents around two centres, whose few-step and many-step samples differ.
+        let centres = Tensor.randn([2, 4, 8], generator: &rng)
+        let latents = Tensor.concatenate(
+            (0..<64).map { centres.rows([$0 % 2]) + Tensor.randn([1, 4, 8], std: 0.1, generator: &rng) }, axis: 0)
+        let teacher = Denoiser(config.network, generator: &rng)
+        let pretraining = DiffusionTask(
+            config: config, denoiser: teacher, latents: latents, previous: [Int?](repeating: nil, count: 64), validation: nil)
+        try quietTrainer(pretraining, steps: 300).run()
+        teacher.eval()
+        let student = Denoiser(config.network, generator: &rng)
+        for ((_, s), (_, t)) in zip(student.namedParameters(), teacher.namedParameters()) { s.data = t.data }
+        let task = DistillationTask(config: config, teacher: teacher, student: student, latents: latents, validation: latents)
+        let before = task.evaluate(batches: 1, batchSize: 16)["val_loss"]!
+        let summary = try quietTrainer(task, steps: 300).run()
+        XCTAssertLessThan(summary.evaluation["val_loss"]!, before / 3, "the distillation loss falls")
+
+        student.eval()
+        func samples(_ model: Denoiser, steps: Int) -> [Float] {
+            var sampler = DDIMSampler(schedule: config.schedule, objective: .v, normalizeX0: { layerNorm($0, weight: nil, bias: nil) })
+            sampler.setTimesteps(steps)
+            var noise = SeededGenerator(seed: 99)
+            let z1 = Tensor.randn([32, 4, 8], generator: &noise)
+            return sampler.sample(from: z1, generator: &noise) { z, t, _ in model(z, times: [Float](repeating: t, count: 32)) }.data
+        }
+        func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(a.count) }
+        let reference = samples(teacher, steps: 4)
+        let (distilled, undistilled) = (distance(samples(student, steps: 2), reference), distance(samples(teacher, steps: 2), reference))
+        XCTAssertLessThan(distilled, undistilled / 2, "student 2 steps \(distilled) vs teacher 2 steps \(undistilled), from teacher 4 steps")
+    }
+
+    func quietTrainer(_ task: TrainingTask, steps: Int) -> Trainer {
+        var options = TrainingOptions()
+        (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (16, steps, 3e-3, 3e-4, 20)
+        (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (steps, steps, 1, 0)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-distill-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let trainer = Trainer(task: task, options: options, directory: folder)
+        trainer.showProgress = false
+        return trainer
+    }
+}
