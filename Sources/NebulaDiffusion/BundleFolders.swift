@@ -2,7 +2,8 @@ import Foundation
 import NebulaModels
 
 /// The three folders of a model bundle: the denoiser, the autoencoder its config names, and the language
-/// model the autoencoder's config names (each config holds the next folder as a relative path).
+/// model the autoencoder's config names (each config holds the next folder as a relative path); and the
+/// bundle's distilled denoisers, if any (`distilled/N-steps/`, each for N steps).
 ///
 /// ```swift
 /// let folders = try BundleFolders(resolving: URL(fileURLWithPath: "models/tinystories"))
@@ -13,6 +14,8 @@ public struct BundleFolders: Sendable {
     public let diffusion: URL
     public let autoencoder: URL
     public let languageModel: URL
+    /// Distilled denoiser folders by the step count they were distilled for.
+    public let distilled: [Int: URL]
 
     /// `folder` is a bundle (holding `diffusion/`) or a diffusion folder itself.
     public init(resolving folder: URL) throws {
@@ -26,5 +29,14 @@ public struct BundleFolders: Sendable {
         diffusion = folder
         autoencoder = aeFolder
         languageModel = ModelFolder.resolve(aeConfig.languageModel, from: aeFolder)
+        let root = folder.deletingLastPathComponent().appendingPathComponent("distilled")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        distilled = Dictionary(
+            uniqueKeysWithValues: names.compactMap { name -> (Int, URL)? in
+                guard name.hasSuffix("-steps"), let steps = Int(name.dropLast(6)),
+                    FileManager.default.fileExists(atPath: root.appendingPathComponent(name).appendingPathComponent("config.json").path)
+                else { return nil }
+                return (steps, root.appendingPathComponent(name))
+            })
     }
 }

@@ -32,12 +32,13 @@ public struct DistillationRecord: Codable, Equatable, Sendable {
 /// takes in two, so a round halves the steps.
 ///
 /// Every step of both samplers is linear in the sample and the x0 estimate: z_s = a·z_t + b·x0̂ (+ noise). For a
-/// latent noised to a time t of the student's grid (t = i/S), the teacher takes two steps t → t − 1/2S → t − 1/S;
-/// the student's target is the x̃ whose single step t → t − 1/S lands on the same point z'': x̃ = (z'' − a·z)/b,
-/// and it regresses the model output that gives x̃ at z (for v, whose squared error is the paper's "SNR + 1"
-/// weighting of the error in x). With ddim (deterministic) that is the paper's method. With ddpm (ancestral), the
-/// teacher's first step draws its noise and its second lands on its mean: the regression learns the teacher's mean
-/// over the first step's noise, and the student's own step adds its noise back at sampling. Unconditional only: the
+/// latent noised to a time t of the student's grid (t = i/S), the teacher takes two steps t → t − 1/2S → t − 1/S
+/// and lands on z''; the student's loss is the squared distance from its own single step t → t − 1/S to z'', that
+/// is b²·|x0̂ − x̃|² for the paper's target x̃ = (z'' − a·z)/b. Weighting by b² keeps the steps where x0̂ hardly
+/// moves the sample (b small, at high noise) from blowing up the target. With ddim (deterministic) that is the
+/// paper's method. With ddpm (ancestral), the teacher's first step draws its noise and its second lands on its
+/// mean: the regression learns the teacher's mean over the first step's noise, and the student's own step adds its
+/// noise back at sampling. Unconditional only: the
 /// student never sees the preceding passage. The self-conditioning input, as in training, is zero half the time
 /// and otherwise the teacher's own estimate at the same noisy latent.
 public final class DistillationTask: TrainingTask {
@@ -72,24 +73,27 @@ public final class DistillationTask: TrainingTask {
             x0: latents.rows(rows), noise: noise, grid: grid, selfCondition: selfCondition, model: student, generator: &generator)
     }
 
-    /// The squared error of `model`'s output against the target that reproduces two teacher steps, for `x0` noised
-    /// with `noise` at the student's grid points `grid` (time i/S for i in `grid`); the teacher's ancestral noise, if
-    /// any, is drawn from `generator`.
+    /// How far `model`'s one step lands from the teacher's two, for `x0` noised with `noise` at the student's grid
+    /// points `grid` (time i/S for i in `grid`): the mean squared distance between the points, over the batch's mean
+    /// squared weight of x0̂ in a step (so it reads in units of x0); the teacher's ancestral noise, if any, is drawn
+    /// from `generator`.
     func distillationLoss(
         x0: Tensor, noise: Tensor, grid: [Int], selfCondition: [Bool], model: Denoiser, generator: inout SeededGenerator
     ) -> Tensor {
-        let times = grid.map { Float($0) / Float(record.steps) }
+        let s = Float(record.steps)
+        let (times, next) = (grid.map { Float($0) / s }, grid.map { Float($0 - 1) / s })
         let z = config.schedule.noised(x0, noise: noise, times: times)  // [B, K, d]
-        let (previous, target) = withNoGrad { self.target(z, grid: grid, selfCondition: selfCondition, generator: &generator) }
-        let output = model(z, times: times, selfCondition: config.network.selfConditioning ? previous : nil)
-        return (output - target).squared().mean()
+        let (previous, landing) = withNoGrad { target(z, grid: grid, selfCondition: selfCondition, generator: &generator) }
+        let step = stepCoefficients(from: times, to: next)
+        let estimate = estimate(model, z, times: times, previous: previous)
+        let weight = step.fromX0.data.map { $0 * $0 }.reduce(0, +) / Float(grid.count)
+        return (step.fromZ * z + step.fromX0 * estimate - landing).squared().mean() / weight
     }
 
     /// For noisy latents `z` `[B, K, d]` at the student's grid points `grid`: the self-conditioning input (zero, or
-    /// the teacher's estimate at z itself where `selfCondition` says) and the model output (in the objective's terms)
-    /// whose one step t → t − 1/S lands where the teacher's two steps t → t − 1/2S → t − 1/S do, given that input:
-    /// what the student regresses.
-    func target(_ z: Tensor, grid: [Int], selfCondition: [Bool], generator: inout SeededGenerator) -> (selfCondition: Tensor, output: Tensor) {
+    /// the teacher's estimate at z itself where `selfCondition` says) and where the teacher's two steps
+    /// t → t − 1/2S → t − 1/S land given that input (the second step's mean).
+    func target(_ z: Tensor, grid: [Int], selfCondition: [Bool], generator: inout SeededGenerator) -> (selfCondition: Tensor, landing: Tensor) {
         let s = Float(record.steps)
         let (times, halfway, next) = (grid.map { Float($0) / s }, grid.map { (Float($0) - 0.5) / s }, grid.map { Float($0 - 1) / s })
         let zeros = Tensor.zeros(z.shape)
@@ -103,13 +107,7 @@ public final class DistillationTask: TrainingTask {
         let zHalf = toHalfway.fromZ * z + toHalfway.fromX0 * first + toHalfway.noise * Tensor.randn(z.shape, generator: &generator)
         let second = estimate(teacher, zHalf, times: halfway, previous: first)
         let toNext = stepCoefficients(from: halfway, to: next)
-        let zNext = toNext.fromZ * zHalf + toNext.fromX0 * second  // the second step's mean
-        // The x̃ whose one step from t lands on zNext, and the output that gives it at z (for v: (α·z − x̃)/σ).
-        let whole = stepCoefficients(from: times, to: next)
-        let x0Target = (zNext - whole.fromZ * z) / whole.fromX0
-        let (alpha, sigma) = config.schedule.alphaSigma(times: times, rank: 3)  // [B, 1, 1] each
-        let noise = (z - alpha * x0Target) / sigma
-        return (previous, config.objective.target(x0: x0Target, noise: noise, alpha: alpha, sigma: sigma))
+        return (previous, toNext.fromZ * zHalf + toNext.fromX0 * second)
     }
 
     /// A denoiser's x0 estimate `[B, K, d]` at `z`, renormalised when the sampler renormalises.

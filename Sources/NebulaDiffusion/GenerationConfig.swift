@@ -12,8 +12,8 @@ import NebulaModels
 public struct GenerationRequest: Equatable, Sendable {
     /// Denoising steps.
     public var steps: Int
-    /// The reverse-process sampler.
-    public var sampler: SamplerKind
+    /// The reverse-process sampler (nil: the bundle's, ddpm unless its denoiser was distilled for another).
+    public var sampler: SamplerKind?
     /// Classifier-free guidance weight of conditional generation (1: none).
     public var guidance: Float
     /// The ddpm sampler's noise temperature (nil: the bundle's default, else 1).
@@ -26,7 +26,7 @@ public struct GenerationRequest: Equatable, Sendable {
     public var decodeTopP: Float?
 
     public init(
-        steps: Int = 50, sampler: SamplerKind = .ddpm, guidance: Float = 1, noiseScale: Float? = nil,
+        steps: Int = 50, sampler: SamplerKind? = nil, guidance: Float = 1, noiseScale: Float? = nil,
         renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil
     ) {
         self.steps = steps
@@ -85,14 +85,25 @@ public struct GenerationConfig: Equatable, Sendable {
 }
 
 extension LatentDiffusion {
-    /// Resolves `request` against this bundle's sampling defaults, once (throws what `request.validate()` throws).
+    /// Resolves `request` against this bundle's sampling defaults, once (throws what `request.validate()` throws, and
+    /// for a distilled denoiser a step count or sampler other than the ones it was distilled for).
     public func configuration(for request: GenerationRequest) throws -> GenerationConfig {
         try request.validate()
         let defaults = config.sampling ?? SamplingDefaults()
         let fuses = autoencoder.autoregressive != nil
+        let sampler = request.sampler ?? config.distillation?.sampler ?? .ddpm
+        if let distilled = config.distillation {
+            guard request.steps == distilled.steps else {
+                throw GenerationRequestError(field: "steps", problem: "must be \(distilled.steps) for this distilled denoiser, got \(request.steps)")
+            }
+            guard sampler == distilled.sampler else {
+                throw GenerationRequestError(
+                    field: "sampler", problem: "must be \(distilled.sampler.rawValue) for this distilled denoiser, got \(sampler.rawValue)")
+            }
+        }
         return GenerationConfig(
-            steps: request.steps, sampler: request.sampler, guidance: request.guidance,
-            noiseScale: request.sampler == .ddim ? 1 : request.noiseScale ?? defaults.noiseScale ?? 1,
+            steps: request.steps, sampler: sampler, guidance: request.guidance,
+            noiseScale: sampler == .ddim ? 1 : request.noiseScale ?? config.distillation?.noiseScale ?? defaults.noiseScale ?? 1,
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
             languageModelPrior: fuses
                 ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,

@@ -76,11 +76,11 @@ public final class LatentDiffusion {
         self.autoencoder = autoencoder
     }
 
-    /// Loads a diffusion folder and the autoencoder (and language model) it names.
-    public static func load(from directory: URL) throws -> LatentDiffusion {
+    /// Loads a diffusion folder and the autoencoder (and language model) it names; with `autoencoder`, that one
+    /// instead (a second denoiser of the same bundle, e.g. a distilled one, shares the first's).
+    public static func load(from directory: URL, autoencoder loaded: LatentAutoencoder? = nil) throws -> LatentDiffusion {
         let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: directory)
-        let aeURL = ModelFolder.resolve(config.autoencoder, from: directory)
-        let autoencoder = try LatentAutoencoder.load(from: aeURL)
+        let autoencoder = try loaded ?? LatentAutoencoder.load(from: ModelFolder.resolve(config.autoencoder, from: directory))
         let configURL = directory.appendingPathComponent(ModelFolder.config)
         guard config.network.latents == autoencoder.config.latents, config.network.latentWidth == autoencoder.config.latentWidth else {
             throw ModelFolderError(

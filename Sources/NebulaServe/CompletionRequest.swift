@@ -216,7 +216,7 @@ extension CompletionRequest {
             throw ServeError.invalidField("steps", "steps must be at most \(configuration.maxSteps), got \(steps)")
         }
         if let maxTokens, maxTokens < 1 { throw ServeError.invalidField("max_tokens", "max_tokens must be at least 1, got \(maxTokens)") }
-        let kind: SamplerKind
+        let kind: SamplerKind?  // nil: the bundle's
         if let sampler {
             guard let parsed = SamplerKind(rawValue: sampler.lowercased()) else {
                 throw ServeError.invalidField(
@@ -224,7 +224,7 @@ extension CompletionRequest {
             }
             kind = parsed
         } else {
-            kind = .ddpm
+            kind = nil
         }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
         let generation = GenerationRequest(

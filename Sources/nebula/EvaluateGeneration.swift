@@ -27,7 +27,9 @@ struct EvaluateGeneration: ParsableCommand {
     @Option(help: "Samples per seed for each row.") var samples = 1000
     @Option(help: "Seeds per row (mean ± std over them).") var seeds = 3
     @Option(help: "Loop steps of the diffusion row.") var steps = 50
-    @Option(help: "ddpm or ddim.") var sampler: SamplerKind = .ddpm
+    @Option(help: "ddpm or ddim (default: ddpm, or the sampler a distilled denoiser was distilled for).") var sampler: SamplerKind?
+    @Flag(help: "Score the bundle's own denoiser even where the bundle has one distilled for --steps (distilled/N-steps).")
+    var undistilled = false
     @Option(help: ArgumentHelp("For every diffusion row. " + noiseScaleHelp)) var noiseScale: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp("For every diffusion row. " + renormalizeHelp)) var renormalizeEstimates: Bool?
     @Option(
@@ -121,7 +123,7 @@ struct EvaluateGeneration: ParsableCommand {
             let judges = GenerationJudges(
                 sentenceEncoder: try judge.map { try SentenceEncoder(folder: fileURL($0)) },
                 languageModel: try judgeLM.map { (try GPT.load(from: fileURL($0)), try loadTokenizer(directory: fileURL($0))) })
-            let (system, tokenizer) = try bundle.load()
+            let (system, tokenizer) = try bundle.load(for: plan.loop, distilled: !undistilled)
             _ = try resolve(plan.loop, for: system)  // a request the bundle refuses fails here, in the flags' words
             let folders = try bundle.folders()
             let (spec, splits) = try corpusSplits(dataFolders: [folders.autoencoder, folders.languageModel], tokenizer: tokenizer)

@@ -34,12 +34,23 @@ struct BundleOptions: ParsableArguments {
         let folders = try folders()
         return (try LatentDiffusion.load(from: folders.diffusion), try loadTokenizer(directory: folders.languageModel))
     }
+
+    /// The system that runs `request`: the bundle's distilled denoiser for its step count, where the bundle has one
+    /// (`distilled/N-steps/`) distilled with the request's sampler (or the request names none), else `load()`'s.
+    func load(for request: GenerationRequest, distilled: Bool = true) throws -> (LatentDiffusion, any Tokenizer) {
+        let folders = try BundleFolders(resolving: model.map(fileURL) ?? Self.defaultBundle())
+        guard distilled, let folder = folders.distilled[request.steps] else { return try load() }
+        let system = try LatentDiffusion.load(from: folder)
+        guard request.sampler == nil || request.sampler == system.config.distillation?.sampler else { return try load() }
+        return (system, try loadTokenizer(directory: folders.languageModel))
+    }
 }
 
 /// Sampling options shared by `generate` and `edit`.
 struct LoopOptions: ParsableArguments, ChoosesExecution {
     @Option(help: "Denoising steps: the loop that trades compute for quality.") var steps = 50
-    @Option(help: "ddpm (ancestral) or ddim (deterministic).") var sampler: SamplerKind = .ddpm
+    @Option(help: "ddpm (ancestral) or ddim (deterministic); default: ddpm, or the sampler a distilled denoiser was distilled for.")
+    var sampler: SamplerKind?
     @Option(help: "Random seed of the first sample (sample i uses seed + i).") var seed: UInt64 = 0
     @Flag(help: "One JSON object per sample: text, seed, steps, seconds.") var json = false
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
@@ -48,6 +59,8 @@ struct LoopOptions: ParsableArguments, ChoosesExecution {
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
+    @Flag(help: "Run the bundle's own denoiser even where the bundle has one distilled for --steps (distilled/N-steps).")
+    var undistilled = false
     @OptionGroup var precision: PrecisionOptions
 
     func configure(_ context: inout ExecutionContext) { precision.configure(&context) }
@@ -198,7 +211,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (system, tokenizer) = try bundle.load()
+            let (system, tokenizer) = try bundle.load(for: loop.request(guidance: guidance), distilled: !loop.undistilled)
             let config = try resolve(loop.request(guidance: guidance), for: system)
             let steering = try steering(for: system)
             if let prompt, let suffix {

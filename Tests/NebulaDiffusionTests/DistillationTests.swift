@@ -17,51 +17,57 @@ final class DistillationTests: XCTestCase {
         return config
     }
 
-    /// At every grid point of the student, one step of the library's sampler on the target output lands where two
-    /// steps of the teacher do (its estimates renormalised, as the sampler does by default): ddim, and ddpm without
-    /// noise (its step is then its mean).
-    func testOneStepOnTheTargetLandsOnTwoTeacherSteps() throws {
+    /// At every grid point of the student the teacher's two steps land where two steps of the library's sampler do
+    /// (its estimates renormalised, as the sampler does by default; ddpm without noise, so its step is its mean), and
+    /// the loss is the squared distance from the student's one library step to there, over the step's x0 weight².
+    func testLossMeasuresOneStudentStepAgainstTwoTeacherSteps() throws {
         for kind in SamplerKind.allCases {
             let config = tinyConfig(steps: 2, selfConditioning: true, sampler: kind, noiseScale: 0)
             var rng = SeededGenerator(seed: 11)
-            let teacher = Denoiser(config.network, generator: &rng)
+            let (teacher, student) = (Denoiser(config.network, generator: &rng), Denoiser(config.network, generator: &rng))
+            for (_, p) in student.namedParameters() { p.data = p.data.map { _ in Float.random(in: -0.1...0.1, using: &rng) } }
             let task = DistillationTask(
-                config: config, teacher: teacher, student: Denoiser(config.network, generator: &rng),
-                latents: Tensor.randn([6, 4, 8], generator: &rng), validation: nil)
+                config: config, teacher: teacher, student: student, latents: Tensor.randn([6, 4, 8], generator: &rng), validation: nil)
             let renormalise: (Tensor) -> Tensor = { layerNorm($0, weight: nil, bias: nil) }
-            let renormalising = makeSampler(kind, schedule: config.schedule, objective: .v, normalizeX0: renormalise, noiseScale: 0)
-            let plain = makeSampler(kind, schedule: config.schedule, objective: .v, noiseScale: 0)
+            let sampler = makeSampler(kind, schedule: config.schedule, objective: .v, normalizeX0: renormalise, noiseScale: 0)
             for point in 1...2 {
-                let z = Tensor.randn([3, 4, 8], generator: &rng)
+                let (x0, noise) = (Tensor.randn([3, 4, 8], generator: &rng), Tensor.randn([3, 4, 8], generator: &rng))
                 let (time, halfway, next) = (Float(point) / 2, (Float(point) - 0.5) / 2, Float(point - 1) / 2)
-                let (selfCondition, output) = withNoGrad {
-                    task.target(z, grid: [point, point, point], selfCondition: [false, false, false], generator: &rng)
-                }
+                let z = config.schedule.noised(x0, noise: noise, times: [time, time, time])
+                let none = [false, false, false]
+                let (selfCondition, landing) = withNoGrad { task.target(z, grid: [point, point, point], selfCondition: none, generator: &rng) }
                 XCTAssertEqual(selfCondition.data, [Float](repeating: 0, count: z.count))
-                let first = renormalising.step(
+                let first = sampler.step(
                     modelOutput: withNoGrad { teacher(z, times: [time, time, time]) }, time: time, nextTime: halfway, sample: z,
                     generator: &rng)
-                let second = renormalising.step(
+                let second = sampler.step(
                     modelOutput: withNoGrad { teacher(first.sample, times: [halfway, halfway, halfway], selfCondition: first.predictedX0) },
                     time: halfway, nextTime: next, sample: first.sample, generator: &rng)
-                let student = plain.step(modelOutput: output, time: time, nextTime: next, sample: z, generator: &rng)
-                for (a, b) in zip(student.sample.data, second.sample.data) {
-                    XCTAssertEqual(a, b, accuracy: 2e-4, "\(kind), grid point \(point)")
+                for (a, b) in zip(landing.data, second.sample.data) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(kind), grid point \(point)") }
+
+                let one = sampler.step(
+                    modelOutput: withNoGrad { student(z, times: [time, time, time]) }, time: time, nextTime: next, sample: z, generator: &rng)
+                let squared = zip(one.sample.data, second.sample.data).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / Double(z.count)
+                let weight = Double(withNoGrad { task.stepCoefficients(from: [time], to: [next]).fromX0.item })
+                let loss = withNoGrad {
+                    task.distillationLoss(x0: x0, noise: noise, grid: [point, point, point], selfCondition: none, model: student, generator: &rng)
                 }
+                XCTAssertEqual(Double(loss.item), squared / (weight * weight), accuracy: 1e-4 * max(1, squared / (weight * weight)), "\(kind)")
+                XCTAssertGreaterThan(squared, 0)
             }
         }
     }
 
-    /// With ddpm noise, each target follows one draw of the teacher's first-step noise (the regression averages them).
-    func testAncestralTargetsVaryWithTheFirstStepsNoise() {
+    /// With ddpm noise, each landing follows one draw of the teacher's first-step noise (the regression averages them).
+    func testAncestralLandingsVaryWithTheFirstStepsNoise() {
         let config = tinyConfig(steps: 2, selfConditioning: false, sampler: .ddpm, noiseScale: 1)
         var rng = SeededGenerator(seed: 14)
         let task = DistillationTask(
             config: config, teacher: Denoiser(config.network, generator: &rng), student: Denoiser(config.network, generator: &rng),
             latents: Tensor.randn([2, 4, 8], generator: &rng), validation: nil)
         let z = Tensor.randn([1, 4, 8], generator: &rng)
-        let a = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).output }
-        let b = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).output }
+        let a = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).landing }
+        let b = withNoGrad { task.target(z, grid: [2], selfCondition: [false], generator: &rng).landing }
         XCTAssertGreaterThan(zip(a.data, b.data).map { abs($0 - $1) }.max()!, 1e-3, "two draws of the first step's noise")
     }
 
@@ -123,5 +129,23 @@ final class DistillationTests: XCTestCase {
         let trainer = Trainer(task: task, options: options, directory: folder)
         trainer.showProgress = false
         return trainer
+    }
+
+    /// A distilled denoiser samples with its sampler and noise at its step count by default, and refuses others.
+    func testDistilledSystemTakesItsSamplerAndRefusesOtherStepCounts() throws {
+        let tiny = InfillingTests.tinySystem()
+        var config = tiny.config
+        config.distillation = DistillationRecord(steps: 4, teacherSteps: 8, sampler: .ddpm, noiseScale: 1.6, renormalizeEstimates: true)
+        let system = LatentDiffusion(config: config, denoiser: tiny.denoiser, autoencoder: tiny.autoencoder)
+        let resolved = try system.configuration(for: GenerationRequest(steps: 4))
+        XCTAssertEqual(resolved.sampler, .ddpm)
+        XCTAssertEqual(resolved.noiseScale, 1.6)
+        XCTAssertThrowsError(try system.configuration(for: GenerationRequest(steps: 50))) {
+            XCTAssertEqual("\($0)", "steps must be 4 for this distilled denoiser, got 50")
+        }
+        XCTAssertThrowsError(try system.configuration(for: GenerationRequest(steps: 4, sampler: .ddim))) {
+            XCTAssertEqual("\($0)", "sampler must be ddpm for this distilled denoiser, got ddim")
+        }
+        XCTAssertEqual(try tiny.configuration(for: GenerationRequest(steps: 4)).sampler, .ddpm, "an undistilled denoiser: ddpm")
     }
 }

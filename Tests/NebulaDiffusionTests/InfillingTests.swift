@@ -108,4 +108,27 @@ final class InfillingTests: XCTestCase {
         XCTAssertEqual(LatentDiffusion.middle(of: prefix + [7, 8, 9, 10, 11, 12], prefix: 2, gap: 4, suffix: [4, 5]), [7, 8, 9, 10])
         XCTAssertEqual(LatentDiffusion.middle(of: prefix + [7], prefix: 2, gap: 4, suffix: [4, 5]), [7])
     }
+
+    /// Gaps of different places and lengths fill in one loop, each row holding its own known vectors, each infill
+    /// framed by its own prefix and suffix.
+    func testGapsOfDifferentShapesFillTogether() throws {
+        let system = Self.tinySystem()
+        let config = try system.configuration(for: GenerationRequest(steps: 3))
+        let gaps = [
+            LatentDiffusion.Gap(prefix: [1, 2], suffix: [4], length: 3), LatentDiffusion.Gap(prefix: [5], suffix: [6, 7], length: 2),
+            LatentDiffusion.Gap(prefix: [1, 2], suffix: [4], length: 3)
+        ]
+        var rng = SeededGenerator(seed: 8)
+        var seen: [[Bool]] = []
+        let filled = try system.infill(gaps, config, candidates: 2, generator: &rng)
+        XCTAssertEqual(filled.count, 3)
+        for (infill, gap) in zip(filled, gaps) { XCTAssertEqual(infill.passage, gap.prefix + infill.middle + gap.suffix) }
+        let known = KnownLatents(latents: Tensor.zeros([2, 4, 8]), rows: [[true, false, false, true], [false, false, true, true]])
+        var noise = SeededGenerator(seed: 1)
+        let imposed = known.imposed(on: Tensor.ones([2, 4, 8]), time: 0, schedule: .cosine, generator: &noise).data
+        for row in 0..<2 {
+            seen.append((0..<4).map { j in imposed[(row * 4 + j) * 8] == 0 })
+        }
+        XCTAssertEqual(seen, known.known, "each row's own vectors are held")
+    }
 }
