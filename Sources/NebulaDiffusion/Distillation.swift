@@ -37,8 +37,8 @@ public struct DistillationRecord: Codable, Equatable, Sendable {
 /// is b²·|x0̂ − x̃|² for the paper's target x̃ = (z'' − a·z)/b. Weighting by b² keeps the steps where x0̂ hardly
 /// moves the sample (b small, at high noise) from blowing up the target. With ddim (deterministic) that is the
 /// paper's method. With ddpm (ancestral), the teacher's first step draws its noise and its second lands on its
-/// mean: the regression learns the teacher's mean over the first step's noise, and the student's own step adds its
-/// noise back at sampling. Unconditional only: the
+/// mean: the regression learns the teacher's mean over the first step's noise (each target averages an antithetic
+/// pair of draws), and the student's own step adds its noise back at sampling. Unconditional only: the
 /// student never sees the preceding passage. The self-conditioning input, as in training, is zero half the time
 /// and otherwise the teacher's own estimate at the same noisy latent.
 public final class DistillationTask: TrainingTask {
@@ -92,7 +92,8 @@ public final class DistillationTask: TrainingTask {
 
     /// For noisy latents `z` `[B, K, d]` at the student's grid points `grid`: the self-conditioning input (zero, or
     /// the teacher's estimate at z itself where `selfCondition` says) and where the teacher's two steps
-    /// t → t − 1/2S → t − 1/S land given that input (the second step's mean).
+    /// t → t − 1/2S → t − 1/S land given that input (the second step's mean; with ddpm noise, the average of the
+    /// landings from an antithetic pair of first-step draws).
     func target(_ z: Tensor, grid: [Int], selfCondition: [Bool], generator: inout SeededGenerator) -> (selfCondition: Tensor, landing: Tensor) {
         let s = Float(record.steps)
         let (times, halfway, next) = (grid.map { Float($0) / s }, grid.map { (Float($0) - 0.5) / s }, grid.map { Float($0 - 1) / s })
@@ -104,10 +105,20 @@ public final class DistillationTask: TrainingTask {
         }
         let first = estimate(teacher, z, times: times, previous: previous)
         let toHalfway = stepCoefficients(from: times, to: halfway)
-        let zHalf = toHalfway.fromZ * z + toHalfway.fromX0 * first + toHalfway.noise * Tensor.randn(z.shape, generator: &generator)
-        let second = estimate(teacher, zHalf, times: halfway, previous: first)
         let toNext = stepCoefficients(from: halfway, to: next)
-        return (previous, toNext.fromZ * zHalf + toNext.fromX0 * second)
+        let mean = toHalfway.fromZ * z + toHalfway.fromX0 * first
+        guard record.sampler == .ddpm && record.noiseScale > 0 else {
+            let second = estimate(teacher, mean, times: halfway, previous: first)
+            return (previous, toNext.fromZ * mean + toNext.fromX0 * second)
+        }
+        // Antithetic draws: the landings from +n and −n, averaged, cancel the noise's first-order part, which would
+        // otherwise swamp the loss (the student cannot predict the draw).
+        let n = toHalfway.noise * Tensor.randn(z.shape, generator: &generator)
+        let zHalf = Tensor.concatenate([mean + n, mean - n], axis: 0)  // [2B, K, d]
+        let second = estimate(teacher, zHalf, times: halfway + halfway, previous: Tensor.concatenate([first, first], axis: 0))
+        let both = (Tensor.concatenate([toNext.fromZ, toNext.fromZ], axis: 0) * zHalf
+            + Tensor.concatenate([toNext.fromX0, toNext.fromX0], axis: 0) * second).split(axis: 0, sizes: [z.shape[0], z.shape[0]])
+        return (previous, (both[0] + both[1]) * 0.5)
     }
 
     /// A denoiser's x0 estimate `[B, K, d]` at `z`, renormalised when the sampler renormalises.
