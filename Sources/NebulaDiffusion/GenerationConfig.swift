@@ -103,7 +103,8 @@ extension LatentDiffusion {
         }
         return GenerationConfig(
             steps: request.steps, sampler: sampler, guidance: request.guidance,
-            noiseScale: sampler == .ddim ? 1 : request.noiseScale ?? config.distillation?.noiseScale ?? defaults.noiseScale ?? 1,
+            noiseScale: sampler == .ddim
+                ? 1 : request.noiseScale ?? config.distillation?.noiseScale ?? defaults.noiseScale(steps: request.steps) ?? 1,
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
             languageModelPrior: fuses
                 ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,

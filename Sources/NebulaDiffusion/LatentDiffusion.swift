@@ -35,31 +35,55 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
 public struct SamplingDefaults: Codable, Equatable, Sendable {
     /// The ddpm sampler's noise temperature (1: the model's own distribution).
     public var noiseScale: Float?
+    /// Noise temperatures for particular step counts (`"noise_scale_by_steps": {"4": 2.5, "50": 1.6}`): a loop of few
+    /// steps wants more noise than a long one. Other counts interpolate linearly in log(steps) between the nearest
+    /// entries, and take the end entries' values beyond them; without a table, `noiseScale` serves every count.
+    public var noiseScaleBySteps: [Int: Float]?
     /// The LM prior λ of the autoregressive decoder's final decode (nil: the λ it was trained with).
     public var languageModelPrior: Float?
     /// Whether every x0 estimate is renormalised to the encoder's mean-0, variance-1 vectors (nil: yes).
     public var renormalizeEstimates: Bool?
 
-    public init(noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil) {
+    public init(
+        noiseScale: Float? = nil, noiseScaleBySteps: [Int: Float]? = nil, languageModelPrior: Float? = nil,
+        renormalizeEstimates: Bool? = nil
+    ) {
         self.noiseScale = noiseScale
+        self.noiseScaleBySteps = noiseScaleBySteps
         self.languageModelPrior = languageModelPrior
         self.renormalizeEstimates = renormalizeEstimates
+    }
+
+    /// The noise temperature of a loop of `steps` steps: from the table when there is one, else `noiseScale`.
+    public func noiseScale(steps: Int) -> Float? {
+        guard let table = noiseScaleBySteps, !table.isEmpty else { return noiseScale }
+        let counts = table.keys.sorted()
+        guard let upper = counts.firstIndex(where: { $0 >= steps }) else { return table[counts.last!] }
+        guard upper > 0, counts[upper] != steps else { return table[counts[upper]] }
+        let (a, b) = (counts[upper - 1], counts[upper])
+        let w = Float((log(Double(steps)) - log(Double(a))) / (log(Double(b)) - log(Double(a))))
+        return table[a]! + w * (table[b]! - table[a]!)
     }
 
     /// The range of the noise scale and the LM prior, wherever they are given: here, on the command line,
     /// in a request.
     public static let range: ClosedRange<Float> = 0...4
 
-    /// Both settings must lie in `range`.
+    /// Every setting must lie in `range`, every step count of the table be positive.
     public func validate() -> String? {
         for (name, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
             if let value, !Self.range.contains(value) { return "sampling.\(name) must be in [0, 4], got \(value)" }
+        }
+        for (steps, value) in (noiseScaleBySteps ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard steps >= 1 else { return "sampling.noise_scale_by_steps: step counts must be positive, got \(steps)" }
+            guard Self.range.contains(value) else { return "sampling.noise_scale_by_steps[\(steps)] must be in [0, 4], got \(value)" }
         }
         return nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case noiseScale = "noise_scale", languageModelPrior = "lm_prior", renormalizeEstimates = "renormalize_estimates"
+        case noiseScale = "noise_scale", noiseScaleBySteps = "noise_scale_by_steps", languageModelPrior = "lm_prior"
+        case renormalizeEstimates = "renormalize_estimates"
     }
 }
 

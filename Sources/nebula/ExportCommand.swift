@@ -25,6 +25,10 @@ struct Export: ParsableCommand {
     @Option(help: "For a denoiser: the noise scale the bundle samples with by default (config.json's sampling.noise_scale).")
     var noiseScale: Float?
     @Option(
+        parsing: .upToNextOption,
+        help: "For a denoiser: noise scales by step count, STEPS=SCALE each, e.g. 4=2.5 50=1.6 (sampling.noise_scale_by_steps).")
+    var noiseScaleBySteps: [String] = []
+    @Option(
         name: .customLong("lm-prior"), help: "For a denoiser: the LM prior its samples are decoded with by default (sampling.lm_prior).")
     var languageModelPrior: Float?
     @Flag(
@@ -40,10 +44,30 @@ struct Export: ParsableCommand {
     enum Format: String, ExpressibleByArgument { case nebula, huggingface }
 
     /// Whether any of the denoiser's sampling defaults is given.
-    var setsSamplingDefaults: Bool { noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil }
+    var setsSamplingDefaults: Bool {
+        noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil || !noiseScaleBySteps.isEmpty
+    }
+
+    /// `--noise-scale-by-steps` as a table (validate() has checked every entry).
+    var stepsTable: [Int: Float] {
+        Dictionary(uniqueKeysWithValues: noiseScaleBySteps.map { entry in
+            let parts = entry.split(separator: "=")
+            return (Int(parts[0])!, Float(parts[1])!)
+        })
+    }
 
     func validate() throws {
         try validateFlags(GenerationRequest(noiseScale: noiseScale, languageModelPrior: languageModelPrior))
+        for entry in noiseScaleBySteps {
+            let parts = entry.split(separator: "=")
+            guard parts.count == 2, let steps = Int(parts[0]), steps >= 1, let scale = Float(parts[1]), SamplingDefaults.range.contains(scale)
+            else {
+                throw ValidationError("--noise-scale-by-steps entries are STEPS=SCALE with STEPS ≥ 1 and SCALE in [0, 4], got \(entry)")
+            }
+        }
+        guard Set(noiseScaleBySteps.map { $0.split(separator: "=").first }).count == noiseScaleBySteps.count else {
+            throw ValidationError("--noise-scale-by-steps names a step count twice")
+        }
     }
 
     func run() throws {
@@ -124,13 +148,16 @@ struct Export: ParsableCommand {
         try FileManager.default.copyItem(at: source, to: target)
     }
 
-    /// Records `--noise-scale`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling`
+    /// Records `--noise-scale`, `--noise-scale-by-steps`, `--lm-prior` and `--[no-]renormalize-estimates` as a denoiser config's `sampling`
     /// defaults (`run` has checked it is one).
     func setSamplingDefaults(config: URL) throws {
         guard setsSamplingDefaults else { return }
         try editConfig(config) { object in
             var sampling = object["sampling"] as? [String: Any] ?? [:]
             if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }
+            if !noiseScaleBySteps.isEmpty {
+                sampling["noise_scale_by_steps"] = Dictionary(uniqueKeysWithValues: stepsTable.map { ("\($0.key)", Double("\($0.value)")!) })
+            }
             if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }
             if let renormalizeEstimates { sampling["renormalize_estimates"] = renormalizeEstimates }
             object["sampling"] = sampling

@@ -42,6 +42,7 @@ struct BundleOptions: ParsableArguments {
         guard distilled, let folder = folders.distilled[request.steps] else { return try load() }
         let system = try LatentDiffusion.load(from: folder)
         guard request.sampler == nil || request.sampler == system.config.distillation?.sampler else { return try load() }
+        printStatus("the denoiser distilled for \(request.steps) steps (\(folder.path); --undistilled: the bundle's own)")
         return (system, try loadTokenizer(directory: folders.languageModel))
     }
 }

@@ -167,4 +167,24 @@ final class DistillationTests: XCTestCase {
         }
         XCTAssertEqual(try tiny.configuration(for: GenerationRequest(steps: 4)).sampler, .ddpm, "an undistilled denoiser: ddpm")
     }
+
+    /// A bundle's distilled denoisers are its `distilled/N-steps/` folders that hold a config; others are ignored.
+    func testBundleFindsItsDistilledDenoisers() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-bundle-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: root) }
+        for folder in ["diffusion", "autoencoder", "distilled/4-steps", "distilled/8-steps", "distilled/fast"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try ModelFolder.writeConfig(LatentDiffusionConfig(), in: root.appendingPathComponent("diffusion"))
+        try ModelFolder.writeConfig(AutoencoderConfig(), in: root.appendingPathComponent("autoencoder"))
+        var distilled = LatentDiffusionConfig()
+        distilled.autoencoder = "../../autoencoder"
+        try ModelFolder.writeConfig(distilled, in: root.appendingPathComponent("distilled/4-steps"))
+        try ModelFolder.writeConfig(distilled, in: root.appendingPathComponent("distilled/fast"))
+        for start in [root, root.appendingPathComponent("diffusion")] {
+            let folders = try BundleFolders(resolving: start)
+            XCTAssertEqual(folders.distilled.keys.sorted(), [4], "8-steps has no config; fast is not N-steps")
+            XCTAssertEqual(folders.distilled[4]?.standardizedFileURL, root.appendingPathComponent("distilled/4-steps").standardizedFileURL)
+        }
+    }
 }

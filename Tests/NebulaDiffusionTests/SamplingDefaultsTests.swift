@@ -131,4 +131,27 @@ final class SamplingDefaultsTests: XCTestCase {
         try ModelFolder.writeConfig(fixed, in: diffusion)
         XCTAssertEqual(try LatentDiffusion.load(from: diffusion).configuration(for: GenerationRequest()).noiseScale, 1.3)
     }
+
+    /// A table of noise scales by step count: exact entries, log-linear between them, the ends beyond; JSON with
+    /// string keys; a caller's noise scale still wins; bad entries are refused.
+    func testNoiseScaleFollowsTheStepsTable() throws {
+        let defaults = SamplingDefaults(noiseScale: 1.6, noiseScaleBySteps: [4: 2.5, 16: 2.0, 50: 1.6])
+        XCTAssertEqual(defaults.noiseScale(steps: 4), 2.5)
+        XCTAssertEqual(defaults.noiseScale(steps: 2), 2.5, "below the table: its first entry")
+        XCTAssertEqual(defaults.noiseScale(steps: 100), 1.6, "above the table: its last entry")
+        XCTAssertEqual(defaults.noiseScale(steps: 8)!, 2.25, accuracy: 1e-6, "half-way in log(steps) from 4 to 16")
+        XCTAssertEqual(SamplingDefaults(noiseScale: 1.3).noiseScale(steps: 4), 1.3, "no table: the one scale")
+        let json = try JSONEncoder().encode(defaults)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        XCTAssertEqual((object["noise_scale_by_steps"] as? [String: Double])?.keys.sorted(), ["16", "4", "50"])
+        XCTAssertEqual(try JSONDecoder().decode(SamplingDefaults.self, from: json), defaults)
+
+        let (system, _) = tinySystem(sampling: defaults)
+        XCTAssertEqual(try system.configuration(for: GenerationRequest(steps: 4)).noiseScale, 2.5)
+        XCTAssertEqual(try system.configuration(for: GenerationRequest(steps: 4, noiseScale: 1)).noiseScale, 1)
+        XCTAssertEqual(
+            SamplingDefaults(noiseScaleBySteps: [4: 5]).validate(), "sampling.noise_scale_by_steps[4] must be in [0, 4], got 5.0")
+        XCTAssertEqual(
+            SamplingDefaults(noiseScaleBySteps: [0: 1]).validate(), "sampling.noise_scale_by_steps: step counts must be positive, got 0")
+    }
 }

@@ -19,6 +19,15 @@ final class ShippedBundleTests: XCTestCase {
         XCTAssertLessThanOrEqual(bytes, 80_000_000)
     }
 
+    /// The bundle samples a few-step loop with more noise than a 50-step one (docs/report/fewstep.md).
+    func testBundleRaisesTheNoiseForFewSteps() throws {
+        let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: bundle.appendingPathComponent("diffusion"))
+        let sampling = try XCTUnwrap(config.sampling)
+        XCTAssertNil(sampling.validate())
+        XCTAssertEqual(sampling.noiseScale(steps: 50), sampling.noiseScale, "50 steps keep the default")
+        XCTAssertGreaterThan(sampling.noiseScale(steps: 4)!, sampling.noiseScale(steps: 50)! + 0.5)
+    }
+
     /// The shipped autoencoder carries a passage's words: everyday passages written for the evaluation
     /// (`docs/eval/out_of_domain_passages.txt`, not TinyStories) come back position by position.
     func testAutoencoderReconstructsPassagesItNeverSaw() throws {
