@@ -22,7 +22,8 @@ struct GenerateBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Batch sizes (passages written together).") var batches: [Int] = [1, 16, 64]
     @Option(help: "Timed repeats per point (after one warm-up).") var repeats = 3
     @Option(help: "Precision of the linear layers' products: fp32 or bf16.") var precision = MatmulPrecision.fp32
-    @Option(help: "Write seconds per passage against steps here (SVG), one line per batch size and decoder.") var plot: String?
+    @Option(help: "Write seconds per passage against steps here (SVG): the smallest and the largest batch, each decoder and the LM alone.")
+    var plot: String?
     @Flag(help: "One JSON line per measurement instead of text.") var json = false
 
     func validate() throws {
@@ -102,12 +103,15 @@ struct GenerateBench: ParsableCommand {
         }
         if let plot {
             var chart = LinePlot(
-                title: "Seconds per \(tokens)-token passage (\(Parallel.workerCount) threads)", xLabel: "denoising steps", yLabel: "seconds per passage",
+                title: "Seconds per \(tokens)-token passage (\(Parallel.workerCount) threads)", xLabel: "denoising steps",
+                yLabel: "seconds per passage",
                 logX: true)
             let xs = (steps.min()!, steps.max()!)
-            for batch in batches {
+            for batch in Set([batches.min()!, batches.max()!]).sorted() {  // the smallest and the largest: a readable chart
                 for decoder in decoders.map(\.rawValue) {
-                    let line = points.filter { $0.batch == batch && $0.decoder == decoder }.map { (Double($0.steps!), $0.seconds / Double(batch)) }
+                    let line = points.filter { $0.batch == batch && $0.decoder == decoder }.map {
+                        (Double($0.steps!), $0.seconds / Double(batch))
+                    }
                     chart.add("loop + \(decoder), batch \(batch)", points: line)
                 }
                 if let lmPoint = points.first(where: { $0.batch == batch && $0.steps == nil }) {

@@ -94,7 +94,9 @@ public final class DistillationTask: TrainingTask {
     /// the teacher's estimate at z itself where `selfCondition` says) and where the teacher's two steps
     /// t → t − 1/2S → t − 1/S land given that input (the second step's mean; with ddpm noise, the average of the
     /// landings from an antithetic pair of first-step draws).
-    func target(_ z: Tensor, grid: [Int], selfCondition: [Bool], generator: inout SeededGenerator) -> (selfCondition: Tensor, landing: Tensor) {
+    func target(_ z: Tensor, grid: [Int], selfCondition: [Bool], generator: inout SeededGenerator) -> (
+        selfCondition: Tensor, landing: Tensor
+    ) {
         let s = Float(record.steps)
         let (times, halfway, next) = (grid.map { Float($0) / s }, grid.map { (Float($0) - 0.5) / s }, grid.map { Float($0 - 1) / s })
         let zeros = Tensor.zeros(z.shape)
@@ -116,7 +118,8 @@ public final class DistillationTask: TrainingTask {
         let n = toHalfway.noise * Tensor.randn(z.shape, generator: &generator)
         let zHalf = Tensor.concatenate([mean + n, mean - n], axis: 0)  // [2B, K, d]
         let second = estimate(teacher, zHalf, times: halfway + halfway, previous: Tensor.concatenate([first, first], axis: 0))
-        let both = (Tensor.concatenate([toNext.fromZ, toNext.fromZ], axis: 0) * zHalf
+        let both =
+            (Tensor.concatenate([toNext.fromZ, toNext.fromZ], axis: 0) * zHalf
             + Tensor.concatenate([toNext.fromX0, toNext.fromX0], axis: 0) * second).split(axis: 0, sizes: [z.shape[0], z.shape[0]])
         return (previous, (both[0] + both[1]) * 0.5)
     }
@@ -143,7 +146,9 @@ public final class DistillationTask: TrainingTask {
             let ((alphaT, sigmaT), (alphaS, sigmaS)) = (config.schedule.alphaSigma(t), config.schedule.alphaSigma(s))
             switch record.sampler {
             case .ddim:  // z_s = α_s·x0̂ + σ_s·(z_t − α_t·x0̂)/σ_t
-                (fromZ, fromX0, noise) = (fromZ + [Float(sigmaS / sigmaT)], fromX0 + [Float(alphaS - sigmaS * alphaT / sigmaT)], noise + [0])
+                (fromZ, fromX0, noise) = (
+                    fromZ + [Float(sigmaS / sigmaT)], fromX0 + [Float(alphaS - sigmaS * alphaT / sigmaT)], noise + [0]
+                )
             case .ddpm:  // the posterior q(z_s | z_t, x0̂), as DDPMSampler.step
                 let c = -Foundation.expm1(config.schedule.logSNR(t) - config.schedule.logSNR(s))
                 fromZ.append(Float((alphaT / alphaS) * (sigmaS * sigmaS) / (sigmaT * sigmaT)))

@@ -94,7 +94,8 @@ extension LatentDiffusion {
         let sampler = request.sampler ?? config.distillation?.sampler ?? .ddpm
         if let distilled = config.distillation {
             guard request.steps == distilled.steps else {
-                throw GenerationRequestError(field: "steps", problem: "must be \(distilled.steps) for this distilled denoiser, got \(request.steps)")
+                throw GenerationRequestError(
+                    field: "steps", problem: "must be \(distilled.steps) for this distilled denoiser, got \(request.steps)")
             }
             guard sampler == distilled.sampler else {
                 throw GenerationRequestError(

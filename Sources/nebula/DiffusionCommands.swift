@@ -182,7 +182,8 @@ struct TrainDistill: ParsableCommand {
             let cut = try passages(
                 spec: recordedDataSpec(dataFolders: [aeDirectory, lmDirectory]), tokenizer: try loadTokenizer(directory: lmDirectory),
                 maxLength: ae.config.maxLength, trainStarts: .everySentence)
-            let latents = try cachedLatents(ae, cut.train.passages.map(\.tokens), url: directory.appendingPathComponent("latents.safetensors"))
+            let latents = try cachedLatents(
+                ae, cut.train.passages.map(\.tokens), url: directory.appendingPathComponent("latents.safetensors"))
             let heldOut = ae.encode(Array(cut.validation.passages.prefix(512)).map(\.tokens))
             let renormalize = first.config.sampling?.renormalizeEstimates ?? true
             let temperature = noiseScale ?? first.config.sampling?.noiseScale ?? 1
@@ -202,13 +203,16 @@ struct TrainDistill: ParsableCommand {
                 let resume = FileManager.default.fileExists(atPath: round.appendingPathComponent(ModelFolder.trainingState).path)
                 let options =
                     resume
-                    ? try readJSON(TrainingOptions.self, round.appendingPathComponent("training.json")) : training.options(defaultBatchSize: 32)
-                let summary = try training.train(task, options: options, in: round, label: "distill \(steps * 2) → \(steps)", resume: resume)
+                    ? try readJSON(TrainingOptions.self, round.appendingPathComponent("training.json"))
+                    : training.options(defaultBatchSize: 32)
+                let summary = try training.train(
+                    task, options: options, in: round, label: "distill \(steps * 2) → \(steps)", resume: resume)
                 if summary.interrupted { return }
                 print(
                     String(
                         format: "%d → %d steps: train loss %.4f, validation loss %@, %@ (%@)", steps * 2, steps, summary.trainLoss,
-                        summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", formatDuration(summary.seconds), round.path))
+                        summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", formatDuration(summary.seconds),
+                        round.path))
                 teacherDirectory = round
                 steps /= 2
             }

@@ -50,17 +50,19 @@ struct Export: ParsableCommand {
 
     /// `--noise-scale-by-steps` as a table (validate() has checked every entry).
     var stepsTable: [Int: Float] {
-        Dictionary(uniqueKeysWithValues: noiseScaleBySteps.map { entry in
-            let parts = entry.split(separator: "=")
-            return (Int(parts[0])!, Float(parts[1])!)
-        })
+        Dictionary(
+            uniqueKeysWithValues: noiseScaleBySteps.map { entry in
+                let parts = entry.split(separator: "=")
+                return (Int(parts[0])!, Float(parts[1])!)
+            })
     }
 
     func validate() throws {
         try validateFlags(GenerationRequest(noiseScale: noiseScale, languageModelPrior: languageModelPrior))
         for entry in noiseScaleBySteps {
             let parts = entry.split(separator: "=")
-            guard parts.count == 2, let steps = Int(parts[0]), steps >= 1, let scale = Float(parts[1]), SamplingDefaults.range.contains(scale)
+            guard parts.count == 2, let steps = Int(parts[0]), steps >= 1, let scale = Float(parts[1]),
+                SamplingDefaults.range.contains(scale)
             else {
                 throw ValidationError("--noise-scale-by-steps entries are STEPS=SCALE with STEPS ≥ 1 and SCALE in [0, 4], got \(entry)")
             }
@@ -156,7 +158,8 @@ struct Export: ParsableCommand {
             var sampling = object["sampling"] as? [String: Any] ?? [:]
             if let noiseScale { sampling["noise_scale"] = Double("\(noiseScale)")! }
             if !noiseScaleBySteps.isEmpty {
-                sampling["noise_scale_by_steps"] = Dictionary(uniqueKeysWithValues: stepsTable.map { ("\($0.key)", Double("\($0.value)")!) })
+                sampling["noise_scale_by_steps"] = Dictionary(
+                    uniqueKeysWithValues: stepsTable.map { ("\($0.key)", Double("\($0.value)")!) })
             }
             if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }
             if let renormalizeEstimates { sampling["renormalize_estimates"] = renormalizeEstimates }

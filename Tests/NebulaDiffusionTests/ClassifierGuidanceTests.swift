@@ -95,15 +95,9 @@ final class ClassifierGuidanceTests: XCTestCase {
         let held = toy(128)
         let classifier = LatentClassifier(smallConfig(), generator: &rng)
         let task = ClassifierTask(classifier: classifier, latents: train, labels: labels, validation: held)
-        var options = TrainingOptions()
-        (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (32, 300, 3e-3, 3e-4, 20)
-        (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (300, 300, 4, 0)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-classifier-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        let trainer = Trainer(task: task, options: options, directory: folder)
-        trainer.showProgress = false
+        let trainer = quietTrainer(task, steps: 300, learningRate: 3e-3, batchSize: 32, evalBatches: 4)
         let summary = try trainer.run()
-        let loaded = try LatentClassifier.load(from: folder)
+        let loaded = try LatentClassifier.load(from: trainer.directory)
         XCTAssertEqual(
             withNoGrad { loaded(held.0, times: [Float](repeating: 0.2, count: 128)) }.data,
             withNoGrad { classifier(held.0, times: [Float](repeating: 0.2, count: 128)) }.data, "the saved classifier reads back the same")

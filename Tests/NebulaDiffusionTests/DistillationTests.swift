@@ -35,7 +35,9 @@ final class DistillationTests: XCTestCase {
                 let (time, halfway, next) = (Float(point) / 2, (Float(point) - 0.5) / 2, Float(point - 1) / 2)
                 let z = config.schedule.noised(x0, noise: noise, times: [time, time, time])
                 let none = [false, false, false]
-                let (selfCondition, landing) = withNoGrad { task.target(z, grid: [point, point, point], selfCondition: none, generator: &rng) }
+                let (selfCondition, landing) = withNoGrad {
+                    task.target(z, grid: [point, point, point], selfCondition: none, generator: &rng)
+                }
                 XCTAssertEqual(selfCondition.data, [Float](repeating: 0, count: z.count))
                 let first = sampler.step(
                     modelOutput: withNoGrad { teacher(z, times: [time, time, time]) }, time: time, nextTime: halfway, sample: z,
@@ -46,13 +48,17 @@ final class DistillationTests: XCTestCase {
                 for (a, b) in zip(landing.data, second.sample.data) { XCTAssertEqual(a, b, accuracy: 1e-4, "\(kind), grid point \(point)") }
 
                 let one = sampler.step(
-                    modelOutput: withNoGrad { student(z, times: [time, time, time]) }, time: time, nextTime: next, sample: z, generator: &rng)
-                let squared = zip(one.sample.data, second.sample.data).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / Double(z.count)
+                    modelOutput: withNoGrad { student(z, times: [time, time, time]) }, time: time, nextTime: next, sample: z,
+                    generator: &rng)
+                let squared =
+                    zip(one.sample.data, second.sample.data).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / Double(z.count)
                 let weight = Double(withNoGrad { task.stepCoefficients(from: [time], to: [next]).fromX0.item })
                 let loss = withNoGrad {
-                    task.distillationLoss(x0: x0, noise: noise, grid: [point, point, point], selfCondition: none, model: student, generator: &rng)
+                    task.distillationLoss(
+                        x0: x0, noise: noise, grid: [point, point, point], selfCondition: none, model: student, generator: &rng)
                 }
-                XCTAssertEqual(Double(loss.item), squared / (weight * weight), accuracy: 1e-4 * max(1, squared / (weight * weight)), "\(kind)")
+                XCTAssertEqual(
+                    Double(loss.item), squared / (weight * weight), accuracy: 1e-4 * max(1, squared / (weight * weight)), "\(kind)")
                 XCTAssertGreaterThan(squared, 0)
             }
         }
@@ -76,7 +82,8 @@ final class DistillationTests: XCTestCase {
         let std = Float(task.stepCoefficients(from: [1], to: [0.75]).noise.item)
         let noiseless = DDPMSampler(
             schedule: config.schedule, objective: .v, normalizeX0: { layerNorm($0, weight: nil, bias: nil) }, noiseScale: 0)
-        let centre = noiseless.step(modelOutput: withNoGrad { teacher(z, times: [1]) }, time: 1, nextTime: 0.75, sample: z, generator: &replay)
+        let centre = noiseless.step(
+            modelOutput: withNoGrad { teacher(z, times: [1]) }, time: 1, nextTime: 0.75, sample: z, generator: &replay)
         func land(_ start: Tensor) -> Tensor {
             noiseless.step(
                 modelOutput: withNoGrad { teacher(start, times: [0.75]) }, time: 0.75, nextTime: 0.5,
@@ -116,13 +123,13 @@ final class DistillationTests: XCTestCase {
         let teacher = Denoiser(config.network, generator: &rng)
         let pretraining = DiffusionTask(
             config: config, denoiser: teacher, latents: latents, previous: [Int?](repeating: nil, count: 64), validation: nil)
-        try quietTrainer(pretraining, steps: 300).run()
+        try quietTrainer(pretraining, steps: 300, learningRate: 3e-3, batchSize: 16).run()
         teacher.eval()
         let student = Denoiser(config.network, generator: &rng)
         for ((_, s), (_, t)) in zip(student.namedParameters(), teacher.namedParameters()) { s.data = t.data }
         let task = DistillationTask(config: config, teacher: teacher, student: student, latents: latents, validation: latents)
         let before = task.evaluate(batches: 1, batchSize: 16)["val_loss"]!
-        let summary = try quietTrainer(task, steps: 300).run()
+        let summary = try quietTrainer(task, steps: 300, learningRate: 3e-3, batchSize: 16).run()
         XCTAssertLessThan(summary.evaluation["val_loss"]!, before / 3, "the distillation loss falls")
 
         student.eval()
@@ -136,18 +143,8 @@ final class DistillationTests: XCTestCase {
         func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(a.count) }
         let reference = samples(teacher, steps: 4)
         let (distilled, undistilled) = (distance(samples(student, steps: 2), reference), distance(samples(teacher, steps: 2), reference))
-        XCTAssertLessThan(distilled, undistilled / 2, "student 2 steps \(distilled) vs teacher 2 steps \(undistilled), from teacher 4 steps")
-    }
-
-    func quietTrainer(_ task: TrainingTask, steps: Int) -> Trainer {
-        var options = TrainingOptions()
-        (options.batchSize, options.steps, options.learningRate, options.minLearningRate, options.warmupSteps) = (16, steps, 3e-3, 3e-4, 20)
-        (options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (steps, steps, 1, 0)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-distill-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        let trainer = Trainer(task: task, options: options, directory: folder)
-        trainer.showProgress = false
-        return trainer
+        XCTAssertLessThan(
+            distilled, undistilled / 2, "student 2 steps \(distilled) vs teacher 2 steps \(undistilled), from teacher 4 steps")
     }
 
     /// A distilled denoiser samples with its sampler and noise at its step count by default, and refuses others.

@@ -14,21 +14,6 @@ final class EndToEndTests: XCTestCase {
         "my friend has a blue car.", "birds sing in the tree.", "the fish swims fast.", "she reads a big book."
     ]
 
-    func quietTrainer(_ task: TrainingTask, steps: Int, learningRate: Float, batchSize: Int) throws -> Trainer {
-        var options = TrainingOptions()
-        (options.batchSize, options.steps, options.learningRate, options.minLearningRate) = (
-            batchSize, steps, learningRate, learningRate / 10
-        )
-        (options.warmupSteps, options.evalEvery, options.checkpointEvery, options.evalBatches, options.weightDecay) = (
-            30, steps, steps, 1, 0
-        )
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-e2e-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        let trainer = Trainer(task: task, options: options, directory: folder)
-        trainer.showProgress = false
-        return trainer
-    }
-
     func testToyPipelineGeneratesCorpusSentences() throws {
         let tokenizer = CharTokenizer(corpus: Self.sentences.joined(separator: " "), specialTokens: [SpecialToken.endOfText])
         let eot = Int32(tokenizer.endOfTextID!)
@@ -38,7 +23,9 @@ final class EndToEndTests: XCTestCase {
         // Stage 1: the language model.
         var rng = SeededGenerator(seed: 1)
         let gpt = GPT(GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: 40, layers: 2, heads: 2, width: 32), generator: &rng)
-        try quietTrainer(LanguageModelTask(model: gpt, train: stream, validation: []), steps: 400, learningRate: 3e-3, batchSize: 8).run()
+        try quietTrainer(
+            LanguageModelTask(model: gpt, train: stream, validation: []), steps: 400, learningRate: 3e-3, batchSize: 8, warmup: 30
+        ).run()
 
         // Stage 2: the autoencoder around the frozen LM.
         var aeConfig = AutoencoderConfig()
@@ -49,7 +36,7 @@ final class EndToEndTests: XCTestCase {
         let passages = try Self.sentences.map { Passage(tokens: try tokenizer.encode($0).map(Int32.init)) }
         try quietTrainer(
             AutoencoderTask(autoencoder: ae, train: passages, validation: passages),
-            steps: 1000, learningRate: 5e-3, batchSize: 8
+            steps: 1000, learningRate: 5e-3, batchSize: 8, warmup: 30
         ).run()
 
         let latents = ae.encode(passages.map(\.tokens))
@@ -65,7 +52,7 @@ final class EndToEndTests: XCTestCase {
         let denoiser = Denoiser(config.network, generator: &rng)
         let task = DiffusionTask(
             config: config, denoiser: denoiser, latents: latents, previous: [Int?](repeating: nil, count: 8), validation: latents)
-        try quietTrainer(task, steps: 2000, learningRate: 1e-3, batchSize: 32).run()
+        try quietTrainer(task, steps: 2000, learningRate: 1e-3, batchSize: 32, warmup: 30).run()
 
         let averaged = Denoiser(config.network, generator: &rng)
         task.ema.copy(to: averaged)
