@@ -167,9 +167,6 @@ struct TrainDistill: ParsableCommand {
         }
     }
 
-    /// The folder of the round whose student takes `steps` steps.
-    static func roundFolder(_ out: URL, steps: Int) -> URL { out.appendingPathComponent("\(steps)-steps") }
-
     func run() throws {
         try reportingErrors {
             let directory = fileURL(out)
@@ -189,8 +186,8 @@ struct TrainDistill: ParsableCommand {
             let temperature = noiseScale ?? first.config.sampling?.noiseScale ?? 1
             var steps = teacherSteps / 2
             while steps >= stepsTo {
-                let round = Self.roundFolder(directory, steps: steps)
-                let teacherSystem = try LatentDiffusion.load(from: teacherDirectory)
+                let round = directory.appendingPathComponent("\(steps)-steps")
+                let teacherSystem = try LatentDiffusion.load(from: teacherDirectory, autoencoder: ae)  // the round's teacher
                 var config = teacherSystem.config
                 config.distillation = DistillationRecord(
                     steps: steps, teacherSteps: steps * 2, sampler: sampler, noiseScale: temperature, renormalizeEstimates: renormalize)
@@ -208,11 +205,15 @@ struct TrainDistill: ParsableCommand {
                 let summary = try training.train(
                     task, options: options, in: round, label: "distill \(steps * 2) → \(steps)", resume: resume)
                 if summary.interrupted { return }
-                print(
-                    String(
-                        format: "%d → %d steps: train loss %.4f, validation loss %@, %@ (%@)", steps * 2, steps, summary.trainLoss,
-                        summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", formatDuration(summary.seconds),
-                        round.path))
+                if summary.losses.isEmpty {
+                    print("\(steps * 2) → \(steps) steps: trained already (\(round.path))")
+                } else {
+                    print(
+                        String(
+                            format: "%d → %d steps: train loss %.4f, validation loss %@, %@ (%@)", steps * 2, steps, summary.trainLoss,
+                            summary.evaluation["val_loss"].map { String(format: "%.4f", $0) } ?? "–", formatDuration(summary.seconds),
+                            round.path))
+                }
                 teacherDirectory = round
                 steps /= 2
             }
