@@ -47,7 +47,7 @@ struct GenerateBench: ParsableCommand {
         let lm = system.autoencoder.languageModel
         let tokens = system.autoencoder.config.maxLength  // the LM writes as many tokens as a passage holds
         let eot = system.autoencoder.endOfText
-        let decoders: [AutoencoderConfig.Decoder] = system.autoencoder.autoregressive == nil ? [.parallel] : [.parallel, .autoregressive]
+        let decoders = system.decoders
         let fewStep = try steps.compactMap { count -> (Int, LatentDiffusion)? in
             guard let distilled else { return nil }
             let folder = URL(fileURLWithPath: distilled).appendingPathComponent("\(count)-steps")

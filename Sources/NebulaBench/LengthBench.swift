@@ -28,7 +28,7 @@ struct LengthBench: ParsableCommand {
         let lm = try GPT.load(from: folders.languageModel)
         let eot = try loadTokenizer(directory: folders.languageModel).endOfTextID ?? 0
         let capacity = system.autoencoder.config.maxLength
-        let decoders: [AutoencoderConfig.Decoder] = system.autoencoder.autoregressive == nil ? [.parallel] : [.autoregressive, .parallel]
+        let decoders = system.decoders
         func timed(_ body: () -> Void) -> Double {
             body()
             let start = Date()

@@ -3,7 +3,7 @@ import NebulaModels
 
 /// The three folders of a model bundle: the denoiser, the autoencoder its config names, and the language
 /// model the autoencoder's config names (each config holds the next folder as a relative path); and the
-/// bundle's distilled denoisers, if any (`distilled/N-steps/`, each for N steps).
+/// bundle's distilled denoisers, if any (`distilled/N-steps/`, each for N steps), and its one-pass decoder (`onepass/`).
 ///
 /// ```swift
 /// let folders = try BundleFolders(resolving: URL(fileURLWithPath: "models/tinystories"))
@@ -16,6 +16,8 @@ public struct BundleFolders: Sendable {
     public let languageModel: URL
     /// Distilled denoiser folders by the step count they were distilled for.
     public let distilled: [Int: URL]
+    /// The one-pass decoder folder, if the bundle has one.
+    public let onePass: URL?
 
     /// `folder` is a bundle (holding `diffusion/`) or a diffusion folder itself.
     public init(resolving folder: URL) throws {
@@ -38,5 +40,13 @@ public struct BundleFolders: Sendable {
                 else { return nil }
                 return (steps, root.appendingPathComponent(name))
             })
+        onePass = Self.onePass(beside: folder)
+    }
+
+    /// The one-pass decoder folder of the bundle whose diffusion folder is `diffusion` (`onepass/` beside it), if
+    /// it holds a config.
+    public static func onePass(beside diffusion: URL) -> URL? {
+        let folder = diffusion.deletingLastPathComponent().appendingPathComponent("onepass")
+        return FileManager.default.fileExists(atPath: folder.appendingPathComponent(ModelFolder.config).path) ? folder : nil
     }
 }

@@ -24,11 +24,15 @@ public struct GenerationRequest: Equatable, Sendable {
     public var languageModelPrior: Float?
     /// Nucleus sampling of the final decode (nil: greedy).
     public var decodeTopP: Float?
+    /// The decoder of the final latent (nil: the bundle's default, else the autoencoder's own).
+    public var decoder: PassageDecoder?
 
     public init(
         steps: Int = 50, sampler: SamplerKind? = nil, guidance: Float = 1, noiseScale: Float? = nil,
-        renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil
+        renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil,
+        decoder: PassageDecoder? = nil
     ) {
+        self.decoder = decoder
         self.steps = steps
         self.sampler = sampler
         self.guidance = guidance
@@ -76,6 +80,8 @@ public struct GenerationConfig: Equatable, Sendable {
     public var languageModelPrior: Float
     /// Greedy (temperature 0) or nucleus sampling of the final decode.
     public var decoding: SamplingOptions
+    /// The decoder of the final latent.
+    public var decoder: PassageDecoder
 
     /// The loop in a few words, for reports and logs: "50 ddpm steps, noise ×1.6".
     public var loopDescription: String {
@@ -102,6 +108,11 @@ extension LatentDiffusion {
                     field: "sampler", problem: "must be \(distilled.sampler.rawValue) for this distilled denoiser, got \(sampler.rawValue)")
             }
         }
+        let decoder = request.decoder ?? defaults.decoder ?? (fuses ? .autoregressive : .parallel)
+        if decoder == .onePass && onePass == nil {
+            throw GenerationRequestError(
+                field: "decoder", problem: "one-pass needs a bundle with a one-pass decoder (onepass/); this one has none")
+        }
         return GenerationConfig(
             steps: request.steps, sampler: sampler, guidance: request.guidance,
             noiseScale: sampler == .ddim
@@ -109,6 +120,7 @@ extension LatentDiffusion {
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
             languageModelPrior: fuses
                 ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,
-            decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0))
+            decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0),
+            decoder: decoder)
     }
 }

@@ -43,11 +43,14 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
     public var languageModelPrior: Float?
     /// Whether every x0 estimate is renormalised to the encoder's mean-0, variance-1 vectors (nil: yes).
     public var renormalizeEstimates: Bool?
+    /// The decoder of the final latent (nil: the autoencoder's own).
+    public var decoder: PassageDecoder?
 
     public init(
         noiseScale: Float? = nil, noiseScaleBySteps: [Int: Float]? = nil, languageModelPrior: Float? = nil,
-        renormalizeEstimates: Bool? = nil
+        renormalizeEstimates: Bool? = nil, decoder: PassageDecoder? = nil
     ) {
+        self.decoder = decoder
         self.noiseScale = noiseScale
         self.noiseScaleBySteps = noiseScaleBySteps
         self.languageModelPrior = languageModelPrior
@@ -83,7 +86,7 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case noiseScale = "noise_scale", noiseScaleBySteps = "noise_scale_by_steps", languageModelPrior = "lm_prior"
-        case renormalizeEstimates = "renormalize_estimates"
+        case renormalizeEstimates = "renormalize_estimates", decoder
     }
 }
 
@@ -93,15 +96,19 @@ public final class LatentDiffusion {
     public let config: LatentDiffusionConfig
     public let denoiser: Denoiser
     public let autoencoder: LatentAutoencoder
+    /// The bundle's one-pass decoder of the loop's latents, where it has one (`onepass/` beside `diffusion/`).
+    public let onePass: OnePassDecoder?
 
-    public init(config: LatentDiffusionConfig, denoiser: Denoiser, autoencoder: LatentAutoencoder) {
+    public init(config: LatentDiffusionConfig, denoiser: Denoiser, autoencoder: LatentAutoencoder, onePass: OnePassDecoder? = nil) {
         self.config = config
         self.denoiser = denoiser
         self.autoencoder = autoencoder
+        self.onePass = onePass
     }
 
     /// Loads a diffusion folder and the autoencoder (and language model) it names; with `autoencoder`, that one
-    /// instead (a second denoiser of the same bundle, e.g. a distilled one, shares the first's).
+    /// instead (a second denoiser of the same bundle, e.g. a distilled one, shares the first's). A one-pass decoder
+    /// folder beside it (``BundleFolders/onePass(beside:)``) comes with it.
     public static func load(from directory: URL, autoencoder loaded: LatentAutoencoder? = nil) throws -> LatentDiffusion {
         let config = try ModelFolder.readConfig(LatentDiffusionConfig.self, in: directory)
         let autoencoder = try loaded ?? LatentAutoencoder.load(from: ModelFolder.resolve(config.autoencoder, from: directory))
@@ -129,7 +136,12 @@ public final class LatentDiffusion {
         let denoiser = Denoiser(config.network, generator: &rng)
         try ModelFolder.loadWeights(denoiser, from: directory)
         denoiser.eval()
-        return LatentDiffusion(config: config, denoiser: denoiser, autoencoder: autoencoder)
+        let onePass = try BundleFolders.onePass(beside: directory).map { try OnePassDecoder.load(from: $0, autoencoder: autoencoder) }
+        if config.sampling?.decoder == .onePass && onePass == nil {
+            throw ModelFolderError(
+                configURL, "sampling.decoder is one-pass, but there is no one-pass decoder (onepass/) beside this folder")
+        }
+        return LatentDiffusion(config: config, denoiser: denoiser, autoencoder: autoencoder, onePass: onePass)
     }
 
     /// The sampler of `config`, on this system's schedule and objective. Renormalising keeps every x0
@@ -173,15 +185,28 @@ public final class LatentDiffusion {
             }, onStep: onStep)
     }
 
-    /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`, decoded as `config`
-    /// says: greedy or nucleus-sampled, fused with the LM at `config.languageModelPrior`. `decoder` picks
-    /// the parallel decoder of an autoregressive autoencoder; `refine` rounds of latent-consistent decoding.
+    /// The decoders this system has: the autoencoder's (autoregressive where it has one, parallel) and the
+    /// bundle's one-pass decoder, if any.
+    public var decoders: [PassageDecoder] {
+        (autoencoder.autoregressive == nil ? [] : [.autoregressive]) + [.parallel] + (onePass == nil ? [] : [.onePass])
+    }
+
+    /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`, decoded by `config.decoder`
+    /// (or `decoder`): greedy or nucleus-sampled, the autoregressive decoder fused with the LM at
+    /// `config.languageModelPrior`; `refine` rounds of latent-consistent decoding (the autoencoder's decoders).
     public func decode(
-        _ z: Tensor, _ config: GenerationConfig, decoder: AutoencoderConfig.Decoder? = nil,
+        _ z: Tensor, _ config: GenerationConfig, decoder: PassageDecoder? = nil,
         refine: Int = 0, generator: inout SeededGenerator
     ) -> [[Int]] {
-        autoencoder.decode(
-            z, options: config.decoding, decoder: decoder,
-            languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
+        switch decoder ?? config.decoder {
+        case .onePass:
+            guard let onePass else { preconditionFailure("LatentDiffusion.decode: this bundle has no one-pass decoder") }
+            return autoencoder.decodeInOnePass(z, by: onePass.network, options: config.decoding, generator: &generator)
+        case .parallel:
+            return autoencoder.decode(z, options: config.decoding, decoder: .parallel, refine: refine, generator: &generator)
+        case .autoregressive:
+            return autoencoder.decode(
+                z, options: config.decoding, languageModelPrior: config.languageModelPrior, refine: refine, generator: &generator)
+        }
     }
 }

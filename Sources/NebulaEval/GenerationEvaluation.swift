@@ -204,6 +204,15 @@ public struct GenerationEvaluation {
                     try diffusionSamples(base, count: plan.samples, seed: seed, decoder: .parallel)
                 })
         }
+        if let onePass = system.onePass, base.decoder != .onePass {  // the same latents through the one-pass decoder
+            let parameters = diffusionParameters - (system.autoencoder.autoregressive?.parameterCount ?? 0) + onePass.network.parameterCount
+            results.rows.append(
+                try row("diffusion (\(loop), one-pass decoder)", parameters: parameters, scorer: scorer, latentReference: referenceLatents)
+                {
+                    seed in
+                    try diffusionSamples(base, count: plan.samples, seed: seed, decoder: .onePass)
+                })
+        }
         // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
         let shape = [system.config.network.latents, system.config.network.latentWidth]
         results.rows.append(
@@ -310,7 +319,7 @@ public struct GenerationEvaluation {
     /// the same runs are decoded the same way and handed to `estimates` (their seconds: the decode's alone).
     func diffusionSamples(
         _ config: GenerationConfig, count: Int, seed: UInt64, condition: Tensor? = nil,
-        decoder: AutoencoderConfig.Decoder? = nil,
+        decoder: PassageDecoder? = nil,
         estimateAfter: Int? = nil, estimates: (Generated) -> Void = { _ in }
     ) throws -> Generated {
         var early: [Tensor] = []
@@ -332,7 +341,7 @@ public struct GenerationEvaluation {
     /// Latents from `latents(first, n, generator)` in batches of 50, decoded to texts as `config` says; seconds
     /// per sample.
     func decodedInBatches(
-        _ config: GenerationConfig, count: Int, seed: UInt64, decoder: AutoencoderConfig.Decoder? = nil,
+        _ config: GenerationConfig, count: Int, seed: UInt64, decoder: PassageDecoder? = nil,
         latents: (Int, Int, inout SeededGenerator) -> Tensor
     ) throws -> Generated {
         var generator = SeededGenerator(seed: seed)

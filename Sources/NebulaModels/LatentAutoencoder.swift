@@ -216,7 +216,7 @@ public final class LatentAutoencoder: Module {
     }
 
     /// Parallel targets `[B, L]`: the tokens, `<|endoftext|>` right after the last, -1 (ignored) beyond.
-    static func parallelTargets(tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32) -> [Int32] {
+    public static func parallelTargets(tokens: [Int32], mask: [Float], batch: Int, length: Int, endOfText: Int32) -> [Int32] {
         var targets = [Int32](repeating: -1, count: batch * length)
         for b in 0..<batch {
             var n = 0
@@ -292,32 +292,12 @@ public final class LatentAutoencoder: Module {
         let limit = maxTokens.map { min($0, config.maxLength) }
         /// The token row `b` must have at position `t`, if any.
         func forced(_ b: Int, _ t: Int) -> Int? { prefixes.isEmpty || t >= prefixes[b].count ? nil : prefixes[b][t] }
+        guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
+            return decodeInOnePass(z, options: options, prefixes: prefixes, maxTokens: maxTokens, generator: &generator)
+        }
         let v = languageModel.config.vocabSize
         return withNoGrad {
             let decoded = parallel(z)  // [B, L, W]
-            guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
-                let logits = parallel.logits(decoded, embedding: languageModel.wte.weight).data  // [B, L, V]
-                let l = config.maxLength
-                func passage(_ b: Int, _ next: (ArraySlice<Float>) -> Int) -> [Int] {
-                    var tokens: [Int] = []
-                    for t in 0..<min(l, limit ?? l) {
-                        let token = forced(b, t) ?? next(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
-                        if token == endOfText { break }
-                        tokens.append(token)
-                    }
-                    return tokens
-                }
-                guard options.temperature <= 0 else {
-                    return (0..<batch).map { b in passage(b) { sampleToken($0, options, generator: &generator) } }
-                }
-                // Greedy passages draw nothing: they are decoded in parallel.
-                var passages = [[Int]](repeating: [], count: batch)
-                passages.withUnsafeMutableBufferPointer { out in
-                    let out = out
-                    Parallel.forEach(batch) { b in out[b] = passage(b, argmax) }
-                }
-                return passages
-            }
             let caches = autoregressive.gpt.makeCaches()
             let priorCaches = languageModelPrior != 0 ? languageModel.makeCaches() : []
             let memory = autoregressive.memory(decoded)
@@ -341,6 +321,39 @@ public final class LatentAutoencoder: Module {
             }
             return outputs
         }
+    }
+
+    /// Decodes latents `z: [B, K, d]` in one forward pass of `network` (default: this autoencoder's parallel decoder;
+    /// any decoder of its shape, e.g. a bundle's one-pass decoder), greedily (in parallel over rows) or by sampling
+    /// each position; `prefixes` and `maxTokens` as in `decode`.
+    public func decodeInOnePass(
+        _ z: Tensor, by network: ParallelDecoder? = nil, options: SamplingOptions = SamplingOptions(temperature: 0),
+        prefixes: [[Int]] = [], maxTokens: Int? = nil, generator: inout SeededGenerator
+    ) -> [[Int]] {
+        let network = network ?? parallel
+        let (batch, endOfText, l, v) = (z.shape[0], endOfText, config.maxLength, languageModel.config.vocabSize)
+        let limit = min(l, maxTokens ?? l)
+        let logits = withNoGrad { network.logits(network(z), embedding: languageModel.wte.weight).data }  // [B, L, V]
+        func passage(_ b: Int, _ next: (ArraySlice<Float>) -> Int) -> [Int] {
+            var tokens: [Int] = []
+            for t in 0..<limit {
+                let forced = prefixes.isEmpty || t >= prefixes[b].count ? nil : prefixes[b][t]
+                let token = forced ?? next(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
+                if token == endOfText { break }
+                tokens.append(token)
+            }
+            return tokens
+        }
+        guard options.temperature <= 0 else {
+            return (0..<batch).map { b in passage(b) { sampleToken($0, options, generator: &generator) } }
+        }
+        // Greedy passages draw nothing: they are decoded in parallel.
+        var passages = [[Int]](repeating: [], count: batch)
+        passages.withUnsafeMutableBufferPointer { out in
+            let out = out
+            Parallel.forEach(batch) { b in out[b] = passage(b, argmax) }
+        }
+        return passages
     }
 
     /// The text of a decoded passage. One that fills every position ran out of room, not out of words: its

@@ -2,7 +2,7 @@ import Foundation
 import NebulaDiffusion
 
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
-/// `guidance`, `sampler`, `decode_top_p`, `noise_scale`, `lm_prior`, and `label` / `classifier_scale`: steering towards
+/// `guidance`, `sampler`, `decode_top_p`, `decoder`, `noise_scale`, `lm_prior`, and `label` / `classifier_scale`: steering towards
 /// a label of the bundle's latent classifier; `suffix`: the text after a gap of `max_tokens` tokens, which the loop fills
 /// — OpenAI's insertion). Unknown fields are ignored, as OpenAI-compatible servers do.
 public struct CompletionRequest: Decodable, Sendable {
@@ -20,6 +20,8 @@ public struct CompletionRequest: Decodable, Sendable {
     public var guidance: Float?
     public var sampler: String?
     public var decodeTopP: Float?
+    /// The decoder of the final latent: `autoregressive`, `parallel` or `one-pass` (nil: the bundle's).
+    public var decoder: String?
     public var noiseScale: Float?
     public var languageModelPrior: Float?
     public var renormalizeEstimates: Bool?
@@ -31,7 +33,7 @@ public struct CompletionRequest: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
-        case decodeTopP = "decode_top_p", noiseScale = "noise_scale", languageModelPrior = "lm_prior"
+        case decodeTopP = "decode_top_p", decoder, noiseScale = "noise_scale", languageModelPrior = "lm_prior"
         case renormalizeEstimates = "renormalize_estimates", label, classifierScale = "classifier_scale", suffix
     }
 
@@ -59,6 +61,7 @@ public struct CompletionRequest: Decodable, Sendable {
         guidance = try c.decodeIfPresent(Float.self, forKey: .guidance)
         sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
         decodeTopP = try c.decodeIfPresent(Float.self, forKey: .decodeTopP)
+        self.decoder = try c.decodeIfPresent(String.self, forKey: .decoder)
         noiseScale = try c.decodeIfPresent(Float.self, forKey: .noiseScale)
         languageModelPrior = try c.decodeIfPresent(Float.self, forKey: .languageModelPrior)
         renormalizeEstimates = try c.decodeIfPresent(Bool.self, forKey: .renormalizeEstimates)
@@ -195,6 +198,7 @@ extension CompletionRequest {
         if !isDiffusion {
             for (field, present) in [
                 ("steps", steps != nil), ("guidance", guidance != nil), ("sampler", sampler != nil), ("decode_top_p", decodeTopP != nil),
+                ("decoder", decoder != nil),
                 ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
                 ("renormalize_estimates", renormalizeEstimates != nil), ("label", label != nil),
                 ("classifier_scale", classifierScale != nil), ("suffix", suffix != nil)
@@ -226,11 +230,20 @@ extension CompletionRequest {
         } else {
             kind = nil
         }
+        var passageDecoder: PassageDecoder?  // nil: the bundle's
+        if let decoder {
+            guard let parsed = PassageDecoder(rawValue: decoder.lowercased()) else {
+                throw ServeError.invalidField(
+                    "decoder", "decoder must be one of \(PassageDecoder.allCases.map(\.rawValue).joined(separator: ", ")), got '\(decoder)'"
+                )
+            }
+            passageDecoder = parsed
+        }
         // top_p, when given to the diffusion model, means the final decode's nucleus (decode_top_p wins).
         let generation = GenerationRequest(
             steps: steps, sampler: kind, guidance: guidance ?? 2, noiseScale: noiseScale,
             renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior,
-            decodeTopP: decodeTopP ?? topP)
+            decodeTopP: decodeTopP ?? topP, decoder: passageDecoder)
         do {
             try generation.validate()
         } catch let error as GenerationRequestError {

@@ -170,17 +170,17 @@ struct DiffusionBatcher {
         return (try? tokenizer.decode(middle)) ?? ""
     }
 
-    /// The final texts of runs that finished together: the autoencoder's own decoder. Greedy runs are decoded
-    /// in one batch per LM prior (greedy decoding draws nothing, so each row is its run's alone); runs with
+    /// The final texts of runs that finished together, by each run's decoder. Greedy runs are decoded
+    /// in one batch per decoder and LM prior (greedy decoding draws nothing, so each row is its run's alone); runs with
     /// `decode_top_p` (sampled with their own seed) are decoded one by one.
     func completed(_ runs: [DiffusionRun]) -> [[CompletedChoice]] {
         var results = [[CompletedChoice]?](repeating: nil, count: runs.count)
         let greedy = runs.indices.filter { runs[$0].config.decoding.temperature <= 0 && runs[$0].infill == nil }
-        let byPrior = Dictionary(grouping: greedy) { runs[$0].config.languageModelPrior }
-        for (prior, members) in byPrior {
+        let byDecode = Dictionary(grouping: greedy) { "\(runs[$0].config.decoder.rawValue) \(runs[$0].config.languageModelPrior)" }
+        for members in byDecode.values {
             let z = members.count == 1 ? runs[members[0]].z : Tensor.concatenate(members.map { runs[$0].z }, axis: 0)  // [rows, K, d]
             var unused = SeededGenerator(seed: 0)
-            var tokens = system.autoencoder.decode(z, languageModelPrior: prior, generator: &unused)[...]
+            var tokens = system.decode(z, runs[members[0]].config, generator: &unused)[...]
             for i in members {
                 let n = runs[i].z.shape[0]
                 results[i] = tokens.prefix(n).map { CompletedChoice(text: text($0), finishReason: .stop, tokens: $0.count) }

@@ -57,6 +57,7 @@ struct LoopOptions: ParsableArguments, ChoosesExecution {
     @Flag(help: "Print the decoded estimate every few steps: watch the passage condense out of noise.") var showSteps = false
     @Option(help: "Decode the final latent by sampling with this top-p (default: greedy). More varied text; see docs/report.")
     var decodeTopP: Float?
+    @Option(help: ArgumentHelp(decoderHelp)) var decoder: PassageDecoder?
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(renormalizeHelp)) var renormalizeEstimates: Bool?
@@ -70,7 +71,8 @@ struct LoopOptions: ParsableArguments, ChoosesExecution {
     func request(guidance: Float = 1) -> GenerationRequest {
         GenerationRequest(
             steps: steps, sampler: sampler, guidance: guidance, noiseScale: noiseScale,
-            renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
+            renormalizeEstimates: renormalizeEstimates, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP,
+            decoder: decoder)
     }
 
     func validate() throws { try validateFlags(request()) }
@@ -94,6 +96,12 @@ func resolve(_ request: GenerationRequest, for system: LatentDiffusion) throws -
     }
 }
 
+extension PassageDecoder: ExpressibleByArgument {}
+
+/// `--decoder`'s help, the same on every command that decodes the loop's latents.
+let decoderHelp =
+    "The decoder of the loop's latents: autoregressive (the fluent one, token by token, fused with the LM), parallel (the autoencoder's, one pass) or one-pass (the bundle's onepass/ decoder, distilled from the autoregressive one; one pass). Default: the bundle's sampling.decoder, else autoregressive."
+
 /// `--[no-]renormalize-estimates`' help, the same on every command that runs the loop.
 let renormalizeHelp =
     "Renormalise every x0 estimate to the encoder's mean-0, variance-1 vectors (default: the bundle's sampling.renormalize_estimates, else on); off, the samples are more varied."
@@ -114,7 +122,7 @@ func validateLanguageModelPrior(_ weight: Float?) throws {
 /// parallel decoder of an autoregressive autoencoder.
 func decodeTexts(
     _ z: Tensor, _ system: LatentDiffusion, _ tokenizer: any Tokenizer, _ config: GenerationConfig,
-    decoder: AutoencoderConfig.Decoder? = nil, refine: Int = 0, seed: UInt64 = 0
+    decoder: PassageDecoder? = nil, refine: Int = 0, seed: UInt64 = 0
 ) throws -> [String] {
     var generator = SeededGenerator(seed: seed)
     return try system.decode(z, config, decoder: decoder, refine: refine, generator: &generator).map {

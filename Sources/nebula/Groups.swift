@@ -4,7 +4,7 @@ import ArgumentParser
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a stage of the system.",
-        subcommands: [TrainLanguageModel.self, TrainAutoencoder.self, TrainDiffusion.self, TrainDistill.self, TrainClassifier.self]
+        subcommands: [TrainLanguageModel.self, TrainAutoencoder.self, TrainDiffusion.self, TrainDistill.self, TrainOnePass.self, TrainClassifier.self]
     )
 }
 

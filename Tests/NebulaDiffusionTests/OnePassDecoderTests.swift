@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+import NebulaModels
+import NebulaNN
+@testable import NebulaTensor
+@testable import NebulaDiffusion
+
+/// The one-pass decoder: started from the autoencoder's parallel decoder, trained on the loop's latents to write the
+/// autoregressive decoder's passages, stored beside the denoiser and chosen by a request's `decoder`.
+final class OnePassDecoderTests: XCTestCase {
+    /// An untrained system with an autoregressive decoder, small enough to train in seconds.
+    func tinySystem(onePass: OnePassDecoder? = nil, generator rng: inout SeededGenerator) -> LatentDiffusion {
+        let gpt = GPT(GPTConfig(vocabSize: 12, contextLength: 16, layers: 1, heads: 2, width: 16), generator: &rng)
+        var aeConfig = AutoencoderConfig()
+        (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (4, 8, 16, 2)
+        (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength) = (1, 1, 8)
+        (aeConfig.decoder, aeConfig.endOfText) = (.autoregressive, 0)
+        let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
+        var config = LatentDiffusionConfig()
+        (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)
+        (config.network.layers, config.network.heads) = (1, 2)
+        return LatentDiffusion(config: config, denoiser: Denoiser(config.network, generator: &rng), autoencoder: ae, onePass: onePass)
+    }
+
+    func testStartsFromTheAutoencodersParallelDecoder() throws {
+        var rng = SeededGenerator(seed: 1)
+        let ae = tinySystem(generator: &rng).autoencoder
+        let same = OnePassDecoder(
+            OnePassDecoderConfig(layers: 1, loopSteps: [4], teacherLanguageModelPrior: 0), autoencoder: ae, generator: &rng)
+        let z = Tensor.randn([3, 4, 8], generator: &rng)
+        var greedy = SeededGenerator(seed: 0)
+        XCTAssertEqual(
+            ae.decodeInOnePass(z, by: same.network, generator: &greedy), ae.decode(z, decoder: .parallel, generator: &greedy),
+            "the same weights write the same passages")
+        let deeper = OnePassDecoder(
+            OnePassDecoderConfig(layers: 2, loopSteps: [4], teacherLanguageModelPrior: 0), autoencoder: ae, generator: &rng)
+        let source = Dictionary(uniqueKeysWithValues: ae.parallel.namedParameters())
+        for (name, weight) in deeper.network.namedParameters() {
+            if let start = source[name] {
+                XCTAssertEqual(weight.data, start.data, name)
+            } else {
+                XCTAssertTrue(name.hasPrefix("blocks.1."), "only the extra layer starts fresh: \(name)")
+            }
+        }
+        XCTAssertFalse(deeper.network.stateHead.weight.requiresGrad, "the state head is not trained")
+    }
+
+    /// Trained on the fused autoregressive decoder's passages of loop latents, the one-pass decoder writes those
+    /// passages token for token far more often than the autoencoder's parallel decoder it started from.
+    func testDistillationTeachesTheAutoregressiveDecodersPassages() throws {
+        var rng = SeededGenerator(seed: 2)
+        let system = tinySystem(generator: &rng)
+        let config = try system.configuration(for: GenerationRequest(steps: 2))
+        XCTAssertEqual(config.decoder, .autoregressive)
+        let pairs = DecodedLatents.generate(system, config, count: 24, generator: &rng)
+        XCTAssertEqual(pairs.latents.shape, [24, 4, 8])
+        XCTAssertEqual(pairs.length, 8)
+        var greedy = SeededGenerator(seed: 0)
+        let passages = system.decode(pairs.latents, config, generator: &greedy)
+        for (b, passage) in passages.enumerated() {  // the targets are those passages, the end of text, then ignored
+            let row = Array(pairs.targets[(b * 8)..<((b + 1) * 8)])
+            XCTAssertEqual(row.prefix(passage.count).map(Int.init), Array(passage.prefix(8)))
+            if passage.count < 8 { XCTAssertEqual(row[passage.count], 0) }
+            XCTAssertTrue(row.dropFirst(passage.count + 1).allSatisfy { $0 == -1 })
+        }
+
+        let decoder = OnePassDecoder(
+            OnePassDecoderConfig(layers: 2, loopSteps: [2], teacherLanguageModelPrior: 0), autoencoder: system.autoencoder, generator: &rng)
+        let task = OnePassDistillationTask(
+            decoder: decoder, embedding: system.autoencoder.languageModel.wte.weight, pairs: pairs, validation: pairs)
+        let before = task.evaluate(batches: 1, batchSize: 24)
+        let summary = try quietTrainer(task, steps: 300, learningRate: 1e-2, batchSize: 8).run()
+        let after = summary.evaluation
+        XCTAssertLessThan(after["val_loss"]!, before["val_loss"]! / 3)
+        XCTAssertGreaterThan(after["val_token_accuracy"]!, 0.9, "\(before) → \(after)")
+        XCTAssertGreaterThan(after["val_token_accuracy"]!, before["val_token_accuracy"]! + 0.3)
+
+        let trained = LatentDiffusion(config: system.config, denoiser: system.denoiser, autoencoder: system.autoencoder, onePass: decoder)
+        let onePass = try trained.configuration(for: GenerationRequest(steps: 2, decoder: .onePass))
+        let written = trained.decode(pairs.latents, onePass, generator: &greedy)
+        let same = zip(written, passages).filter { $0 == Array($1.prefix(8)) }.count  // an untrained teacher may not stop at L
+        XCTAssertEqual(Double(same) / 24, after["val_exact_passages"]!, accuracy: 1e-9, "decode writes what the evaluation scores")
+        XCTAssertGreaterThan(same, 12)
+    }
+
+    /// A one-pass decoder saved as a bundle's `onepass/` comes with the denoiser beside it; a request for it on a
+    /// system without one, or a bundle whose defaults name one it lacks, is refused in one line.
+    func testBundleLoadsItsOnePassDecoder() throws {
+        var rng = SeededGenerator(seed: 3)
+        let system = tinySystem(generator: &rng)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-onepass-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: root) }
+        for folder in ["lm", "autoencoder", "diffusion"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try system.autoencoder.languageModel.save(to: root.appendingPathComponent("lm"))
+        var aeConfig = system.autoencoder.config
+        aeConfig.languageModel = "../lm"
+        try ModelFolder.writeConfig(aeConfig, in: root.appendingPathComponent("autoencoder"))
+        try system.autoencoder.save(safetensors: root.appendingPathComponent("autoencoder/model.safetensors"))
+        var config = system.config
+        config.sampling = SamplingDefaults(decoder: .onePass)
+        try ModelFolder.writeConfig(config, in: root.appendingPathComponent("diffusion"))
+        try system.denoiser.save(safetensors: root.appendingPathComponent("diffusion/model.safetensors"))
+        XCTAssertThrowsError(try LatentDiffusion.load(from: root.appendingPathComponent("diffusion"))) {
+            XCTAssertTrue(
+                "\($0.localizedDescription)".hasSuffix(
+                    "sampling.decoder is one-pass, but there is no one-pass decoder (onepass/) beside this folder"), "\($0)")
+        }
+        XCTAssertThrowsError(try system.configuration(for: GenerationRequest(decoder: .onePass))) {
+            XCTAssertEqual("\($0)", "decoder one-pass needs a bundle with a one-pass decoder (onepass/); this one has none")
+        }
+
+        let decoder = OnePassDecoder(
+            OnePassDecoderConfig(layers: 2, loopSteps: [4, 8], teacherLanguageModelPrior: 1.5), autoencoder: system.autoencoder,
+            generator: &rng)
+        for (_, p) in decoder.network.namedParameters() { p.data = p.data.map { _ in Float.random(in: -0.2...0.2, using: &rng) } }
+        try decoder.save(to: root.appendingPathComponent("onepass"))
+        XCTAssertEqual(try BundleFolders(resolving: root).onePass?.lastPathComponent, "onepass")
+        let loaded = try LatentDiffusion.load(from: root.appendingPathComponent("diffusion"))
+        let onePass = try XCTUnwrap(loaded.onePass)
+        XCTAssertEqual(onePass.config, decoder.config)
+        XCTAssertEqual(loaded.decoders, [.autoregressive, .parallel, .onePass])
+        let resolved = try loaded.configuration(for: GenerationRequest(steps: 4))
+        XCTAssertEqual(resolved.decoder, .onePass, "the bundle's default")
+        XCTAssertEqual(try loaded.configuration(for: GenerationRequest(decoder: .parallel)).decoder, .parallel, "the request wins")
+        let z = Tensor.randn([2, 4, 8], generator: &rng)
+        var greedy = SeededGenerator(seed: 0)
+        XCTAssertEqual(
+            loaded.decode(z, resolved, generator: &greedy), system.autoencoder.decodeInOnePass(z, by: decoder.network, generator: &greedy))
+    }
+
+    /// Pairs survive a round trip through their file; a file that holds anything else is refused, naming it.
+    func testPairsFileRoundTripsAndRefusesOtherFiles() throws {
+        var rng = SeededGenerator(seed: 4)
+        let pairs = DecodedLatents(latents: Tensor.randn([3, 4, 8], generator: &rng), targets: [Int32]((0..<24).map { $0 % 5 - 1 }))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-pairs-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let url = folder.appendingPathComponent("pairs.safetensors")
+        try pairs.write(to: url, metadata: ["seed": "1"])
+        let file = try SafeTensorsFile(contentsOf: url)
+        XCTAssertEqual(file.metadata["seed"], "1")
+        let read = try DecodedLatents.read(from: file)
+        XCTAssertEqual(read.latents.data, pairs.latents.data)
+        XCTAssertEqual(read.targets, pairs.targets)
+        XCTAssertEqual(read.rows([2, 0]).targets, Array(pairs.targets[16..<24] + pairs.targets[0..<8]))
+
+        let flat = folder.appendingPathComponent("flat.safetensors")
+        try writeSafeTensors(
+            [
+                SafeTensorsEntry(name: "latents", shape: [3, 32], floats: pairs.latents.data),
+                SafeTensorsEntry(name: "targets", shape: [3, 8], integers: pairs.targets.map(Int.init), dtype: .i32)
+            ], to: flat)
+        XCTAssertThrowsError(try DecodedLatents.read(from: SafeTensorsFile(contentsOf: flat))) {
+            XCTAssertTrue(
+                "\($0.localizedDescription)".contains("expected latents [N, K, d] and targets [N, L], got latents [3, 32]"), "\($0)")
+        }
+        let missing = folder.appendingPathComponent("missing.safetensors")
+        try writeSafeTensors([SafeTensorsEntry(name: "latents", shape: [3, 4, 8], floats: pairs.latents.data)], to: missing)
+        XCTAssertThrowsError(try DecodedLatents.read(from: SafeTensorsFile(contentsOf: missing)))
+    }
+}
