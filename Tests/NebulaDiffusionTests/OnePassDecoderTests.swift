@@ -42,6 +42,7 @@ final class OnePassDecoderTests: XCTestCase {
                 XCTAssertTrue(name.hasPrefix("blocks.1."), "only the extra layer starts fresh: \(name)")
             }
         }
+        XCTAssertNil(deeper.draft, "a single pass reads no draft")
         XCTAssertFalse(deeper.network.stateHead.weight.requiresGrad, "the state head is not trained")
     }
 
@@ -64,23 +65,61 @@ final class OnePassDecoderTests: XCTestCase {
             XCTAssertTrue(row.dropFirst(passage.count + 1).allSatisfy { $0 == -1 })
         }
 
-        let decoder = OnePassDecoder(
-            OnePassDecoderConfig(layers: 2, loopSteps: [2], teacherLanguageModelPrior: 0), autoencoder: system.autoencoder, generator: &rng)
-        let task = OnePassDistillationTask(
-            decoder: decoder, embedding: system.autoencoder.languageModel.wte.weight, pairs: pairs, validation: pairs)
-        let before = task.evaluate(batches: 1, batchSize: 24)
-        let summary = try quietTrainer(task, steps: 300, learningRate: 1e-2, batchSize: 8).run()
-        let after = summary.evaluation
-        XCTAssertLessThan(after["val_loss"]!, before["val_loss"]! / 3)
-        XCTAssertGreaterThan(after["val_token_accuracy"]!, 0.9, "\(before) → \(after)")
-        XCTAssertGreaterThan(after["val_token_accuracy"]!, before["val_token_accuracy"]! + 0.3)
+        for passes in [1, 3] {  // every token at once, and mask-predict
+            let decoder = OnePassDecoder(
+                OnePassDecoderConfig(layers: 2, passes: passes, loopSteps: [2], teacherLanguageModelPrior: 0),
+                autoencoder: system.autoencoder,
+                generator: &rng)
+            let task = OnePassDistillationTask(decoder: decoder, autoencoder: system.autoencoder, pairs: pairs, validation: pairs)
+            let before = task.evaluate(batches: 1, batchSize: 24)
+            let summary = try quietTrainer(task, steps: 300, learningRate: 1e-2, batchSize: 8).run()
+            XCTAssertNotNil(summary.evaluation["val_exact_passages"])
+            let after = task.evaluate(batches: 1, batchSize: 24)
+            XCTAssertLessThan(after["val_loss"]!, before["val_loss"]! / 3, "\(passes) passes")
+            XCTAssertGreaterThan(after["val_token_accuracy"]!, 0.9, "\(passes) passes: \(before) → \(after)")
+            XCTAssertGreaterThan(after["val_token_accuracy"]!, before["val_token_accuracy"]! + 0.3, "\(passes) passes")
 
-        let trained = LatentDiffusion(config: system.config, denoiser: system.denoiser, autoencoder: system.autoencoder, onePass: decoder)
-        let onePass = try trained.configuration(for: GenerationRequest(steps: 2, decoder: .onePass))
-        let written = trained.decode(pairs.latents, onePass, generator: &greedy)
-        let same = zip(written, passages).filter { $0 == Array($1.prefix(8)) }.count  // an untrained teacher may not stop at L
-        XCTAssertEqual(Double(same) / 24, after["val_exact_passages"]!, accuracy: 1e-9, "decode writes what the evaluation scores")
-        XCTAssertGreaterThan(same, 12)
+            let trained = LatentDiffusion(
+                config: system.config, denoiser: system.denoiser, autoencoder: system.autoencoder, onePass: decoder)
+            let onePass = try trained.configuration(for: GenerationRequest(steps: 2, decoder: .onePass))
+            let written = trained.decode(pairs.latents, onePass, generator: &greedy)
+            let same = zip(written, passages).filter { $0 == Array($1.prefix(8)) }.count  // an untrained teacher may not stop at L
+            XCTAssertEqual(Double(same) / 24, after["val_exact_passages"]!, accuracy: 1e-9, "decode writes what the evaluation scores")
+            XCTAssertGreaterThan(same, 12, "\(passes) passes")
+        }
+    }
+
+    /// A draft for training shows each passage's tokens (padding beyond its end) except the masked positions, whose
+    /// tokens become the only targets; every row has one masked position at least, and the rates vary by row.
+    func testTrainingDraftsMaskPositionsAndTargetOnlyThose() throws {
+        var rng = SeededGenerator(seed: 5)
+        let system = tinySystem(generator: &rng)
+        let decoder = OnePassDecoder(
+            OnePassDecoderConfig(layers: 1, passes: 4, loopSteps: [2], teacherLanguageModelPrior: 0), autoencoder: system.autoencoder,
+            generator: &rng)
+        XCTAssertEqual(decoder.maskID, 12, "the row after the vocabulary")
+        let row: [Int32] = [3, 4, 5, 0, -1, -1, -1, -1]
+        let targets = [Int32]((0..<64).flatMap { _ in row })
+        let pairs = DecodedLatents(latents: Tensor.randn([64, 4, 8], generator: &rng), targets: targets)
+        let task = OnePassDistillationTask(decoder: decoder, autoencoder: system.autoencoder, pairs: pairs, validation: nil)
+        let (draft, masked) = task.maskedDraft(targets, generator: &rng)
+        var counts: Set<Int> = []
+        for b in 0..<64 {
+            var count = 0
+            for t in 0..<8 {
+                let i = b * 8 + t
+                if draft[i] == decoder.maskID {
+                    XCTAssertEqual(masked[i], targets[i])
+                    count += 1
+                } else {
+                    XCTAssertEqual(masked[i], -1)
+                    XCTAssertEqual(draft[i], targets[i] < 0 ? system.autoencoder.padding : targets[i])
+                }
+            }
+            XCTAssertGreaterThan(count, 0)
+            counts.insert(count)
+        }
+        XCTAssertGreaterThan(counts.count, 4, "mask rates vary from row to row")
     }
 
     /// A one-pass decoder saved as a bundle's `onepass/` comes with the denoiser beside it; a request for it on a
@@ -112,9 +151,9 @@ final class OnePassDecoderTests: XCTestCase {
         }
 
         let decoder = OnePassDecoder(
-            OnePassDecoderConfig(layers: 2, loopSteps: [4, 8], teacherLanguageModelPrior: 1.5), autoencoder: system.autoencoder,
+            OnePassDecoderConfig(layers: 2, passes: 3, loopSteps: [4, 8], teacherLanguageModelPrior: 1.5), autoencoder: system.autoencoder,
             generator: &rng)
-        for (_, p) in decoder.network.namedParameters() { p.data = p.data.map { _ in Float.random(in: -0.2...0.2, using: &rng) } }
+        for (_, p) in decoder.namedParameters() { p.data = p.data.map { _ in Float.random(in: -0.2...0.2, using: &rng) } }
         try decoder.save(to: root.appendingPathComponent("onepass"))
         XCTAssertEqual(try BundleFolders(resolving: root).onePass?.lastPathComponent, "onepass")
         let loaded = try LatentDiffusion.load(from: root.appendingPathComponent("diffusion"))
@@ -127,7 +166,7 @@ final class OnePassDecoderTests: XCTestCase {
         let z = Tensor.randn([2, 4, 8], generator: &rng)
         var greedy = SeededGenerator(seed: 0)
         XCTAssertEqual(
-            loaded.decode(z, resolved, generator: &greedy), system.autoencoder.decodeInOnePass(z, by: decoder.network, generator: &greedy))
+            loaded.decode(z, resolved, generator: &greedy), decoder.decode(z, autoencoder: system.autoencoder, generator: &greedy))
     }
 
     /// Pairs survive a round trip through their file; a file that holds anything else is refused, naming it.

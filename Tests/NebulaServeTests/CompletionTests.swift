@@ -31,7 +31,7 @@ final class CompletionTests: XCTestCase {
     func referencePassage(
         prompt: String?, steps: Int, guidance: Float, seed: UInt64,
         noiseScale: Float? = nil, languageModelPrior: Float? = nil, renormalizeEstimates: Bool? = nil,
-        label: String? = nil, classifierScale: Float = 16
+        label: String? = nil, classifierScale: Float = 16, decoder: PassageDecoder? = nil
     ) throws -> String {
         let models = try TestServers.referenceModels.get()
         let (system, tokenizer) = (models.system, models.tokenizer)
@@ -42,7 +42,7 @@ final class CompletionTests: XCTestCase {
             let config = try system.configuration(
                 for: GenerationRequest(
                     steps: steps, guidance: guidance, noiseScale: noiseScale, renormalizeEstimates: renormalizeEstimates,
-                    languageModelPrior: languageModelPrior))
+                    languageModelPrior: languageModelPrior, decoder: decoder))
             let steering = try label.map {
                 try ClassifierGuidance(classifier: try XCTUnwrap(models.classifier), label: $0, scale: classifierScale)
             }
@@ -155,6 +155,14 @@ final class CompletionTests: XCTestCase {
                 prompt: nil, steps: 8, guidance: 1, seed: 11, noiseScale: 0.7,
                 languageModelPrior: 0.5, renormalizeEstimates: false))
         XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the fields changed nothing")
+    }
+
+    /// `decoder` picks the decoder of the final latent, as `GenerationRequest.decoder` does in the library.
+    func testDecoderFieldPicksTheLibrarysDecoder() async throws {
+        let fields: [String: Any] = ["model": diffusion, "steps": 8, "seed": 11, "decoder": "parallel"]
+        let text = try texts(try await complete(fields))[0]
+        XCTAssertEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11, decoder: .parallel))
+        XCTAssertNotEqual(text, try referencePassage(prompt: nil, steps: 8, guidance: 1, seed: 11), "the decoder changed nothing")
     }
 
     func testGuidedContinuationIsTheLibrarysSampleForTheSeed() async throws {

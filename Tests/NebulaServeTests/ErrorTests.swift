@@ -49,6 +49,9 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "top_p": 0], param: "top_p", "(0, 1]")
         try await assertInvalid(["model": "tinystories-diffusion", "sampler": "euler"], param: "sampler", "ddpm, ddim")
         try await assertInvalid(["model": "tinystories-lm", "steps": 10], param: "steps", "diffusion model only")
+        try await assertInvalid(["model": "tinystories-lm", "decoder": "parallel"], param: "decoder", "diffusion model only")
+        try await assertInvalid(
+            ["model": "tinystories-diffusion", "decoder": "beam"], param: "decoder", "autoregressive, parallel, one-pass, got 'beam'")
         try await assertInvalid(["model": "tinystories-lm", "noise_scale": 0.8], param: "noise_scale", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "noise_scale": 5], param: "noise_scale", "[0, 4]")
         try await assertInvalid(
