@@ -6,6 +6,8 @@ import NebulaNN
 import NebulaTensor
 import NebulaText
 
+extension PassageDecoder: ExpressibleByArgument {}
+
 /// Generation throughput as a server measures it: passages/s and tokens/s at each batch size, for the language
 /// model alone (KV-cached, every row writing a whole passage's tokens) and for the diffusion loop at each step
 /// count with each decoder — the bundle's denoiser, or a distilled one where `--distilled` has it for that count.
@@ -20,6 +22,10 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Distilled denoisers (a folder of N-steps/ subfolders, `nebula train distill --out`): used at their step counts.")
     var distilled: String?
     @Option(parsing: .upToNextOption, help: "Batch sizes (passages written together).") var batches: [Int] = [1, 16, 64]
+    @Option(
+        parsing: .upToNextOption,
+        help: "Decoders of the loop's latents: autoregressive, parallel, one-pass (default: every one the bundle has).")
+    var decoders: [PassageDecoder] = []
     @Option(help: "Timed repeats per point (after one warm-up).") var repeats = 3
     @Option(help: "Precision of the linear layers' products: fp32 or bf16.") var precision = MatmulPrecision.fp32
     @Option(help: "Write seconds per passage against steps here (SVG): the smallest and the largest batch, each decoder and the LM alone.")
@@ -47,7 +53,10 @@ struct GenerateBench: ParsableCommand {
         let lm = system.autoencoder.languageModel
         let tokens = system.autoencoder.config.maxLength  // the LM writes as many tokens as a passage holds
         let eot = system.autoencoder.endOfText
-        let decoders = system.decoders
+        let decoders = self.decoders.isEmpty ? system.decoders : self.decoders
+        if let missing = decoders.first(where: { !system.decoders.contains($0) }) {
+            throw ValidationError("--decoders: \(model) has no \(missing.rawValue) decoder")
+        }
         let fewStep = try steps.compactMap { count -> (Int, LatentDiffusion)? in
             guard let distilled else { return nil }
             let folder = URL(fileURLWithPath: distilled).appendingPathComponent("\(count)-steps")

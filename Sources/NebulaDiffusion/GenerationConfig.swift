@@ -32,7 +32,6 @@ public struct GenerationRequest: Equatable, Sendable {
         renormalizeEstimates: Bool? = nil, languageModelPrior: Float? = nil, decodeTopP: Float? = nil,
         decoder: PassageDecoder? = nil
     ) {
-        self.decoder = decoder
         self.steps = steps
         self.sampler = sampler
         self.guidance = guidance
@@ -40,6 +39,7 @@ public struct GenerationRequest: Equatable, Sendable {
         self.renormalizeEstimates = renormalizeEstimates
         self.languageModelPrior = languageModelPrior
         self.decodeTopP = decodeTopP
+        self.decoder = decoder
     }
 }
 
@@ -96,7 +96,6 @@ extension LatentDiffusion {
     public func configuration(for request: GenerationRequest) throws -> GenerationConfig {
         try request.validate()
         let defaults = config.sampling ?? SamplingDefaults()
-        let fuses = autoencoder.autoregressive != nil
         let sampler = request.sampler ?? config.distillation?.sampler ?? .ddpm
         if let distilled = config.distillation {
             guard request.steps == distilled.steps else {
@@ -108,7 +107,7 @@ extension LatentDiffusion {
                     field: "sampler", problem: "must be \(distilled.sampler.rawValue) for this distilled denoiser, got \(sampler.rawValue)")
             }
         }
-        let decoder = request.decoder ?? defaults.decoder ?? (fuses ? .autoregressive : .parallel)
+        let decoder = request.decoder ?? defaults.decoder ?? (autoencoder.autoregressive != nil ? .autoregressive : .parallel)
         if decoder == .onePass && onePass == nil {
             throw GenerationRequestError(
                 field: "decoder", problem: "one-pass needs a bundle with a one-pass decoder (onepass/); this one has none")
@@ -118,9 +117,21 @@ extension LatentDiffusion {
             noiseScale: sampler == .ddim
                 ? 1 : request.noiseScale ?? config.distillation?.noiseScale ?? defaults.noiseScale(steps: request.steps) ?? 1,
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
-            languageModelPrior: fuses
-                ? request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior : 0,
+            languageModelPrior: languageModelPrior(request, defaults: defaults, decoder: decoder),
             decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0),
             decoder: decoder)
+    }
+
+    /// The LM prior λ of `decoder`: for the autoregressive one, the request's, else the bundle's, else the one it was
+    /// trained with; for the one-pass decoder, the request's, else none (the bundle's default is the autoregressive
+    /// decoder's: on the one-pass decoder's drafts it makes them repeat themselves, docs/report/fewstep.md); for the
+    /// parallel decoder, none (it has no LM to fuse).
+    func languageModelPrior(_ request: GenerationRequest, defaults: SamplingDefaults, decoder: PassageDecoder) -> Float {
+        switch decoder {
+        case .autoregressive:
+            return request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior
+        case .onePass: return request.languageModelPrior ?? 0
+        case .parallel: return 0
+        }
     }
 }

@@ -50,11 +50,11 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
         noiseScale: Float? = nil, noiseScaleBySteps: [Int: Float]? = nil, languageModelPrior: Float? = nil,
         renormalizeEstimates: Bool? = nil, decoder: PassageDecoder? = nil
     ) {
-        self.decoder = decoder
         self.noiseScale = noiseScale
         self.noiseScaleBySteps = noiseScaleBySteps
         self.languageModelPrior = languageModelPrior
         self.renormalizeEstimates = renormalizeEstimates
+        self.decoder = decoder
     }
 
     /// The noise temperature of a loop of `steps` steps: from the table when there is one, else `noiseScale`.
@@ -201,7 +201,8 @@ public final class LatentDiffusion {
         switch decoder ?? config.decoder {
         case .onePass:
             guard let onePass else { preconditionFailure("LatentDiffusion.decode: this bundle has no one-pass decoder") }
-            return onePass.decode(z, autoencoder: autoencoder, options: config.decoding, generator: &generator)
+            return onePass.decode(
+                z, autoencoder: autoencoder, languageModelPrior: config.languageModelPrior, options: config.decoding, generator: &generator)
         case .parallel:
             return autoencoder.decode(z, options: config.decoding, decoder: .parallel, refine: refine, generator: &generator)
         case .autoregressive:

@@ -19,9 +19,11 @@ public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
     /// Bidirectional transformer layers (width and heads are the autoencoder's parallel decoder's).
     public var layers: Int
     /// Forward passes a decode takes: 1 writes every token at once; more refine a draft (mask-predict): each pass
-    /// rewrites the tokens the pass before was least sure of. A decoder with more than one reads its draft, and is
-    /// trained on drafts with random tokens masked.
+    /// rewrites the tokens the pass before was least sure of.
     public var passes: Int
+    /// Whether the decoder reads a draft of the passage (each position's token, or a mask), trained on drafts with
+    /// random positions masked: what refinement needs (a first pass reads an all-masked draft).
+    public var readsDrafts: Bool
     /// The loops whose latents it learnt to read, by step count (each at the bundle's noise for that count).
     public var loopSteps: [Int]
     /// The LM prior λ of the fused autoregressive decode it learnt to imitate.
@@ -29,22 +31,23 @@ public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
     /// The autoencoder folder, relative to this folder (or absolute).
     public var autoencoder = "../autoencoder"
 
-    public init(layers: Int, passes: Int = 1, loopSteps: [Int], teacherLanguageModelPrior: Float) {
+    /// `readsDrafts` defaults to whether `passes` > 1.
+    public init(layers: Int, passes: Int = 1, readsDrafts: Bool? = nil, loopSteps: [Int], teacherLanguageModelPrior: Float) {
         (self.layers, self.passes, self.loopSteps, self.teacherLanguageModelPrior) = (layers, passes, loopSteps, teacherLanguageModelPrior)
+        self.readsDrafts = readsDrafts ?? (passes > 1)
     }
-
-    /// Whether the decoder reads a draft of the passage (it refines over several passes).
-    public var readsDrafts: Bool { passes > 1 }
 
     enum CodingKeys: String, CodingKey {
-        case layers, passes, loopSteps = "loop_steps", teacherLanguageModelPrior = "teacher_lm_prior", autoencoder
+        case layers, passes, readsDrafts = "reads_drafts", loopSteps = "loop_steps", teacherLanguageModelPrior = "teacher_lm_prior"
+        case autoencoder
     }
 
-    /// Reads a `config.json`; without `passes`, one.
+    /// Reads a `config.json`; without `passes`, one; without `reads_drafts`, whether `passes` > 1.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         layers = try c.decode(Int.self, forKey: .layers)
         passes = try c.decodeIfPresent(Int.self, forKey: .passes) ?? 1
+        readsDrafts = try c.decodeIfPresent(Bool.self, forKey: .readsDrafts) ?? (passes > 1)
         loopSteps = try c.decode([Int].self, forKey: .loopSteps)
         teacherLanguageModelPrior = try c.decode(Float.self, forKey: .teacherLanguageModelPrior)
         autoencoder = try c.decodeIfPresent(String.self, forKey: .autoencoder) ?? autoencoder
@@ -64,7 +67,7 @@ public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
 public final class OnePassDecoder: Module {
     public let config: OnePassDecoderConfig
     public let network: ParallelDecoder
-    /// The draft's tokens into the decoder's width, `[V + 1, W]`: row V is the mask (nil for a single pass).
+    /// The draft's tokens into the decoder's width, `[V + 1, W]`: row V is the mask (nil for a decoder that reads none).
     public let draft: Embedding?
 
     /// A decoder of `config.layers` layers shaped like `autoencoder`'s parallel decoder, with its weights (the
@@ -94,48 +97,64 @@ public final class OnePassDecoder: Module {
     }
 
     /// The passages (token ids, without the end of text) of latents `z: [B, K, d]`: one greedy pass, or `passes`
-    /// (default: the config's) of mask-predict — the first from an all-masked draft, each later one re-masking the
-    /// positions (up to the passage's end of text) the last was least sure of, fewer each time, and predicting them
-    /// again. A single pass may sample (`options`); refinement is greedy.
+    /// (default: the config's) of mask-predict. The first pass fills an all-masked draft and sets each passage's length
+    /// (its first end of text); each later one re-masks the passage's positions the last was least sure of, fewer each
+    /// time, and predicts them again, the length held (the end of text is not a candidate). With `languageModelPrior`
+    /// λ > 0 every later pass also adds λ × the frozen LM's log-probabilities of each position given the draft before
+    /// it (one parallel pass of the LM over the last draft: shallow fusion, as the autoregressive decoder's, without
+    /// the token-by-token loop). A single pass may sample (`options`); refinement is greedy.
     public func decode(
-        _ z: Tensor, autoencoder: LatentAutoencoder, passes: Int? = nil, options: SamplingOptions = SamplingOptions(temperature: 0),
-        generator: inout SeededGenerator
+        _ z: Tensor, autoencoder: LatentAutoencoder, passes: Int? = nil, languageModelPrior: Float = 0,
+        options: SamplingOptions = SamplingOptions(temperature: 0), generator: inout SeededGenerator
     ) -> [[Int]] {
         guard draft != nil else { return autoencoder.decodeInOnePass(z, by: network, options: options, generator: &generator) }
         let passes = max(1, passes ?? config.passes)
-        let (batch, l, v) = (z.shape[0], autoencoder.config.maxLength, autoencoder.languageModel.config.vocabSize)
+        let lm = autoencoder.languageModel
+        let (batch, l, v) = (z.shape[0], autoencoder.config.maxLength, lm.config.vocabSize)
         let (mask, padding, endOfText) = (maskID, autoencoder.padding, Int32(autoencoder.endOfText))
-        var tokens = [Int32](repeating: mask, count: batch * l)
+        var tokens = [Int32](repeating: mask, count: batch * l)  // the draft the decoder reads
+        var written = [Int32](repeating: endOfText, count: batch * l)  // the last prediction at every position
         var confidence = [Float](repeating: 0, count: batch * l)
         var ends = [Int](repeating: l, count: batch)
         for pass in 0..<passes {
-            let logits = withNoGrad { self.logits(z, draft: tokens, embedding: autoencoder.languageModel.wte.weight).data }  // [B, L, V]
+            let logits = withNoGrad { () -> [Float] in
+                var logits = self.logits(z, draft: tokens, embedding: lm.wte.weight)  // [B, L, V]
+                guard pass > 0, languageModelPrior > 0 else { return logits.data }
+                // The LM reads the last draft shifted right by one, so position t sees the tokens before it.
+                let input = (0..<batch).flatMap { b in [endOfText] + written[(b * l)..<(b * l + l - 1)] }
+                logits = logits.logSoftmax() + lm(input, batch: batch, length: l).logSoftmax() * languageModelPrior  // [B, L, V]
+                return logits.data
+            }
             tokens.withUnsafeMutableBufferPointer { tokens in
-                confidence.withUnsafeMutableBufferPointer { confidence in
-                    ends.withUnsafeMutableBufferPointer { ends in
-                        let (tokens, confidence, ends) = (tokens, confidence, ends)
-                        Parallel.forEach(batch) { b in
-                            for t in 0..<l where tokens[b * l + t] == mask {
-                                let row = logits[((b * l + t) * v)..<((b * l + t + 1) * v)]
-                                let best = argmax(row)
-                                let top = row[row.startIndex + best]
-                                let total = row.reduce(Float(0)) { $0 + Foundation.exp($1 - top) }
-                                (tokens[b * l + t], confidence[b * l + t]) = (Int32(best), 1 / total)  // p(best)
+                written.withUnsafeMutableBufferPointer { written in
+                    confidence.withUnsafeMutableBufferPointer { confidence in
+                        ends.withUnsafeMutableBufferPointer { ends in
+                            let (tokens, written, confidence, ends) = (tokens, written, confidence, ends)
+                            Parallel.forEach(batch) { b in
+                                for t in 0..<l where tokens[b * l + t] == mask {
+                                    var row = Array(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
+                                    if pass > 0 { row[Int(endOfText)] = -.infinity }  // the length is held
+                                    let best = argmax(row[...])
+                                    let total = row.reduce(Float(0)) { $0 + Foundation.exp($1 - row[best]) }
+                                    (tokens[b * l + t], written[b * l + t], confidence[b * l + t]) = (Int32(best), Int32(best), 1 / total)
+                                }
+                                if pass == 0 {
+                                    ends[b] = (0..<l).first { tokens[b * l + $0] == endOfText } ?? l
+                                    for t in ends[b]..<l {
+                                        (tokens[b * l + t], written[b * l + t]) = (t == ends[b] ? endOfText : padding, endOfText)
+                                    }
+                                }
+                                guard pass < passes - 1 else { return }
+                                let again = ends[b] * (passes - 1 - pass) / passes
+                                let doubtful = (0..<ends[b]).sorted { confidence[b * l + $0] < confidence[b * l + $1] }.prefix(again)
+                                for t in doubtful { tokens[b * l + t] = mask }
                             }
-                            let end = (0..<l).first { tokens[b * l + $0] == endOfText } ?? l
-                            ends[b] = end
-                            for t in min(end + 1, l)..<l { (tokens[b * l + t], confidence[b * l + t]) = (padding, .infinity) }
-                            guard pass < passes - 1 else { return }
-                            let written = min(end + 1, l)  // the passage and its end of text
-                            let again = written * (passes - 1 - pass) / passes
-                            let doubtful = (0..<written).sorted { confidence[b * l + $0] < confidence[b * l + $1] }.prefix(again)
-                            for t in doubtful { tokens[b * l + t] = mask }
                         }
                     }
                 }
             }
         }
-        return (0..<batch).map { b in (0..<ends[b]).map { Int(tokens[b * l + $0]) } }
+        return (0..<batch).map { b in (0..<ends[b]).map { Int(written[b * l + $0]) } }
     }
 
     /// Reads a one-pass decoder folder for `autoencoder` (the one its config names).

@@ -122,6 +122,31 @@ final class OnePassDecoderTests: XCTestCase {
         XCTAssertGreaterThan(counts.count, 4, "mask rates vary from row to row")
     }
 
+    /// Mask-predict holds the length its first pass sets; the frozen LM, fused into the later passes, changes their
+    /// words and not that length.
+    func testRefinementHoldsTheFirstPassesLength() {
+        var rng = SeededGenerator(seed: 6)
+        let system = tinySystem(generator: &rng)
+        let decoder = OnePassDecoder(
+            OnePassDecoderConfig(layers: 1, passes: 4, loopSteps: [2], teacherLanguageModelPrior: 0), autoencoder: system.autoencoder,
+            generator: &rng)
+        for (_, p) in decoder.namedParameters() { p.data = p.data.map { _ in Float.random(in: -0.5...0.5, using: &rng) } }
+        let embedding = system.autoencoder.languageModel.wte.weight  // [V, C]: a loud end of text ends passages anywhere
+        embedding.data = embedding.data.enumerated().map { $0.offset < 16 ? Float.random(in: -4...4, using: &rng) : $0.element }
+        let z = Tensor.randn([16, 4, 8], generator: &rng)
+        var unused = SeededGenerator(seed: 0)
+        let first = decoder.decode(z, autoencoder: system.autoencoder, passes: 1, generator: &unused)
+        let refined = decoder.decode(z, autoencoder: system.autoencoder, passes: 4, generator: &unused)
+        let fused = decoder.decode(z, autoencoder: system.autoencoder, passes: 4, languageModelPrior: 50, generator: &unused)
+        XCTAssertEqual(refined.map(\.count), first.map(\.count))
+        XCTAssertEqual(fused.map(\.count), first.map(\.count))
+        XCTAssertTrue(Set(first.map(\.count)).count > 1, "passages of several lengths: \(first.map(\.count))")
+        XCTAssertNotEqual(fused, refined, "the LM's prior changes the refined words")
+        XCTAssertEqual(
+            decoder.decode(z, autoencoder: system.autoencoder, passes: 1, languageModelPrior: 50, generator: &unused), first,
+            "a first pass has no draft for the LM to read")
+    }
+
     /// A one-pass decoder saved as a bundle's `onepass/` comes with the denoiser beside it; a request for it on a
     /// system without one, or a bundle whose defaults name one it lacks, is refused in one line.
     func testBundleLoadsItsOnePassDecoder() throws {
@@ -138,7 +163,7 @@ final class OnePassDecoderTests: XCTestCase {
         try ModelFolder.writeConfig(aeConfig, in: root.appendingPathComponent("autoencoder"))
         try system.autoencoder.save(safetensors: root.appendingPathComponent("autoencoder/model.safetensors"))
         var config = system.config
-        config.sampling = SamplingDefaults(decoder: .onePass)
+        config.sampling = SamplingDefaults(languageModelPrior: 1.5, decoder: .onePass)
         try ModelFolder.writeConfig(config, in: root.appendingPathComponent("diffusion"))
         try system.denoiser.save(safetensors: root.appendingPathComponent("diffusion/model.safetensors"))
         XCTAssertThrowsError(try LatentDiffusion.load(from: root.appendingPathComponent("diffusion"))) {
@@ -163,6 +188,9 @@ final class OnePassDecoderTests: XCTestCase {
         let resolved = try loaded.configuration(for: GenerationRequest(steps: 4))
         XCTAssertEqual(resolved.decoder, .onePass, "the bundle's default")
         XCTAssertEqual(try loaded.configuration(for: GenerationRequest(decoder: .parallel)).decoder, .parallel, "the request wins")
+        XCTAssertEqual(resolved.languageModelPrior, 0, "the bundle's LM prior is the autoregressive decoder's")
+        XCTAssertEqual(try loaded.configuration(for: GenerationRequest(languageModelPrior: 0.3)).languageModelPrior, 0.3)
+        XCTAssertEqual(try loaded.configuration(for: GenerationRequest(decoder: .autoregressive)).languageModelPrior, 1.5)
         let z = Tensor.randn([2, 4, 8], generator: &rng)
         var greedy = SeededGenerator(seed: 0)
         XCTAssertEqual(
