@@ -74,7 +74,12 @@ struct DiffusionBatcher {
     /// Resolves the request's settings, encodes the prompt's passage (the condition) or, with a suffix, the latent an
     /// infill holds, builds the classifier guidance of a label, draws the starting noise from the job's seed.
     func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
-        let config = try system.configuration(for: parameters.generation)  // validated when the request came
+        let config: GenerationConfig  // the fields were validated when the request came; what the bundle refuses fails here
+        do {
+            config = try system.configuration(for: parameters.generation)
+        } catch let error as GenerationRequestError {
+            throw ServeError.invalidField(error.field, error.description)
+        }
         var condition: Tensor? = nil, infill: HeldInfill? = nil
         var promptTokens = 0
         let n = parameters.choices

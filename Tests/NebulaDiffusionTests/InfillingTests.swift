@@ -6,19 +6,10 @@ import NebulaTensor
 /// Infilling: the masked loop holds known latent vectors, resampling re-noises by the forward process, the decoder
 /// keeps a forced prefix, and the middle is cut where the decoder arrives at the suffix.
 final class InfillingTests: XCTestCase {
-    /// An untrained system (K = 4 vectors of 2 tokens each, 8 tokens a passage): the mechanics, not the weights.
+    /// The tiny untrained system of every infilling test (``tinyDiffusionSystem(vocabulary:generator:)``, seed 3).
     static func tinySystem() -> LatentDiffusion {
         var rng = SeededGenerator(seed: 3)
-        let gpt = GPT(GPTConfig(vocabSize: 20, contextLength: 24, layers: 1, heads: 2, width: 16), generator: &rng)
-        var aeConfig = AutoencoderConfig()
-        (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (4, 8, 16, 2)
-        (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength) = (1, 1, 8)
-        (aeConfig.decoder, aeConfig.endOfText) = (.autoregressive, 0)
-        let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
-        var config = LatentDiffusionConfig()
-        (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)
-        (config.network.layers, config.network.heads) = (1, 2)
-        return LatentDiffusion(config: config, denoiser: Denoiser(config.network, generator: &rng), autoencoder: ae)
+        return tinyDiffusionSystem(generator: &rng)
     }
 
     /// Known vectors come back exactly; the unknown ones are generated; with nothing known the loop takes exactly

@@ -8,19 +8,8 @@ import NebulaNN
 /// The one-pass decoder: started from the autoencoder's parallel decoder, trained on the loop's latents to write the
 /// autoregressive decoder's passages, stored beside the denoiser and chosen by a request's `decoder`.
 final class OnePassDecoderTests: XCTestCase {
-    /// An untrained system with an autoregressive decoder, small enough to train in seconds.
-    func tinySystem(onePass: OnePassDecoder? = nil, generator rng: inout SeededGenerator) -> LatentDiffusion {
-        let gpt = GPT(GPTConfig(vocabSize: 12, contextLength: 16, layers: 1, heads: 2, width: 16), generator: &rng)
-        var aeConfig = AutoencoderConfig()
-        (aeConfig.latents, aeConfig.latentWidth, aeConfig.width, aeConfig.heads) = (4, 8, 16, 2)
-        (aeConfig.encoderLayers, aeConfig.decoderLayers, aeConfig.maxLength) = (1, 1, 8)
-        (aeConfig.decoder, aeConfig.endOfText) = (.autoregressive, 0)
-        let ae = LatentAutoencoder(aeConfig, languageModel: gpt, generator: &rng)
-        var config = LatentDiffusionConfig()
-        (config.network.latents, config.network.latentWidth, config.network.width) = (4, 8, 16)
-        (config.network.layers, config.network.heads) = (1, 2)
-        return LatentDiffusion(config: config, denoiser: Denoiser(config.network, generator: &rng), autoencoder: ae, onePass: onePass)
-    }
+    /// The tiny untrained system, with a 12-token vocabulary (the draft's mask is token 12).
+    func tinySystem(generator rng: inout SeededGenerator) -> LatentDiffusion { tinyDiffusionSystem(vocabulary: 12, generator: &rng) }
 
     func testStartsFromTheAutoencodersParallelDecoder() throws {
         var rng = SeededGenerator(seed: 1)

@@ -52,6 +52,8 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "decoder": "parallel"], param: "decoder", "diffusion model only")
         try await assertInvalid(
             ["model": "tinystories-diffusion", "decoder": "beam"], param: "decoder", "autoregressive, parallel, one-pass, got 'beam'")
+        try await assertInvalid(
+            ["model": "tinystories-diffusion", "decoder": "one-pass"], param: "decoder", "needs a bundle with a one-pass decoder")
         try await assertInvalid(["model": "tinystories-lm", "noise_scale": 0.8], param: "noise_scale", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "noise_scale": 5], param: "noise_scale", "[0, 4]")
         try await assertInvalid(
