@@ -62,8 +62,9 @@ public struct OnePassDecoderConfig: Codable, Equatable, Sendable {
 /// The autoencoder's parallel decoder cannot be trained in place: its states are what the autoregressive decoder
 /// reads. And trained on encoded passages only, it writes word salad from the denoiser's latents, which lie off the
 /// encoder's set; this decoder learns the loop's latents, and one target per latent (the teacher's greedy passage)
-/// rather than the many passages an encoded latent could have come from. With `passes` > 1 it also reads a draft
-/// (each position's token, or a mask) and refines it as Mask-Predict does (Ghazvininejad et al. 2019).
+/// rather than the many passages an encoded latent could have come from. One that `readsDrafts` also reads a draft
+/// (each position's token, or a mask) and refines it over `passes` passes as Mask-Predict does (Ghazvininejad et al.
+/// 2019). Measured on the shipped bundle it is not yet fluent (docs/report/fewstep.md).
 public final class OnePassDecoder: Module {
     public let config: OnePassDecoderConfig
     public let network: ParallelDecoder
