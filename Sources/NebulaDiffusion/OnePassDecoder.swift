@@ -133,10 +133,12 @@ public final class OnePassDecoder: Module {
                             let (tokens, written, confidence, ends) = (tokens, written, confidence, ends)
                             Parallel.forEach(batch) { b in
                                 for t in 0..<l where tokens[b * l + t] == mask {
-                                    var row = Array(logits[((b * l + t) * v)..<((b * l + t + 1) * v)])
-                                    if pass > 0 { row[Int(endOfText)] = -.infinity }  // the length is held
-                                    let best = argmax(row[...])
-                                    let total = row.reduce(Float(0)) { $0 + Foundation.exp($1 - row[best]) }
+                                    let start = (b * l + t) * v
+                                    let excluded = pass > 0 ? Int(endOfText) : -1  // the length is held
+                                    var best = excluded == 0 ? 1 : 0
+                                    for i in 0..<v where i != excluded && logits[start + i] > logits[start + best] { best = i }
+                                    var total: Float = 0
+                                    for i in 0..<v where i != excluded { total += Foundation.exp(logits[start + i] - logits[start + best]) }
                                     (tokens[b * l + t], written[b * l + t], confidence[b * l + t]) = (Int32(best), Int32(best), 1 / total)
                                 }
                                 if pass == 0 {
