@@ -13,13 +13,16 @@ public struct DenoisingRows {
     public var condition: Tensor?
     /// Classifier-free guidance weight (1: none).
     public var guidance: Float
+    /// The latent vectors held (infilling), which a denoiser with a mask channel also reads (nil: none).
+    public var known: KnownLatents?
 
-    public init(z: Tensor, time: Float, previousX0: Tensor?, condition: Tensor?, guidance: Float) {
+    public init(z: Tensor, time: Float, previousX0: Tensor?, condition: Tensor?, guidance: Float, known: KnownLatents? = nil) {
         self.z = z
         self.time = time
         self.previousX0 = previousX0
         self.condition = condition
         self.guidance = guidance
+        self.known = known
     }
 
     /// Under guidance the rows go through the denoiser twice: with their condition and without.
@@ -33,7 +36,8 @@ extension LatentDiffusion {
     /// the same output either way.
     public func modelOutputs(_ groups: [DenoisingRows]) -> [Tensor] {
         let usesContext = denoiser.config.contextWidth > 0 && groups.contains { $0.condition != nil }
-        var zs: [Tensor] = [], selfConditions: [Tensor] = [], contexts: [Tensor] = []
+        let usesKnown = denoiser.config.knownLatents && groups.contains { $0.known != nil }
+        var zs: [Tensor] = [], selfConditions: [Tensor] = [], contexts: [Tensor] = [], knowns: [Tensor] = []
         var times: [Float] = [], dropContext: [Bool] = [], sizes: [Int] = []
         for group in groups {
             let n = group.z.shape[0]
@@ -46,6 +50,10 @@ extension LatentDiffusion {
                     // The unconditional copy of a guided group, and an unconditional group, see the null condition.
                     dropContext += [Bool](repeating: group.condition == nil || copy == 1, count: n)
                 }
+                if usesKnown {
+                    let d = group.z.shape[2]
+                    knowns.append(group.known?.denoiserInput ?? Tensor.zeros([n, group.z.shape[1], d + 1]))
+                }
                 sizes.append(n)
             }
         }
@@ -53,7 +61,8 @@ extension LatentDiffusion {
         let output = withNoGrad {
             denoiser(
                 joined(zs), times: times, selfCondition: config.network.selfConditioning ? joined(selfConditions) : nil,
-                context: usesContext ? joined(contexts) : nil, dropContext: usesContext ? dropContext : nil)  // [rows, K, d]
+                context: usesContext ? joined(contexts) : nil, dropContext: usesContext ? dropContext : nil,
+                known: usesKnown ? joined(knowns) : nil)  // [rows, K, d]
         }
         var parts = (sizes.count == 1 ? [output] : output.split(axis: 0, sizes: sizes))[...]
         return groups.map { group in

@@ -29,6 +29,10 @@ public struct KnownLatents {
         self.init(latents: latents, rows: [[Bool]](repeating: known, count: latents.shape[0]), resample: resample)
     }
 
+    /// What a denoiser with a mask channel reads: `[B, K, d + 1]`, each known vector's latent followed by 1, zeros
+    /// elsewhere (``Denoiser/knownInput(latents:known:)``).
+    public var denoiserInput: Tensor { Denoiser.knownInput(latents: latents, known: known) }
+
     /// `z` (`[B, K, d]`, at `time`) with every known vector replaced by its latent noised to `time`:
     /// α(t)·z₀ + σ(t)·ε, with fresh noise (exactly z₀ at time 0).
     public func imposed(on z: Tensor, time: Float, schedule: NoiseSchedule, generator: inout SeededGenerator) -> Tensor {
@@ -133,18 +137,20 @@ extension LatentDiffusion {
     /// first two tokens, between half and one and a half gaps in), else after `gap` tokens: the decoder, not the
     /// patch grid, chooses the junction, so a word cut by a patch boundary is decoded whole. With `candidates` > 1,
     /// each of the `count` infills is the best of that many loops by the frozen LM's likelihood of the whole passage
-    /// (the one reader of the system that sees the suffix in words). `strength` < 1 starts the loop from the encoded
+    /// (the one reader of the system that sees the suffix in words), or by their consensus (`selection`,
+    /// ``InfillSelection``). `strength` < 1 starts the loop from the encoded
     /// passage noised to that time instead of from noise (as `edit` does): the gap's vectors begin at the LM filler's.
     /// `steering` moves every step towards a classifier's label (``ClassifierGuidance``).
     /// - Throws: ``InfillError`` when the three do not fit in one passage or the gap is empty.
     public func infill(
         prefix: [Int], suffix: [Int], gap: Int, count: Int, _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1,
-        strength: Float = 1, steering: ClassifierGuidance? = nil,
+        selection: InfillSelection = .likelihood, strength: Float = 1, steering: ClassifierGuidance? = nil,
         generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
         try infill(
             [Gap](repeating: Gap(prefix: prefix, suffix: suffix, length: gap), count: count), config, resample: resample,
-            candidates: candidates, strength: strength, steering: steering, generator: &generator, onStep: onStep)
+            candidates: candidates, selection: selection, strength: strength, steering: steering, generator: &generator,
+            onStep: onStep)
     }
 
     /// A gap to fill: the tokens before and after it, and its length in tokens.
@@ -154,10 +160,11 @@ extension LatentDiffusion {
     }
 
     /// One infill for each of `gaps`, all in one loop (a batch of their rows, each holding its own known vectors);
-    /// otherwise as ``infill(prefix:suffix:gap:count:_:resample:candidates:strength:steering:generator:onStep:)``,
+    /// otherwise as ``infill(prefix:suffix:gap:count:_:resample:candidates:selection:strength:steering:generator:onStep:)``,
     /// which is this with `count` copies of one gap.
     public func infill(
-        _ gaps: [Gap], _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1, strength: Float = 1,
+        _ gaps: [Gap], _ config: GenerationConfig, resample: Int = 1, candidates: Int = 1,
+        selection: InfillSelection = .likelihood, strength: Float = 1,
         steering: ClassifierGuidance? = nil, generator: inout SeededGenerator, onStep: ((Int, SamplerOutput) -> Void)? = nil
     ) throws -> [Infill] {
         let length = autoencoder.config.maxLength
@@ -189,9 +196,46 @@ extension LatentDiffusion {
             return Infill(middle: middle, passage: gap.prefix + middle + gap.suffix)
         }
         guard candidates > 1 else { return infills }
-        let losses = infills.map { languageModelLoss(of: $0.passage) }
         return stride(from: 0, to: infills.count, by: candidates).map { first in
-            infills[(first..<(first + candidates)).min { losses[$0] < losses[$1] }!]
+            let group = Array(infills[first..<(first + candidates)])
+            return group[selection.pick(group, languageModelLoss: languageModelLoss)]
         }
+    }
+}
+
+/// How an infill keeps one of its candidate loops (`candidates` > 1).
+public enum InfillSelection: String, Codable, Sendable, CaseIterable {
+    /// The candidate whose whole passage the frozen LM finds most likely (the one reader of the system that sees
+    /// the suffix in words).
+    case likelihood
+    /// The candidate whose middle shares most tokens with the other candidates' middles — minimum Bayes risk under
+    /// token F1, as diffusion LMs decode (DiffuSeq): the loops' consensus, nearest on average to what they write.
+    case consensus
+
+    /// The index of the kept candidate.
+    func pick(_ group: [Infill], languageModelLoss: ([Int]) -> Float) -> Int {
+        switch self {
+        case .likelihood:
+            let losses = group.map { languageModelLoss($0.passage) }
+            return group.indices.min { losses[$0] < losses[$1] }!
+        case .consensus:
+            let agreement = group.indices.map { i in
+                group.indices.filter { $0 != i }.map { Self.tokenF1(group[i].middle, group[$0].middle) }.reduce(0, +)
+            }
+            return group.indices.max { agreement[$0] < agreement[$1] }!  // the first of equals
+        }
+    }
+
+    /// F1 of the tokens two middles share (counted with multiplicity); 1 for two empty middles.
+    static func tokenF1(_ a: [Int], _ b: [Int]) -> Float {
+        guard !a.isEmpty || !b.isEmpty else { return 1 }
+        var counts: [Int: Int] = [:]
+        for token in a { counts[token, default: 0] += 1 }
+        var shared = 0
+        for token in b where counts[token, default: 0] > 0 {
+            counts[token]! -= 1
+            shared += 1
+        }
+        return 2 * Float(shared) / Float(a.count + b.count)
     }
 }

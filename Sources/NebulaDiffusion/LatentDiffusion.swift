@@ -21,12 +21,30 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
     public var sampling: SamplingDefaults?
     /// Set on a denoiser distilled for a few ddim steps (``DistillationTask``): it samples well at that count only.
     public var distillation: DistillationRecord?
+    /// Probability that a training passage has a random span of its latent vectors known, the rest to denoise (a
+    /// denoiser with `knownLatents`; the other passages have none known, so one model infills and generates).
+    public var knownLatentsRate: Float = 0.5
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case network, objective, schedule, conditionDropout = "condition_dropout"
         case selfConditioningRate = "self_conditioning_rate", emaDecay = "ema_decay", autoencoder, sampling, distillation
+        case knownLatentsRate = "known_latents_rate"
+    }
+
+    /// Reads a `config.json`; a key that is absent keeps its default (configs written by an earlier version).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let found = try c.decodeIfPresent(T.self, forKey: key) { value = found }
+        }
+        try read(.network, &network); try read(.objective, &objective); try read(.schedule, &schedule)
+        try read(.conditionDropout, &conditionDropout); try read(.selfConditioningRate, &selfConditioningRate)
+        try read(.emaDecay, &emaDecay); try read(.autoencoder, &autoencoder)
+        sampling = try c.decodeIfPresent(SamplingDefaults.self, forKey: .sampling)
+        distillation = try c.decodeIfPresent(DistillationRecord.self, forKey: .distillation)
+        try read(.knownLatentsRate, &knownLatentsRate)
     }
 }
 
@@ -158,7 +176,7 @@ public final class LatentDiffusion {
     /// scale, renormalisation). With a `condition` (latents `[count, K, d]` of the preceding passages),
     /// classifier-free guidance of weight `config.guidance` steers towards continuations. `start` denoises a
     /// latent noised to `start.time` instead (editing). `known` holds some latent vectors while the others are
-    /// generated (infilling: ``infill(prefix:suffix:gap:count:_:resample:generator:onStep:)``). `steering` moves
+    /// generated (infilling: ``infill(_:_:resample:candidates:selection:strength:steering:generator:onStep:)``). `steering` moves
     /// every step towards a classifier's label (``ClassifierGuidance``). `onStep` sees every x0 estimate.
     public func sample(
         count: Int, _ config: GenerationConfig, condition: Tensor? = nil,
@@ -178,7 +196,7 @@ public final class LatentDiffusion {
             from: initial, known: known, generator: &generator,
             model: { z, t, previous in
                 let output = self.modelOutputs([
-                    DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance)
+                    DenoisingRows(z: z, time: t, previousX0: previous, condition: condition, guidance: config.guidance, known: known)
                 ])[0]
                 return steering?.guided(output, sample: z, time: t, schedule: self.config.schedule, objective: self.config.objective)
                     ?? output

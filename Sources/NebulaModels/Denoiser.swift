@@ -15,12 +15,27 @@ public struct DenoiserConfig: Codable, Equatable, Sendable {
     /// Width of the conditioning sequence (a prompt passage's latent vectors, or its frozen-LM hidden
     /// states); 0 = unconditional only.
     public var contextWidth = 0
+    /// Whether the denoiser also reads which latent vectors are known and their clean values (a mask channel, for
+    /// infilling): trained with random spans of a passage's vectors given, it is an infilling model and an
+    /// unconditional one (nothing known) in one.
+    public var knownLatents = false
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case latents, latentWidth = "latent_width", width, layers, heads, selfConditioning = "self_conditioning"
-        case contextWidth = "context_width"
+        case contextWidth = "context_width", knownLatents = "known_latents"
+    }
+
+    /// Reads a `config.json`; a key that is absent keeps its default (configs written by an earlier version).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let found = try c.decodeIfPresent(T.self, forKey: key) { value = found }
+        }
+        try read(.latents, &latents); try read(.latentWidth, &latentWidth); try read(.width, &width); try read(.layers, &layers)
+        try read(.heads, &heads); try read(.selfConditioning, &selfConditioning); try read(.contextWidth, &contextWidth)
+        try read(.knownLatents, &knownLatents)
     }
 }
 
@@ -85,7 +100,8 @@ public final class DenoiserBlock: Module {
 /// latent `z_t` at time `t`, the diffusion target (v by default). Time enters through adaLN-Zero (DiT);
 /// the previous x0 estimate can be fed back (self-conditioning); a prompt passage's frozen-LM hidden
 /// states condition it through cross-attention, replaced by a learned null sequence when dropped
-/// (classifier-free guidance).
+/// (classifier-free guidance). With `knownLatents`, a mask channel says which vectors are known and gives their
+/// clean values (``knownInput(latents:known:)``): infilling.
 ///
 /// ```swift
 /// let out = denoiser(zt, times: t, selfCondition: x0Previous, context: nil, contextMask: nil)   // [B, K, d]
@@ -102,6 +118,9 @@ public final class Denoiser: Module {
     public let outputProjection: Linear  // W → d, zero-initialised
     /// The learned "no condition" sequence `[1, W_c]` used when the condition is dropped.
     public let nullContext: Tensor?
+    /// The known vectors and their mask `[B, K, d + 1]` → W, zero-initialised (so a denoiser grown from one without
+    /// it starts as that one).
+    public let knownProjection: Linear?
 
     public init(_ config: DenoiserConfig, generator: inout SeededGenerator) {
         self.config = config
@@ -119,14 +138,33 @@ public final class Denoiser: Module {
         nullContext =
             config.contextWidth > 0
             ? Tensor.randn([1, config.contextWidth], std: 0.02, generator: &generator).requiringGrad() : nil
+        knownProjection = config.knownLatents ? Linear(d + 1, w, std: 0, generator: &generator) : nil
+    }
+
+    /// The mask channel of rows whose vectors `known[b][j]` are given: `[B, K, d + 1]`, each known vector's clean
+    /// latent followed by 1, zeros elsewhere.
+    public static func knownInput(latents: Tensor, known: [[Bool]]) -> Tensor {
+        let (b, k, d) = (latents.shape[0], latents.shape[1], latents.shape[2])
+        precondition(known.count == b && known.allSatisfy { $0.count == k }, "knownInput: one mask of \(k) per row")
+        var values = [Float](repeating: 0, count: b * k * (d + 1))
+        let source = latents.data
+        for row in 0..<b {
+            for j in 0..<k where known[row][j] {
+                let (from, to) = ((row * k + j) * d, (row * k + j) * (d + 1))
+                for e in 0..<d { values[to + e] = source[from + e] }
+                values[to + d] = 1
+            }
+        }
+        return Tensor(shape: [b, k, d + 1], data: values)
     }
 
     /// The model output `[B, K, d]` for noisy latents `z: [B, K, d]` at `times` (one per row).
     /// `selfCondition` is the previous x0 estimate (zeros when absent). A nil `context` on a conditional
-    /// model uses the learned null condition; `dropContext[b]` replaces row b's condition by it too.
+    /// model uses the learned null condition; `dropContext[b]` replaces row b's condition by it too. `known`
+    /// (`[B, K, d + 1]`, ``knownInput(latents:known:)``) is read by a denoiser with `knownLatents` (nil: none known).
     public func callAsFunction(
         _ z: Tensor, times: [Float], selfCondition: Tensor? = nil,
-        context: Tensor? = nil, contextMask: [Float]? = nil, dropContext: [Bool]? = nil
+        context: Tensor? = nil, contextMask: [Float]? = nil, dropContext: [Bool]? = nil, known: Tensor? = nil
     ) -> Tensor {
         let (b, k, w) = (z.shape[0], config.latents, config.width)
         precondition(z.shape == [b, k, config.latentWidth], "Denoiser: latents \(z.shape) should be [B, \(k), \(config.latentWidth)]")
@@ -135,6 +173,9 @@ public final class Denoiser: Module {
             input = Tensor.concatenate([z, selfCondition ?? Tensor.zeros(z.shape)], axis: 2)  // [B, K, 2d]
         }
         var h = inputProjection(input) + positions  // [B, K, W]
+        if let knownProjection {
+            h = h + knownProjection(known ?? Tensor.zeros([b, k, config.latentWidth + 1]))
+        }
         let c = timeMLP2(timeMLP1(timestepEmbedding(times, width: w)).silu())  // [B, W]
         let (ctx, mask) = conditioning(batch: b, context: context, contextMask: contextMask, drop: dropContext)
         for block in blocks { h = block(h, c: c, context: ctx, contextMask: mask) }

@@ -36,10 +36,14 @@ extension SafeTensorsFile {
 extension Module {
     /// Copies parameters from a safetensors file whose names match this module's (optionally under a
     /// `prefix`, e.g. `"lm."`). Every parameter must be present with its shape; with `strict`, the file may
-    /// hold no other tensor under the prefix. Nothing is changed unless everything fits.
-    public func load(_ file: SafeTensorsFile, prefix: String = "", strict: Bool = true) throws {
+    /// hold no other tensor under the prefix. Parameters whose names start with one of `keeping` may be absent
+    /// and then keep their values (a model grown from a checkpoint of a smaller one). Nothing is changed unless
+    /// everything fits.
+    public func load(_ file: SafeTensorsFile, prefix: String = "", strict: Bool = true, keeping: [String] = []) throws {
         var mismatch = CheckpointMismatch(source: file.source)
-        let parameters = namedParameters()
+        let parameters = namedParameters().filter { name, _ in
+            file.info(prefix + name) != nil || !keeping.contains { name.hasPrefix($0) }
+        }
         let expected = Set(parameters.map { prefix + $0.0 })
         for (name, p) in parameters {
             guard let info = file.info(prefix + name) else { mismatch.missing.append(prefix + name); continue }
@@ -53,13 +57,13 @@ extension Module {
         for ((_, p), v) in zip(parameters, values) { p.assign(v) }
     }
 
-    /// Loads parameters from a safetensors file (see `load(_:prefix:strict:)`).
+    /// Loads parameters from a safetensors file (see `load(_:prefix:strict:keeping:)`).
     ///
     /// ```swift
     /// try model.load(safetensors: folder.appendingPathComponent("model.safetensors"))
     /// ```
-    public func load(safetensors url: URL, prefix: String = "", strict: Bool = true) throws {
-        try load(SafeTensorsFile(contentsOf: url), prefix: prefix, strict: strict)
+    public func load(safetensors url: URL, prefix: String = "", strict: Bool = true, keeping: [String] = []) throws {
+        try load(SafeTensorsFile(contentsOf: url), prefix: prefix, strict: strict, keeping: keeping)
     }
 
     /// The parameters as safetensors entries named `prefix + name`.

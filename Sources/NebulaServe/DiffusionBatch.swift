@@ -56,7 +56,8 @@ final class DiffusionRun {
     var isDone: Bool { index >= grid.count }
     /// This run's rows at its current step.
     var rows: DenoisingRows {
-        DenoisingRows(z: z, time: grid[index].time, previousX0: previousX0, condition: condition, guidance: config.guidance)
+        DenoisingRows(
+            z: z, time: grid[index].time, previousX0: previousX0, condition: condition, guidance: config.guidance, known: infill?.known)
     }
 }
 

@@ -7,6 +7,7 @@ import NebulaTensor
 import NebulaText
 
 extension SamplerKind: ExpressibleByArgument {}
+extension InfillSelection: ExpressibleByArgument {}
 extension Objective: ExpressibleByArgument {}
 
 /// `nebula train diffusion`: stage 3 on the latents of the autoencoder's passages.
@@ -28,7 +29,10 @@ struct TrainDiffusion: ParsableCommand {
     @Option(help: "Denoiser layers.") var layers = 6
     @Option(help: "Attention heads.") var heads = 8
     @Option(help: "What the denoiser predicts: v, epsilon or x0.") var objective: Objective = .v
-    @Option(help: "Noise schedule scale (below 1 adds noise at every time: log-SNR shifted by 2·log(scale)).") var scheduleScale = 1.0
+    @Option(
+        help:
+            "Noise schedule scale (below 1 adds noise at every time: log-SNR shifted by 2·log(scale)); default 1, or with --init-from that denoiser's schedule."
+    ) var scheduleScale: Double?
     @Flag(inversion: .prefixedNo, help: "Condition on the preceding passage's latent.") var conditional = true
     @Flag(inversion: .prefixedNo, help: "Self-conditioning.") var selfConditioning = true
     @Option(help: "EMA decay of the sampling weights.") var emaDecay: Float = 0.999
@@ -39,8 +43,17 @@ struct TrainDiffusion: ParsableCommand {
     ) var passageStarts: PassageBatcher.Starts = .everySentence
     @OptionGroup var training: TrainingArguments
     @Flag(help: "Continue the run saved in --out.") var resume = false
-    @Option(help: "Start from this denoiser folder's weights and EMA (longer training with a new schedule; its network shape is used).")
+    @Option(
+        help:
+            "Start from this denoiser folder's weights and EMA (longer training with a new learning-rate schedule; its network shape, objective and noise schedule are used)."
+    )
     var initFrom: String?
+    @Flag(
+        help:
+            "Give the denoiser a mask channel: a random span of a passage's latent vectors is known in training (infilling). With --init-from, the channel is added to that denoiser."
+    ) var knownLatents = false
+    @Option(help: "With --known-latents: the share of training passages with a span known (the rest: none, unconditional).")
+    var knownLatentsRate: Float = 0.5
 
     func run() throws {
         try reportingErrors {
@@ -63,13 +76,23 @@ struct TrainDiffusion: ParsableCommand {
                 config.network.selfConditioning = selfConditioning
                 config.network.contextWidth = conditional ? ae.config.latentWidth : 0
                 config.objective = objective
-                config.schedule = NoiseSchedule(scale: scheduleScale)
+                if let scheduleScale, scheduleScale <= 0 {
+                    throw ValidationError("--schedule-scale must be positive, got \(scheduleScale)")
+                }
+                config.schedule = NoiseSchedule(scale: scheduleScale ?? 1)
                 config.emaDecay = emaDecay
                 config.autoencoder = relativePath(from: directory, to: aeDirectory)
                 if let initFrom {
-                    config.network = try readJSON(LatentDiffusionConfig.self, fileURL(initFrom).appendingPathComponent("config.json"))
-                        .network
+                    let source = try readJSON(LatentDiffusionConfig.self, fileURL(initFrom).appendingPathComponent("config.json"))
+                    config.network = source.network
+                    config.objective = source.objective
+                    if scheduleScale == nil { config.schedule = source.schedule }
                 }
+                config.network.knownLatents = config.network.knownLatents || knownLatents
+                guard knownLatentsRate >= 0 && knownLatentsRate <= 1 else {
+                    throw ValidationError("--known-latents-rate must be in [0, 1], got \(knownLatentsRate)")
+                }
+                config.knownLatentsRate = knownLatentsRate
                 guard width % heads == 0 else { throw ValidationError("--width \(width) is not divisible by --heads \(heads)") }
                 options = training.options(defaultBatchSize: 64)
             }

@@ -22,7 +22,8 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Longest true middle, in tokens.") var maxGap = 16
     @Option(help: "Loop steps.") var steps = 50
     @Option(help: "How many times each step is taken (RePaint resampling; 1: replacement only).") var resample = 1
-    @Option(help: "Loops per passage, the best kept by the frozen LM's likelihood of the whole passage.") var candidates = 1
+    @Option(help: "Loops per passage, one kept by --select.") var candidates = 1
+    @Option(name: .customLong("select"), help: ArgumentHelp(infillSelectionHelp)) var selection: InfillSelection = .likelihood
     @Option(help: "Where the loop starts: 1 from noise, below 1 from the encoded passage (the LM's filler in the gap) noised to it.")
     var strength: Float = 1
     @Option(help: "Seed of the cuts and the loop.") var seed: UInt64 = 0
@@ -47,7 +48,7 @@ struct EvaluateInfilling: ParsableCommand {
             let judge = try judgeLM.map { (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0))) }
             var plan = InfillingEvaluation.Plan()
             (plan.passages, plan.gaps, plan.resample, plan.seed) = (passages, minGap...maxGap, resample, seed)
-            (plan.candidates, plan.strength) = (candidates, strength)
+            (plan.candidates, plan.selection, plan.strength) = (candidates, selection, strength)
             plan.loop = GenerationRequest(steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior)
             _ = try resolve(plan.loop, for: system)
             let folders = try bundle.folders()
@@ -59,7 +60,7 @@ struct EvaluateInfilling: ParsableCommand {
             let cuts = evaluation.cuts(of: heldOut.map { $0.tokens.map(Int.init) })
             let rows = try evaluation.run(cuts) { printStatus("… \($0)") }
             print(
-                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(candidates), strength \(strength)"
+                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(candidates) by \(selection), strength \(strength)"
             )
             print("row                              token F1  ROUGE-L  names  judge ppl   s/passage")
             for row in rows {

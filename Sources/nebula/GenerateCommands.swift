@@ -110,6 +110,10 @@ let renormalizeHelp =
 let noiseScaleHelp =
     "Temperature of the ddpm sampler's noise: below 1 more fluent and less varied passages, above 1 the reverse (default: the bundle's sampling.noise_scale, else 1)."
 
+/// `--select`'s help, on every command that infills.
+let infillSelectionHelp =
+    "Infilling with --candidates: which loop is kept, likelihood (the frozen LM's likelihood of the whole passage) or consensus (the middle that shares most tokens with the others'; minimum Bayes risk)."
+
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
 let lmPriorHelp =
     "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
@@ -182,8 +186,9 @@ struct Generate: ParsableCommand {
     var resample = 1
     @Option(
         help:
-            "Loops per sample: infilling keeps the best by the frozen LM's likelihood of the whole passage, --classifier by the classifier's p(label) of the decoded words."
+            "Loops per sample: infilling keeps one by --select, --classifier the best by the classifier's p(label) of the decoded words."
     ) var candidates = 1
+    @Option(name: .customLong("select"), help: ArgumentHelp(infillSelectionHelp)) var selection: InfillSelection = .likelihood
     @Option(help: "Infilling: where the loop starts, 1 from noise, below 1 from the LM's filler of the gap noised to it.")
     var strength: Float = 1
     @Option(help: "A latent classifier folder (`nebula train classifier`): steer every step towards --label.") var classifier: String?
@@ -291,7 +296,7 @@ extension Generate {
             do {
                 filled = try system.infill(
                     prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, candidates: candidates,
-                    strength: strength, steering: steering,
+                    selection: selection, strength: strength, steering: steering,
                     generator: &generator
                 ) { step, output in
                     guard loop.showSteps, (step + 1) % every == 0 || step == 0, step + 1 < config.steps else { return }

@@ -122,4 +122,16 @@ final class InfillingTests: XCTestCase {
         }
         XCTAssertEqual(seen, known.known, "each row's own vectors are held")
     }
+
+    /// Of several candidates, consensus keeps the middle that shares most tokens with the others (token F1 counts
+    /// repeats once each), likelihood the passage the frozen LM finds most likely.
+    func testCandidatesAreKeptByConsensusOrLikelihood() {
+        XCTAssertEqual(InfillSelection.tokenF1([1, 2, 2, 3], [2, 2, 2, 4]), 0.5)  // two 2s shared of 4 + 4
+        XCTAssertEqual(InfillSelection.tokenF1([], []), 1)
+        XCTAssertEqual(InfillSelection.tokenF1([1], []), 0)
+        let group = [[9, 9, 9], [1, 2, 3], [1, 2, 4], [5, 2, 3]].map { Infill(middle: $0, passage: [0] + $0) }
+        XCTAssertEqual(InfillSelection.consensus.pick(group) { _ in 0 }, 1)
+        XCTAssertEqual(InfillSelection.likelihood.pick(group) { Float($0.reduce(0, +)) }, 1)  // the smallest loss
+        XCTAssertEqual(InfillSelection.likelihood.pick(group) { $0.contains(9) ? 0 : 1 }, 0)
+    }
 }

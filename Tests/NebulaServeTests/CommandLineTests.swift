@@ -1,4 +1,5 @@
 import Foundation
+import NebulaDiffusion
 import NebulaModels
 import NebulaNN
 @testable import NebulaServe
@@ -92,8 +93,10 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
             ] + tiny)
         XCTAssertEqual(try String(contentsOf: ae.appendingPathComponent("data.json"), encoding: .utf8).contains("stories.txt"), true)
         let trainDiffusion =
-            ["train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1"]
-            + tiny
+            [
+                "train", "diffusion", "--autoencoder", ae.path, "--out", diffusion.path, "--width", "32", "--heads", "2", "--layers", "1",
+                "--schedule-scale", "0.5"
+            ] + tiny
         _ = try run(trainDiffusion)
         // The latent cache is keyed by the autoencoder's weights; a torn or foreign cache is encoded again, not trusted.
         let cache = diffusion.appendingPathComponent("latents.safetensors")
@@ -108,6 +111,28 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
 
         let generated = try run(["generate", "--model", diffusion.path, "--steps", "3", "--samples", "2", "--json"])
         XCTAssertEqual(generated.split(separator: "\n").count, 2)
+        // A mask channel grown on that denoiser keeps its network, objective and noise schedule, and infills.
+        let infilling = root.appendingPathComponent("diffusion-infill")
+        _ = try run(
+            ["train", "diffusion", "--autoencoder", ae.path, "--init-from", diffusion.path, "--known-latents", "--out", infilling.path]
+                + tiny)
+        let configs = try [diffusion, infilling].map {
+            try JSONDecoder().decode(LatentDiffusionConfig.self, from: Data(contentsOf: $0.appendingPathComponent("config.json")))
+        }
+        XCTAssertEqual(configs[1].schedule, configs[0].schedule)
+        XCTAssertEqual(configs[1].schedule, NoiseSchedule(scale: 0.5))
+        XCTAssertEqual(configs[1].network.width, 32)
+        XCTAssertTrue(configs[1].network.knownLatents)
+        XCTAssertFalse(configs[0].network.knownLatents)
+        let infilled = try run(
+            [
+                "generate", "--model", infilling.path, "--prompt", "Tom had a", "--suffix", "They were happy.", "--gap", "4", "--steps",
+                "3",
+                "--samples", "1", "--json"
+            ])
+        let infill = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(infilled.utf8)) as? [String: Any], infilled)
+        let (text, middle) = (try XCTUnwrap(infill["text"] as? String), try XCTUnwrap(infill["middle"] as? String))
+        XCTAssertEqual(text, "Tom had a" + middle + " They were happy.")
         let reconstruction = try run(["reconstruct", "--autoencoder", ae.path, "--limit", "4", "--json"])
         let metrics = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(reconstruction.utf8)) as? [String: Any])
         XCTAssertNotNil(metrics["bleu4"] ?? metrics["bleu"])
