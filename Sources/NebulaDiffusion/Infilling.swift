@@ -75,6 +75,7 @@ public struct InfillError: Error, LocalizedError, Equatable {
 public struct Infill: Sendable, Equatable {
     public var middle: [Int]
     public var passage: [Int]
+    public init(middle: [Int], passage: [Int]) { (self.middle, self.passage) = (middle, passage) }
 }
 
 extension LatentDiffusion {
@@ -197,9 +198,13 @@ extension LatentDiffusion {
         }
         guard candidates > 1 else { return infills }
         return stride(from: 0, to: infills.count, by: candidates).map { first in
-            let group = Array(infills[first..<(first + candidates)])
-            return group[selection.pick(group, languageModelLoss: languageModelLoss)]
+            keep(Array(infills[first..<(first + candidates)]), by: selection)
         }
+    }
+
+    /// The one of `candidates`, infills of one gap, that `selection` keeps.
+    public func keep(_ candidates: [Infill], by selection: InfillSelection) -> Infill {
+        candidates[selection.pick(candidates, languageModelLoss: languageModelLoss)]
     }
 }
 
@@ -226,8 +231,9 @@ public enum InfillSelection: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// F1 of the tokens two middles share (counted with multiplicity); 1 for two empty middles.
-    static func tokenF1(_ a: [Int], _ b: [Int]) -> Float {
+    /// F1 of the tokens two middles share, counted with multiplicity: 2 · shared / (|a| + |b|), the harmonic mean of
+    /// precision and recall (symmetric); 1 for two empty middles.
+    public static func tokenF1(_ a: [Int], _ b: [Int]) -> Double {
         guard !a.isEmpty || !b.isEmpty else { return 1 }
         var counts: [Int: Int] = [:]
         for token in a { counts[token, default: 0] += 1 }
@@ -236,6 +242,6 @@ public enum InfillSelection: String, Codable, Sendable, CaseIterable {
             counts[token]! -= 1
             shared += 1
         }
-        return 2 * Float(shared) / Float(a.count + b.count)
+        return 2 * Double(shared) / Double(a.count + b.count)
     }
 }

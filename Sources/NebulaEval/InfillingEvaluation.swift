@@ -8,7 +8,8 @@ import NebulaText
 /// and scored against the true one.
 ///
 /// Rows: the loop (``LatentDiffusion/infill(_:_:resample:candidates:selection:strength:steering:generator:onStep:)``); the LM alone
-/// continuing the prefix for as many tokens as the true middle (it cannot see the suffix); the parallel decoder of
+/// continuing the prefix for as many tokens as the true middle (it cannot see the suffix) and, when the loop keeps one of
+/// several candidates, the LM's sampled continuations kept the same way (the suffix then read in choosing); the parallel decoder of
 /// the held latents with the gap's vectors zeroed (no loop); and the true middles, for the judge's perplexity of
 /// whole passages. Columns: token F1 and ROUGE-L of the middle against the true middle, the share of passages whose
 /// middle names no one the prefix and suffix do not (name consistency), the judge LM's perplexity of the whole
@@ -121,6 +122,27 @@ public struct InfillingEvaluation {
         }
         rows.append(try score("LM alone (prefix only)", cuts, middles: continued, seconds: Date().timeIntervalSince(begin)))
 
+        if plan.candidates > 1 {
+            // The loop's candidates are chosen by a reader that sees the suffix; so are the LM's here, to tell apart
+            // what the latents add from what choosing adds.
+            progress("the LM alone, \(plan.candidates) continuations sampled (top-p 0.95), one kept by \(plan.selection)")
+            begin = Date()
+            let chosen = cuts.map { cut in
+                let group = (0..<plan.candidates).map { _ in
+                    let middle = lm.generate(
+                        prompt: [system.autoencoder.endOfText] + cut.prefix, maxTokens: cut.middle.count,
+                        options: SamplingOptions(temperature: 1, topP: 0.95), stopToken: system.autoencoder.endOfText, generator: &generator
+                    )
+                    return Infill(middle: middle, passage: cut.prefix + middle + cut.suffix)
+                }
+                return system.keep(group, by: plan.selection).middle
+            }
+            rows.append(
+                try score(
+                    "LM alone, best of \(plan.candidates) by \(plan.selection)", cuts, middles: chosen,
+                    seconds: Date().timeIntervalSince(begin)))
+        }
+
         progress("the parallel decoder of the held latents, the gap's vectors zeroed")
         begin = Date()
         let zeroed = cuts.map { cut -> [Int] in
@@ -141,7 +163,7 @@ public struct InfillingEvaluation {
         var f1 = 0.0, rouge = 0.0, consistent = 0
         var wholes: [String] = [], examples: [String] = []
         for (cut, middle) in zip(cuts, middles) {
-            f1 += Self.tokenF1(middle, cut.middle)
+            f1 += InfillSelection.tokenF1(middle, cut.middle)
             let (prefix, suffix) = (try tokenizer.decode(cut.prefix), try tokenizer.decode(cut.suffix))
             let (text, truth) = (try tokenizer.decode(middle), try tokenizer.decode(cut.middle))
             rouge += RougeL(reference: truth, hypothesis: text, lowercased: true).f
@@ -154,21 +176,6 @@ public struct InfillingEvaluation {
         return Row(
             name: name, tokenF1: f1 / n, rougeL: rouge / n, nameConsistency: Double(consistent) / n, judgePerplexity: judged,
             secondsPerPassage: seconds / n, examples: examples)
-    }
-
-    /// F1 of the token multisets of `hypothesis` and `reference` (1 when both are empty).
-    public static func tokenF1(_ hypothesis: [Int], _ reference: [Int]) -> Double {
-        guard !hypothesis.isEmpty || !reference.isEmpty else { return 1 }
-        var counts: [Int: Int] = [:]
-        for token in reference { counts[token, default: 0] += 1 }
-        var overlap = 0
-        for token in hypothesis where counts[token, default: 0] > 0 {
-            counts[token]! -= 1
-            overlap += 1
-        }
-        guard overlap > 0 else { return 0 }
-        let precision = Double(overlap) / Double(hypothesis.count), recall = Double(overlap) / Double(reference.count)
-        return 2 * precision * recall / (precision + recall)
     }
 
     /// Whether every name in `middle` — a capitalised word that does not start a sentence, other than "I" — also

@@ -29,6 +29,8 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Seed of the cuts and the loop.") var seed: UInt64 = 0
     @Option(help: ArgumentHelp(noiseScaleHelp)) var noiseScale: Float?
     @Option(name: .customLong("lm-prior"), help: ArgumentHelp(lmPriorHelp)) var languageModelPrior: Float?
+    @Option(help: "Decode the loop's latents by sampling with this top-p (default: greedy): more varied candidates.")
+    var decodeTopP: Float?
     @Option(
         name: .customLong("judge-lm"),
         help: "A language model the loop never saw (`make judge-lm`): the perplexity of every row's whole passages.") var judgeLM: String?
@@ -49,7 +51,8 @@ struct EvaluateInfilling: ParsableCommand {
             var plan = InfillingEvaluation.Plan()
             (plan.passages, plan.gaps, plan.resample, plan.seed) = (passages, minGap...maxGap, resample, seed)
             (plan.candidates, plan.selection, plan.strength) = (candidates, selection, strength)
-            plan.loop = GenerationRequest(steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior)
+            plan.loop = GenerationRequest(
+                steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
             _ = try resolve(plan.loop, for: system)
             let folders = try bundle.folders()
             let (spec, splits) = try corpusSplits(dataFolders: [folders.autoencoder, folders.languageModel], tokenizer: tokenizer)

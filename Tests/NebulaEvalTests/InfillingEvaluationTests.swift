@@ -5,11 +5,11 @@ import NebulaDiffusion
 /// The infilling protocol's cuts and scores.
 final class InfillingEvaluationTests: XCTestCase {
     func testTokenF1CountsTheOverlapOfMultisets() {
-        XCTAssertEqual(InfillingEvaluation.tokenF1([1, 2, 3], [1, 2, 3]), 1)
-        XCTAssertEqual(InfillingEvaluation.tokenF1([4, 5], [1, 2]), 0)
-        XCTAssertEqual(InfillingEvaluation.tokenF1([], []), 1)
+        XCTAssertEqual(InfillSelection.tokenF1([1, 2, 3], [1, 2, 3]), 1)
+        XCTAssertEqual(InfillSelection.tokenF1([4, 5], [1, 2]), 0)
+        XCTAssertEqual(InfillSelection.tokenF1([], []), 1)
         // overlap 2 ({1, 1}): precision 2/3, recall 2/4
-        XCTAssertEqual(InfillingEvaluation.tokenF1([1, 1, 9], [1, 1, 1, 2]), 2 * (2.0 / 3) * 0.5 / (2.0 / 3 + 0.5), accuracy: 1e-12)
+        XCTAssertEqual(InfillSelection.tokenF1([1, 1, 9], [1, 1, 1, 2]), 2 * (2.0 / 3) * 0.5 / (2.0 / 3 + 0.5), accuracy: 1e-12)
     }
 
     func testANameOutsideThePrefixAndSuffixIsInconsistent() {
@@ -40,5 +40,30 @@ final class InfillingEvaluationTests: XCTestCase {
             XCTAssertTrue((3...5).contains(cut.middle.count))
             XCTAssertEqual(cut.prefix + cut.middle + cut.suffix, Array(0..<(cut.prefix.count + cut.middle.count + cut.suffix.count)))
         }
+    }
+
+    /// Every row on the toy system: the true middles score 1, the rows keep their order, and with candidates the LM
+    /// alone's chosen continuations join them; the same plan gives the same rows.
+    func testRowsOfTheToySystem() throws {
+        let (system, tokenizer, _) = GenerationEvaluationTests.toySystem()
+        var plan = InfillingEvaluation.Plan()
+        (plan.passages, plan.gaps, plan.minimumContext, plan.candidates) = (3, 3...4, 4, 2)
+        plan.loop = GenerationRequest(steps: 2)
+        let evaluation = InfillingEvaluation(system: system, tokenizer: tokenizer, judge: nil, plan: plan)
+        let passages: [[Int]] = try GenerationEvaluationTests.documents.prefix(3).map { try tokenizer.encode(String($0.prefix(24))) }
+        let cuts = evaluation.cuts(of: passages)
+        XCTAssertEqual(cuts.count, 3)
+        let rows = try evaluation.run(cuts)
+        XCTAssertEqual(
+            rows.map(\.name),
+            ["true middle", "loop", "LM alone (prefix only)", "LM alone, best of 2 by likelihood", "parallel decoder, gap zeroed"])
+        XCTAssertEqual(rows[0].tokenF1, 1)
+        XCTAssertEqual(rows[0].rougeL, 1)
+        for row in rows {
+            XCTAssertTrue((0...1).contains(row.tokenF1) && (0...1).contains(row.rougeL), row.name)
+            XCTAssertNil(row.judgePerplexity)
+            XCTAssertEqual(row.examples.count, 3, row.name)
+        }
+        XCTAssertEqual(try evaluation.run(cuts).map(\.examples), rows.map(\.examples))
     }
 }
