@@ -255,6 +255,11 @@ extension CompletionRequest {
             guard !suffix.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw ServeError.invalidField("suffix", "suffix must not be empty")
             }
+            if let passageDecoder, passageDecoder != .autoregressive {
+                throw ServeError.invalidField(
+                    "decoder", "decoder \(passageDecoder.rawValue) cannot fill a gap: an infill is decoded autoregressively from its prefix"
+                )
+            }
             parameters.suffix = suffix
             parameters.gap = maxTokens ?? 12
         }

@@ -202,6 +202,10 @@ struct Generate: ParsableCommand {
         if suffix != nil {
             guard prompt != nil else { throw ValidationError("--suffix fills a gap after --prompt: give --prompt too") }
             guard story == nil else { throw ValidationError("--suffix and --story cannot be combined") }
+            if let decoder = loop.decoder, decoder != .autoregressive {
+                throw ValidationError(
+                    "--decoder \(decoder.rawValue) cannot fill a gap: an infill is decoded autoregressively from its prefix")
+            }
         }
         guard gap >= 1 else { throw ValidationError("--gap must be positive, got \(gap)") }
         guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }

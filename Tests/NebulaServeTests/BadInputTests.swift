@@ -141,7 +141,18 @@ final class BadInputTests: XCTestCase {
             Row(
                 arguments: ["train", "diffusion", "--autoencoder", path("missing"), "--out", path("out-diff")],
                 names: "missing/config.json", output: "out-diff"),
+            Row(
+                arguments: [
+                    "train", "diffusion", "--autoencoder", ae, "--known-latents", "--known-latents-rate", "2", "--out", path("out-diff2")
+                ],
+                names: "--known-latents-rate must be in [0, 1], got 2.0", output: "out-diff2"),
+            Row(
+                arguments: ["train", "diffusion", "--autoencoder", ae, "--schedule-scale", "0", "--out", path("out-diff3")],
+                names: "--schedule-scale must be positive, got 0.0", output: "out-diff3"),
             Row(arguments: ["generate", "--model", path("missing")], names: "missing/config.json"),
+            Row(
+                arguments: ["generate", "--model", bundle, "--prompt", "Tom ran.", "--suffix", "The end.", "--decoder", "parallel"],
+                names: "--decoder parallel cannot fill a gap"),
             Row(arguments: ["generate", "--model", bundle, "--steps", "0"], names: "--steps must be at least 1, got 0"),
             Row(
                 arguments: ["generate", "--model", bundle, "--sampler", "ddim", "--noise-scale", "1.5"],

@@ -66,6 +66,9 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "suffix": "The end."], param: "suffix", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "suffix": " "], param: "suffix", "must not be empty")
         try await assertInvalid(
+            ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end.", "decoder": "parallel"], param: "decoder",
+            "cannot fill a gap")
+        try await assertInvalid(
             ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end.", "max_tokens": 60], param: "suffix",
             "longer than a passage")
         try await assertInvalid(["model": "tinystories-lm", "label": "dialogue"], param: "label", "diffusion model only")
