@@ -208,8 +208,8 @@ distill: build
 # The mask-channel denoiser: the bundle's denoiser with a mask channel added (zero, so it starts as the unconditional
 # one), fine-tuned with half the passages partly known (a random span of their latent vectors), 2 × 1,500 steps, about
 # 55 minutes on 2 cores. Held-out loss with a span known 0.808 → 0.776, with none 0.780 → 0.776. Not shipped: its
-# infills gain little (ROUGE-L 0.204 against 0.190-0.2 of the shipped denoiser) and its unconditional passages read worse
-# to the judge LM (perplexity 23.0 against 20.4; docs/report/control.md).
+# infills gain little (ROUGE-L 0.228 against the bundle denoiser's 0.222, 300 passages, λ 4, best of 8) and its
+# unconditional passages read worse to the judge LM (perplexity 23.0 against 20.4; docs/report/control.md).
 INFILL = --known-latents --known-latents-rate 0.5 --batch-size 64 --steps 1500 --eval-every 250 --eval-batches 20 \
 	--checkpoint-every 250
 infill-denoiser: build
