@@ -153,8 +153,11 @@ DIFFUSION = --width 384 --layers 8 --heads 8 --schedule-scale 0.125 --batch-size
 # How the bundle samples by default (the diffusion config's "sampling"): the sampler's noise raised 1.6× for
 # variety, the decoder fused with the LM at λ 1.7 for fluency (chosen on 300 samples × 3 seeds under the judges; with
 # the 8 × 384 denoiser: judge-LM perplexity 1.08× the human passages', distinct-2 0.593; docs/report/findings.md).
-# A loop of few steps wants more noise: ×3.0 at 2 steps, ×2.5 at 4, ×2.2 at 8 (docs/report/fewstep.md).
-SAMPLING = --noise-scale 1.6 --noise-scale-by-steps 2=3.0 4=2.5 8=2.2 50=1.6 --lm-prior 1.7
+# A loop of few steps wants more noise: ×3.0 at 2 steps, ×2.5 at 4, ×2.2 at 8 (docs/report/fewstep.md). An infill
+# is decoded at λ 4 and chosen among 8 loops by the frozen LM's likelihood: one loop at λ 1.7 writes worse middles
+# than the LM alone (docs/report/control.md).
+SAMPLING = --noise-scale 1.6 --noise-scale-by-steps 2=3.0 4=2.5 8=2.2 50=1.6 --lm-prior 1.7 \
+	--infill-lm-prior 4 --infill-candidates 8
 bundle: build
 	$(NEBULA) tokenizer train --data $(DATA)/tinystories --vocab-size 4096 --out $(RUNS)/tokenizer
 	$(NEBULA) train lm --data $(DATA)/tinystories --tokenizer $(RUNS)/tokenizer --preset small --batch-size 16 \

@@ -57,8 +57,9 @@ extension GenerationRequest {
         func fail(_ field: String, _ problem: String) -> GenerationRequestError { GenerationRequestError(field: field, problem: problem) }
         guard steps >= 1 else { throw fail("steps", "must be at least 1, got \(steps)") }
         guard guidance >= 0 && guidance <= 20 else { throw fail("guidance", "must be in [0, 20], got \(guidance)") }
-        for (field, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
-            if let value, !SamplingDefaults.range.contains(value) { throw fail(field, "must be in [0, 4], got \(value)") }
+        if let problem = SamplingDefaults.rangeProblem(noiseScale, SamplingDefaults.noiseScaleRange) { throw fail("noise_scale", problem) }
+        if let problem = SamplingDefaults.rangeProblem(languageModelPrior, SamplingDefaults.languageModelPriorRange) {
+            throw fail("lm_prior", problem)
         }
         if let p = decodeTopP, !(p > 0 && p <= 1) { throw fail("decode_top_p", "must be in (0, 1], got \(p)") }
         if sampler == .ddim, let scale = noiseScale, scale != 1 {
@@ -92,8 +93,9 @@ public struct GenerationConfig: Equatable, Sendable {
 
 extension LatentDiffusion {
     /// Resolves `request` against this bundle's sampling defaults, once (throws what `request.validate()` throws, and
-    /// for a distilled denoiser a step count or sampler other than the ones it was distilled for).
-    public func configuration(for request: GenerationRequest) throws -> GenerationConfig {
+    /// for a distilled denoiser a step count or sampler other than the ones it was distilled for). An infill
+    /// (`infilling`) takes the bundle's infill LM prior (`sampling.infill.lm_prior`) where the request gives none.
+    public func configuration(for request: GenerationRequest, infilling: Bool = false) throws -> GenerationConfig {
         try request.validate()
         let defaults = config.sampling ?? SamplingDefaults()
         let sampler = request.sampler ?? config.distillation?.sampler ?? .ddpm
@@ -117,21 +119,29 @@ extension LatentDiffusion {
             noiseScale: sampler == .ddim
                 ? 1 : request.noiseScale ?? config.distillation?.noiseScale ?? defaults.noiseScale(steps: request.steps) ?? 1,
             renormalizeEstimates: request.renormalizeEstimates ?? defaults.renormalizeEstimates ?? true,
-            languageModelPrior: languageModelPrior(request, defaults: defaults, decoder: decoder),
+            languageModelPrior: languageModelPrior(request, defaults: defaults, decoder: decoder, infilling: infilling),
             decoding: request.decodeTopP.map { SamplingOptions(temperature: 1, topP: $0) } ?? SamplingOptions(temperature: 0),
             decoder: decoder)
     }
 
-    /// The LM prior λ of `decoder`: for the autoregressive one, the request's, else the bundle's, else the one it was
-    /// trained with; for the one-pass decoder, the request's, else none (the bundle's default is the autoregressive
-    /// decoder's: on the one-pass decoder's drafts it makes them repeat themselves, docs/report/fewstep.md); for the
-    /// parallel decoder, none (it has no LM to fuse).
-    func languageModelPrior(_ request: GenerationRequest, defaults: SamplingDefaults, decoder: PassageDecoder) -> Float {
+    /// The LM prior λ of `decoder`: for the autoregressive one, the request's, else the bundle's (of an infill, its
+    /// infill λ first), else the one it was trained with; for the one-pass decoder, the request's, else none (the
+    /// bundle's default is the autoregressive decoder's: on the one-pass decoder's drafts it makes them repeat
+    /// themselves, docs/report/fewstep.md); for the parallel decoder, none (it has no LM to fuse).
+    func languageModelPrior(_ request: GenerationRequest, defaults: SamplingDefaults, decoder: PassageDecoder, infilling: Bool) -> Float {
         switch decoder {
         case .autoregressive:
-            return request.languageModelPrior ?? defaults.languageModelPrior ?? autoencoder.config.languageModelPrior
+            return request.languageModelPrior ?? (infilling ? defaults.infill?.languageModelPrior : nil) ?? defaults.languageModelPrior
+                ?? autoencoder.config.languageModelPrior
         case .onePass: return request.languageModelPrior ?? 0
         case .parallel: return 0
         }
+    }
+}
+
+extension LatentDiffusion {
+    /// How many loops an infill runs for each middle: `requested`, else the bundle's `sampling.infill.candidates`, else 1.
+    public func infillCandidates(_ requested: Int?) -> Int {
+        requested ?? config.sampling?.infill?.candidates ?? 1
     }
 }

@@ -202,6 +202,15 @@ extension LatentDiffusion {
         }
     }
 
+    /// The `count` of `candidates`, infills of one gap, whose whole passages the frozen LM finds likeliest, in their
+    /// order among `candidates` (what the server's `best_of` keeps).
+    public func likeliest(_ candidates: [Infill], count: Int) -> [Infill] {
+        guard count < candidates.count else { return candidates }
+        let losses = candidates.map { languageModelLoss(of: $0.passage) }
+        let kept = candidates.indices.sorted { (losses[$0], $0) < (losses[$1], $1) }.prefix(count)
+        return kept.sorted().map { candidates[$0] }
+    }
+
     /// The one of `candidates`, infills of one gap, that `selection` keeps.
     public func keep(_ candidates: [Infill], by selection: InfillSelection) -> Infill {
         candidates[selection.pick(candidates, languageModelLoss: languageModelLoss)]

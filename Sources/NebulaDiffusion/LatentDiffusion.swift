@@ -63,16 +63,19 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
     public var renormalizeEstimates: Bool?
     /// The decoder of the final latent (nil: the autoencoder's own).
     public var decoder: PassageDecoder?
+    /// What infilling does otherwise (nil: as every other loop, one loop a middle).
+    public var infill: InfillDefaults?
 
     public init(
         noiseScale: Float? = nil, noiseScaleBySteps: [Int: Float]? = nil, languageModelPrior: Float? = nil,
-        renormalizeEstimates: Bool? = nil, decoder: PassageDecoder? = nil
+        renormalizeEstimates: Bool? = nil, decoder: PassageDecoder? = nil, infill: InfillDefaults? = nil
     ) {
         self.noiseScale = noiseScale
         self.noiseScaleBySteps = noiseScaleBySteps
         self.languageModelPrior = languageModelPrior
         self.renormalizeEstimates = renormalizeEstimates
         self.decoder = decoder
+        self.infill = infill
     }
 
     /// The noise temperature of a loop of `steps` steps: from the table when there is one, else `noiseScale`.
@@ -86,26 +89,53 @@ public struct SamplingDefaults: Codable, Equatable, Sendable {
         return table[a]! + w * (table[b]! - table[a]!)
     }
 
-    /// The range of the noise scale and the LM prior, wherever they are given: here, on the command line,
-    /// in a request.
-    public static let range: ClosedRange<Float> = 0...4
+    /// The range of the noise scale, wherever it is given: here, on the command line, in a request.
+    public static let noiseScaleRange: ClosedRange<Float> = 0...4
+    /// The range of the LM prior λ: wider than the noise scale's, since infilling is best near λ 4–8.
+    public static let languageModelPriorRange: ClosedRange<Float> = 0...16
 
-    /// Every setting must lie in `range`, every step count of the table be positive.
+    /// "must be in [0, 4], got 5.0" when `value` lies outside `range`, else nil.
+    public static func rangeProblem(_ value: Float?, _ range: ClosedRange<Float>) -> String? {
+        guard let value, !range.contains(value) else { return nil }
+        return "must be in [\(Int(range.lowerBound)), \(Int(range.upperBound))], got \(value)"
+    }
+
+    /// Every setting must lie in its range, every step count of the table be positive.
     public func validate() -> String? {
-        for (name, value) in [("noise_scale", noiseScale), ("lm_prior", languageModelPrior)] {
-            if let value, !Self.range.contains(value) { return "sampling.\(name) must be in [0, 4], got \(value)" }
-        }
+        if let problem = Self.rangeProblem(noiseScale, Self.noiseScaleRange) { return "sampling.noise_scale \(problem)" }
+        if let problem = Self.rangeProblem(languageModelPrior, Self.languageModelPriorRange) { return "sampling.lm_prior \(problem)" }
         for (steps, value) in (noiseScaleBySteps ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard steps >= 1 else { return "sampling.noise_scale_by_steps: step counts must be positive, got \(steps)" }
-            guard Self.range.contains(value) else { return "sampling.noise_scale_by_steps[\(steps)] must be in [0, 4], got \(value)" }
+            if let problem = Self.rangeProblem(value, Self.noiseScaleRange) { return "sampling.noise_scale_by_steps[\(steps)] \(problem)" }
         }
+        if let problem = Self.rangeProblem(infill?.languageModelPrior, Self.languageModelPriorRange) {
+            return "sampling.infill.lm_prior \(problem)"
+        }
+        if let candidates = infill?.candidates, candidates < 1 { return "sampling.infill.candidates must be positive, got \(candidates)" }
         return nil
     }
 
     enum CodingKeys: String, CodingKey {
         case noiseScale = "noise_scale", noiseScaleBySteps = "noise_scale_by_steps", languageModelPrior = "lm_prior"
-        case renormalizeEstimates = "renormalize_estimates", decoder
+        case renormalizeEstimates = "renormalize_estimates", decoder, infill
     }
+}
+
+/// How a bundle infills unless told otherwise (`"infill": {"lm_prior": 4, "candidates": 8}` in `sampling`): a middle
+/// wants a stronger LM prior than a free passage, and is best chosen among several loops by the frozen LM's likelihood
+/// of the whole passage (docs/report/control.md measures both).
+public struct InfillDefaults: Codable, Equatable, Sendable {
+    /// The LM prior λ of an infill's decode (nil: the bundle's `lm_prior`).
+    public var languageModelPrior: Float?
+    /// Loops a middle, one kept by the frozen LM's likelihood (nil: 1).
+    public var candidates: Int?
+
+    public init(languageModelPrior: Float? = nil, candidates: Int? = nil) {
+        self.languageModelPrior = languageModelPrior
+        self.candidates = candidates
+    }
+
+    enum CodingKeys: String, CodingKey { case languageModelPrior = "lm_prior", candidates }
 }
 
 /// A trained latent diffusion system: the denoiser (EMA weights), its process, and the autoencoder

@@ -91,7 +91,7 @@ public struct InfillingEvaluation {
 
     /// Runs every row on `cuts`; `progress` hears each row's start.
     public func run(_ cuts: [Cut], progress: (String) -> Void = { _ in }) throws -> [Row] {
-        let config = try system.configuration(for: plan.loop)
+        let config = try system.configuration(for: plan.loop, infilling: true)
         let lm = system.autoencoder.languageModel
         var generator = SeededGenerator(seed: plan.seed)
         var rows: [Row] = []

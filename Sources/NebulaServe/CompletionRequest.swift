@@ -4,7 +4,8 @@ import NebulaDiffusion
 /// The body of `POST /v1/completions`, as OpenAI's API has it, plus the diffusion fields (`steps`,
 /// `guidance`, `sampler`, `decode_top_p`, `decoder`, `noise_scale`, `lm_prior`, and `label` / `classifier_scale`: steering towards
 /// a label of the bundle's latent classifier; `suffix`: the text after a gap of `max_tokens` tokens, which the loop fills
-/// — OpenAI's insertion). Unknown fields are ignored, as OpenAI-compatible servers do.
+/// — OpenAI's insertion — with `best_of` loops, the `n` likeliest kept). Unknown fields are ignored, as OpenAI-compatible
+/// servers do.
 public struct CompletionRequest: Decodable, Sendable {
     public var model: String
     /// The texts to continue (language model) or the passages to continue (diffusion); empty: unconditional.
@@ -30,11 +31,15 @@ public struct CompletionRequest: Decodable, Sendable {
     public var classifierScale: Float?
     /// Text that follows the completion (insertion, as OpenAI's `suffix`): the diffusion model fills the gap.
     public var suffix: String?
+    /// Infilling: loops run, of which the `n` whose whole passages the frozen LM finds likeliest are returned (OpenAI's
+    /// `best_of`; nil: `n` times the bundle's `sampling.infill.candidates`, or `n` when streamed).
+    public var bestOf: Int?
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, maxTokens = "max_tokens", temperature, topP = "top_p", n, seed, stream, steps, guidance, sampler
         case decodeTopP = "decode_top_p", decoder, noiseScale = "noise_scale", languageModelPrior = "lm_prior"
         case renormalizeEstimates = "renormalize_estimates", label, classifierScale = "classifier_scale", suffix
+        case bestOf = "best_of"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +73,7 @@ public struct CompletionRequest: Decodable, Sendable {
         label = try c.decodeIfPresent(String.self, forKey: .label)
         classifierScale = try c.decodeIfPresent(Float.self, forKey: .classifierScale)
         suffix = try c.decodeIfPresent(String.self, forKey: .suffix)
+        bestOf = try Self.integer(c, .bestOf)
     }
 
     /// An integer field: Foundation reports a fractional number given for an integer as malformed JSON,
@@ -167,6 +173,8 @@ public struct DiffusionParameters: Sendable {
     /// Infilling: the text after the gap, and the gap's length in tokens (the prompt is the text before it).
     public var suffix: String? = nil
     public var gap = 12
+    /// Infilling: loops run, the `choices` likeliest kept (nil: the bundle's default, see `CompletionRequest.bestOf`).
+    public var bestOf: Int? = nil
 }
 
 extension CompletionRequest {
@@ -201,7 +209,7 @@ extension CompletionRequest {
                 ("decoder", decoder != nil),
                 ("noise_scale", noiseScale != nil), ("lm_prior", languageModelPrior != nil),
                 ("renormalize_estimates", renormalizeEstimates != nil), ("label", label != nil),
-                ("classifier_scale", classifierScale != nil), ("suffix", suffix != nil)
+                ("classifier_scale", classifierScale != nil), ("suffix", suffix != nil), ("best_of", bestOf != nil)
             ] where present {
                 throw ServeError.invalidField(field, "\(field) applies to the diffusion model only")
             }
@@ -262,6 +270,21 @@ extension CompletionRequest {
             }
             parameters.suffix = suffix
             parameters.gap = maxTokens ?? 12
+        }
+        if let bestOf {
+            guard suffix != nil else { throw ServeError.invalidField("best_of", "best_of applies to infilling: send suffix too") }
+            guard stream != true || bestOf == choices else {
+                throw ServeError.invalidField("best_of", "best_of cannot be used with stream (it chooses among finished loops)")
+            }
+            guard bestOf >= choices else {
+                throw ServeError.invalidField("best_of", "best_of must be at least n (\(choices)), got \(bestOf)")
+            }
+            guard bestOf <= configuration.maxBestOf else {
+                throw ServeError.invalidField("best_of", "best_of must be at most \(configuration.maxBestOf), got \(bestOf)")
+            }
+            parameters.bestOf = bestOf
+        } else if suffix != nil, stream == true {
+            parameters.bestOf = choices  // a streamed infill shows each loop's estimates: one loop a choice
         }
         if let label {
             guard let labels else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }

@@ -77,14 +77,15 @@ struct DiffusionBatcher {
     func admit(_ job: Job, _ parameters: DiffusionParameters) throws -> DiffusionRun {
         let config: GenerationConfig  // the fields were validated when the request came; what the bundle refuses fails here
         do {
-            config = try system.configuration(for: parameters.generation)
+            config = try system.configuration(for: parameters.generation, infilling: parameters.suffix != nil)
         } catch let error as GenerationRequestError {
             throw ServeError.invalidField(error.field, error.description)
         }
         var condition: Tensor? = nil, infill: HeldInfill? = nil
         var promptTokens = 0
-        let n = parameters.choices
+        var n = parameters.choices  // rows of the loop: an infill runs best_of of them
         if let suffix = parameters.suffix {
+            n = parameters.bestOf ?? n * system.infillCandidates(nil)
             infill = try held(prefix: parameters.prompt, suffix: suffix, gap: parameters.gap, choices: n)
             promptTokens = infill!.prefix.count
         } else if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -198,15 +199,20 @@ struct DiffusionBatcher {
     }
 
     /// The final texts of one run, nucleus-sampled with the run's seed and LM prior; of an infill, the middles, decoded
-    /// after the prefix with the run's own generator (as `LatentDiffusion.infill` decodes).
+    /// after the prefix with the run's own generator (as `LatentDiffusion.infill` decodes), the `n` likeliest of its
+    /// `best_of` loops in the order they ran.
     func completed(_ run: DiffusionRun) -> [CompletedChoice] {
         if let infill = run.infill {
             let decoded = system.autoencoder.decode(
                 run.z, options: run.config.decoding, languageModelPrior: run.config.languageModelPrior,
                 prefixes: [[Int]](repeating: infill.prefix, count: run.z.shape[0]), generator: &run.generator)
-            return decoded.map {
-                let middle = middleText($0, infill)
-                return CompletedChoice(text: middle, finishReason: .stop, tokens: (try? tokenizer.encode(middle).count) ?? 0)
+            let infills = decoded.map {
+                let middle = LatentDiffusion.middle(of: $0, prefix: infill.prefix.count, gap: infill.gap, suffix: infill.suffix)
+                return Infill(middle: middle, passage: infill.prefix + middle + infill.suffix)
+            }
+            return system.likeliest(infills, count: run.parameters.choices).map {
+                let middle = (try? tokenizer.decode($0.middle)) ?? ""
+                return CompletedChoice(text: middle, finishReason: .stop, tokens: $0.middle.count)
             }
         }
         var generator = SeededGenerator(seed: run.parameters.seed)

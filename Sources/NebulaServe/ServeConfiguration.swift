@@ -16,6 +16,8 @@ public struct ServeConfiguration: Sendable {
     public var maxTokens = 256
     /// Largest `n` (choices per request).
     public var maxChoices = 4
+    /// Largest `best_of` (loops an infill runs, the likeliest kept).
+    public var maxBestOf = 16
     /// Largest `steps` of a diffusion request.
     public var maxSteps = 200
     /// Largest request body, in bytes (413 above it).

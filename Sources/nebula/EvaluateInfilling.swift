@@ -22,7 +22,8 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Longest true middle, in tokens.") var maxGap = 16
     @Option(help: "Loop steps.") var steps = 50
     @Option(help: "How many times each step is taken (RePaint resampling; 1: replacement only).") var resample = 1
-    @Option(help: "Loops per passage, one kept by --select.") var candidates = 1
+    @Option(help: "Loops per passage, one kept by --select (default: the bundle's sampling.infill.candidates, else 1).")
+    var candidates: Int?
     @Option(name: .customLong("select"), help: ArgumentHelp(infillSelectionHelp)) var selection: InfillSelection = .likelihood
     @Option(help: "Where the loop starts: 1 from noise, below 1 from the encoded passage (the LM's filler in the gap) noised to it.")
     var strength: Float = 1
@@ -37,7 +38,7 @@ struct EvaluateInfilling: ParsableCommand {
     @Option(help: "Write the rows as JSON here.") var out: String?
 
     func validate() throws {
-        guard passages >= 1, steps >= 1, resample >= 1, candidates >= 1 else {
+        guard passages >= 1, steps >= 1, resample >= 1, candidates ?? 1 >= 1 else {
             throw ValidationError("--passages, --steps, --resample and --candidates must be positive")
         }
         guard 1 <= minGap, minGap <= maxGap else { throw ValidationError("--min-gap must be positive and at most --max-gap") }
@@ -50,10 +51,10 @@ struct EvaluateInfilling: ParsableCommand {
             let judge = try judgeLM.map { (model: try GPT.load(from: fileURL($0)), tokenizer: try loadTokenizer(directory: fileURL($0))) }
             var plan = InfillingEvaluation.Plan()
             (plan.passages, plan.gaps, plan.resample, plan.seed) = (passages, minGap...maxGap, resample, seed)
-            (plan.candidates, plan.selection, plan.strength) = (candidates, selection, strength)
+            (plan.candidates, plan.selection, plan.strength) = (system.infillCandidates(candidates), selection, strength)
             plan.loop = GenerationRequest(
                 steps: steps, noiseScale: noiseScale, languageModelPrior: languageModelPrior, decodeTopP: decodeTopP)
-            _ = try resolve(plan.loop, for: system)
+            _ = try resolve(plan.loop, for: system, infilling: true)
             let folders = try bundle.folders()
             let (spec, splits) = try corpusSplits(dataFolders: [folders.autoencoder, folders.languageModel], tokenizer: tokenizer)
             let heldOut = try PassageBatcher(
@@ -63,7 +64,7 @@ struct EvaluateInfilling: ParsableCommand {
             let cuts = evaluation.cuts(of: heldOut.map { $0.tokens.map(Int.init) })
             let rows = try evaluation.run(cuts) { printStatus("… \($0)") }
             print(
-                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(candidates) by \(selection), strength \(strength)"
+                "\(cuts.count) held-out passages, middles of \(minGap)–\(maxGap) tokens, \(steps) steps, resample \(resample), best of \(plan.candidates) by \(selection), strength \(strength)"
             )
             print("row                              token F1  ROUGE-L  names  judge ppl   s/passage")
             for row in rows {

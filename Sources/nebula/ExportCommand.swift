@@ -35,6 +35,12 @@ struct Export: ParsableCommand {
         inversion: .prefixedNo,
         help: "For a denoiser: whether its sampler renormalises x0 estimates by default (sampling.renormalize_estimates).")
     var renormalizeEstimates: Bool?
+    @Option(
+        name: .customLong("infill-lm-prior"),
+        help: "For a denoiser: the LM prior its infills are decoded with by default (sampling.infill.lm_prior).")
+    var infillLanguageModelPrior: Float?
+    @Option(help: "For a denoiser: loops an infill runs by default, the likeliest kept (sampling.infill.candidates).")
+    var infillCandidates: Int?
 
     static let copied = [
         "config.json", "data.json", "training.json", "log.jsonl", "loss.svg",
@@ -46,6 +52,7 @@ struct Export: ParsableCommand {
     /// Whether any of the denoiser's sampling defaults is given.
     var setsSamplingDefaults: Bool {
         noiseScale != nil || languageModelPrior != nil || renormalizeEstimates != nil || !noiseScaleBySteps.isEmpty
+            || infillLanguageModelPrior != nil || infillCandidates != nil
     }
 
     /// `--noise-scale-by-steps` as a table (validate() has checked every entry).
@@ -59,10 +66,14 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         try validateFlags(GenerationRequest(noiseScale: noiseScale, languageModelPrior: languageModelPrior))
+        try validateLanguageModelPrior(infillLanguageModelPrior, flag: "--infill-lm-prior")
+        if let infillCandidates, infillCandidates < 1 {
+            throw ValidationError("--infill-candidates must be positive, got \(infillCandidates)")
+        }
         for entry in noiseScaleBySteps {
             let parts = entry.split(separator: "=")
             guard parts.count == 2, let steps = Int(parts[0]), steps >= 1, let scale = Float(parts[1]),
-                SamplingDefaults.range.contains(scale)
+                SamplingDefaults.noiseScaleRange.contains(scale)
             else {
                 throw ValidationError("--noise-scale-by-steps entries are STEPS=SCALE with STEPS ≥ 1 and SCALE in [0, 4], got \(entry)")
             }
@@ -163,6 +174,10 @@ struct Export: ParsableCommand {
             }
             if let languageModelPrior { sampling["lm_prior"] = Double("\(languageModelPrior)")! }
             if let renormalizeEstimates { sampling["renormalize_estimates"] = renormalizeEstimates }
+            var infill = sampling["infill"] as? [String: Any] ?? [:]
+            if let infillLanguageModelPrior { infill["lm_prior"] = Double("\(infillLanguageModelPrior)")! }
+            if let infillCandidates { infill["candidates"] = infillCandidates }
+            if !infill.isEmpty { sampling["infill"] = infill }
             object["sampling"] = sampling
         }
     }

@@ -88,9 +88,9 @@ func validateFlags(_ request: GenerationRequest) throws {
 }
 
 /// The resolved settings of `request` for `system`, or the command's one-line error.
-func resolve(_ request: GenerationRequest, for system: LatentDiffusion) throws -> GenerationConfig {
+func resolve(_ request: GenerationRequest, for system: LatentDiffusion, infilling: Bool = false) throws -> GenerationConfig {
     do {
-        return try system.configuration(for: request)
+        return try system.configuration(for: request, infilling: infilling)
     } catch let error as GenerationRequestError {
         throw CommandError("--\(error.field.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
     }
@@ -116,10 +116,12 @@ let infillSelectionHelp =
 
 /// `--lm-prior`'s help, the same on every command that decodes latents with the autoregressive decoder.
 let lmPriorHelp =
-    "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior): more fluent text from vague latents, less faithful reconstruction."
+    "Weight λ of the frozen LM's log-probabilities added to the autoregressive decoder's at every token (shallow fusion; 0: off; default: the λ the decoder was trained with, or for a bundle's samples its sampling.lm_prior, for its infills sampling.infill.lm_prior): more fluent text from vague latents, less faithful reconstruction."
 
-func validateLanguageModelPrior(_ weight: Float?) throws {
-    if let weight, !SamplingDefaults.range.contains(weight) { throw ValidationError("--lm-prior must be in [0, 4], got \(weight)") }
+func validateLanguageModelPrior(_ weight: Float?, flag: String = "--lm-prior") throws {
+    if let problem = SamplingDefaults.rangeProblem(weight, SamplingDefaults.languageModelPriorRange) {
+        throw ValidationError("\(flag) \(problem)")
+    }
 }
 
 /// Decodes latents `[B, K, d]` to texts as `config` says (greedy, or sampled with `seed`); `decoder` picks the
@@ -186,8 +188,8 @@ struct Generate: ParsableCommand {
     var resample = 1
     @Option(
         help:
-            "Loops per sample: infilling keeps one by --select, --classifier the best by the classifier's p(label) of the decoded words."
-    ) var candidates = 1
+            "Loops per sample: infilling keeps one by --select (default: the bundle's sampling.infill.candidates, else 1), --classifier the best by the classifier's p(label) of the decoded words (default 1)."
+    ) var candidates: Int?
     @Option(name: .customLong("select"), help: ArgumentHelp(infillSelectionHelp)) var selection: InfillSelection = .likelihood
     @Option(help: "Infilling: where the loop starts, 1 from noise, below 1 from the LM's filler of the gap noised to it.")
     var strength: Float = 1
@@ -209,7 +211,7 @@ struct Generate: ParsableCommand {
         }
         guard gap >= 1 else { throw ValidationError("--gap must be positive, got \(gap)") }
         guard resample >= 1 else { throw ValidationError("--resample must be positive, got \(resample)") }
-        guard candidates >= 1 else { throw ValidationError("--candidates must be positive, got \(candidates)") }
+        if let candidates, candidates < 1 { throw ValidationError("--candidates must be positive, got \(candidates)") }
         guard strength > 0 && strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
         guard (classifier == nil) == (label == nil) else { throw ValidationError("--classifier and --label go together: give both") }
         guard classifierScale >= 0 else { throw ValidationError("--classifier-scale must be non-negative, got \(classifierScale)") }
@@ -230,7 +232,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (system, tokenizer) = try bundle.load(for: loop.request(guidance: guidance), distilled: !loop.undistilled)
-            let config = try resolve(loop.request(guidance: guidance), for: system)
+            let config = try resolve(loop.request(guidance: guidance), for: system, infilling: suffix != nil)
             let steering = try steering(for: system)
             if let prompt, let suffix {
                 return try infill(system, tokenizer, config, prefix: prompt, suffix: suffix, steering: steering)
@@ -263,7 +265,7 @@ struct Generate: ParsableCommand {
                     if loop.json {
                         try printSample(passages.joined(separator: " "), seed: seed, steps: loop.steps, seconds: seconds, json: true)
                     }
-                } else if let steering, candidates > 1 {
+                } else if let steering, let candidates, candidates > 1 {
                     var generator = SeededGenerator(seed: seed)
                     let begin = Date()
                     let tokens = system.steeredPassages(
@@ -299,7 +301,8 @@ extension Generate {
             let filled: [Infill]
             do {
                 filled = try system.infill(
-                    prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample, candidates: candidates,
+                    prefix: prefixTokens, suffix: suffixTokens, gap: gap, count: 1, config, resample: resample,
+                    candidates: system.infillCandidates(candidates),
                     selection: selection, strength: strength, steering: steering,
                     generator: &generator
                 ) { step, output in

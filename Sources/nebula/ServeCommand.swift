@@ -17,13 +17,14 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest max_tokens a request may ask for.") var maxTokens = 256
     @Option(help: "Largest steps a diffusion request may ask for.") var maxSteps = 200
     @Option(help: "Largest n (choices per request).") var maxChoices = 4
+    @Option(help: "Largest best_of (loops an infill runs, the likeliest kept).") var maxBestOf = 16
     @Option(help: "Requests waiting or running at once; more are answered 503.") var queue = 64
     @Option(help: "Per-request time limit, in seconds (504 past it).") var timeout: Double = 120
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
-        guard maxTokens >= 1, maxSteps >= 1, maxChoices >= 1, queue >= 1 else {
-            throw ValidationError("--max-tokens, --max-steps, --max-choices and --queue must be at least 1")
+        guard maxTokens >= 1, maxSteps >= 1, maxChoices >= 1, maxBestOf >= 1, queue >= 1 else {
+            throw ValidationError("--max-tokens, --max-steps, --max-choices, --max-best-of and --queue must be at least 1")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
@@ -34,7 +35,7 @@ struct Serve: ParsableCommand {
             var configuration = ServeConfiguration()
             (configuration.host, configuration.port) = (host, port)
             (configuration.maxTokens, configuration.maxSteps, configuration.maxChoices) = (maxTokens, maxSteps, maxChoices)
-            (configuration.queueCapacity, configuration.requestTimeout) = (queue, timeout)
+            (configuration.maxBestOf, configuration.queueCapacity, configuration.requestTimeout) = (maxBestOf, queue, timeout)
             let server = NebulaServer(models: models, configuration: configuration)
             // ArgumentParser's command here is synchronous: the server runs on the concurrency pool while
             // this thread waits for it to shut down.

@@ -81,7 +81,7 @@ final class SamplingDefaultsTests: XCTestCase {
             (GenerationRequest(steps: 0), "steps must be at least 1, got 0"),
             (GenerationRequest(guidance: 21), "guidance must be in [0, 20], got 21.0"),
             (GenerationRequest(noiseScale: -1), "noise_scale must be in [0, 4], got -1.0"),
-            (GenerationRequest(languageModelPrior: 4.5), "lm_prior must be in [0, 4], got 4.5"),
+            (GenerationRequest(languageModelPrior: 16.5), "lm_prior must be in [0, 16], got 16.5"),
             (GenerationRequest(decodeTopP: 0), "decode_top_p must be in (0, 1], got 0.0")
         ]
         let (system, _) = tinySystem(sampling: nil)
@@ -153,5 +153,33 @@ final class SamplingDefaultsTests: XCTestCase {
             SamplingDefaults(noiseScaleBySteps: [4: 5]).validate(), "sampling.noise_scale_by_steps[4] must be in [0, 4], got 5.0")
         XCTAssertEqual(
             SamplingDefaults(noiseScaleBySteps: [0: 1]).validate(), "sampling.noise_scale_by_steps: step counts must be positive, got 0")
+    }
+
+    /// An infill takes the bundle's infill λ and candidates (`sampling.infill`); a free passage keeps `lm_prior`; a
+    /// caller's values win over both.
+    func testInfillDefaultsApplyToInfillsOnly() throws {
+        let defaults = SamplingDefaults(languageModelPrior: 1.4, infill: InfillDefaults(languageModelPrior: 6, candidates: 8))
+        let json = try JSONEncoder().encode(defaults)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        let infill = try XCTUnwrap(object["infill"] as? [String: Any], "\(object)")
+        XCTAssertEqual(infill["lm_prior"] as? Double, 6)
+        XCTAssertEqual(infill["candidates"] as? Int, 8)
+        XCTAssertEqual(try JSONDecoder().decode(SamplingDefaults.self, from: json), defaults)
+
+        let (system, _) = tinySystem(sampling: defaults)
+        XCTAssertEqual(try system.configuration(for: GenerationRequest()).languageModelPrior, 1.4)
+        XCTAssertEqual(try system.configuration(for: GenerationRequest(), infilling: true).languageModelPrior, 6)
+        XCTAssertEqual(try system.configuration(for: GenerationRequest(languageModelPrior: 2), infilling: true).languageModelPrior, 2)
+        XCTAssertEqual(system.infillCandidates(nil), 8)
+        XCTAssertEqual(system.infillCandidates(3), 3)
+        let (onlyPrior, _) = tinySystem(sampling: SamplingDefaults(languageModelPrior: 1.4))
+        XCTAssertEqual(try onlyPrior.configuration(for: GenerationRequest(), infilling: true).languageModelPrior, 1.4)
+        XCTAssertEqual(onlyPrior.infillCandidates(nil), 1)
+
+        XCTAssertEqual(
+            SamplingDefaults(infill: InfillDefaults(languageModelPrior: 20)).validate(),
+            "sampling.infill.lm_prior must be in [0, 16], got 20.0")
+        XCTAssertEqual(
+            SamplingDefaults(infill: InfillDefaults(candidates: 0)).validate(), "sampling.infill.candidates must be positive, got 0")
     }
 }

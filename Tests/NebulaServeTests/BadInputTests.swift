@@ -106,6 +106,12 @@ final class BadInputTests: XCTestCase {
             Row(
                 arguments: ["export", "--from", lm.path, "--to", path("out-export4"), "--noise-scale", "1.2"],
                 names: "not a denoiser's config", output: "out-export4"),
+            Row(
+                arguments: ["export", "--from", lm.path, "--to", path("out-export5"), "--infill-candidates", "0"],
+                names: "--infill-candidates must be positive, got 0", output: "out-export5"),
+            Row(
+                arguments: ["export", "--from", lm.path, "--to", path("out-export6"), "--infill-lm-prior", "17"],
+                names: "--infill-lm-prior must be in [0, 16], got 17.0", output: "out-export6"),
             Row(arguments: ["inspect", path("empty.txt")], names: "empty.txt"),
             Row(arguments: ["inspect", path("text.txt")], names: "text.txt"),
             Row(arguments: ["inspect", path("truncated.safetensors")], names: "truncated.safetensors"),

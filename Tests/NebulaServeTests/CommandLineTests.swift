@@ -133,6 +133,12 @@ final class HuggingFaceLanguageModelPipelineTests: XCTestCase {
         let infill = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(infilled.utf8)) as? [String: Any], infilled)
         let (text, middle) = (try XCTUnwrap(infill["text"] as? String), try XCTUnwrap(infill["middle"] as? String))
         XCTAssertEqual(text, "Tom had a" + middle + " They were happy.")
+        // Exported with infill defaults, the folder's config carries them.
+        let exported = root.appendingPathComponent("diffusion-exported")
+        _ = try run(["export", "--from", infilling.path, "--to", exported.path, "--infill-lm-prior", "5", "--infill-candidates", "3"])
+        let exportedConfig = try JSONDecoder().decode(
+            LatentDiffusionConfig.self, from: Data(contentsOf: exported.appendingPathComponent("config.json")))
+        XCTAssertEqual(exportedConfig.sampling?.infill, InfillDefaults(languageModelPrior: 5, candidates: 3))
         let reconstruction = try run(["reconstruct", "--autoencoder", ae.path, "--limit", "4", "--json"])
         let metrics = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(reconstruction.utf8)) as? [String: Any])
         XCTAssertNotNil(metrics["bleu4"] ?? metrics["bleu"])

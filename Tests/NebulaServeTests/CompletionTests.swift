@@ -184,23 +184,53 @@ final class CompletionTests: XCTestCase {
     }
 
     /// `suffix` (OpenAI's insertion): the middle of `max_tokens` tokens between the prompt and the suffix, the one
-    /// `LatentDiffusion.infill` writes for the seed.
+    /// `LatentDiffusion.infill` writes for the seed — by default the likeliest of the bundle's infill candidates at its
+    /// infill LM prior, with `best_of` 1 a single loop at that prior.
     func testSuffixFillsTheGapAsTheLibrarysInfill() async throws {
         let (prompt, suffix) = ("Tom had a red ball. One day he", "He was very sad and cried.")
         let fields: [String: Any] = ["model": diffusion, "prompt": prompt, "suffix": suffix, "max_tokens": 10, "steps": 8, "seed": 3]
+        let models = try TestServers.referenceModels.get()
+        let (system, tokenizer) = (models.system, models.tokenizer)
+        XCTAssertGreaterThan(system.infillCandidates(nil), 1, "the bundle should choose its infills among several loops")
+        func expected(candidates: Int) throws -> String {
+            try withNoGrad {
+                let config = try system.configuration(for: GenerationRequest(steps: 8), infilling: true)
+                var generator = SeededGenerator(seed: 3)
+                let infill = try system.infill(
+                    prefix: try tokenizer.encode(prompt), suffix: try tokenizer.encode(" " + suffix), gap: 10, count: 1, config,
+                    candidates: candidates, generator: &generator)[0]
+                return try tokenizer.decode(infill.middle)
+            }
+        }
         let middle = try texts(try await complete(fields))[0]
+        XCTAssertEqual(middle, try expected(candidates: system.infillCandidates(nil)))
+        XCTAssertFalse(middle.isEmpty)
+        var single = fields
+        single["best_of"] = 1
+        let oneLoop = try texts(try await complete(single))[0]
+        XCTAssertEqual(oneLoop, try expected(candidates: 1))
+    }
+
+    /// `best_of` 4 with `n` 2: the two of the library's four loops for the seed whose whole passages the frozen LM finds
+    /// likeliest, in loop order.
+    func testBestOfKeepsTheLikeliestLoops() async throws {
+        let (prompt, suffix) = ("Tom had a red ball. One day he", "He was very sad and cried.")
+        let fields: [String: Any] = [
+            "model": diffusion, "prompt": prompt, "suffix": suffix, "max_tokens": 10, "steps": 4, "seed": 5, "n": 2, "best_of": 4
+        ]
+        let kept = try texts(try await complete(fields))
         let models = try TestServers.referenceModels.get()
         let (system, tokenizer) = (models.system, models.tokenizer)
         let expected = try withNoGrad {
-            let config = try system.configuration(for: GenerationRequest(steps: 8))
-            var generator = SeededGenerator(seed: 3)
-            let infill = try system.infill(
-                prefix: try tokenizer.encode(prompt), suffix: try tokenizer.encode(" " + suffix), gap: 10, count: 1, config,
-                generator: &generator)[0]
-            return try tokenizer.decode(infill.middle)
+            let config = try system.configuration(for: GenerationRequest(steps: 4), infilling: true)
+            var generator = SeededGenerator(seed: 5)
+            let loops = try system.infill(
+                prefix: try tokenizer.encode(prompt), suffix: try tokenizer.encode(" " + suffix), gap: 10, count: 4, config,
+                generator: &generator)
+            XCTAssertGreaterThan(Set(loops.map(\.middle)).count, 1, "four loops wrote one middle: nothing to choose")
+            return try system.likeliest(loops, count: 2).map { try tokenizer.decode($0.middle) }
         }
-        XCTAssertEqual(middle, expected)
-        XCTAssertFalse(middle.isEmpty)
+        XCTAssertEqual(kept, expected)
     }
 
     func testDiffusionStreamsEstimatesThenThePassage() async throws {

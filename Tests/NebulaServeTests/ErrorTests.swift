@@ -61,10 +61,17 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(
             ["model": "tinystories-lm", "renormalize_estimates": false], param: "renormalize_estimates", "diffusion model only")
         try await assertInvalid(["model": "tinystories-lm", "lm_prior": 0.5], param: "lm_prior", "diffusion model only")
-        try await assertInvalid(["model": "tinystories-diffusion", "lm_prior": -1], param: "lm_prior", "[0, 4]")
+        try await assertInvalid(["model": "tinystories-diffusion", "lm_prior": -1], param: "lm_prior", "[0, 16]")
         try await assertInvalid(["model": "tinystories-lm", "n": 0], param: "n", "at least 1")
         try await assertInvalid(["model": "tinystories-lm", "suffix": "The end."], param: "suffix", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "suffix": " "], param: "suffix", "must not be empty")
+        let infill: [String: Any] = ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end."]
+        try await assertInvalid(infill.merging(["best_of": 2, "stream": true]) { $1 }, param: "best_of", "cannot be used with stream")
+        try await assertInvalid(infill.merging(["best_of": 1, "n": 2]) { $1 }, param: "best_of", "at least n (2), got 1")
+        try await assertInvalid(infill.merging(["best_of": 17]) { $1 }, param: "best_of", "at most 16, got 17")
+        try await assertInvalid(infill.merging(["best_of": 2.5]) { $1 }, param: "best_of", "must be an integer")
+        try await assertInvalid(["model": "tinystories-diffusion", "best_of": 2], param: "best_of", "send suffix too")
+        try await assertInvalid(["model": "tinystories-lm", "best_of": 2], param: "best_of", "diffusion model only")
         try await assertInvalid(
             ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end.", "decoder": "parallel"], param: "decoder",
             "cannot fill a gap")
