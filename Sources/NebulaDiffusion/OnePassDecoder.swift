@@ -210,7 +210,7 @@ public struct DecodedLatents {
         var tokens = [Int32](repeating: eot, count: count * l)
         var mask = [Float](repeating: 0, count: count * l)
         for (b, passage) in passages.enumerated() {
-            for (t, token) in passage.prefix(l).enumerated() { (tokens[b * l + t], mask[b * l + t]) = (Int32(token), 1) }
+            for (t, token) in passage.enumerated() { (tokens[b * l + t], mask[b * l + t]) = (Int32(token), 1) }
         }
         return DecodedLatents(
             latents: z, targets: LatentAutoencoder.parallelTargets(tokens: tokens, mask: mask, batch: count, length: l, endOfText: eot))

@@ -289,7 +289,7 @@ public final class LatentAutoencoder: Module {
     ) -> [[Int]] {
         let languageModelPrior = languageModelPrior ?? config.languageModelPrior
         let (batch, endOfText) = (z.shape[0], endOfText)
-        let limit = maxTokens.map { min($0, config.maxLength) }
+        let limit = min(maxTokens ?? config.maxLength, config.maxLength)  // a latent holds at most maxLength tokens
         /// The token row `b` must have at position `t`, if any.
         func forced(_ b: Int, _ t: Int) -> Int? { prefixes.isEmpty || t >= prefixes[b].count ? nil : prefixes[b][t] }
         guard let autoregressive, (decoder ?? config.decoder) == .autoregressive else {
@@ -304,7 +304,7 @@ public final class LatentAutoencoder: Module {
             var outputs = [[Int]](repeating: [], count: batch)
             var finished = [Bool](repeating: false, count: batch)
             var next = [Int32](repeating: Int32(endOfText), count: batch)
-            for t in 0...config.maxLength {
+            for t in 0..<limit {
                 var logits = autoregressive(next, batch: batch, length: 1, memory: memory, caches: caches)  // [B, 1, V]
                 if languageModelPrior != 0 {  // shallow fusion with the frozen LM
                     let prior = languageModel(next, batch: batch, length: 1, caches: priorCaches).logSoftmax()  // [B, 1, V]
@@ -315,7 +315,7 @@ public final class LatentAutoencoder: Module {
                     next[b] = Int32(token)
                     if finished[b] { continue }
                     if token == endOfText { finished[b] = true } else { outputs[b].append(token) }
-                    if let limit, outputs[b].count >= limit { finished[b] = true }
+                    if outputs[b].count >= limit { finished[b] = true }
                 }
                 if finished.allSatisfy({ $0 }) { break }
             }

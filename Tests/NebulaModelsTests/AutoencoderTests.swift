@@ -115,11 +115,16 @@ final class AutoencoderTests: XCTestCase {
         let z = Tensor.randn([3, ae.config.latents, ae.config.latentWidth], generator: &rng)
         var generator = SeededGenerator(seed: 0)
         var greedy = gpt.generate(
-            prompt: [eot], maxTokens: ae.config.maxLength + 1, options: SamplingOptions(temperature: 0),
+            prompt: [eot], maxTokens: ae.config.maxLength, options: SamplingOptions(temperature: 0),
             stopToken: eot, generator: &generator)
         if greedy.last == eot { greedy.removeLast() }
         let fused = ae.decode(z, languageModelPrior: 1e5, generator: &generator)
         XCTAssertEqual(fused, [[Int]](repeating: greedy, count: 3))
+        XCTAssertEqual(ae.decode(z, languageModelPrior: 1e5, maxTokens: 0, generator: &generator), [[], [], []])
+        // A latent holds at most maxLength tokens: a passage forced to fill them all ends there.
+        let full = (0..<ae.config.maxLength).map { greedy[$0 % greedy.count] }
+        XCTAssertEqual(
+            ae.decode(z, prefixes: [[Int]](repeating: full, count: 3), generator: &generator), [[Int]](repeating: full, count: 3))
         let plain = ae.decode(z, generator: &generator)
         XCTAssertNotEqual(plain, fused)
     }
