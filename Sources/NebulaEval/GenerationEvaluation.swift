@@ -52,6 +52,9 @@ public struct GenerationEvaluation {
         public var estimateStep = 10
         /// Only the diffusion rows and the controls beside human text: no baselines, sweeps or continuations.
         public var diffusionOnly = false
+        /// The two control rows (Gaussian latents, and the latents' Gaussian, decoded with no loop); they depend on the
+        /// decode only, not the loop, so a sweep of loop settings may score them once.
+        public var controls = true
 
         public init() {}
 
@@ -214,41 +217,43 @@ public struct GenerationEvaluation {
                     try diffusionSamples(base, count: plan.samples, seed: seed, decoder: .onePass)
                 })
         }
-        // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
-        let shape = [system.config.network.latents, system.config.network.latentWidth]
-        results.rows.append(
-            try row(
-                "control: Gaussian latents, no loop (greedy decoding\(fused))", parameters: diffusionParameters,
-                scorer: scorer, latentReference: referenceLatents
-            ) { seed in
-                try decodedInBatches(base, count: plan.samples, seed: seed) { _, n, generator in
-                    layerNorm(Tensor.randn([n] + shape, generator: &generator), weight: nil, bias: nil)  // [n, K, d], normalised like the encoder's
-                }
-            })
-        // The stronger control: latents with the data's mean and covariance, still no loop. A loop that does not
-        // beat it has learned no more of the latent space than its second moments.
-        let training = try PassageBatcher(
-            documents: trainDocuments, tokenizer: tokenizer, maxLength: maxLength,
-            starts: plan.gaussianPassageStarts, seed: passageSeed
-        ).passages
-        let fitted = stride(from: 0, to: training.count, by: max(1, training.count / plan.gaussianPassages))
-            .prefix(plan.gaussianPassages).map { training[$0].tokens }
-        progress("fitting a Gaussian to the latents of \(fitted.count) training passages")
-        let gaussian = GaussianLatentModel(
-            latents: Tensor.concatenate(
-                stride(from: 0, to: fitted.count, by: 256).map {
-                    system.autoencoder.encode(Array(fitted[$0..<min($0 + 256, fitted.count)]))
-                }, axis: 0))
-        let cut = plan.gaussianPassageStarts == .packed ? "" : " \(plan.gaussianPassageStarts.rawValue)"
-        results.rows.append(
-            try row(
-                "control: the latents' Gaussian (\(fitted.count)\(cut) training passages), no loop (greedy decoding\(fused))",
-                parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents
-            ) { seed in
-                try decodedInBatches(base, count: plan.samples, seed: seed) { _, n, generator in
-                    layerNorm(gaussian.sample(count: n, generator: &generator), weight: nil, bias: nil)  // [n, K, d], normalised like the encoder's
-                }
-            })
+        if plan.controls {
+            // The control: what the decoder (and its LM prior) writes from latents the loop never touched.
+            let shape = [system.config.network.latents, system.config.network.latentWidth]
+            results.rows.append(
+                try row(
+                    "control: Gaussian latents, no loop (greedy decoding\(fused))", parameters: diffusionParameters,
+                    scorer: scorer, latentReference: referenceLatents
+                ) { seed in
+                    try decodedInBatches(base, count: plan.samples, seed: seed) { _, n, generator in
+                        layerNorm(Tensor.randn([n] + shape, generator: &generator), weight: nil, bias: nil)  // [n, K, d], normalised like the encoder's
+                    }
+                })
+            // The stronger control: latents with the data's mean and covariance, still no loop. A loop that does not
+            // beat it has learned no more of the latent space than its second moments.
+            let training = try PassageBatcher(
+                documents: trainDocuments, tokenizer: tokenizer, maxLength: maxLength,
+                starts: plan.gaussianPassageStarts, seed: passageSeed
+            ).passages
+            let fitted = stride(from: 0, to: training.count, by: max(1, training.count / plan.gaussianPassages))
+                .prefix(plan.gaussianPassages).map { training[$0].tokens }
+            progress("fitting a Gaussian to the latents of \(fitted.count) training passages")
+            let gaussian = GaussianLatentModel(
+                latents: Tensor.concatenate(
+                    stride(from: 0, to: fitted.count, by: 256).map {
+                        system.autoencoder.encode(Array(fitted[$0..<min($0 + 256, fitted.count)]))
+                    }, axis: 0))
+            let cut = plan.gaussianPassageStarts == .packed ? "" : " \(plan.gaussianPassageStarts.rawValue)"
+            results.rows.append(
+                try row(
+                    "control: the latents' Gaussian (\(fitted.count)\(cut) training passages), no loop (greedy decoding\(fused))",
+                    parameters: diffusionParameters, scorer: scorer, latentReference: referenceLatents
+                ) { seed in
+                    try decodedInBatches(base, count: plan.samples, seed: seed) { _, n, generator in
+                        layerNorm(gaussian.sample(count: n, generator: &generator), weight: nil, bias: nil)  // [n, K, d], normalised like the encoder's
+                    }
+                })
+        }
         if plan.diffusionOnly { return results }
 
         let topP = plan.baselineTopP

@@ -73,6 +73,11 @@ struct EvaluateGeneration: ParsableCommand {
     @Flag(
         help: "Score only the diffusion rows beside human text (no baselines, steps sweep or continuations): a quick check of a denoiser.")
     var diffusionOnly = false
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "The control rows: Gaussian latents and the latents' Gaussian, decoded with no loop (they depend on the decode, not the loop).")
+    var controls = true
     @Option(help: "Write the results here (JSON).") var out: String
 
     func validate() throws {
@@ -109,7 +114,7 @@ struct EvaluateGeneration: ParsableCommand {
         plan.gaussianPassageStarts = gaussianPassageStarts
         plan.refine = refine
         plan.estimateStep = estimateStep
-        plan.diffusionOnly = diffusionOnly
+        (plan.diffusionOnly, plan.controls) = (diffusionOnly, controls)
         return plan
     }
 

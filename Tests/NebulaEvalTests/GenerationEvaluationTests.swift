@@ -105,6 +105,18 @@ final class GenerationEvaluationTests: XCTestCase {
         }
     }
 
+    /// Without the controls, the other rows are the same rows with the same figures.
+    func testControlsCanBeLeftOut() throws {
+        var plan = smallPlan
+        plan.diffusionOnly = true
+        let with = try makeEvaluation(plan).run(command: "a")
+        plan.controls = false
+        let without = try makeEvaluation(plan).run(command: "b")
+        XCTAssertEqual(with.rows.filter { $0.name.hasPrefix("control") }.count, 2)
+        XCTAssertEqual(without.rows.map(\.name), with.rows.filter { !$0.name.hasPrefix("control") }.map(\.name))
+        for (a, b) in zip(without.rows, with.rows.filter { !$0.name.hasPrefix("control") }) { XCTAssertEqual(a.mean, b.mean, a.name) }
+    }
+
     func testBadPlansAreRefused() {
         var plan = smallPlan
         plan.estimateStep = 3
