@@ -32,7 +32,8 @@ public struct CompletionRequest: Decodable, Sendable {
     /// Text that follows the completion (insertion, as OpenAI's `suffix`): the diffusion model fills the gap.
     public var suffix: String?
     /// Infilling: loops run, of which the `n` whose whole passages the frozen LM finds likeliest are returned (OpenAI's
-    /// `best_of`; nil: `n` times the bundle's `sampling.infill.candidates`, or `n` when streamed).
+    /// `best_of`; nil: `n` times the bundle's `sampling.infill.candidates`). Streamed, the estimates are the first `n`
+    /// loops'.
     public var bestOf: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -273,9 +274,6 @@ extension CompletionRequest {
         }
         if let bestOf {
             guard suffix != nil else { throw ServeError.invalidField("best_of", "best_of applies to infilling: send suffix too") }
-            guard stream != true || bestOf == choices else {
-                throw ServeError.invalidField("best_of", "best_of cannot be used with stream (it chooses among finished loops)")
-            }
             guard bestOf >= choices else {
                 throw ServeError.invalidField("best_of", "best_of must be at least n (\(choices)), got \(bestOf)")
             }
@@ -283,8 +281,6 @@ extension CompletionRequest {
                 throw ServeError.invalidField("best_of", "best_of must be at most \(configuration.maxBestOf), got \(bestOf)")
             }
             parameters.bestOf = bestOf
-        } else if suffix != nil, stream == true {
-            parameters.bestOf = choices  // a streamed infill shows each loop's estimates: one loop a choice
         }
         if let label {
             guard let labels else { throw ServeError.invalidField("label", "label needs a classifier, and this bundle has none") }

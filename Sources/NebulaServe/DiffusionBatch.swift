@@ -157,7 +157,8 @@ struct DiffusionBatcher {
             }
             let every = run.parameters.estimateEvery
             if every > 0, run.index % every == 0, !run.isDone {
-                run.job.send(.estimate(step: run.index, steps: run.grid.count, texts: estimates(result.predictedX0, infill: run.infill)))
+                let texts = estimates(result.predictedX0, infill: run.infill).prefix(run.parameters.choices)  // an infill's first n of best_of loops
+                run.job.send(.estimate(step: run.index, steps: run.grid.count, texts: Array(texts)))
             }
         }
     }

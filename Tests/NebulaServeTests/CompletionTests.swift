@@ -256,6 +256,28 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(finals.compactMap { $0["index"] as? Int }, [0, 1])
     }
 
+    /// A streamed infill runs the bundle's `best_of` too: estimates of the first `n` loops, then the kept middles, the
+    /// same as unstreamed.
+    func testStreamedInfillShowsEstimatesThenTheKeptMiddles() async throws {
+        let fields: [String: Any] = [
+            "model": diffusion, "prompt": "Tom had a red ball. One day he", "suffix": "He was very sad and cried.", "max_tokens": 10,
+            "steps": 10, "seed": 4
+        ]
+        let whole = try texts(try await complete(fields))
+        var streamed = fields
+        streamed["stream"] = true
+        let events = try await complete(streamed).events
+        XCTAssertEqual(events.last, "[DONE]")
+        let choices = try events.dropLast().flatMap {
+            try XCTUnwrap((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["choices"] as? [[String: Any]])
+        }
+        let estimates = choices.filter { $0["estimate"] != nil }
+        XCTAssertEqual(estimates.compactMap { $0["step"] as? Int }, [1, 2, 3, 4, 5, 6, 7, 8, 9], "one choice's estimate a step")
+        XCTAssertTrue(estimates.allSatisfy { $0["index"] as? Int == 0 })
+        let finals = choices.filter { $0["finish_reason"] as? String == "stop" }
+        XCTAssertEqual(finals.compactMap { $0["text"] as? String }, whole)
+    }
+
     func testAListOfPromptsGivesChoicesForEachInOrder() async throws {
         let prompts = ["The cat", "One day, Ben", "Mia liked to"]
         let answer = try await complete(["model": lm, "prompt": prompts, "max_tokens": 8, "temperature": 0.9, "seed": 3])

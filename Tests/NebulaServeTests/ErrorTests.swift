@@ -66,7 +66,6 @@ final class ErrorTests: XCTestCase {
         try await assertInvalid(["model": "tinystories-lm", "suffix": "The end."], param: "suffix", "diffusion model only")
         try await assertInvalid(["model": "tinystories-diffusion", "suffix": " "], param: "suffix", "must not be empty")
         let infill: [String: Any] = ["model": "tinystories-diffusion", "prompt": "Tom ran.", "suffix": "The end."]
-        try await assertInvalid(infill.merging(["best_of": 2, "stream": true]) { $1 }, param: "best_of", "cannot be used with stream")
         try await assertInvalid(infill.merging(["best_of": 1, "n": 2]) { $1 }, param: "best_of", "at least n (2), got 1")
         try await assertInvalid(infill.merging(["best_of": 17]) { $1 }, param: "best_of", "at most 16, got 17")
         try await assertInvalid(infill.merging(["best_of": 2.5]) { $1 }, param: "best_of", "must be an integer")
