@@ -32,8 +32,8 @@ public struct CompletionRequest: Decodable, Sendable {
     /// Text that follows the completion (insertion, as OpenAI's `suffix`): the diffusion model fills the gap.
     public var suffix: String?
     /// Infilling: loops run, of which the `n` whose whole passages the frozen LM finds likeliest are returned (OpenAI's
-    /// `best_of`; nil: `n` times the bundle's `sampling.infill.candidates`). Streamed, the estimates are the first `n`
-    /// loops'.
+    /// `best_of`; nil: `n` times the bundle's `sampling.infill.candidates`, at most the server's `--max-best-of` unless
+    /// `n` is more). Streamed, the estimates are the first `n` loops'.
     public var bestOf: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -174,8 +174,11 @@ public struct DiffusionParameters: Sendable {
     /// Infilling: the text after the gap, and the gap's length in tokens (the prompt is the text before it).
     public var suffix: String? = nil
     public var gap = 12
-    /// Infilling: loops run, the `choices` likeliest kept (nil: the bundle's default, see `CompletionRequest.bestOf`).
+    /// Infilling: loops run, the `choices` likeliest kept (nil: `choices` × the bundle's infill candidates, at most
+    /// `maxBestOf` unless `choices` is more).
     public var bestOf: Int? = nil
+    /// The server's cap on `best_of`, which the default keeps to as well.
+    public var maxBestOf = 16
 }
 
 extension CompletionRequest {
@@ -271,6 +274,7 @@ extension CompletionRequest {
             }
             parameters.suffix = suffix
             parameters.gap = maxTokens ?? 12
+            parameters.maxBestOf = configuration.maxBestOf
         }
         if let bestOf {
             guard suffix != nil else { throw ServeError.invalidField("best_of", "best_of applies to infilling: send suffix too") }

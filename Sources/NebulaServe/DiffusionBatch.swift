@@ -85,7 +85,7 @@ struct DiffusionBatcher {
         var promptTokens = 0
         var n = parameters.choices  // rows of the loop: an infill runs best_of of them
         if let suffix = parameters.suffix {
-            n = parameters.bestOf ?? n * system.infillCandidates(nil)
+            n = parameters.bestOf ?? max(n, min(n * system.infillCandidates(nil), parameters.maxBestOf))
             infill = try held(prefix: parameters.prompt, suffix: suffix, gap: parameters.gap, choices: n)
             promptTokens = infill!.prefix.count
         } else if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

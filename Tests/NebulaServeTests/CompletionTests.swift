@@ -256,6 +256,18 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(finals.compactMap { $0["index"] as? Int }, [0, 1])
     }
 
+    /// The default `best_of`, n × the bundle's 8 candidates, keeps to the server's cap (16): n 3 runs 16 loops, not 24.
+    func testDefaultBestOfKeepsToTheCap() async throws {
+        let fields: [String: Any] = [
+            "model": diffusion, "prompt": "Tom had a red ball. One day he", "suffix": "He was very sad and cried.", "max_tokens": 10,
+            "steps": 2, "seed": 6, "n": 3
+        ]
+        let byDefault = try texts(try await complete(fields))
+        let capped = try texts(try await complete(fields.merging(["best_of": 16]) { $1 }))
+        XCTAssertEqual(byDefault, capped)
+        XCTAssertEqual(byDefault.count, 3)
+    }
+
     /// A streamed infill runs the bundle's `best_of` too: estimates of the first `n` loops, then the kept middles, the
     /// same as unstreamed.
     func testStreamedInfillShowsEstimatesThenTheKeptMiddles() async throws {
