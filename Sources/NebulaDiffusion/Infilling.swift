@@ -158,6 +158,12 @@ extension LatentDiffusion {
     public struct Gap: Sendable, Hashable {
         public var prefix: [Int], suffix: [Int], length: Int
         public init(prefix: [Int], suffix: [Int], length: Int) { (self.prefix, self.suffix, self.length) = (prefix, suffix, length) }
+
+        /// The infill of this gap in a passage the decoder wrote after the prefix (``LatentDiffusion/middle(of:prefix:gap:suffix:)``).
+        public func infill(decoded tokens: [Int]) -> Infill {
+            let middle = LatentDiffusion.middle(of: tokens, prefix: prefix.count, gap: length, suffix: suffix)
+            return Infill(middle: middle, passage: prefix + middle + suffix)
+        }
     }
 
     /// One infill for each of `gaps`, all in one loop (a batch of their rows, each holding its own known vectors);
@@ -192,10 +198,7 @@ extension LatentDiffusion {
         let z = sample(count: rows.count, config, start: start, known: known, steering: steering, generator: &generator, onStep: onStep)
         let decoded = autoencoder.decode(
             z, options: config.decoding, languageModelPrior: config.languageModelPrior, prefixes: rows.map(\.prefix), generator: &generator)
-        let infills = zip(rows, decoded).map { gap, tokens in
-            let middle = Self.middle(of: tokens, prefix: gap.prefix.count, gap: gap.length, suffix: gap.suffix)
-            return Infill(middle: middle, passage: gap.prefix + middle + gap.suffix)
-        }
+        let infills = zip(rows, decoded).map { gap, tokens in gap.infill(decoded: tokens) }
         guard candidates > 1 else { return infills }
         return stride(from: 0, to: infills.count, by: candidates).map { first in
             keep(Array(infills[first..<(first + candidates)]), by: selection)

@@ -5,13 +5,11 @@ import NebulaNN
 import NebulaTensor
 import NebulaText
 
-/// An infilling job's fixed parts: the prefix's and the suffix's latent vectors, held at every step, their tokens, and
-/// the gap's length in tokens.
+/// An infilling job's fixed parts: the prefix's and the suffix's latent vectors, held at every step, and the gap (its
+/// prefix, suffix and length in tokens).
 struct HeldInfill {
     let known: KnownLatents
-    let prefix: [Int]
-    let suffix: [Int]
-    let gap: Int
+    let gap: LatentDiffusion.Gap
 }
 
 /// A diffusion job in progress: its latents `[n, K, d]`, its own sampler and random stream, its condition.
@@ -87,7 +85,7 @@ struct DiffusionBatcher {
         if let suffix = parameters.suffix {
             n = parameters.bestOf ?? max(n, min(n * system.infillCandidates(nil), parameters.maxBestOf))
             infill = try held(prefix: parameters.prompt, suffix: suffix, gap: parameters.gap, choices: n)
-            promptTokens = infill!.prefix.count
+            promptTokens = infill!.gap.prefix.count
         } else if !parameters.prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             guard system.denoiser.config.contextWidth > 0 else {
                 throw ServeError.invalidField("prompt", "this diffusion model was trained without conditioning: send an empty prompt")
@@ -129,7 +127,7 @@ struct DiffusionBatcher {
         let known = KnownLatents(
             latents: n == 1 ? latent : Tensor.concatenate([Tensor](repeating: latent, count: n), axis: 0),
             known: system.knownVectors(prefix: prefix.count, gap: gap))
-        return HeldInfill(known: known, prefix: prefix, suffix: suffixTokens, gap: gap)
+        return HeldInfill(known: known, gap: LatentDiffusion.Gap(prefix: prefix, suffix: suffixTokens, length: gap))
     }
 
     /// One denoising step of every run: a single denoiser call over all their rows.
@@ -168,14 +166,13 @@ struct DiffusionBatcher {
         var greedy = SeededGenerator(seed: 0)
         guard let infill else { return system.autoencoder.decode(x0, decoder: .parallel, generator: &greedy).map(text) }
         let decoded = system.autoencoder.decode(
-            x0, decoder: .parallel, prefixes: [[Int]](repeating: infill.prefix, count: x0.shape[0]), generator: &greedy)
+            x0, decoder: .parallel, prefixes: [[Int]](repeating: infill.gap.prefix, count: x0.shape[0]), generator: &greedy)
         return decoded.map { middleText($0, infill) }
     }
 
     /// The middle of a decoded infill, as `LatentDiffusion.infill` cuts it.
     func middleText(_ tokens: [Int], _ infill: HeldInfill) -> String {
-        let middle = LatentDiffusion.middle(of: tokens, prefix: infill.prefix.count, gap: infill.gap, suffix: infill.suffix)
-        return (try? tokenizer.decode(middle)) ?? ""
+        (try? tokenizer.decode(infill.gap.infill(decoded: tokens).middle)) ?? ""
     }
 
     /// The final texts of runs that finished together, by each run's decoder. Greedy runs are decoded
@@ -206,12 +203,8 @@ struct DiffusionBatcher {
         if let infill = run.infill {
             let decoded = system.autoencoder.decode(
                 run.z, options: run.config.decoding, languageModelPrior: run.config.languageModelPrior,
-                prefixes: [[Int]](repeating: infill.prefix, count: run.z.shape[0]), generator: &run.generator)
-            let infills = decoded.map {
-                let middle = LatentDiffusion.middle(of: $0, prefix: infill.prefix.count, gap: infill.gap, suffix: infill.suffix)
-                return Infill(middle: middle, passage: infill.prefix + middle + infill.suffix)
-            }
-            return system.likeliest(infills, count: run.parameters.choices).map {
+                prefixes: [[Int]](repeating: infill.gap.prefix, count: run.z.shape[0]), generator: &run.generator)
+            return system.likeliest(decoded.map(infill.gap.infill(decoded:)), count: run.parameters.choices).map {
                 let middle = (try? tokenizer.decode($0.middle)) ?? ""
                 return CompletedChoice(text: middle, finishReason: .stop, tokens: $0.middle.count)
             }
